@@ -1,0 +1,383 @@
+//! The command line (DESIGN.md section 5): argument parsing with clap, layering flags over
+//! environment (`OPENCLAW_TOKEN_SYNC_*` and the standard AWS variables) over the TOML config file,
+//! logging setup, and turning a report or an error into output and an exit code
+//! (0 success, 1 failure, 2 usage or configuration).
+
+use crate::aws::AwsSettings;
+use crate::error::{Error, Result};
+use crate::sync::{self, GatewayAction, Outcome, SyncOptions, SyncReport};
+use crate::systemd::VerifyLimits;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Default config file, read when it exists and `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/openclaw-token-sync/config.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "openclaw-token-sync",
+    version,
+    about = "Keeps one long-lived Anthropic token from AWS Secrets Manager in sync on an OpenClaw gateway host"
+)]
+struct Cli {
+    /// TOML config file holding any flag (flags beat environment beat file).
+    #[arg(long, global = true, env = "OPENCLAW_TOKEN_SYNC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More log detail on stderr (-v info, -vv debug). Logs never contain a token.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fetch the token, update files and stores, restart and verify the gateway if it changed.
+    Sync(SyncArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SyncArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    secret_id: Option<String>,
+    /// Key holding the token when the secret is a JSON object [default: token].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_JSON_KEY", value_name = "KEY")]
+    json_key: Option<String>,
+    /// AWS region (else AWS_REGION, the AWS profile, the config file, or the secret ARN).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Secrets Manager endpoint (else AWS_ENDPOINT_URL, or the config file).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Act for this user (needs root); privileges are dropped to it before any file is touched.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
+    user: Option<String>,
+    /// Home directory of the target user, for unusual layouts.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Gateway user unit [default: openclaw-gateway.service].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
+    unit: Option<String>,
+    /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Remove only these Anthropic profile ids from the stores (repeatable) [default: all].
+    #[arg(long = "profile-id", value_name = "ID")]
+    profile_ids: Vec<String>,
+    /// Also keep a marked block in ~/.bash_profile that sources ~/.openclaw-env.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SHELL_PROFILE")]
+    shell_profile: bool,
+    /// Say what would change (fingerprints, never values); touch nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Rewrite, clean and restart even when nothing changed.
+    #[arg(long)]
+    force: bool,
+    /// Write files and clean stores but do not stop/start the gateway.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_NO_RESTART")]
+    no_restart: bool,
+    /// Output format [default: text].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
+    output: Option<OutputFormat>,
+    /// Deadline in seconds for the Secrets Manager call, retries included [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Seconds to wait for another run's lock [default: 120].
+    #[arg(long, value_name = "SECONDS")]
+    lock_timeout: Option<u64>,
+    /// Seconds to wait for the restarted gateway to run [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    verify_timeout: Option<u64>,
+    /// Milliseconds the restarted gateway must keep running to count as up [default: 1500].
+    #[arg(long, value_name = "MS")]
+    settle_ms: Option<u64>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// The config file: any flag, kebab-case, as TOML.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    secret_id: Option<String>,
+    json_key: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    user: Option<String>,
+    home: Option<PathBuf>,
+    unit: Option<String>,
+    state_dir: Option<PathBuf>,
+    profile_ids: Option<Vec<String>>,
+    shell_profile: Option<bool>,
+    dry_run: Option<bool>,
+    force: Option<bool>,
+    no_restart: Option<bool>,
+    output: Option<OutputFormat>,
+    timeout: Option<u64>,
+    lock_timeout: Option<u64>,
+    verify_timeout: Option<u64>,
+    settle_ms: Option<u64>,
+}
+
+fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
+    let (path, required) = match explicit {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(FileConfig::default()),
+        Err(e) => return Err(Error::config(format!("{}: cannot read config file: {e}", path.display()))),
+    };
+    toml::from_str(&text).map_err(|e| {
+        Error::config(format!("{}: invalid config file: {}", path.display(), e.message()))
+    })
+}
+
+fn env_is_set(names: &[&str]) -> bool {
+    names
+        .iter()
+        .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+}
+
+fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
+    let secret_id = args.secret_id.or(file.secret_id).ok_or_else(|| {
+        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+    })?;
+    if secret_id.is_empty() || secret_id.len() > 2048 {
+        return Err(Error::config("--secret-id must be 1 to 2048 characters"));
+    }
+    // Flags beat the standard AWS environment, which beats the config file.
+    let region = args.region.or_else(|| {
+        (!env_is_set(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+            .then_some(file.region)
+            .flatten()
+    });
+    let endpoint_url = args.endpoint_url.or_else(|| {
+        (!env_is_set(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]))
+            .then_some(file.endpoint_url)
+            .flatten()
+    });
+    let timeout = Duration::from_secs(args.timeout.or(file.timeout).unwrap_or(30).max(1));
+    let profile_ids = if args.profile_ids.is_empty() {
+        file.profile_ids.filter(|ids| !ids.is_empty())
+    } else {
+        Some(args.profile_ids)
+    };
+    let unit = args
+        .unit
+        .or(file.unit)
+        .unwrap_or_else(|| "openclaw-gateway.service".to_owned());
+    if unit.is_empty() || unit.starts_with('-') || unit.contains('/') || unit.chars().any(char::is_whitespace) {
+        return Err(Error::config(format!("--unit {unit:?} is not a unit name")));
+    }
+    let options = SyncOptions {
+        secret_id,
+        json_key: args.json_key.or(file.json_key).unwrap_or_else(|| "token".to_owned()),
+        user: args.user.or(file.user),
+        home: args.home.or(file.home),
+        unit,
+        state_dir: args.state_dir.or(file.state_dir),
+        profile_ids,
+        shell_profile: args.shell_profile || file.shell_profile.unwrap_or(false),
+        dry_run: args.dry_run || file.dry_run.unwrap_or(false),
+        force: args.force || file.force.unwrap_or(false),
+        no_restart: args.no_restart || file.no_restart.unwrap_or(false),
+        lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
+        verify: VerifyLimits {
+            timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
+            settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
+        },
+        aws: AwsSettings {
+            region,
+            endpoint_url,
+            operation_timeout: timeout,
+            connect_timeout: Duration::from_secs(3).min(timeout),
+        },
+    };
+    let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+    Ok((options, output))
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let ours = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        _ => LevelFilter::DEBUG,
+    };
+    // The SDK's own debug and trace events can include request and response bodies: never
+    // let them through, whatever the verbosity.
+    let filter = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("openclaw_token_sync", ours);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(filter),
+        )
+        .try_init();
+}
+
+/// Entry point: parses arguments, runs the command, prints the outcome, returns the exit code.
+pub fn main() -> ExitCode {
+    // Files are created with explicit modes; a restrictive umask covers anything else.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let Command::Sync(args) = cli.command;
+    let json_requested = args.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json_requested),
+    };
+    match sync::run(&options) {
+        Ok(report) => {
+            print_report(&report, output);
+            ExitCode::from(report.exit_code())
+        }
+        Err(err) => fail(&err, output == OutputFormat::Json),
+    }
+}
+
+fn fail(err: &Error, json: bool) -> ExitCode {
+    eprintln!("openclaw-token-sync: error: {err}");
+    if json {
+        let body = serde_json::json!({
+            "result": "failed",
+            "error": err.message(),
+            "exit_code": err.exit_code(),
+        });
+        println!("{body}");
+    }
+    ExitCode::from(err.exit_code())
+}
+
+fn print_report(report: &SyncReport, output: OutputFormat) {
+    for warning in &report.warnings {
+        eprintln!("openclaw-token-sync: warning: {warning}");
+    }
+    for store in report.stores.iter().filter(|s| s.error.is_some()) {
+        eprintln!(
+            "openclaw-token-sync: warning: store of agent {} skipped: {}",
+            store.agent,
+            store.error.as_deref().unwrap_or_default()
+        );
+    }
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        ),
+        OutputFormat::Text => {
+            if report.result == Outcome::DryRun {
+                for line in dry_run_lines(report) {
+                    println!("{line}");
+                }
+            }
+            println!("{}", summary_line(report));
+        }
+    }
+}
+
+fn dry_run_lines(report: &SyncReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in &report.files {
+        let verb = match file.action {
+            crate::managed_files::FileAction::Create => "create",
+            crate::managed_files::FileAction::Update => "update",
+            crate::managed_files::FileAction::FixMetadata => "fix mode/owner of",
+            crate::managed_files::FileAction::Unchanged => continue,
+        };
+        lines.push(format!(
+            "would {verb} {} ({} {})",
+            file.path.display(),
+            report.secret.variable,
+            report.secret.fingerprint
+        ));
+    }
+    for store in &report.stores {
+        if !store.removed_profiles.is_empty() || store.removed_references > 0 {
+            lines.push(format!(
+                "would remove from agent {} ({}): profiles [{}], {} references",
+                store.agent,
+                store.path.display(),
+                store.removed_profiles.join(", "),
+                store.removed_references
+            ));
+        }
+    }
+    if report.gateway.action == GatewayAction::WouldRestart {
+        lines.push(format!("would stop, then start {} and verify it", report.gateway.unit));
+    }
+    lines
+}
+
+/// The one summary line of a run.
+pub fn summary_line(report: &SyncReport) -> String {
+    let secret = format!(
+        "version {} ({}, {})",
+        report.secret.version_id, report.secret.kind, report.secret.fingerprint
+    );
+    let changed_files = report
+        .files
+        .iter()
+        .filter(|f| f.action != crate::managed_files::FileAction::Unchanged)
+        .count();
+    let removed: usize = report.stores.iter().map(|s| s.removed_profiles.len()).sum();
+    let agents = report
+        .stores
+        .iter()
+        .filter(|s| !s.removed_profiles.is_empty() || s.removed_references > 0)
+        .count();
+    let skipped = report.stores.iter().filter(|s| s.error.is_some()).count();
+    let gateway = match report.gateway.action {
+        GatewayAction::Restarted => format!(
+            "{} restarted (pid {} -> {}) and verified",
+            report.gateway.unit,
+            report.gateway.old_pid.map_or("-".into(), |p| p.to_string()),
+            report.gateway.new_pid.map_or("-".into(), |p| p.to_string())
+        ),
+        GatewayAction::Verified => format!(
+            "{} verified without restart (pid {})",
+            report.gateway.unit,
+            report.gateway.new_pid.unwrap_or(0)
+        ),
+        GatewayAction::Unchanged => format!("{} not restarted", report.gateway.unit),
+        GatewayAction::NotRestarted => format!("{} not restarted (--no-restart)", report.gateway.unit),
+        GatewayAction::UnitNotFound => format!("{} not found, nothing restarted", report.gateway.unit),
+        GatewayAction::Inactive => format!("{} is stopped, left stopped", report.gateway.unit),
+        GatewayAction::WouldRestart => format!("{} would be restarted", report.gateway.unit),
+    };
+    let skipped_note = if skipped > 0 {
+        format!("; {skipped} store(s) skipped")
+    } else {
+        String::new()
+    };
+    match report.result {
+        Outcome::Unchanged => format!(
+            "unchanged: {secret} already applied for {}; {gateway}{skipped_note}",
+            report.user
+        ),
+        Outcome::Applied => format!(
+            "applied: {secret} for {}: {changed_files} file(s) written, {removed} Anthropic profile(s) removed from {agents} store(s); {gateway}{skipped_note}",
+            report.user
+        ),
+        Outcome::DryRun => format!(
+            "dry run: {secret} for {}: {changed_files} file(s) would change, {removed} Anthropic profile(s) would be removed; nothing was touched{skipped_note}",
+            report.user
+        ),
+    }
+}

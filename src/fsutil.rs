@@ -1,0 +1,278 @@
+//! Safe file access for every path this program manages: reads that refuse symlinks and
+//! hard-linked files, atomic writes (temp file in the same directory created with `O_EXCL` and the
+//! final mode, fsync, rename, fsync of the directory), and private directories (0700, never a
+//! symlink). Umask never decides a mode: modes are set explicitly with `fchmod`.
+//!
+//! Temp files are named `.<name>.ocsync-tmp.<pid>.<n>`; a write removes leftovers of its own file
+//! from earlier runs that were killed (the caller holds the run lock, so none is in use).
+
+use crate::error::{Error, Result};
+use nix::libc;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use zeroize::Zeroizing;
+
+/// Largest managed file we read; anything bigger is not ours and is refused.
+pub const MAX_MANAGED_FILE: u64 = 16 * 1024 * 1024;
+
+/// A managed file as found on disk. Its content may hold a token, so it is zeroized on drop.
+pub struct ExistingFile {
+    pub content: Zeroizing<Vec<u8>>,
+    pub mode: u32,
+    pub uid: u32,
+}
+
+impl std::fmt::Debug for ExistingFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExistingFile")
+            .field("len", &self.content.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("uid", &self.uid)
+            .finish()
+    }
+}
+
+fn io_error(path: &Path, what: &str, err: std::io::Error) -> Error {
+    let detail = match err.raw_os_error() {
+        Some(libc::ELOOP) => "it is a symlink, which this tool refuses to follow".to_string(),
+        Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
+        Some(libc::EISDIR) => "it is a directory".to_string(),
+        _ => err.to_string(),
+    };
+    Error::failed(format!("{}: cannot {what}: {detail}", path.display()))
+}
+
+/// Reads a managed file without following a symlink. `Ok(None)` when it does not exist.
+pub fn read_managed(path: &Path) -> Result<Option<ExistingFile>> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(io_error(path, "read", err)),
+    };
+    let meta = file.metadata().map_err(|e| io_error(path, "stat", e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::failed(format!(
+            "{}: cannot read: it is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.nlink() > 1 {
+        return Err(Error::failed(format!(
+            "{}: refusing a file with {} hard links (it may be linked to a file outside this user's control)",
+            path.display(),
+            meta.nlink()
+        )));
+    }
+    if meta.len() > MAX_MANAGED_FILE {
+        return Err(Error::failed(format!(
+            "{}: refusing a file of {} bytes (larger than {} bytes)",
+            path.display(),
+            meta.len(),
+            MAX_MANAGED_FILE
+        )));
+    }
+    let mut content = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.read_to_end(&mut content)
+        .map_err(|e| io_error(path, "read", e))?;
+    Ok(Some(ExistingFile {
+        content,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+    }))
+}
+
+/// Makes sure `dir` is a real directory (not a symlink), creating it and any missing parents with
+/// mode 0700. When `private` is set, an existing `dir` is also tightened to 0700.
+pub fn ensure_dir(dir: &Path, private: bool) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::failed(format!(
+            "{}: it is a symlink, which this tool refuses to follow",
+            dir.display()
+        ))),
+        Ok(meta) if !meta.is_dir() => Err(Error::failed(format!(
+            "{}: expected a directory, found a file",
+            dir.display()
+        ))),
+        Ok(meta) => {
+            if private && meta.mode() & 0o777 != 0o700 {
+                fs::set_permissions(dir, Permissions::from_mode(0o700))
+                    .map_err(|e| io_error(dir, "set mode 0700 on", e))?;
+            }
+            Ok(())
+        }
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                ensure_dir(parent, false)?;
+            }
+            match fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(err) if err.kind() == ErrorKind::AlreadyExists => {
+                    return ensure_dir(dir, private)
+                }
+                Err(err) => return Err(io_error(dir, "create directory", err)),
+            }
+            fs::set_permissions(dir, Permissions::from_mode(0o700))
+                .map_err(|e| io_error(dir, "set mode 0700 on", e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(err) => Err(io_error(dir, "inspect", err)),
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn temp_prefix(path: &Path) -> Result<OsString> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::failed(format!("{}: not a file path", path.display())))?;
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".ocsync-tmp.");
+    Ok(prefix)
+}
+
+/// The directory a managed path lives in.
+pub fn parent_of(path: &Path) -> Result<&Path> {
+    path.parent()
+        .ok_or_else(|| Error::failed(format!("{}: has no parent directory", path.display())))
+}
+
+/// Removes temp files of `path` that an earlier, killed run left behind.
+pub fn remove_stale_temps(path: &Path) -> Result<()> {
+    let dir = parent_of(path)?;
+    let prefix = temp_prefix(path)?.into_vec();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(io_error(dir, "list", err)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().into_vec().starts_with(&prefix) {
+            let stale = entry.path();
+            fs::remove_file(&stale).map_err(|e| io_error(&stale, "remove stale temp file", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `content` atomically, with exactly `mode`. The parent directory must
+/// exist. A symlink at `path` is refused (and would only be replaced, never followed, by rename).
+pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let dir = parent_of(path)?;
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            return Err(Error::failed(format!(
+                "{}: it is a symlink, which this tool refuses to follow or replace",
+                path.display()
+            )));
+        }
+        if meta.is_dir() {
+            return Err(Error::failed(format!(
+                "{}: expected a file, found a directory",
+                path.display()
+            )));
+        }
+    }
+    remove_stale_temps(path)?;
+    let mut temp_name = temp_prefix(path)?;
+    temp_name.push(format!(
+        "{}.{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp_path = dir.join(temp_name);
+    let result = write_temp_then_rename(&temp_path, path, content, mode);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp_path);
+    }
+    result
+}
+
+fn write_temp_then_rename(temp_path: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp_path)
+        .map_err(|e| io_error(temp_path, "create temp file", e))?;
+    file.set_permissions(Permissions::from_mode(mode))
+        .map_err(|e| io_error(temp_path, "set mode on", e))?;
+    file.write_all(content)
+        .map_err(|e| io_error(temp_path, "write", e))?;
+    file.sync_all()
+        .map_err(|e| io_error(temp_path, "fsync", e))?;
+    drop(file);
+    fs::rename(temp_path, path).map_err(|e| io_error(path, "rename temp file onto", e))?;
+    sync_dir(parent_of(path)?)
+}
+
+/// fsyncs a directory so a rename or create in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, "fsync directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_regardless_of_umask_and_cleans_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("env");
+        let leftover = dir.path().join(".env.ocsync-tmp.1.0");
+        fs::write(&leftover, b"stale").unwrap();
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0));
+        write_atomic(&target, b"A=1\n", 0o600).unwrap();
+        nix::sys::stat::umask(old);
+        let meta = fs::metadata(&target).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(fs::read(&target).unwrap(), b"A=1\n");
+        assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn symlinks_and_hard_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = read_managed(&link).unwrap_err();
+        assert!(err.message().contains("symlink"), "{err}");
+        let err = write_atomic(&link, b"x", 0o600).unwrap_err();
+        assert!(err.message().contains("symlink"), "{err}");
+        let hard = dir.path().join("hard");
+        fs::hard_link(&victim, &hard).unwrap();
+        let err = read_managed(&hard).unwrap_err();
+        assert!(err.message().contains("hard links"), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let dir_link = dir.path().join("dirlink");
+        std::os::unix::fs::symlink(dir.path(), &dir_link).unwrap();
+        assert!(ensure_dir(&dir_link, true).is_err());
+    }
+
+    #[test]
+    fn ensure_dir_creates_private_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        ensure_dir(&deep, true).unwrap();
+        for d in ["a", "a/b", "a/b/c"] {
+            assert_eq!(fs::metadata(dir.path().join(d)).unwrap().mode() & 0o777, 0o700, "{d}");
+        }
+    }
+}

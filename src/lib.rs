@@ -1,0 +1,15 @@
+//! openclaw-token-sync: keeps one long-lived Anthropic token from AWS Secrets Manager in sync on a
+//! host that runs an OpenClaw gateway. See README.md for the operator's view and DESIGN notes in
+//! each module for what it owns.
+
+pub mod aws;
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod managed_files;
+pub mod privileges;
+pub mod secret;
+pub mod state;
+pub mod stores;
+pub mod sync;
+pub mod systemd;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    openclaw_token_sync::cli::main()
+}

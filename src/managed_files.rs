@@ -1,0 +1,376 @@
+//! The files a sync manages for the target user (DESIGN.md section 3): where they are, what they
+//! must contain for a given token (pure functions, no I/O), and the per-file plan that compares
+//! that with what is on disk.
+//!
+//! - the systemd drop-in `<unit>.d/anthropic.conf` and the legacy `~/.openclaw-env` are ours and
+//!   always written;
+//! - `<state>/.env` and `<state>/gateway.systemd.env` belong to OpenClaw: only a line that already
+//!   sets a managed variable is changed, every other byte is kept;
+//! - `~/.bash_profile` is touched only with `--shell-profile`: a marked block that sources
+//!   `~/.openclaw-env`, and removal of lines that hold a literal token (the runbook's old habit).
+
+use crate::fsutil::ExistingFile;
+use crate::secret::{Token, TokenKind, MANAGED_VARIABLES};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Name of the drop-in file inside `<unit>.d/`.
+pub const DROPIN_NAME: &str = "anthropic.conf";
+const PROFILE_BEGIN: &str = "# >>> openclaw-token-sync >>>";
+const PROFILE_END: &str = "# <<< openclaw-token-sync <<<";
+const HEADER: &str = "# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n";
+
+/// What each managed file is for; decides how it is rendered and whether a change needs a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    DropIn,
+    LegacyEnv,
+    DotEnv,
+    GatewayEnv,
+    ShellProfile,
+}
+
+impl FileRole {
+    /// A changed file of this role only reaches the gateway through a restart.
+    pub fn affects_gateway(self) -> bool {
+        !matches!(self, FileRole::ShellProfile)
+    }
+}
+
+/// All paths a sync may touch for one user.
+#[derive(Clone, Debug)]
+pub struct ManagedPaths {
+    pub home: PathBuf,
+    pub dropin_dir: PathBuf,
+    pub dropin: PathBuf,
+    pub legacy_env: PathBuf,
+    pub dot_env: PathBuf,
+    pub gateway_env: PathBuf,
+    pub shell_profile: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl ManagedPaths {
+    pub fn new(home: &Path, unit: &str, openclaw_state_dir: &Path) -> ManagedPaths {
+        let dropin_dir = home
+            .join(".config/systemd/user")
+            .join(format!("{unit}.d"));
+        ManagedPaths {
+            home: home.to_path_buf(),
+            dropin: dropin_dir.join(DROPIN_NAME),
+            dropin_dir,
+            legacy_env: home.join(".openclaw-env"),
+            dot_env: openclaw_state_dir.join(".env"),
+            gateway_env: openclaw_state_dir.join("gateway.systemd.env"),
+            shell_profile: home.join(".bash_profile"),
+            state_dir: home.join(".local/state/openclaw-token-sync"),
+        }
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir.join("state.json")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir.join("lock")
+    }
+}
+
+/// Content of the drop-in for a token.
+pub fn dropin_content(token: &Token) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    out.extend_from_slice(HEADER.as_bytes());
+    out.extend_from_slice(b"[Service]\nEnvironment=");
+    push_assignment(&mut out, token);
+    out.push(b'\n');
+    out
+}
+
+/// Content of the legacy `~/.openclaw-env` (an `EnvironmentFile=` that shells can source too).
+pub fn legacy_env_content(token: &Token) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    out.extend_from_slice(HEADER.as_bytes());
+    push_assignment(&mut out, token);
+    out.push(b'\n');
+    out
+}
+
+fn push_assignment(out: &mut Vec<u8>, token: &Token) {
+    out.extend_from_slice(token.kind().variable().as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(token.expose().as_bytes());
+}
+
+/// Splits text into lines that keep their endings, so edits preserve `\r\n` and a missing final
+/// newline byte for byte.
+fn lines_with_endings(content: &[u8]) -> impl Iterator<Item = &[u8]> {
+    content.split_inclusive(|&b| b == b'\n')
+}
+
+fn line_ending(line: &[u8]) -> &[u8] {
+    if line.ends_with(b"\r\n") {
+        b"\r\n"
+    } else if line.ends_with(b"\n") {
+        b"\n"
+    } else {
+        b""
+    }
+}
+
+/// Parses `[ws][export ws]KEY=...` and returns (leading part up to the key, key, rest after `=`).
+fn split_assignment(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let indent = line.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+    let mut rest = &line[indent..];
+    let mut lead_len = indent;
+    if let Some(after) = rest.strip_prefix(b"export") {
+        let spaces = after.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        if spaces > 0 {
+            lead_len += 6 + spaces;
+            rest = &after[spaces..];
+        }
+    }
+    let eq = rest.iter().position(|b| *b == b'=')?;
+    let key = &rest[..eq];
+    if key.is_empty() || !key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+        return None;
+    }
+    Some((&line[..lead_len], key, &rest[eq + 1..]))
+}
+
+fn is_managed_key(key: &[u8]) -> bool {
+    MANAGED_VARIABLES.iter().any(|v| v.as_bytes() == key)
+}
+
+/// Whether an OpenClaw env file sets one of our variables (and so is ours to keep current).
+pub fn env_file_holds_managed_key(content: &[u8]) -> bool {
+    lines_with_endings(content)
+        .filter_map(split_assignment)
+        .any(|(_, key, _)| is_managed_key(key))
+}
+
+/// Rewrites an OpenClaw env file: the first line that sets a managed variable becomes
+/// `VAR=<token>` (keeping its indentation, `export ` and line ending), later ones are removed,
+/// every other line is kept byte for byte. `None` when the file sets no managed variable.
+pub fn edit_env_file(content: &[u8], token: &Token) -> Option<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(content.len() + 128));
+    let mut replaced = false;
+    for line in lines_with_endings(content) {
+        match split_assignment(line) {
+            Some((lead, key, _)) if is_managed_key(key) => {
+                if !replaced {
+                    out.extend_from_slice(lead);
+                    push_assignment(&mut out, token);
+                    out.extend_from_slice(line_ending(line));
+                    replaced = true;
+                }
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+    replaced.then_some(out)
+}
+
+/// Variables the runbook used to export with a literal token in `~/.bash_profile`.
+const PROFILE_TOKEN_VARIABLES: [&str; 3] = [
+    "ANTHROPIC_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+
+fn holds_literal_token(line: &[u8]) -> bool {
+    let Some((_, key, value)) = split_assignment(line) else {
+        return false;
+    };
+    let value = value.strip_prefix(b"\"").or_else(|| value.strip_prefix(b"'")).unwrap_or(value);
+    PROFILE_TOKEN_VARIABLES.iter().any(|v| v.as_bytes() == key) && value.starts_with(b"sk-ant-")
+}
+
+fn profile_block(kind: TokenKind) -> String {
+    let mut block = String::new();
+    block.push_str(PROFILE_BEGIN);
+    block.push('\n');
+    block.push_str("# Loads the Anthropic token from ~/.openclaw-env (mode 0600). Managed by openclaw-token-sync;\n");
+    block.push_str("# never write the token itself into this file.\n");
+    block.push_str("if [ -r \"$HOME/.openclaw-env\" ]; then\n");
+    block.push_str("    set -a\n    . \"$HOME/.openclaw-env\"\n    set +a\n");
+    match kind {
+        TokenKind::OAuth => {
+            block.push_str("    export CLAUDE_CODE_OAUTH_TOKEN=\"$ANTHROPIC_OAUTH_TOKEN\"\n");
+        }
+        TokenKind::ApiKey => {
+            block.push_str("    unset ANTHROPIC_OAUTH_TOKEN CLAUDE_CODE_OAUTH_TOKEN\n");
+        }
+    }
+    block.push_str("fi\n");
+    block.push_str(PROFILE_END);
+    block.push('\n');
+    block
+}
+
+/// The shell profile with our block in place (replacing an earlier one where it stood) and every
+/// line that exported a literal token removed. A new `~/.bash_profile` first sources `~/.profile`,
+/// because bash stops reading `~/.profile` once `~/.bash_profile` exists.
+/// Returns the content and how many literal-token lines were removed.
+pub fn edit_shell_profile(existing: Option<&[u8]>, kind: TokenKind) -> (Zeroizing<Vec<u8>>, usize) {
+    let block = profile_block(kind);
+    let mut out = Zeroizing::new(Vec::new());
+    let mut removed = 0;
+    let Some(content) = existing else {
+        out.extend_from_slice(b"# Created by openclaw-token-sync; bash skips ~/.profile once this file exists.\n");
+        out.extend_from_slice(b"if [ -f \"$HOME/.profile\" ]; then . \"$HOME/.profile\"; fi\n");
+        out.extend_from_slice(block.as_bytes());
+        return (out, 0);
+    };
+    let mut in_block = false;
+    let mut placed = false;
+    for line in lines_with_endings(content) {
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed == PROFILE_BEGIN.as_bytes() {
+            in_block = true;
+            continue;
+        }
+        if in_block {
+            if trimmed == PROFILE_END.as_bytes() {
+                in_block = false;
+                if !placed {
+                    out.extend_from_slice(block.as_bytes());
+                    placed = true;
+                }
+            }
+            continue;
+        }
+        if holds_literal_token(line) {
+            removed += 1;
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    if !placed {
+        if !out.is_empty() && !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(block.as_bytes());
+    }
+    (out, removed)
+}
+
+/// What a sync will do to one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileAction {
+    Create,
+    Update,
+    /// Same content, wrong mode or owner: rewritten atomically, no restart needed.
+    FixMetadata,
+    Unchanged,
+}
+
+/// One managed file's desired state compared with what is on disk.
+pub struct FilePlan {
+    pub role: FileRole,
+    pub path: PathBuf,
+    pub desired: Zeroizing<Vec<u8>>,
+    pub mode: u32,
+    pub action: FileAction,
+    /// Lines with a literal token removed (shell profile only).
+    pub removed_literal_tokens: usize,
+}
+
+impl std::fmt::Debug for FilePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePlan")
+            .field("role", &self.role)
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FilePlan {
+    /// Compares a desired content and mode with the file found on disk.
+    pub fn compare(
+        role: FileRole,
+        path: PathBuf,
+        desired: Zeroizing<Vec<u8>>,
+        mode: u32,
+        existing: Option<&ExistingFile>,
+        expected_uid: u32,
+    ) -> FilePlan {
+        let action = match existing {
+            None => FileAction::Create,
+            Some(file) if *file.content != *desired => FileAction::Update,
+            Some(file) if file.mode != mode || file.uid != expected_uid => FileAction::FixMetadata,
+            Some(_) => FileAction::Unchanged,
+        };
+        FilePlan {
+            role,
+            path,
+            desired,
+            mode,
+            action,
+            removed_literal_tokens: 0,
+        }
+    }
+
+    pub fn content_changes(&self) -> bool {
+        matches!(self.action, FileAction::Create | FileAction::Update)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::OAUTH_PREFIX;
+
+    fn token(fill: &str) -> Token {
+        Token::parse(Zeroizing::new(format!("{OAUTH_PREFIX}{}", fill.repeat(90)))).unwrap()
+    }
+
+    fn api_key() -> Token {
+        Token::parse(Zeroizing::new(format!("sk-ant-api03-{}", "K".repeat(90)))).unwrap()
+    }
+
+    #[test]
+    fn dropin_and_legacy_env_carry_the_variable() {
+        let t = token("A");
+        let dropin = String::from_utf8(dropin_content(&t).to_vec()).unwrap();
+        assert!(dropin.contains("[Service]\nEnvironment=ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-AAA"));
+        let env = String::from_utf8(legacy_env_content(&api_key()).to_vec()).unwrap();
+        assert!(env.ends_with(&format!("ANTHROPIC_API_KEY=sk-ant-api03-{}\n", "K".repeat(90))));
+    }
+
+    #[test]
+    fn env_file_edit_keeps_other_lines_byte_for_byte() {
+        let original = b"# comment\r\nOPENAI_API_KEY=x\r\nexport ANTHROPIC_API_KEY=old\r\nFOO=bar\nANTHROPIC_OAUTH_TOKEN=dup\nLAST=1";
+        let t = token("B");
+        let edited = edit_env_file(original, &t).unwrap();
+        let expected = format!(
+            "# comment\r\nOPENAI_API_KEY=x\r\nexport ANTHROPIC_OAUTH_TOKEN={}\r\nFOO=bar\nLAST=1",
+            t.expose()
+        );
+        assert_eq!(edited.as_slice(), expected.as_bytes());
+        assert!(edit_env_file(b"OPENAI_API_KEY=x\n", &t).is_none());
+        assert!(!env_file_holds_managed_key(b"XANTHROPIC_API_KEY=1\n"));
+    }
+
+    #[test]
+    fn shell_profile_block_is_replaced_in_place_and_literal_tokens_removed() {
+        let original = b"PATH=$PATH:~/bin\nexport ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-OLD\n# >>> openclaw-token-sync >>>\nold block\n# <<< openclaw-token-sync <<<\nalias ll='ls -l'\n";
+        let (edited, removed) = edit_shell_profile(Some(original), TokenKind::OAuth);
+        let text = String::from_utf8(edited.to_vec()).unwrap();
+        assert_eq!(removed, 1);
+        assert!(!text.contains("sk-ant-"));
+        assert!(text.starts_with("PATH=$PATH:~/bin\n# >>> openclaw-token-sync >>>\n"));
+        assert!(text.ends_with("# <<< openclaw-token-sync <<<\nalias ll='ls -l'\n"));
+        assert!(text.contains("CLAUDE_CODE_OAUTH_TOKEN"));
+        let (again, removed) = edit_shell_profile(Some(&edited), TokenKind::OAuth);
+        assert_eq!((again.as_slice(), removed), (edited.as_slice(), 0));
+        let (fresh, _) = edit_shell_profile(None, TokenKind::ApiKey);
+        let fresh = String::from_utf8(fresh.to_vec()).unwrap();
+        assert!(fresh.contains(". \"$HOME/.profile\""));
+        assert!(!fresh.contains("export CLAUDE_CODE_OAUTH_TOKEN"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Who a sync acts for, and becoming that user. Run as root with `--user NAME`, the process drops
+//! its supplementary groups, gid and uid to the target user before the first file operation, so
+//! every file is created by the user and no root write ever lands in a path the user controls.
+
+use crate::error::{Error, Result};
+use nix::unistd::{self, Gid, Uid, User};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct TargetUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+impl TargetUser {
+    /// `/run/user/<uid>`, where the user's systemd manager listens.
+    pub fn runtime_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/user/{}", self.uid))
+    }
+}
+
+/// Resolves the target user: `--user NAME` (which needs root unless it names the invoking user),
+/// else the invoking user. `--home` overrides the home directory.
+pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<TargetUser> {
+    let euid = unistd::geteuid();
+    let entry = match user {
+        Some(name) => User::from_name(name)
+            .map_err(|e| Error::config(format!("cannot look up user {name}: {e}")))?
+            .ok_or_else(|| Error::config(format!("no such user: {name}")))?,
+        None => User::from_uid(euid)
+            .map_err(|e| Error::config(format!("cannot look up uid {euid}: {e}")))?
+            .ok_or_else(|| Error::config(format!("uid {euid} has no passwd entry; use --user")))?,
+    };
+    if !euid.is_root() && entry.uid != euid {
+        return Err(Error::config(format!(
+            "acting for user {} needs root (running as uid {euid})",
+            entry.name
+        )));
+    }
+    let home = match home_override {
+        Some(home) => home.to_path_buf(),
+        None if user.is_none() => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or(entry.dir.clone()),
+        None => entry.dir.clone(),
+    };
+    if !home.is_absolute() {
+        return Err(Error::config(format!("home directory {} is not absolute", home.display())));
+    }
+    Ok(TargetUser {
+        name: entry.name,
+        uid: entry.uid.as_raw(),
+        gid: entry.gid.as_raw(),
+        home,
+    })
+}
+
+/// Whether this process will switch users before touching files.
+pub fn must_drop(target: &TargetUser) -> bool {
+    unistd::geteuid().is_root() && target.uid != 0
+}
+
+/// Becomes the target user for good (real, effective and saved ids), then checks that root cannot
+/// be regained.
+pub fn drop_to(target: &TargetUser) -> Result<()> {
+    if !must_drop(target) {
+        return Ok(());
+    }
+    let fail = |what: &str, e: nix::Error| {
+        Error::failed(format!("cannot drop privileges to {} ({what}): {e}", target.name))
+    };
+    let name = CString::new(target.name.as_bytes())
+        .map_err(|_| Error::config(format!("user name {} has a NUL byte", target.name)))?;
+    let gid = Gid::from_raw(target.gid);
+    let uid = Uid::from_raw(target.uid);
+    unistd::initgroups(&name, gid).map_err(|e| fail("initgroups", e))?;
+    unistd::setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
+    unistd::setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
+    if unistd::setuid(Uid::from_raw(0)).is_ok() || unistd::geteuid() != uid || unistd::getegid() != gid {
+        return Err(Error::failed(format!(
+            "privilege drop to {} did not hold; refusing to go on",
+            target.name
+        )));
+    }
+    Ok(())
+}

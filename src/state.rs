@@ -1,0 +1,117 @@
+//! What this tool remembers between runs, in `~/.local/state/openclaw-token-sync/`: `state.json`
+//! (the secret ARN, version id, token fingerprint and what became of the gateway; never the
+//! token), written only after a run has finished its work, and `lock`, the flock that keeps timer
+//! and SSM runs from interleaving.
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use nix::libc;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What became of the gateway when a version was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayOutcome {
+    /// Running with the token, proven through `/proc/<pid>/environ`.
+    Verified,
+    /// `--no-restart`: files written, the gateway still runs the previous environment.
+    NotRestarted,
+    /// The unit does not exist (yet); files written.
+    UnitNotFound,
+    /// The unit was stopped on purpose and left stopped; it picks up the files when started.
+    Inactive,
+}
+
+/// Contents of `state.json`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppliedState {
+    pub secret_arn: String,
+    pub version_id: String,
+    pub fingerprint: crate::secret::Fingerprint,
+    pub variable: String,
+    pub unit: String,
+    pub gateway: GatewayOutcome,
+    pub gateway_pid: Option<u32>,
+    /// RFC 3339 time the version was applied.
+    pub applied_at: String,
+    /// RFC 3339 creation time of the secret version, when Secrets Manager said.
+    pub version_created_at: Option<String>,
+}
+
+/// Loads `state.json`. A missing file is `None`; an unreadable or corrupt one is `None` plus a
+/// warning (the next apply rewrites it).
+pub fn load(path: &Path) -> (Option<AppliedState>, Option<String>) {
+    match fsutil::read_managed(path) {
+        Ok(None) => (None, None),
+        Ok(Some(file)) => match serde_json::from_slice(&file.content) {
+            Ok(state) => (Some(state), None),
+            Err(e) => (
+                None,
+                Some(format!("{}: ignoring an unreadable state file ({e}); it will be rewritten", path.display())),
+            ),
+        },
+        Err(e) => (None, Some(format!("{e}; treating the state as unknown"))),
+    }
+}
+
+pub fn save(path: &Path, state: &AppliedState) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::failed(format!("cannot serialise state: {e}")))?;
+    bytes.push(b'\n');
+    fsutil::write_atomic(path, &bytes, 0o600)
+}
+
+/// Current time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// The exclusive run lock. Held until dropped.
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock, waiting up to `wait` for another run to finish.
+    pub fn acquire(path: &Path, wait: Duration) -> Result<RunLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    Error::failed(format!("{}: it is a symlink, which this tool refuses to follow", path.display()))
+                } else {
+                    Error::failed(format!("{}: cannot open lock: {e}", path.display()))
+                }
+            })?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RunLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::failed(format!(
+                        "another openclaw-token-sync run holds the lock {} (waited {} s); try again later",
+                        path.display(),
+                        wait.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::failed(format!("{}: cannot lock: {e}", path.display())))
+                }
+            }
+        }
+    }
+}

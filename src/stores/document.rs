@@ -1,0 +1,379 @@
+//! OpenClaw's auth JSON documents (`{version, profiles}` and `{version, order, lastGood,
+//! usageStats}`, in files or in SQLite rows) edited without disturbing anything we do not remove.
+//!
+//! Members are kept as raw JSON text (`serde_json::value::RawValue`): every profile, provider list
+//! and unknown key we keep is written back exactly as it was read, byte for byte, in its original
+//! order. Only the containers we edit are re-serialised, in the style the document already had
+//! (pretty with two-space indentation as `JSON.stringify(x, null, 2)` writes, or compact), so a
+//! document OpenClaw wrote comes back identical except for the removed entries.
+
+use indexmap::IndexMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::collections::BTreeSet;
+
+/// The only store `version` this tool understands.
+pub const KNOWN_VERSION: u64 = 1;
+
+/// Why a document was not edited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentProblem {
+    /// Not JSON, or not the shape OpenClaw writes.
+    Corrupt(String),
+    /// A `version` this tool does not know: left alone on purpose.
+    UnknownVersion(String),
+}
+
+impl std::fmt::Display for DocumentProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DocumentProblem::Corrupt(why) => write!(f, "corrupt: {why}"),
+            DocumentProblem::UnknownVersion(v) => write!(
+                f,
+                "unknown store version {v} (this tool knows version {KNOWN_VERSION}); left untouched"
+            ),
+        }
+    }
+}
+
+enum Node {
+    Raw(Box<RawValue>),
+    Object(IndexMap<String, Node>),
+    Array(Vec<Node>),
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Raw(raw) => raw.serialize(serializer),
+            Node::Object(map) => map.serialize(serializer),
+            Node::Array(items) => items.serialize(serializer),
+        }
+    }
+}
+
+/// A top-level auth document.
+pub struct Document {
+    members: IndexMap<String, Node>,
+    pretty: bool,
+    trailing_newline: bool,
+}
+
+/// Which Anthropic profiles to remove.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileSelector {
+    /// `None`: every profile whose provider is `anthropic`. `Some(ids)`: only these ids, and only
+    /// when they are Anthropic profiles.
+    pub only_ids: Option<Vec<String>>,
+}
+
+impl ProfileSelector {
+    fn selects(&self, id: &str) -> bool {
+        self.only_ids
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|wanted| wanted == id))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ProfileHead {
+    provider: Option<String>,
+}
+
+fn corrupt(why: impl Into<String>) -> DocumentProblem {
+    DocumentProblem::Corrupt(why.into())
+}
+
+fn parse_object(raw: &str, what: &str) -> Result<IndexMap<String, Box<RawValue>>, DocumentProblem> {
+    serde_json::from_str(raw).map_err(|e| {
+        if raw.trim_start().starts_with('{') {
+            corrupt(format!("{what}: invalid JSON at line {} column {}", e.line(), e.column()))
+        } else {
+            corrupt(format!("{what} is not a JSON object"))
+        }
+    })
+}
+
+fn is_anthropic_id(id: &str) -> bool {
+    id.starts_with("anthropic:")
+}
+
+impl Document {
+    /// Parses a document and checks its `version`.
+    pub fn parse(text: &[u8]) -> Result<Document, DocumentProblem> {
+        let text = std::str::from_utf8(text).map_err(|_| corrupt("not UTF-8 text"))?;
+        let raw_members = parse_object(text, "the document")?;
+        let members: IndexMap<String, Node> = raw_members
+            .into_iter()
+            .map(|(k, v)| (k, Node::Raw(v)))
+            .collect();
+        let document = Document {
+            members,
+            pretty: text.trim_end().contains('\n'),
+            trailing_newline: text.ends_with('\n'),
+        };
+        match document.raw_member("version") {
+            None => return Err(corrupt("no \"version\" member")),
+            Some(v) if v.get().trim() == KNOWN_VERSION.to_string() => {}
+            Some(v) => {
+                let shown: String = v.get().chars().take(32).collect();
+                return Err(DocumentProblem::UnknownVersion(shown));
+            }
+        }
+        Ok(document)
+    }
+
+    fn raw_member(&self, key: &str) -> Option<&RawValue> {
+        match self.members.get(key) {
+            Some(Node::Raw(raw)) => Some(raw),
+            _ => None,
+        }
+    }
+
+    /// Checks that the members OpenClaw defines have the types it writes, before anything is edited.
+    pub fn check_shape(&self) -> Result<(), DocumentProblem> {
+        for key in ["profiles", "order", "lastGood", "usageStats"] {
+            if let Some(raw) = self.raw_member(key) {
+                let map = parse_object(raw.get(), &format!("\"{key}\""))?;
+                for (inner_key, value) in &map {
+                    let text = value.get().trim_start();
+                    let ok = match key {
+                        "profiles" | "usageStats" => text.starts_with('{'),
+                        "order" => text.starts_with('['),
+                        _ => text.starts_with('"'),
+                    };
+                    if !ok {
+                        return Err(corrupt(format!(
+                            "\"{key}\".\"{inner_key}\" has the wrong type"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of Anthropic profiles the selector picks, in document order, without changing anything.
+    pub fn anthropic_profile_ids(&self, selector: &ProfileSelector) -> Result<Vec<String>, DocumentProblem> {
+        let Some(raw) = self.raw_member("profiles") else {
+            return Ok(Vec::new());
+        };
+        let profiles = parse_object(raw.get(), "\"profiles\"")?;
+        let mut ids = Vec::new();
+        for (id, body) in &profiles {
+            let head: ProfileHead = serde_json::from_str(body.get())
+                .map_err(|_| corrupt(format!("profile \"{id}\" is not an object")))?;
+            let anthropic = match head.provider.as_deref() {
+                Some(provider) => provider == "anthropic",
+                None => is_anthropic_id(id),
+            };
+            if anthropic && selector.selects(id) {
+                ids.push(id.clone());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes the given profiles. Returns the ids actually removed.
+    pub fn remove_profiles(&mut self, ids: &BTreeSet<String>) -> Result<Vec<String>, DocumentProblem> {
+        let Some(raw) = self.raw_member("profiles") else {
+            return Ok(Vec::new());
+        };
+        let profiles = parse_object(raw.get(), "\"profiles\"")?;
+        if !profiles.keys().any(|k| ids.contains(k)) {
+            return Ok(Vec::new());
+        }
+        let mut removed = Vec::new();
+        let kept: IndexMap<String, Node> = profiles
+            .into_iter()
+            .filter_map(|(id, body)| {
+                if ids.contains(&id) {
+                    removed.push(id);
+                    None
+                } else {
+                    Some((id, Node::Raw(body)))
+                }
+            })
+            .collect();
+        self.members.insert("profiles".into(), Node::Object(kept));
+        Ok(removed)
+    }
+
+    /// Anthropic-looking ids referenced in order / lastGood / usageStats that have no profile:
+    /// leftovers of an earlier, partial clean-up.
+    pub fn dangling_anthropic_references(&self, existing_profiles: &BTreeSet<String>) -> Result<BTreeSet<String>, DocumentProblem> {
+        let mut found = BTreeSet::new();
+        let mut consider = |id: &str| {
+            if is_anthropic_id(id) && !existing_profiles.contains(id) {
+                found.insert(id.to_owned());
+            }
+        };
+        if let Some(raw) = self.raw_member("order") {
+            for (_, list) in parse_object(raw.get(), "\"order\"")? {
+                let ids: Vec<String> = serde_json::from_str(list.get())
+                    .map_err(|_| corrupt("\"order\" holds a list that is not a list of ids"))?;
+                ids.iter().for_each(|id| consider(id));
+            }
+        }
+        if let Some(raw) = self.raw_member("lastGood") {
+            for (_, id) in parse_object(raw.get(), "\"lastGood\"")? {
+                if let Ok(id) = serde_json::from_str::<String>(id.get()) {
+                    consider(&id);
+                }
+            }
+        }
+        if let Some(raw) = self.raw_member("usageStats") {
+            for (id, _) in parse_object(raw.get(), "\"usageStats\"")? {
+                consider(&id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Ids of all profiles in the document.
+    pub fn profile_ids(&self) -> Result<BTreeSet<String>, DocumentProblem> {
+        match self.raw_member("profiles") {
+            None => Ok(BTreeSet::new()),
+            Some(raw) => Ok(parse_object(raw.get(), "\"profiles\"")?.into_keys().collect()),
+        }
+    }
+
+    /// Removes every reference to `ids` from order / lastGood / usageStats. A provider whose
+    /// order list becomes empty loses its entry. Returns how many references were removed.
+    pub fn remove_references(&mut self, ids: &BTreeSet<String>) -> Result<usize, DocumentProblem> {
+        let mut removed = 0;
+        if let Some(raw) = self.raw_member("order") {
+            let order = parse_object(raw.get(), "\"order\"")?;
+            let mut changed = false;
+            let mut edited = IndexMap::new();
+            for (provider, list) in order {
+                let items: Vec<Box<RawValue>> = serde_json::from_str(list.get())
+                    .map_err(|_| corrupt(format!("\"order\".\"{provider}\" is not a list")))?;
+                let before = items.len();
+                let kept: Vec<Box<RawValue>> = items
+                    .into_iter()
+                    .filter(|item| {
+                        serde_json::from_str::<String>(item.get()).map_or(true, |id| !ids.contains(&id))
+                    })
+                    .collect();
+                if kept.len() == before {
+                    edited.insert(provider, Node::Raw(list));
+                    continue;
+                }
+                changed = true;
+                removed += before - kept.len();
+                if !kept.is_empty() {
+                    edited.insert(provider, Node::Array(kept.into_iter().map(Node::Raw).collect()));
+                }
+            }
+            if changed {
+                self.members.insert("order".into(), Node::Object(edited));
+            }
+        }
+        if let Some(raw) = self.raw_member("lastGood") {
+            let last_good = parse_object(raw.get(), "\"lastGood\"")?;
+            let before = last_good.len();
+            let kept: IndexMap<String, Node> = last_good
+                .into_iter()
+                .filter(|(_, id)| {
+                    serde_json::from_str::<String>(id.get()).map_or(true, |id| !ids.contains(&id))
+                })
+                .map(|(k, v)| (k, Node::Raw(v)))
+                .collect();
+            if kept.len() != before {
+                removed += before - kept.len();
+                self.members.insert("lastGood".into(), Node::Object(kept));
+            }
+        }
+        if let Some(raw) = self.raw_member("usageStats") {
+            let stats = parse_object(raw.get(), "\"usageStats\"")?;
+            let before = stats.len();
+            let kept: IndexMap<String, Node> = stats
+                .into_iter()
+                .filter(|(id, _)| !ids.contains(id))
+                .map(|(k, v)| (k, Node::Raw(v)))
+                .collect();
+            if kept.len() != before {
+                removed += before - kept.len();
+                self.members.insert("usageStats".into(), Node::Object(kept));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The document as text, in the style it was read in.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = if self.pretty {
+            serde_json::to_vec_pretty(&self.members)
+        } else {
+            serde_json::to_vec(&self.members)
+        }
+        .expect("serialising raw JSON members cannot fail");
+        if self.trailing_newline {
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+/// The outcome of cleaning one store (one or two documents).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cleaning {
+    /// Profile ids removed from `profiles`.
+    pub removed_profiles: Vec<String>,
+    /// References removed from order / lastGood / usageStats (to removed or dangling ids).
+    pub removed_references: usize,
+}
+
+impl Cleaning {
+    pub fn is_empty(&self) -> bool {
+        self.removed_profiles.is_empty() && self.removed_references == 0
+    }
+}
+
+/// Cleans a profiles document and, where the layout keeps them apart, its state document.
+/// Pure: text in, text out. `None` for a document means it does not change.
+pub fn clean_documents(
+    profiles_text: &[u8],
+    state_text: Option<&[u8]>,
+    selector: &ProfileSelector,
+) -> Result<(Cleaning, Option<Vec<u8>>, Option<Vec<u8>>), DocumentProblem> {
+    let mut profiles = Document::parse(profiles_text)?;
+    profiles.check_shape()?;
+    let mut state = match state_text {
+        Some(text) => {
+            let doc = Document::parse(text)?;
+            doc.check_shape()?;
+            Some(doc)
+        }
+        None => None,
+    };
+    let mut targets: BTreeSet<String> = profiles
+        .anthropic_profile_ids(selector)?
+        .into_iter()
+        .collect();
+    if selector.only_ids.is_none() {
+        let existing = profiles.profile_ids()?;
+        targets.extend(profiles.dangling_anthropic_references(&existing)?);
+        if let Some(state) = &state {
+            targets.extend(state.dangling_anthropic_references(&existing)?);
+        }
+    }
+    let removed_profiles = profiles.remove_profiles(&targets)?;
+    let references_in_profiles = profiles.remove_references(&targets)?;
+    let profiles_changed = !removed_profiles.is_empty() || references_in_profiles > 0;
+    let mut cleaning = Cleaning {
+        removed_profiles,
+        removed_references: references_in_profiles,
+    };
+    let mut new_state = None;
+    if let Some(state) = state.as_mut() {
+        let removed = state.remove_references(&targets)?;
+        if removed > 0 {
+            cleaning.removed_references += removed;
+            new_state = Some(state.to_bytes());
+        }
+    }
+    let new_profiles = profiles_changed.then(|| profiles.to_bytes());
+    Ok((cleaning, new_profiles, new_state))
+}

@@ -1,0 +1,184 @@
+//! OpenClaw's per-agent credential stores: finding the state directory and every agent, detecting
+//! which store generation each agent has, and removing stale Anthropic profiles so that OpenClaw
+//! falls through to the environment variable (DESIGN.md section 4).
+//!
+//! Each generation is its own module behind [`CredentialStore`]:
+//! - [`json_single`]: `auth-profiles.json` with profiles, order, lastGood and usageStats (≤ 2026.4.21);
+//! - [`json_split`]: `auth-profiles.json` + `auth-state.json` (2026.4.22 – 2026.5.x).
+//!
+//! The edits themselves are pure functions in [`document`]. A store that cannot be read or
+//! understood is reported and left untouched; the run goes on and exits non-zero.
+
+pub mod document;
+pub mod json_lock;
+pub mod json_single;
+pub mod json_split;
+
+use crate::error::Error;
+use document::{Cleaning, ProfileSelector};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub const AUTH_PROFILES_FILE: &str = "auth-profiles.json";
+pub const AUTH_STATE_FILE: &str = "auth-state.json";
+
+/// One store generation found in one agent directory.
+pub trait CredentialStore {
+    /// Short name of the layout, for reports ("json-single", "json-split", ...).
+    fn layout(&self) -> &'static str;
+    /// The file that identifies the store.
+    fn location(&self) -> &Path;
+    /// What cleaning would remove; reads only.
+    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning, Error>;
+    /// Removes the selected entries (re-reading under the store's own lock or transaction, so a
+    /// change made since `inspect` is not lost) and says what was removed.
+    fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning, Error>;
+}
+
+/// An agent and where its credentials live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+/// Where OpenClaw keeps its state for the target user: an explicit override, else
+/// `$OPENCLAW_STATE_DIR`, else `$OPENCLAW_HOME/.openclaw`, else `~/.openclaw`, falling back to the
+/// legacy `~/.clawdbot` only when that exists and `~/.openclaw` does not.
+pub fn resolve_state_dir(home: &Path, explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("OPENCLAW_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(base) = std::env::var_os("OPENCLAW_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(base).join(".openclaw");
+    }
+    let current = home.join(".openclaw");
+    let legacy = home.join(".clawdbot");
+    if !current.exists() && legacy.is_dir() {
+        legacy
+    } else {
+        current
+    }
+}
+
+/// Every agent: `main` always, each `<state>/agents/<id>/agent/`, and each `agentDir` named in
+/// `openclaw.json`. Problems reading `openclaw.json` come back as warnings; the agents found on
+/// disk are returned regardless.
+pub fn discover_agents(state_dir: &Path, home: &Path) -> (Vec<Agent>, Vec<String>) {
+    let mut agents = vec![Agent {
+        id: "main".into(),
+        dir: state_dir.join("agents/main/agent"),
+    }];
+    let mut warnings = Vec::new();
+    let agents_root = state_dir.join("agents");
+    match std::fs::read_dir(&agents_root) {
+        Ok(entries) => {
+            let mut found: Vec<Agent> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| Agent {
+                    id: e.file_name().to_string_lossy().into_owned(),
+                    dir: e.path().join("agent"),
+                })
+                .filter(|a| a.id != "main" && a.dir.is_dir())
+                .collect();
+            found.sort_by(|a, b| a.id.cmp(&b.id));
+            agents.extend(found);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => warnings.push(format!("{}: cannot list agents: {err}", agents_root.display())),
+    }
+    let config_path = state_dir.join("openclaw.json");
+    match config_agent_dirs(&config_path, state_dir, home) {
+        Ok(configured) => {
+            for agent in configured {
+                if let Some(existing) = agents.iter_mut().find(|a| a.id == agent.id) {
+                    if existing.dir != agent.dir && !existing.dir.is_dir() {
+                        existing.dir = agent.dir;
+                    } else if existing.dir != agent.dir {
+                        agents.push(Agent {
+                            id: format!("{} (agentDir)", agent.id),
+                            dir: agent.dir,
+                        });
+                    }
+                } else {
+                    agents.push(agent);
+                }
+            }
+        }
+        Err(Some(problem)) => warnings.push(format!(
+            "{}: {problem}; agents found on disk are still handled",
+            config_path.display()
+        )),
+        Err(None) => {}
+    }
+    let mut seen = BTreeSet::new();
+    agents.retain(|a| seen.insert(a.dir.clone()));
+    (agents, warnings)
+}
+
+/// Agents with an explicit `agentDir` in `openclaw.json` (JSON5): `agents.list[]` (2026.5) and
+/// `agents.entries{}` (2026.9). `Err(None)` when there is no such file.
+fn config_agent_dirs(path: &Path, state_dir: &Path, home: &Path) -> Result<Vec<Agent>, Option<String>> {
+    let text = match crate::fsutil::read_managed(path) {
+        Ok(Some(file)) => file.content,
+        Ok(None) => return Err(None),
+        Err(err) => return Err(Some(err.to_string())),
+    };
+    let text = std::str::from_utf8(&text).map_err(|_| Some("not UTF-8 text".to_string()))?;
+    let config: serde_json::Value =
+        json5::from_str(text).map_err(|e| Some(format!("cannot parse as JSON5: {e}")))?;
+    let resolve = |dir: &str| -> PathBuf {
+        if let Some(rest) = dir.strip_prefix("~/") {
+            home.join(rest)
+        } else if dir == "~" {
+            home.to_path_buf()
+        } else if Path::new(dir).is_absolute() {
+            PathBuf::from(dir)
+        } else {
+            state_dir.join(dir)
+        }
+    };
+    let mut agents = Vec::new();
+    let section = config.get("agents");
+    if let Some(list) = section.and_then(|a| a.get("list")).and_then(|l| l.as_array()) {
+        for entry in list {
+            if let (Some(id), Some(dir)) = (
+                entry.get("id").and_then(|v| v.as_str()),
+                entry.get("agentDir").and_then(|v| v.as_str()),
+            ) {
+                agents.push(Agent { id: id.into(), dir: resolve(dir) });
+            }
+        }
+    }
+    if let Some(entries) = section.and_then(|a| a.get("entries")).and_then(|e| e.as_object()) {
+        for (id, entry) in entries {
+            if let Some(dir) = entry.get("agentDir").and_then(|v| v.as_str()) {
+                agents.push(Agent { id: id.clone(), dir: resolve(dir) });
+            }
+        }
+    }
+    Ok(agents)
+}
+
+/// The stores present in one agent directory, newest generation first.
+pub fn stores_in(agent: &Agent) -> Vec<Box<dyn CredentialStore>> {
+    let mut stores: Vec<Box<dyn CredentialStore>> = Vec::new();
+    let profiles = agent.dir.join(AUTH_PROFILES_FILE);
+    let state = agent.dir.join(AUTH_STATE_FILE);
+    if is_present(&state) {
+        stores.push(Box::new(json_split::SplitJsonStore::new(profiles, state)));
+    } else if is_present(&profiles) {
+        stores.push(Box::new(json_single::SingleJsonStore::new(profiles)));
+    }
+    stores
+}
+
+/// Whether something (a file, a symlink, anything) stands at `path`; symlinks count so that they
+/// are reported rather than silently skipped.
+fn is_present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
