@@ -1,0 +1,452 @@
+//! Test harness shared by the integration tests: a real moto server (Secrets Manager) on a free
+//! loopback port, a throwaway user with a real `systemd --user` manager running a stand-in gateway
+//! unit, token generation, and a leak check applied to everything a run prints.
+//!
+//! Nothing here talks to AWS: every client has an explicit loopback endpoint, static test
+//! credentials, `AWS_EC2_METADATA_DISABLED=true` and empty AWS config files.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw-token-sync");
+pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Where `scripts/install-test-deps` put moto, Node and OpenClaw.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("OCSYNC_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target/test-tools"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(MANIFEST_DIR).join("tests/fixtures").join(name)
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skips (returns false) a test that needs root, printing why; in CI a skip is a failure.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    let reason = format!("{test}: skipped: needs root to create a user and run its systemd --user manager");
+    assert!(!in_ci(), "{reason} (CI=true: skipping is a failure)");
+    eprintln!("{reason}");
+    false
+}
+
+// ---------------------------------------------------------------- moto
+
+pub struct Moto {
+    pub endpoint: String,
+    _watchdog: Mutex<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The moto server shared by this test binary. It is started under a watchdog shell that kills
+/// it when this process exits (its stdin pipe closes).
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let server = tools_dir().join("venv/bin/moto_server");
+        assert!(
+            server.exists(),
+            "{} missing: run scripts/install-test-deps first",
+            server.display()
+        );
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("ocsync-moto-{port}.log"));
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & m=$!; read -r _; kill "$m"; wait "$m""#)
+            .arg("watchdog")
+            .arg(&server)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start moto");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_get_ok(port, "/moto-api/") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "moto did not answer; log in {}", log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint,
+            _watchdog: Mutex::new(child),
+        }
+    })
+}
+
+fn http_get_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.contains(" 200")
+}
+
+/// Environment for anything that talks to moto: explicit endpoint, static credentials, no IMDS,
+/// empty AWS config files.
+pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
+    let empty = std::env::temp_dir().join("ocsync-empty-aws-config");
+    if !empty.exists() {
+        fs::write(&empty, "").unwrap();
+        fs::set_permissions(&empty, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let empty = empty.display().to_string();
+    vec![
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_CONFIG_FILE".into(), empty.clone()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), empty),
+        ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+    ]
+}
+
+fn secrets_client(endpoint: &str) -> (tokio::runtime::Runtime, aws_sdk_secretsmanager::Client) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    (runtime, aws_sdk_secretsmanager::Client::from_conf(config))
+}
+
+/// Creates a secret with a string value; returns its name.
+pub fn create_secret(name: &str, value: &str) -> String {
+    let (runtime, client) = secrets_client(&moto().endpoint);
+    runtime
+        .block_on(client.create_secret().name(name).secret_string(value).send())
+        .expect("create secret in moto");
+    name.to_owned()
+}
+
+/// Creates a secret with a binary value.
+pub fn create_binary_secret(name: &str, value: &[u8]) -> String {
+    let (runtime, client) = secrets_client(&moto().endpoint);
+    runtime
+        .block_on(
+            client
+                .create_secret()
+                .name(name)
+                .secret_binary(aws_smithy_types::Blob::new(value.to_vec()))
+                .send(),
+        )
+        .expect("create binary secret in moto");
+    name.to_owned()
+}
+
+/// Puts a new AWSCURRENT version; returns its version id.
+pub fn put_secret(name: &str, value: &str) -> String {
+    let (runtime, client) = secrets_client(&moto().endpoint);
+    runtime
+        .block_on(client.put_secret_value().secret_id(name).secret_string(value).send())
+        .expect("put secret value in moto")
+        .version_id
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- tokens
+
+/// A fresh test token: a canary marker plus random characters, unique per call.
+pub fn new_token(api_key: bool) -> String {
+    let prefix = if api_key { "sk-ant-api03-" } else { "sk-ant-oat01-" };
+    let mut bytes = [0u8; 48];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap();
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random: String = bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect();
+    format!("{prefix}CANARY-{random}-{}", "x".repeat(40))
+}
+
+/// The part of a token that identifies it: the random middle.
+fn leak_markers(token: &str) -> Vec<String> {
+    let mut markers = vec![token.to_owned()];
+    if let Some(start) = token.find("CANARY-") {
+        let core = &token[start + "CANARY-".len()..];
+        markers.push(core.chars().take(48).collect());
+    }
+    markers
+}
+
+/// Fails if any token (or its random core) appears in `text`.
+pub fn assert_no_leak(what: &str, text: &[u8], tokens: &[String]) {
+    let text = String::from_utf8_lossy(text);
+    for token in tokens {
+        for marker in leak_markers(token) {
+            assert!(!text.contains(&marker), "token leaked into {what}:\n{text}");
+        }
+    }
+}
+
+/// Scans every regular file below `dir` for tokens, except the files that are meant to hold one.
+pub fn assert_no_leak_in_tree(dir: &Path, allowed: &[PathBuf], tokens: &[String]) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            assert_no_leak_in_tree(&path, allowed, tokens);
+        } else if meta.is_file() && !allowed.contains(&path) {
+            assert_no_leak(&path.display().to_string(), &fs::read(&path).unwrap(), tokens);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- runs
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    pub fn expect_status(&self, code: i32) -> &Run {
+        assert_eq!(self.status, code, "exit status; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Runs the binary with the moto environment and the given args, checks that no token leaked
+/// into its output, and returns what it printed.
+pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) -> Run {
+    let mut command = Command::new(BIN);
+    command.args(args).env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
+    for (k, v) in aws_env(&moto().endpoint) {
+        command.env(k, v);
+    }
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let output: Output = command.output().expect("run openclaw-token-sync");
+    assert_no_leak("stdout", &output.stdout, tokens);
+    assert_no_leak("stderr", &output.stderr, tokens);
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+// ---------------------------------------------------------------- files
+
+/// Path → (content, mode, mtime in ns) of every regular file below `dir`.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, i128)> {
+    let mut out = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>, u32, i128)>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.path());
+        for entry in entries {
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                walk(&path, out);
+            } else if meta.is_file() {
+                let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
+                out.push((path.clone(), fs::read(&path).unwrap(), meta.mode() & 0o7777, mtime));
+            }
+        }
+    }
+    walk(dir, &mut out);
+    out
+}
+
+// ---------------------------------------------------------------- user manager
+
+/// A throwaway user with a fresh home and a running `systemd --user` manager. Dropping it stops
+/// the manager (and with it the stand-in gateway).
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    manager_pid: String,
+}
+
+pub const UNIT: &str = "openclaw-gateway.service";
+
+fn global_user_lock() -> fs::File {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/ocsync-test-useradd.lock")
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
+impl TestUser {
+    /// Creates (or reuses) user `name`, wipes its home, installs the stand-in gateway unit and
+    /// starts the user manager. With `start_gateway`, the gateway is enabled and running.
+    pub fn new(name: &str, start_gateway: bool) -> TestUser {
+        assert!(name.len() <= 31);
+        {
+            let _guard = global_user_lock();
+            let exists = Command::new("id").arg(name).output().unwrap().status.success();
+            if !exists {
+                let status = Command::new("useradd")
+                    .args(["-m", "-s", "/bin/bash", name])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "useradd {name}");
+            }
+        }
+        let uid = command_stdout("id", &["-u", name]).trim().parse().unwrap();
+        let gid = command_stdout("id", &["-g", name]).trim().parse().unwrap();
+        let home = PathBuf::from(format!("/home/{name}"));
+        // A manager left over from an aborted run would hold the old home.
+        let _ = Command::new("pkill").args(["-KILL", "-u", name]).status();
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = fs::remove_dir_all(&home);
+        fs::create_dir_all(home.join(".config/systemd/user")).unwrap();
+        fs::create_dir_all(home.join(".openclaw")).unwrap();
+        fs::copy(fixture("stand-in-gateway.service"), home.join(".config/systemd/user").join(UNIT)).unwrap();
+        chown_tree(&home, uid, gid);
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o750)).unwrap();
+        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
+        let manager_pid = command_stdout(script.to_str().unwrap(), &["start", name]).trim().to_owned();
+        let user = TestUser {
+            name: name.into(),
+            uid,
+            gid,
+            home,
+            manager_pid,
+        };
+        if start_gateway {
+            user.systemctl(&["start", UNIT]);
+            assert!(user.main_pid() != 0, "stand-in gateway did not start");
+        }
+        user
+    }
+
+    /// Runs `systemctl --user` as the user; panics on failure.
+    pub fn systemctl(&self, args: &[&str]) -> String {
+        let output = Command::new("setpriv")
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg("--init-groups")
+            .arg("env")
+            .arg(format!("XDG_RUNTIME_DIR=/run/user/{}", self.uid))
+            .arg("systemctl")
+            .arg("--user")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "systemctl --user {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn show(&self, property: &str) -> String {
+        self.systemctl(&["show", "-p", property, "--value", UNIT]).trim().to_owned()
+    }
+
+    pub fn main_pid(&self) -> u32 {
+        self.show("MainPID").parse().unwrap()
+    }
+
+    /// The value of `variable` in the running gateway's environment.
+    pub fn gateway_env(&self, variable: &str) -> Option<String> {
+        let pid = self.main_pid();
+        assert!(pid != 0, "gateway not running");
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let prefix = format!("{variable}=");
+        environ
+            .split(|b| *b == 0)
+            .find_map(|e| e.strip_prefix(prefix.as_bytes()))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.home.join(relative)
+    }
+
+    /// Writes a file as the user would have (owned by the user).
+    pub fn write(&self, relative: &str, content: &[u8], mode: u32) {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        chown_tree(&self.home, self.uid, self.gid);
+    }
+
+    pub fn dropin(&self) -> PathBuf {
+        self.path(&format!(".config/systemd/user/{UNIT}.d/anthropic.conf"))
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.path(".local/state/openclaw-token-sync/state.json")
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
+        let _ = Command::new(script).args(["stop", &self.name, &self.manager_pid]).status();
+        let _ = Command::new("pkill").args(["-KILL", "-u", &self.name]).status();
+    }
+}
+
+fn command_stdout(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let _ = std::os::unix::fs::lchown(path, Some(uid), Some(gid));
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        for entry in fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&entry.path(), uid, gid);
+        }
+    }
+}
