@@ -82,7 +82,9 @@ pub async fn freeze_credentials(config: SdkConfig) -> Result<SdkConfig> {
         return Ok(config);
     };
     let credentials = provider.provide_credentials().await.map_err(|e| {
-        Error::failed(format!("cannot load AWS credentials before dropping privileges: {e}"))
+        Error::failed(format!(
+            "cannot load AWS credentials before dropping privileges: {e}"
+        ))
     })?;
     Ok(config
         .into_builder()
@@ -91,7 +93,11 @@ pub async fn freeze_credentials(config: SdkConfig) -> Result<SdkConfig> {
 }
 
 /// One `GetSecretValue` of the AWSCURRENT version, parsed and validated.
-pub async fn fetch_secret(config: &SdkConfig, secret_id: &str, json_key: &str) -> Result<FetchedSecret> {
+pub async fn fetch_secret(
+    config: &SdkConfig,
+    secret_id: &str,
+    json_key: &str,
+) -> Result<FetchedSecret> {
     let client = aws_sdk_secretsmanager::Client::new(config);
     let mut output = client
         .get_secret_value()
@@ -100,10 +106,11 @@ pub async fn fetch_secret(config: &SdkConfig, secret_id: &str, json_key: &str) -
         .await
         .map_err(|e| describe_get_error(secret_id, e))?;
     let arn = output.arn.take().unwrap_or_else(|| secret_id.to_owned());
-    let version_id = output
-        .version_id
-        .take()
-        .ok_or_else(|| Error::failed(format!("secret {secret_id}: Secrets Manager returned no VersionId")))?;
+    let version_id = output.version_id.take().ok_or_else(|| {
+        Error::failed(format!(
+            "secret {secret_id}: Secrets Manager returned no VersionId"
+        ))
+    })?;
     let created_date = output
         .created_date
         .take()
@@ -183,7 +190,10 @@ mod tests {
     #[test]
     fn region_comes_from_a_secret_arn() {
         assert_eq!(
-            region_from_arn("arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/anthropic-AbCdEf").as_deref(),
+            region_from_arn(
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/anthropic-AbCdEf"
+            )
+            .as_deref(),
             Some("eu-west-1")
         );
         assert_eq!(region_from_arn("prod/anthropic"), None);

@@ -23,7 +23,12 @@ pub const DEFAULT_CONFIG: &str = "/etc/openclaw-token-sync/config.toml";
 )]
 struct Cli {
     /// TOML config file holding any flag (flags beat environment beat file).
-    #[arg(long, global = true, env = "OPENCLAW_TOKEN_SYNC_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "OPENCLAW_TOKEN_SYNC_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
     /// More log detail on stderr (-v info, -vv debug). Logs never contain a token.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -134,11 +139,22 @@ fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(FileConfig::default()),
-        Err(e) => return Err(Error::config(format!("{}: cannot read config file: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileConfig::default())
+        }
+        Err(e) => {
+            return Err(Error::config(format!(
+                "{}: cannot read config file: {e}",
+                path.display()
+            )))
+        }
     };
     toml::from_str(&text).map_err(|e| {
-        Error::config(format!("{}: invalid config file: {}", path.display(), e.message()))
+        Error::config(format!(
+            "{}: invalid config file: {}",
+            path.display(),
+            e.message()
+        ))
     })
 }
 
@@ -176,12 +192,19 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
         .unit
         .or(file.unit)
         .unwrap_or_else(|| "openclaw-gateway.service".to_owned());
-    if unit.is_empty() || unit.starts_with('-') || unit.contains('/') || unit.chars().any(char::is_whitespace) {
+    if unit.is_empty()
+        || unit.starts_with('-')
+        || unit.contains('/')
+        || unit.chars().any(char::is_whitespace)
+    {
         return Err(Error::config(format!("--unit {unit:?} is not a unit name")));
     }
     let options = SyncOptions {
         secret_id,
-        json_key: args.json_key.or(file.json_key).unwrap_or_else(|| "token".to_owned()),
+        json_key: args
+            .json_key
+            .or(file.json_key)
+            .unwrap_or_else(|| "token".to_owned()),
         user: args.user.or(file.user),
         home: args.home.or(file.home),
         unit,
@@ -239,7 +262,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let Command::Sync(args) = cli.command;
     let json_requested = args.output == Some(OutputFormat::Json);
-    let prepared = load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
+    let prepared =
+        load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
     let (options, output) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => return fail(&err, json_requested),
@@ -321,7 +345,10 @@ fn dry_run_lines(report: &SyncReport) -> Vec<String> {
         }
     }
     if report.gateway.action == GatewayAction::WouldRestart {
-        lines.push(format!("would stop, then start {} and verify it", report.gateway.unit));
+        lines.push(format!(
+            "would stop, then start {} and verify it",
+            report.gateway.unit
+        ));
     }
     lines
 }
@@ -357,8 +384,12 @@ pub fn summary_line(report: &SyncReport) -> String {
             report.gateway.new_pid.unwrap_or(0)
         ),
         GatewayAction::Unchanged => format!("{} not restarted", report.gateway.unit),
-        GatewayAction::NotRestarted => format!("{} not restarted (--no-restart)", report.gateway.unit),
-        GatewayAction::UnitNotFound => format!("{} not found, nothing restarted", report.gateway.unit),
+        GatewayAction::NotRestarted => {
+            format!("{} not restarted (--no-restart)", report.gateway.unit)
+        }
+        GatewayAction::UnitNotFound => {
+            format!("{} not found, nothing restarted", report.gateway.unit)
+        }
         GatewayAction::Inactive => format!("{} is stopped, left stopped", report.gateway.unit),
         GatewayAction::WouldRestart => format!("{} would be restarted", report.gateway.unit),
     };

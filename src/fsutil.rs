@@ -272,7 +272,11 @@ mod tests {
         let deep = dir.path().join("a/b/c");
         ensure_dir(&deep, true).unwrap();
         for d in ["a", "a/b", "a/b/c"] {
-            assert_eq!(fs::metadata(dir.path().join(d)).unwrap().mode() & 0o777, 0o700, "{d}");
+            assert_eq!(
+                fs::metadata(dir.path().join(d)).unwrap().mode() & 0o777,
+                0o700,
+                "{d}"
+            );
         }
     }
 }

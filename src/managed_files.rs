@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 pub const DROPIN_NAME: &str = "anthropic.conf";
 const PROFILE_BEGIN: &str = "# >>> openclaw-token-sync >>>";
 const PROFILE_END: &str = "# <<< openclaw-token-sync <<<";
-const HEADER: &str = "# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n";
+const HEADER: &str =
+    "# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n";
 
 /// What each managed file is for; decides how it is rendered and whether a change needs a restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -53,9 +54,7 @@ pub struct ManagedPaths {
 
 impl ManagedPaths {
     pub fn new(home: &Path, unit: &str, openclaw_state_dir: &Path) -> ManagedPaths {
-        let dropin_dir = home
-            .join(".config/systemd/user")
-            .join(format!("{unit}.d"));
+        let dropin_dir = home.join(".config/systemd/user").join(format!("{unit}.d"));
         ManagedPaths {
             home: home.to_path_buf(),
             dropin: dropin_dir.join(DROPIN_NAME),
@@ -120,11 +119,17 @@ fn line_ending(line: &[u8]) -> &[u8] {
 
 /// Parses `[ws][export ws]KEY=...` and returns (leading part up to the key, key, rest after `=`).
 fn split_assignment(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let indent = line.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+    let indent = line
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
     let mut rest = &line[indent..];
     let mut lead_len = indent;
     if let Some(after) = rest.strip_prefix(b"export") {
-        let spaces = after.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+        let spaces = after
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
         if spaces > 0 {
             lead_len += 6 + spaces;
             rest = &after[spaces..];
@@ -182,7 +187,10 @@ fn holds_literal_token(line: &[u8]) -> bool {
     let Some((_, key, value)) = split_assignment(line) else {
         return false;
     };
-    let value = value.strip_prefix(b"\"").or_else(|| value.strip_prefix(b"'")).unwrap_or(value);
+    let value = value
+        .strip_prefix(b"\"")
+        .or_else(|| value.strip_prefix(b"'"))
+        .unwrap_or(value);
     PROFILE_TOKEN_VARIABLES.iter().any(|v| v.as_bytes() == key) && value.starts_with(b"sk-ant-")
 }
 
@@ -217,7 +225,9 @@ pub fn edit_shell_profile(existing: Option<&[u8]>, kind: TokenKind) -> (Zeroizin
     let mut out = Zeroizing::new(Vec::new());
     let mut removed = 0;
     let Some(content) = existing else {
-        out.extend_from_slice(b"# Created by openclaw-token-sync; bash skips ~/.profile once this file exists.\n");
+        out.extend_from_slice(
+            b"# Created by openclaw-token-sync; bash skips ~/.profile once this file exists.\n",
+        );
         out.extend_from_slice(b"if [ -f \"$HOME/.profile\" ]; then . \"$HOME/.profile\"; fi\n");
         out.extend_from_slice(block.as_bytes());
         return (out, 0);
@@ -339,7 +349,10 @@ mod tests {
         let dropin = String::from_utf8(dropin_content(&t).to_vec()).unwrap();
         assert!(dropin.contains("[Service]\nEnvironment=ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-AAA"));
         let env = String::from_utf8(legacy_env_content(&api_key()).to_vec()).unwrap();
-        assert!(env.ends_with(&format!("ANTHROPIC_API_KEY=sk-ant-api03-{}\n", "K".repeat(90))));
+        assert!(env.ends_with(&format!(
+            "ANTHROPIC_API_KEY=sk-ant-api03-{}\n",
+            "K".repeat(90)
+        )));
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<Targe
         None => entry.dir.clone(),
     };
     if !home.is_absolute() {
-        return Err(Error::config(format!("home directory {} is not absolute", home.display())));
+        return Err(Error::config(format!(
+            "home directory {} is not absolute",
+            home.display()
+        )));
     }
     Ok(TargetUser {
         name: entry.name,
@@ -71,7 +74,10 @@ pub fn drop_to(target: &TargetUser) -> Result<()> {
         return Ok(());
     }
     let fail = |what: &str, e: nix::Error| {
-        Error::failed(format!("cannot drop privileges to {} ({what}): {e}", target.name))
+        Error::failed(format!(
+            "cannot drop privileges to {} ({what}): {e}",
+            target.name
+        ))
     };
     let name = CString::new(target.name.as_bytes())
         .map_err(|_| Error::config(format!("user name {} has a NUL byte", target.name)))?;
@@ -80,7 +86,10 @@ pub fn drop_to(target: &TargetUser) -> Result<()> {
     unistd::initgroups(&name, gid).map_err(|e| fail("initgroups", e))?;
     unistd::setresgid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
     unistd::setresuid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
-    if unistd::setuid(Uid::from_raw(0)).is_ok() || unistd::geteuid() != uid || unistd::getegid() != gid {
+    if unistd::setuid(Uid::from_raw(0)).is_ok()
+        || unistd::geteuid() != uid
+        || unistd::getegid() != gid
+    {
         return Err(Error::failed(format!(
             "privilege drop to {} did not hold; refusing to go on",
             target.name

@@ -149,7 +149,9 @@ pub enum SecretError {
     JsonKeyNotString(String),
     #[error("the secret looks like JSON but does not parse: {0}")]
     InvalidJson(String),
-    #[error("the token does not start with {OAUTH_PREFIX} (OAuth token) or {API_KEY_PREFIX} (API key)")]
+    #[error(
+        "the token does not start with {OAUTH_PREFIX} (OAuth token) or {API_KEY_PREFIX} (API key)"
+    )]
     UnknownPrefix,
     #[error("the token has a character that is not allowed at position {0} (only A-Z a-z 0-9 _ - are; whitespace and line breaks included)")]
     BadCharacter(usize),
@@ -210,8 +212,8 @@ pub fn parse_secret_string(
     if !trimmed_start.starts_with('{') {
         return Ok((Token::parse(raw)?, SecretMetadata::default()));
     }
-    let mut object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&raw).map_err(|e| {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&raw)
+        .map_err(|e| {
             // serde_json's messages name a line and column, never the content.
             SecretError::InvalidJson(format!("line {} column {}", e.line(), e.column()))
         })?;
@@ -288,7 +290,10 @@ mod tests {
 
     #[test]
     fn json_secret_with_custom_key_and_expiry() {
-        let raw = format!(r#"{{"note":"x","anthropic":"{}","expires_at":"2027-01-01T00:00:00Z"}}"#, oauth());
+        let raw = format!(
+            r#"{{"note":"x","anthropic":"{}","expires_at":"2027-01-01T00:00:00Z"}}"#,
+            oauth()
+        );
         let (token, meta) = parse_secret_string(Zeroizing::new(raw), "anthropic").unwrap();
         assert_eq!(token.expose(), oauth());
         assert_eq!(meta.expires_at.as_deref(), Some("2027-01-01T00:00:00Z"));
@@ -300,17 +305,32 @@ mod tests {
             (String::new(), SecretError::Empty),
             (format!("{} ", oauth()), SecretError::BadCharacter(103)),
             (format!("{}\n", oauth()), SecretError::BadCharacter(103)),
-            (format!("sk-ant-xyz01-{}", "A".repeat(90)), SecretError::UnknownPrefix),
+            (
+                format!("sk-ant-xyz01-{}", "A".repeat(90)),
+                SecretError::UnknownPrefix,
+            ),
             (format!("{OAUTH_PREFIX}short"), SecretError::TooShort(18)),
-            (format!("{OAUTH_PREFIX}{}", "A".repeat(2000)), SecretError::TooLong(2013)),
-            ("{\"other\":\"x\"}".to_string(), SecretError::MissingJsonKey("token".into())),
-            ("{\"token\":5}".to_string(), SecretError::JsonKeyNotString("token".into())),
+            (
+                format!("{OAUTH_PREFIX}{}", "A".repeat(2000)),
+                SecretError::TooLong(2013),
+            ),
+            (
+                "{\"other\":\"x\"}".to_string(),
+                SecretError::MissingJsonKey("token".into()),
+            ),
+            (
+                "{\"token\":5}".to_string(),
+                SecretError::JsonKeyNotString("token".into()),
+            ),
         ];
         for (input, expected) in cases {
             let err = parse_secret_string(Zeroizing::new(input.clone()), "token").unwrap_err();
             assert_eq!(err, expected, "input of length {}", input.len());
             if input.len() > 20 {
-                assert!(!err.to_string().contains(&input[13..]), "message echoes the value");
+                assert!(
+                    !err.to_string().contains(&input[13..]),
+                    "message echoes the value"
+                );
             }
         }
     }

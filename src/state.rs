@@ -50,7 +50,10 @@ pub fn load(path: &Path) -> (Option<AppliedState>, Option<String>) {
             Ok(state) => (Some(state), None),
             Err(e) => (
                 None,
-                Some(format!("{}: ignoring an unreadable state file ({e}); it will be rewritten", path.display())),
+                Some(format!(
+                    "{}: ignoring an unreadable state file ({e}); it will be rewritten",
+                    path.display()
+                )),
             ),
         },
         Err(e) => (None, Some(format!("{e}; treating the state as unknown"))),
@@ -89,7 +92,10 @@ impl RunLock {
             .open(path)
             .map_err(|e| {
                 if e.raw_os_error() == Some(libc::ELOOP) {
-                    Error::failed(format!("{}: it is a symlink, which this tool refuses to follow", path.display()))
+                    Error::failed(format!(
+                        "{}: it is a symlink, which this tool refuses to follow",
+                        path.display()
+                    ))
                 } else {
                     Error::failed(format!("{}: cannot open lock: {e}", path.display()))
                 }

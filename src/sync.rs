@@ -193,14 +193,25 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         Some(RunLock::acquire(&paths.lock_file(), options.lock_timeout)?)
     };
 
-    let secret = runtime.block_on(aws::fetch_secret(&config, &options.secret_id, &options.json_key))?;
+    let secret = runtime.block_on(aws::fetch_secret(
+        &config,
+        &options.secret_id,
+        &options.json_key,
+    ))?;
     drop(runtime);
 
     let mut warnings = Vec::new();
     let selector = ProfileSelector {
         only_ids: options.profile_ids.clone(),
     };
-    let plan = build_plan(options, &paths, &openclaw_state, &secret, &selector, &mut warnings)?;
+    let plan = build_plan(
+        options,
+        &paths,
+        &openclaw_state,
+        &secret,
+        &selector,
+        &mut warnings,
+    )?;
     let (previous, state_warning) = state::load(&paths.state_file());
     warnings.extend(state_warning);
     let state_current = previous.as_ref().is_some_and(|p| {
@@ -319,10 +330,26 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                     report.gateway.old_pid = Some(status.main_pid);
                     GatewayOutcome::Verified
                 }
-                Err(_) => restart_and_verify(options, &plan, &selector, &systemctl, &status, &expect, &mut report)?,
+                Err(_) => restart_and_verify(
+                    options,
+                    &plan,
+                    &selector,
+                    &systemctl,
+                    &status,
+                    &expect,
+                    &mut report,
+                )?,
             }
         }
-        Some(status) => restart_and_verify(options, &plan, &selector, &systemctl, &status, &expect, &mut report)?,
+        Some(status) => restart_and_verify(
+            options,
+            &plan,
+            &selector,
+            &systemctl,
+            &status,
+            &expect,
+            &mut report,
+        )?,
     };
 
     let new_state = AppliedState {
@@ -412,16 +439,33 @@ fn build_plan(
     ] {
         if let Some(existing) = fsutil::read_managed(path)? {
             if let Some(desired) = files::edit_env_file(&existing.content, token) {
-                file_plans.push(FilePlan::compare(role, path.clone(), desired, 0o600, Some(&existing), uid));
+                file_plans.push(FilePlan::compare(
+                    role,
+                    path.clone(),
+                    desired,
+                    0o600,
+                    Some(&existing),
+                    uid,
+                ));
             }
         }
     }
     if options.shell_profile {
         let existing = fsutil::read_managed(&paths.shell_profile)?;
-        let (desired, removed) = files::edit_shell_profile(existing.as_ref().map(|f| f.content.as_slice()), token.kind());
+        let (desired, removed) = files::edit_shell_profile(
+            existing.as_ref().map(|f| f.content.as_slice()),
+            token.kind(),
+        );
         // The profile holds no token; keep the mode the user gave it (0600 when we create it).
         let mode = existing.as_ref().map_or(0o600, |f| f.mode);
-        let mut plan = FilePlan::compare(FileRole::ShellProfile, paths.shell_profile.clone(), desired, mode, existing.as_ref(), uid);
+        let mut plan = FilePlan::compare(
+            FileRole::ShellProfile,
+            paths.shell_profile.clone(),
+            desired,
+            mode,
+            existing.as_ref(),
+            uid,
+        );
         plan.removed_literal_tokens = removed;
         file_plans.push(plan);
     }
@@ -461,7 +505,10 @@ fn read_if_dir_ok(path: &std::path::Path) -> Result<Option<ExistingFile>> {
 
 /// Writes every file that differs and cleans every store that needs it. Store failures are
 /// collected (the store is left as it was); file failures stop the run.
-fn apply_changes(plan: &Plan, selector: &ProfileSelector) -> Result<Vec<Option<std::result::Result<stores::document::Cleaning, String>>>> {
+fn apply_changes(
+    plan: &Plan,
+    selector: &ProfileSelector,
+) -> Result<Vec<Option<std::result::Result<stores::document::Cleaning, String>>>> {
     for file in &plan.files {
         if file.action == FileAction::Unchanged {
             continue;

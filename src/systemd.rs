@@ -52,7 +52,10 @@ impl Systemctl {
             .arg("--no-ask-password")
             .args(args)
             .env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("HOME", &self.user.home)
             .env("USER", &self.user.name)
             .env("LOGNAME", &self.user.name)
@@ -67,7 +70,9 @@ impl Systemctl {
             .map_err(|e| Error::failed(format!("cannot run systemctl: {e}")))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("Running in chroot, ignoring") || stdout.contains("Running in chroot, ignoring") {
+        if stderr.contains("Running in chroot, ignoring")
+            || stdout.contains("Running in chroot, ignoring")
+        {
             return Err(Error::failed(format!(
                 "systemctl --user {} was ignored (\"Running in chroot\"): no user manager reachable for {}",
                 args.join(" "),
@@ -96,7 +101,9 @@ impl Systemctl {
         ])?;
         let mut status = UnitStatus::default();
         for line in text.lines() {
-            let Some((key, value)) = line.split_once('=') else { continue };
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
             match key {
                 "LoadState" => status.load_state = value.to_owned(),
                 "ActiveState" => status.active_state = value.to_owned(),
@@ -127,7 +134,13 @@ impl Systemctl {
 
     /// Waits for the unit to run a new main process carrying `variable` with the expected
     /// fingerprint, then checks that it is still running after `settle`.
-    pub fn verify(&self, unit: &str, old_pid: Option<u32>, expect: &Expectation, limits: VerifyLimits) -> Result<u32> {
+    pub fn verify(
+        &self,
+        unit: &str,
+        old_pid: Option<u32>,
+        expect: &Expectation,
+        limits: VerifyLimits,
+    ) -> Result<u32> {
         let deadline = Instant::now() + limits.timeout;
         let pid = loop {
             let status = self.show(unit)?;

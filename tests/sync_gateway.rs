@@ -8,7 +8,15 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 fn sync_args<'a>(secret: &'a str, user: &'a TestUser, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["sync", "--secret-id", secret, "--user", &user.name, "--settle-ms", "300"];
+    let mut args = vec![
+        "sync",
+        "--secret-id",
+        secret,
+        "--user",
+        &user.name,
+        "--settle-ms",
+        "300",
+    ];
     args.extend_from_slice(extra);
     args
 }
@@ -24,7 +32,11 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     let old_pid = user.main_pid();
     let tokens = vec![token.clone()];
 
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     let report = run.json();
     assert_eq!(report["result"], "applied");
@@ -32,7 +44,10 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     let new_pid = user.main_pid();
     assert_ne!(new_pid, old_pid);
     assert_eq!(report["gateway"]["new_pid"], new_pid);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
     assert_eq!(user.gateway_env("ANTHROPIC_API_KEY"), None);
     assert!(user.show("DropInPaths").contains("anthropic.conf"));
 
@@ -40,28 +55,37 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     for file in [user.dropin(), user.path(".openclaw-env"), user.state_file()] {
         let meta = fs::metadata(&file).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600, "{}", file.display());
-        assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid), "{}", file.display());
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (user.uid, user.gid),
+            "{}",
+            file.display()
+        );
     }
-    for dir in [user.dropin().parent().unwrap().to_path_buf(), user.path(".local/state/openclaw-token-sync")] {
+    for dir in [
+        user.dropin().parent().unwrap().to_path_buf(),
+        user.path(".local/state/openclaw-token-sync"),
+    ] {
         let meta = fs::metadata(&dir).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o700, "{}", dir.display());
         assert_eq!(meta.uid(), user.uid, "{}", dir.display());
     }
-    let state: serde_json::Value = serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
     assert_eq!(state["gateway"], "verified");
     assert_eq!(state["fingerprint"], report["secret"]["fingerprint"]);
-    assert_no_leak_in_tree(
-        &user.path(".local/state"),
-        &[],
-        &tokens,
-    );
+    assert_no_leak_in_tree(&user.path(".local/state"), &[], &tokens);
 
     let before = snapshot(&user.home);
     let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
     assert_eq!(user.main_pid(), new_pid, "a no-op sync must not restart");
-    assert_eq!(snapshot(&user.home), before, "a no-op sync must not write (not even mtimes)");
+    assert_eq!(
+        snapshot(&user.home),
+        before,
+        "a no-op sync must not write (not even mtimes)"
+    );
 }
 
 #[test]
@@ -78,13 +102,20 @@ fn a_new_secret_version_restarts_with_the_new_token() {
     let pid_after_first = user.main_pid();
 
     let version = put_secret(&secret, &second);
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     let report = run.json();
     assert_eq!(report["secret"]["version_id"], version);
     assert_eq!(report["gateway"]["action"], "restarted");
     assert_ne!(user.main_pid(), pid_after_first);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(second.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(second.as_str())
+    );
     let dropin = fs::read_to_string(user.dropin()).unwrap();
     assert!(dropin.contains(&second) && !dropin.contains(&first));
 }
@@ -101,14 +132,26 @@ fn a_stale_token_in_gateway_systemd_env_is_replaced_and_other_lines_kept() {
     let original = format!("# written by openclaw\nOPENCLAW_GATEWAY_TOKEN=abc\r\nANTHROPIC_OAUTH_TOKEN={stale}\nNODE_OPTIONS=--max-old-space-size=4096\n");
     user.write(".openclaw/gateway.systemd.env", original.as_bytes(), 0o600);
     user.systemctl(&["start", UNIT]);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(stale.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(stale.as_str())
+    );
 
     let secret = create_secret("tests/gwenv", &token);
     run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
     let expected = original.replace(&stale, &token);
-    assert_eq!(fs::read_to_string(user.path(".openclaw/gateway.systemd.env")).unwrap(), expected);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
-    assert_eq!(user.gateway_env("OPENCLAW_GATEWAY_TOKEN").as_deref(), Some("abc"));
+    assert_eq!(
+        fs::read_to_string(user.path(".openclaw/gateway.systemd.env")).unwrap(),
+        expected
+    );
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
+    assert_eq!(
+        user.gateway_env("OPENCLAW_GATEWAY_TOKEN").as_deref(),
+        Some("abc")
+    );
 }
 
 #[test]
@@ -120,21 +163,47 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
     let oauth = new_token(false);
     let api_key = new_token(true);
     let tokens = vec![oauth.clone(), api_key.clone()];
-    user.write(".openclaw/.env", format!("FOO=1\nANTHROPIC_OAUTH_TOKEN={oauth}\n").as_bytes(), 0o600);
+    user.write(
+        ".openclaw/.env",
+        format!("FOO=1\nANTHROPIC_OAUTH_TOKEN={oauth}\n").as_bytes(),
+        0o600,
+    );
     let secret = create_secret("tests/switch", &oauth);
     run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(oauth.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(oauth.as_str())
+    );
 
     put_secret(&secret, &api_key);
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     assert_eq!(run.json()["secret"]["variable"], "ANTHROPIC_API_KEY");
-    assert_eq!(user.gateway_env("ANTHROPIC_API_KEY").as_deref(), Some(api_key.as_str()));
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN"), None, "the OAuth variable must be gone");
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_API_KEY").as_deref(),
+        Some(api_key.as_str())
+    );
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN"),
+        None,
+        "the OAuth variable must be gone"
+    );
     for path in [user.dropin(), user.path(".openclaw-env")] {
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains(&format!("ANTHROPIC_API_KEY={api_key}")), "{}", path.display());
-        assert!(!text.contains("ANTHROPIC_OAUTH_TOKEN"), "{}", path.display());
+        assert!(
+            text.contains(&format!("ANTHROPIC_API_KEY={api_key}")),
+            "{}",
+            path.display()
+        );
+        assert!(
+            !text.contains("ANTHROPIC_OAUTH_TOKEN"),
+            "{}",
+            path.display()
+        );
     }
     assert_eq!(
         fs::read_to_string(user.path(".openclaw/.env")).unwrap(),
@@ -143,7 +212,10 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
 
     put_secret(&secret, &oauth);
     run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(oauth.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(oauth.as_str())
+    );
     assert_eq!(user.gateway_env("ANTHROPIC_API_KEY"), None);
 }
 
@@ -160,13 +232,27 @@ fn a_json_secret_with_a_token_key_and_a_custom_key() {
         &format!(r#"{{"token":"{token}","expires_at":"2027-11-01T00:00:00Z"}}"#),
     );
     run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 
     let other = new_token(false);
     let tokens = vec![token, other.clone()];
-    let secret = create_secret("tests/json-custom", &format!(r#"{{"anthropic":"{other}"}}"#));
-    run_tool(&sync_args(&secret, &user, &["--json-key", "anthropic"]), &[], &tokens).expect_status(0);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(other.as_str()));
+    let secret = create_secret(
+        "tests/json-custom",
+        &format!(r#"{{"anthropic":"{other}"}}"#),
+    );
+    run_tool(
+        &sync_args(&secret, &user, &["--json-key", "anthropic"]),
+        &[],
+        &tokens,
+    )
+    .expect_status(0);
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(other.as_str())
+    );
 }
 
 #[test]
@@ -188,10 +274,21 @@ fn dry_run_reports_what_would_change_and_touches_nothing() {
     let run = run_tool(&sync_args(&secret, &user, &["--dry-run"]), &[], &tokens);
     run.expect_status(0);
     assert!(run.stdout.contains("would create"), "{}", run.stdout);
-    assert!(run.stdout.contains("anthropic:claude-code"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("anthropic:claude-code"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("sha256:"), "{}", run.stdout);
-    assert_eq!(snapshot(&user.home), before, "dry run must not change a byte");
-    assert!(!user.path(".local/state").exists(), "dry run must not create the state directory");
+    assert_eq!(
+        snapshot(&user.home),
+        before,
+        "dry run must not change a byte"
+    );
+    assert!(
+        !user.path(".local/state").exists(),
+        "dry run must not create the state directory"
+    );
     assert_eq!(user.main_pid(), pid);
 }
 
@@ -210,14 +307,42 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
     let body = &good["sk-ant-oat01-".len()..];
     let cases: Vec<(&str, String, &str)> = vec![
         ("empty-ish", " ".into(), "not allowed at position 0"),
-        ("newline", format!("sk-ant-oat01-{body}\nEVIL=1"), "not allowed at position"),
-        ("cr", format!("sk-ant-oat01-{body}\r"), "not allowed at position"),
-        ("quote", format!("sk-ant-oat01-\"{body}"), "not allowed at position 13"),
-        ("equals", format!("sk-ant-oat01-{body}=x"), "not allowed at position"),
-        ("prefix", format!("sk-ant-xxx01-{body}"), "does not start with"),
+        (
+            "newline",
+            format!("sk-ant-oat01-{body}\nEVIL=1"),
+            "not allowed at position",
+        ),
+        (
+            "cr",
+            format!("sk-ant-oat01-{body}\r"),
+            "not allowed at position",
+        ),
+        (
+            "quote",
+            format!("sk-ant-oat01-\"{body}"),
+            "not allowed at position 13",
+        ),
+        (
+            "equals",
+            format!("sk-ant-oat01-{body}=x"),
+            "not allowed at position",
+        ),
+        (
+            "prefix",
+            format!("sk-ant-xxx01-{body}"),
+            "does not start with",
+        ),
         ("short", "sk-ant-oat01-abc".into(), "shorter than"),
-        ("json-no-key", format!(r#"{{"value":"sk-ant-oat01-{body}"}}"#), "without the key \"token\""),
-        ("non-ascii", format!("sk-ant-oat01-{body}é"), "not allowed at position"),
+        (
+            "json-no-key",
+            format!(r#"{{"value":"sk-ant-oat01-{body}"}}"#),
+            "without the key \"token\"",
+        ),
+        (
+            "non-ascii",
+            format!("sk-ant-oat01-{body}é"),
+            "not allowed at position",
+        ),
     ];
     for (label, value, expected) in cases {
         let mut tokens = vec![good.clone()];
@@ -228,7 +353,11 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
         let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
         run.expect_status(1);
         assert!(run.stderr.contains(expected), "{label}: {}", run.stderr);
-        assert!(run.stderr.contains(&version), "{label}: the error names the version: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&version),
+            "{label}: the error names the version: {}",
+            run.stderr
+        );
         assert_eq!(snapshot(&user.home), before, "{label}: no file may change");
         assert_eq!(user.main_pid(), pid, "{label}: no restart");
     }
@@ -257,13 +386,34 @@ fn modes_hold_under_a_permissive_umask() {
         .envs(aws_env(&moto().endpoint))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_no_leak("stdout", &output.stdout, std::slice::from_ref(&token));
-    for file in [user.dropin(), user.path(".openclaw-env"), user.state_file(), user.path(".bash_profile")] {
-        assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600, "{}", file.display());
+    for file in [
+        user.dropin(),
+        user.path(".openclaw-env"),
+        user.state_file(),
+        user.path(".bash_profile"),
+    ] {
+        assert_eq!(
+            fs::metadata(&file).unwrap().mode() & 0o777,
+            0o600,
+            "{}",
+            file.display()
+        );
     }
-    for dir in [".config/systemd/user/openclaw-gateway.service.d", ".local/state/openclaw-token-sync"] {
-        assert_eq!(fs::metadata(user.path(dir)).unwrap().mode() & 0o777, 0o700, "{dir}");
+    for dir in [
+        ".config/systemd/user/openclaw-gateway.service.d",
+        ".local/state/openclaw-token-sync",
+    ] {
+        assert_eq!(
+            fs::metadata(user.path(dir)).unwrap().mode() & 0o777,
+            0o700,
+            "{dir}"
+        );
     }
     let profile = fs::read_to_string(user.path(".bash_profile")).unwrap();
     assert!(profile.contains(". \"$HOME/.openclaw-env\"") && !profile.contains(&token));
@@ -278,7 +428,11 @@ fn a_missing_gateway_unit_is_reported_without_failing() {
     fs::remove_file(user.path(".config/systemd/user").join(UNIT)).unwrap();
     let token = new_token(false);
     let secret = create_secret("tests/nounit", &token);
-    let run = run_tool(&sync_args(&secret, &user, &[]), &[], std::slice::from_ref(&token));
+    let run = run_tool(
+        &sync_args(&secret, &user, &[]),
+        &[],
+        std::slice::from_ref(&token),
+    );
     run.expect_status(0);
     assert!(run.stderr.contains("not found"), "{}", run.stderr);
     assert!(run.stdout.contains("not found"), "{}", run.stdout);
@@ -299,10 +453,17 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
     run.expect_status(0);
     assert_eq!(user.main_pid(), pid);
     assert!(fs::read_to_string(user.dropin()).unwrap().contains(&token));
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     assert_eq!(run.json()["gateway"]["action"], "restarted");
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 }
 
 #[test]
@@ -324,16 +485,30 @@ fn an_overriding_drop_in_fails_verification_and_the_state_is_not_written() {
     let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
     run.expect_status(1);
     assert!(run.stderr.contains("overrides ours"), "{}", run.stderr);
-    assert!(!user.state_file().exists(), "state must not be written after a failed verification");
-    assert_ne!(user.main_pid(), 0, "the gateway is running again after the failed run");
+    assert!(
+        !user.state_file().exists(),
+        "state must not be written after a failed verification"
+    );
+    assert_ne!(
+        user.main_pid(),
+        0,
+        "the gateway is running again after the failed run"
+    );
 
     // Fix the cause: the next run retries and succeeds.
     fs::remove_file(user.path(&format!(".config/systemd/user/{UNIT}.d/zz-operator.conf"))).unwrap();
     user.systemctl(&["daemon-reload"]);
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     assert_eq!(run.json()["result"], "applied");
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 }
 
 #[test]
@@ -345,21 +520,45 @@ fn stale_anthropic_profiles_are_removed_from_every_agent() {
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let example = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
-    user.write(".openclaw/agents/main/agent/auth-profiles.json", &example, 0o600);
-    user.write(".openclaw/agents/work/agent/auth-profiles.json", &fs::read(fixture("openclaw/case-a.json")).unwrap(), 0o600);
+    user.write(
+        ".openclaw/agents/main/agent/auth-profiles.json",
+        &example,
+        0o600,
+    );
+    user.write(
+        ".openclaw/agents/work/agent/auth-profiles.json",
+        &fs::read(fixture("openclaw/case-a.json")).unwrap(),
+        0o600,
+    );
     let secret = create_secret("tests/stores", &token);
-    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &tokens);
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
     run.expect_status(0);
     let report = run.json();
     let stores = report["stores"].as_array().unwrap();
     assert_eq!(stores.len(), 2, "{report}");
     assert_eq!(stores[0]["agent"], "main");
-    assert_eq!(stores[0]["removed_profiles"], serde_json::json!(["anthropic:claude-code", "anthropic:default"]));
+    assert_eq!(
+        stores[0]["removed_profiles"],
+        serde_json::json!(["anthropic:claude-code", "anthropic:default"])
+    );
     assert_eq!(stores[1]["agent"], "work");
-    let main: serde_json::Value = serde_json::from_slice(&fs::read(user.path(".openclaw/agents/main/agent/auth-profiles.json")).unwrap()).unwrap();
+    let main: serde_json::Value = serde_json::from_slice(
+        &fs::read(user.path(".openclaw/agents/main/agent/auth-profiles.json")).unwrap(),
+    )
+    .unwrap();
     let original: serde_json::Value = serde_json::from_slice(&example).unwrap();
-    assert_eq!(main["profiles"]["openai:default"], original["profiles"]["openai:default"]);
-    assert_eq!(main["lastGood"], serde_json::json!({"openai": "openai:default"}));
+    assert_eq!(
+        main["profiles"]["openai:default"],
+        original["profiles"]["openai:default"]
+    );
+    assert_eq!(
+        main["lastGood"],
+        serde_json::json!({"openai": "openai:default"})
+    );
     assert!(!main.to_string().contains("anthropic"));
     let meta = fs::metadata(user.path(".openclaw/agents/work/agent/auth-profiles.json")).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, user.uid));

@@ -87,7 +87,11 @@ fn corrupt(why: impl Into<String>) -> DocumentProblem {
 fn parse_object(raw: &str, what: &str) -> Result<IndexMap<String, Box<RawValue>>, DocumentProblem> {
     serde_json::from_str(raw).map_err(|e| {
         if raw.trim_start().starts_with('{') {
-            corrupt(format!("{what}: invalid JSON at line {} column {}", e.line(), e.column()))
+            corrupt(format!(
+                "{what}: invalid JSON at line {} column {}",
+                e.line(),
+                e.column()
+            ))
         } else {
             corrupt(format!("{what} is not a JSON object"))
         }
@@ -154,7 +158,10 @@ impl Document {
     }
 
     /// Ids of Anthropic profiles the selector picks, in document order, without changing anything.
-    pub fn anthropic_profile_ids(&self, selector: &ProfileSelector) -> Result<Vec<String>, DocumentProblem> {
+    pub fn anthropic_profile_ids(
+        &self,
+        selector: &ProfileSelector,
+    ) -> Result<Vec<String>, DocumentProblem> {
         let Some(raw) = self.raw_member("profiles") else {
             return Ok(Vec::new());
         };
@@ -175,7 +182,10 @@ impl Document {
     }
 
     /// Removes the given profiles. Returns the ids actually removed.
-    pub fn remove_profiles(&mut self, ids: &BTreeSet<String>) -> Result<Vec<String>, DocumentProblem> {
+    pub fn remove_profiles(
+        &mut self,
+        ids: &BTreeSet<String>,
+    ) -> Result<Vec<String>, DocumentProblem> {
         let Some(raw) = self.raw_member("profiles") else {
             return Ok(Vec::new());
         };
@@ -201,7 +211,10 @@ impl Document {
 
     /// Anthropic-looking ids referenced in order / lastGood / usageStats that have no profile:
     /// leftovers of an earlier, partial clean-up.
-    pub fn dangling_anthropic_references(&self, existing_profiles: &BTreeSet<String>) -> Result<BTreeSet<String>, DocumentProblem> {
+    pub fn dangling_anthropic_references(
+        &self,
+        existing_profiles: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, DocumentProblem> {
         let mut found = BTreeSet::new();
         let mut consider = |id: &str| {
             if is_anthropic_id(id) && !existing_profiles.contains(id) {
@@ -234,7 +247,9 @@ impl Document {
     pub fn profile_ids(&self) -> Result<BTreeSet<String>, DocumentProblem> {
         match self.raw_member("profiles") {
             None => Ok(BTreeSet::new()),
-            Some(raw) => Ok(parse_object(raw.get(), "\"profiles\"")?.into_keys().collect()),
+            Some(raw) => Ok(parse_object(raw.get(), "\"profiles\"")?
+                .into_keys()
+                .collect()),
         }
     }
 
@@ -253,7 +268,8 @@ impl Document {
                 let kept: Vec<Box<RawValue>> = items
                     .into_iter()
                     .filter(|item| {
-                        serde_json::from_str::<String>(item.get()).map_or(true, |id| !ids.contains(&id))
+                        serde_json::from_str::<String>(item.get())
+                            .map_or(true, |id| !ids.contains(&id))
                     })
                     .collect();
                 if kept.len() == before {
@@ -263,7 +279,10 @@ impl Document {
                 changed = true;
                 removed += before - kept.len();
                 if !kept.is_empty() {
-                    edited.insert(provider, Node::Array(kept.into_iter().map(Node::Raw).collect()));
+                    edited.insert(
+                        provider,
+                        Node::Array(kept.into_iter().map(Node::Raw).collect()),
+                    );
                 }
             }
             if changed {
@@ -331,13 +350,22 @@ impl Cleaning {
     }
 }
 
+/// The result of [`clean_documents`]: what was removed and the new text of each document that
+/// changed (`None`: leave that document as it is).
+#[derive(Debug, Default)]
+pub struct CleanedDocuments {
+    pub cleaning: Cleaning,
+    pub profiles: Option<Vec<u8>>,
+    pub state: Option<Vec<u8>>,
+}
+
 /// Cleans a profiles document and, where the layout keeps them apart, its state document.
-/// Pure: text in, text out. `None` for a document means it does not change.
+/// Pure: text in, text out.
 pub fn clean_documents(
     profiles_text: &[u8],
     state_text: Option<&[u8]>,
     selector: &ProfileSelector,
-) -> Result<(Cleaning, Option<Vec<u8>>, Option<Vec<u8>>), DocumentProblem> {
+) -> Result<CleanedDocuments, DocumentProblem> {
     let mut profiles = Document::parse(profiles_text)?;
     profiles.check_shape()?;
     let mut state = match state_text {
@@ -374,6 +402,9 @@ pub fn clean_documents(
             new_state = Some(state.to_bytes());
         }
     }
-    let new_profiles = profiles_changed.then(|| profiles.to_bytes());
-    Ok((cleaning, new_profiles, new_state))
+    Ok(CleanedDocuments {
+        cleaning,
+        profiles: profiles_changed.then(|| profiles.to_bytes()),
+        state: new_state,
+    })
 }

@@ -33,7 +33,11 @@ impl StoreLock {
         let mut path = file.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
-        let content = format!("{{\"pid\":{},\"createdAt\":{}}}", std::process::id(), now_ms());
+        let content = format!(
+            "{{\"pid\":{},\"createdAt\":{}}}",
+            std::process::id(),
+            now_ms()
+        );
         let deadline = Instant::now() + wait;
         loop {
             match OpenOptions::new()
@@ -47,13 +51,19 @@ impl StoreLock {
                     handle
                         .write_all(content.as_bytes())
                         .and_then(|()| handle.sync_all())
-                        .map_err(|e| Error::failed(format!("{}: cannot write lock: {e}", path.display())))?;
+                        .map_err(|e| {
+                            Error::failed(format!("{}: cannot write lock: {e}", path.display()))
+                        })?;
                     return Ok(StoreLock { path, content });
                 }
                 Err(err) if err.kind() == ErrorKind::AlreadyExists => {
                     if holder_is_stale(&path) {
                         // Another cleaner may race us to it; either way the next create decides.
-                        let _ = if path.is_dir() { fs::remove_dir(&path) } else { fs::remove_file(&path) };
+                        let _ = if path.is_dir() {
+                            fs::remove_dir(&path)
+                        } else {
+                            fs::remove_file(&path)
+                        };
                         continue;
                     }
                     if Instant::now() >= deadline {
@@ -66,7 +76,10 @@ impl StoreLock {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(err) => {
-                    return Err(Error::failed(format!("{}: cannot create lock: {err}", path.display())))
+                    return Err(Error::failed(format!(
+                        "{}: cannot create lock: {err}",
+                        path.display()
+                    )))
                 }
             }
         }
@@ -112,12 +125,11 @@ fn holder_is_stale(path: &Path) -> bool {
     }
     let created_ms: Option<u128> = match body.created_at {
         Some(serde_json::Value::Number(n)) => n.as_u64().map(u128::from),
-        Some(serde_json::Value::String(s)) => aws_smithy_types::DateTime::from_str(
-            &s,
-            aws_smithy_types::date_time::Format::DateTime,
-        )
-        .ok()
-        .and_then(|d| u128::try_from(d.to_millis().ok()?).ok()),
+        Some(serde_json::Value::String(s)) => {
+            aws_smithy_types::DateTime::from_str(&s, aws_smithy_types::date_time::Format::DateTime)
+                .ok()
+                .and_then(|d| u128::try_from(d.to_millis().ok()?).ok())
+        }
         _ => None,
     };
     match created_ms {
@@ -138,10 +150,19 @@ mod tests {
         fs::write(&lock_path, r#"{"pid":1,"createdAt":1000}"#).unwrap();
         drop(StoreLock::acquire(&store, Duration::from_millis(300)).unwrap());
         assert!(!lock_path.exists(), "our lock is removed on drop");
-        let live = format!(r#"{{"pid":{},"createdAt":{}}}"#, std::process::id(), now_ms());
+        let live = format!(
+            r#"{{"pid":{},"createdAt":{}}}"#,
+            std::process::id(),
+            now_ms()
+        );
         fs::write(&lock_path, &live).unwrap();
-        let err = StoreLock::acquire(&store, Duration::from_millis(300)).err().unwrap();
-        assert!(err.message().contains("held by a running OpenClaw process"), "{err}");
+        let err = StoreLock::acquire(&store, Duration::from_millis(300))
+            .err()
+            .unwrap();
+        assert!(
+            err.message().contains("held by a running OpenClaw process"),
+            "{err}"
+        );
         assert_eq!(fs::read_to_string(&lock_path).unwrap(), live);
     }
 }

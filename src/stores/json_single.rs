@@ -22,9 +22,9 @@ impl SingleJsonStore {
 
     fn compute(&self, selector: &ProfileSelector) -> Result<(Cleaning, Option<Vec<u8>>)> {
         let file = read_store(&self.path)?;
-        let (cleaning, new_profiles, _) = clean_documents(&file, None, selector)
+        let cleaned = clean_documents(&file, None, selector)
             .map_err(|problem| Error::failed(format!("{}: {problem}", self.path.display())))?;
-        Ok((cleaning, new_profiles))
+        Ok((cleaned.cleaning, cleaned.profiles))
     }
 }
 
@@ -32,7 +32,10 @@ impl SingleJsonStore {
 pub fn read_store(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     match fsutil::read_managed(path)? {
         Some(file) => Ok(file.content),
-        None => Err(Error::failed(format!("{}: disappeared while being read", path.display()))),
+        None => Err(Error::failed(format!(
+            "{}: disappeared while being read",
+            path.display()
+        ))),
     }
 }
 

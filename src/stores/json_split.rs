@@ -3,7 +3,7 @@
 //! Profiles are written first; a run killed between the two writes leaves references to missing
 //! profiles, which the next run removes as dangling references.
 
-use super::document::{clean_documents, Cleaning, ProfileSelector};
+use super::document::{clean_documents, CleanedDocuments, Cleaning, ProfileSelector};
 use super::json_lock::{StoreLock, WAIT_FOR_LOCK};
 use super::json_single::{read_store, STORE_MODE};
 use super::CredentialStore;
@@ -16,14 +16,12 @@ pub struct SplitJsonStore {
     state: PathBuf,
 }
 
-type SplitEdit = (Cleaning, Option<Vec<u8>>, Option<Vec<u8>>);
-
 impl SplitJsonStore {
     pub fn new(profiles: PathBuf, state: PathBuf) -> SplitJsonStore {
         SplitJsonStore { profiles, state }
     }
 
-    fn compute(&self, selector: &ProfileSelector) -> Result<SplitEdit> {
+    fn compute(&self, selector: &ProfileSelector) -> Result<CleanedDocuments> {
         let state = read_store(&self.state)?;
         let profiles = match fsutil::read_managed(&self.profiles)? {
             Some(file) => file.content,
@@ -31,15 +29,18 @@ impl SplitJsonStore {
             None => zeroize::Zeroizing::new(b"{\"version\":1,\"profiles\":{}}".to_vec()),
         };
         let profiles_exist = self.profiles.exists();
-        let (cleaning, new_profiles, new_state) = clean_documents(&profiles, Some(&state), selector)
-            .map_err(|problem| {
+        let mut cleaned =
+            clean_documents(&profiles, Some(&state), selector).map_err(|problem| {
                 Error::failed(format!(
                     "{} / {}: {problem}",
                     self.profiles.display(),
                     self.state.display()
                 ))
             })?;
-        Ok((cleaning, new_profiles.filter(|_| profiles_exist), new_state))
+        if !profiles_exist {
+            cleaned.profiles = None;
+        }
+        Ok(cleaned)
     }
 }
 
@@ -53,19 +54,19 @@ impl CredentialStore for SplitJsonStore {
     }
 
     fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning> {
-        Ok(self.compute(selector)?.0)
+        Ok(self.compute(selector)?.cleaning)
     }
 
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning> {
         let _profiles_lock = StoreLock::acquire(&self.profiles, WAIT_FOR_LOCK)?;
         let _state_lock = StoreLock::acquire(&self.state, WAIT_FOR_LOCK)?;
-        let (cleaning, new_profiles, new_state) = self.compute(selector)?;
-        if let Some(bytes) = new_profiles {
+        let cleaned = self.compute(selector)?;
+        if let Some(bytes) = cleaned.profiles {
             fsutil::write_atomic(&self.profiles, &bytes, STORE_MODE)?;
         }
-        if let Some(bytes) = new_state {
+        if let Some(bytes) = cleaned.state {
             fsutil::write_atomic(&self.state, &bytes, STORE_MODE)?;
         }
-        Ok(cleaning)
+        Ok(cleaned.cleaning)
     }
 }

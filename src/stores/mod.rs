@@ -89,7 +89,10 @@ pub fn discover_agents(state_dir: &Path, home: &Path) -> (Vec<Agent>, Vec<String
             agents.extend(found);
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => warnings.push(format!("{}: cannot list agents: {err}", agents_root.display())),
+        Err(err) => warnings.push(format!(
+            "{}: cannot list agents: {err}",
+            agents_root.display()
+        )),
     }
     let config_path = state_dir.join("openclaw.json");
     match config_agent_dirs(&config_path, state_dir, home) {
@@ -122,7 +125,11 @@ pub fn discover_agents(state_dir: &Path, home: &Path) -> (Vec<Agent>, Vec<String
 
 /// Agents with an explicit `agentDir` in `openclaw.json` (JSON5): `agents.list[]` (2026.5) and
 /// `agents.entries{}` (2026.9). `Err(None)` when there is no such file.
-fn config_agent_dirs(path: &Path, state_dir: &Path, home: &Path) -> Result<Vec<Agent>, Option<String>> {
+fn config_agent_dirs(
+    path: &Path,
+    state_dir: &Path,
+    home: &Path,
+) -> Result<Vec<Agent>, Option<String>> {
     let text = match crate::fsutil::read_managed(path) {
         Ok(Some(file)) => file.content,
         Ok(None) => return Err(None),
@@ -144,20 +151,32 @@ fn config_agent_dirs(path: &Path, state_dir: &Path, home: &Path) -> Result<Vec<A
     };
     let mut agents = Vec::new();
     let section = config.get("agents");
-    if let Some(list) = section.and_then(|a| a.get("list")).and_then(|l| l.as_array()) {
+    if let Some(list) = section
+        .and_then(|a| a.get("list"))
+        .and_then(|l| l.as_array())
+    {
         for entry in list {
             if let (Some(id), Some(dir)) = (
                 entry.get("id").and_then(|v| v.as_str()),
                 entry.get("agentDir").and_then(|v| v.as_str()),
             ) {
-                agents.push(Agent { id: id.into(), dir: resolve(dir) });
+                agents.push(Agent {
+                    id: id.into(),
+                    dir: resolve(dir),
+                });
             }
         }
     }
-    if let Some(entries) = section.and_then(|a| a.get("entries")).and_then(|e| e.as_object()) {
+    if let Some(entries) = section
+        .and_then(|a| a.get("entries"))
+        .and_then(|e| e.as_object())
+    {
         for (id, entry) in entries {
             if let Some(dir) = entry.get("agentDir").and_then(|v| v.as_str()) {
-                agents.push(Agent { id: id.clone(), dir: resolve(dir) });
+                agents.push(Agent {
+                    id: id.clone(),
+                    dir: resolve(dir),
+                });
             }
         }
     }

@@ -42,7 +42,8 @@ pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    let reason = format!("{test}: skipped: needs root to create a user and run its systemd --user manager");
+    let reason =
+        format!("{test}: skipped: needs root to create a user and run its systemd --user manager");
     assert!(!in_ci(), "{reason} (CI=true: skipping is a failure)");
     eprintln!("{reason}");
     false
@@ -56,7 +57,11 @@ pub struct Moto {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The moto server shared by this test binary. It is started under a watchdog shell that kills
@@ -88,7 +93,11 @@ pub fn moto() -> &'static Moto {
             if http_get_ok(port, "/moto-api/") {
                 break;
             }
-            assert!(Instant::now() < deadline, "moto did not answer; log in {}", log.display());
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer; log in {}",
+                log.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto {
@@ -150,7 +159,13 @@ fn secrets_client(endpoint: &str) -> (tokio::runtime::Runtime, aws_sdk_secretsma
 pub fn create_secret(name: &str, value: &str) -> String {
     let (runtime, client) = secrets_client(&moto().endpoint);
     runtime
-        .block_on(client.create_secret().name(name).secret_string(value).send())
+        .block_on(
+            client
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send(),
+        )
         .expect("create secret in moto");
     name.to_owned()
 }
@@ -174,7 +189,13 @@ pub fn create_binary_secret(name: &str, value: &[u8]) -> String {
 pub fn put_secret(name: &str, value: &str) -> String {
     let (runtime, client) = secrets_client(&moto().endpoint);
     runtime
-        .block_on(client.put_secret_value().secret_id(name).secret_string(value).send())
+        .block_on(
+            client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send(),
+        )
         .expect("put secret value in moto")
         .version_id
         .unwrap()
@@ -184,13 +205,20 @@ pub fn put_secret(name: &str, value: &str) -> String {
 
 /// A fresh test token: a canary marker plus random characters, unique per call.
 pub fn new_token(api_key: bool) -> String {
-    let prefix = if api_key { "sk-ant-api03-" } else { "sk-ant-oat01-" };
+    let prefix = if api_key {
+        "sk-ant-api03-"
+    } else {
+        "sk-ant-oat01-"
+    };
     let mut bytes = [0u8; 48];
     fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .unwrap();
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let random: String = bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect();
+    let random: String = bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect();
     format!("{prefix}CANARY-{random}-{}", "x".repeat(40))
 }
 
@@ -216,14 +244,20 @@ pub fn assert_no_leak(what: &str, text: &[u8], tokens: &[String]) {
 
 /// Scans every regular file below `dir` for tokens, except the files that are meant to hold one.
 pub fn assert_no_leak_in_tree(dir: &Path, allowed: &[PathBuf], tokens: &[String]) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let meta = fs::symlink_metadata(&path).unwrap();
         if meta.is_dir() {
             assert_no_leak_in_tree(&path, allowed, tokens);
         } else if meta.is_file() && !allowed.contains(&path) {
-            assert_no_leak(&path.display().to_string(), &fs::read(&path).unwrap(), tokens);
+            assert_no_leak(
+                &path.display().to_string(),
+                &fs::read(&path).unwrap(),
+                tokens,
+            );
         }
     }
 }
@@ -238,11 +272,20 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     pub fn expect_status(&self, code: i32) -> &Run {
-        assert_eq!(self.status, code, "exit status; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, code,
+            "exit status; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -251,7 +294,9 @@ impl Run {
 /// into its output, and returns what it printed.
 pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) -> Run {
     let mut command = Command::new(BIN);
-    command.args(args).env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
+    command
+        .args(args)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
     for (k, v) in aws_env(&moto().endpoint) {
         command.env(k, v);
     }
@@ -274,7 +319,9 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, i128)> {
     let mut out = Vec::new();
     fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>, u32, i128)>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.path());
         for entry in entries {
@@ -284,7 +331,12 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, i128)> {
                 walk(&path, out);
             } else if meta.is_file() {
                 let mtime = meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128;
-                out.push((path.clone(), fs::read(&path).unwrap(), meta.mode() & 0o7777, mtime));
+                out.push((
+                    path.clone(),
+                    fs::read(&path).unwrap(),
+                    meta.mode() & 0o7777,
+                    mtime,
+                ));
             }
         }
     }
@@ -324,7 +376,12 @@ impl TestUser {
         assert!(name.len() <= 31);
         {
             let _guard = global_user_lock();
-            let exists = Command::new("id").arg(name).output().unwrap().status.success();
+            let exists = Command::new("id")
+                .arg(name)
+                .output()
+                .unwrap()
+                .status
+                .success();
             if !exists {
                 let status = Command::new("useradd")
                     .args(["-m", "-s", "/bin/bash", name])
@@ -342,11 +399,17 @@ impl TestUser {
         let _ = fs::remove_dir_all(&home);
         fs::create_dir_all(home.join(".config/systemd/user")).unwrap();
         fs::create_dir_all(home.join(".openclaw")).unwrap();
-        fs::copy(fixture("stand-in-gateway.service"), home.join(".config/systemd/user").join(UNIT)).unwrap();
+        fs::copy(
+            fixture("stand-in-gateway.service"),
+            home.join(".config/systemd/user").join(UNIT),
+        )
+        .unwrap();
         chown_tree(&home, uid, gid);
         fs::set_permissions(&home, fs::Permissions::from_mode(0o750)).unwrap();
         let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
-        let manager_pid = command_stdout(script.to_str().unwrap(), &["start", name]).trim().to_owned();
+        let manager_pid = command_stdout(script.to_str().unwrap(), &["start", name])
+            .trim()
+            .to_owned();
         let user = TestUser {
             name: name.into(),
             uid,
@@ -383,7 +446,9 @@ impl TestUser {
     }
 
     pub fn show(&self, property: &str) -> String {
-        self.systemctl(&["show", "-p", property, "--value", UNIT]).trim().to_owned()
+        self.systemctl(&["show", "-p", property, "--value", UNIT])
+            .trim()
+            .to_owned()
     }
 
     pub fn main_pid(&self) -> u32 {
@@ -427,8 +492,12 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
-        let _ = Command::new(script).args(["stop", &self.name, &self.manager_pid]).status();
-        let _ = Command::new("pkill").args(["-KILL", "-u", &self.name]).status();
+        let _ = Command::new(script)
+            .args(["stop", &self.name, &self.manager_pid])
+            .status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
     }
 }
 
