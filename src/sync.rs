@@ -287,7 +287,8 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     } else {
         Some(systemctl.show(&options.unit)?)
     };
-    let restart_needed = content_work || options.force;
+    // A state file that is merely behind (a run killed after writing) needs a check, not a restart.
+    let restart_needed = plan.gateway_files_change() || plan.stores_dirty() || options.force;
 
     let outcome = match status {
         None => {
