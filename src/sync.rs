@@ -475,11 +475,12 @@ fn build_plan(
     warnings.extend(agent_warnings);
     let mut planned = Vec::new();
     for agent in agents {
-        for store in stores::stores_in(&agent) {
-            let inspected = store.inspect(selector).map_err(|e| e.to_string());
+        for detected in stores::stores_in(&agent, openclaw_state) {
+            warnings.extend(detected.note);
+            let inspected = detected.store.inspect(selector).map_err(|e| e.to_string());
             planned.push(PlannedStore {
                 agent: agent.clone(),
-                store,
+                store: detected.store,
                 inspected,
             });
         }

@@ -4,7 +4,12 @@
 //!
 //! Each generation is its own module behind [`CredentialStore`]:
 //! - [`json_single`]: `auth-profiles.json` with profiles, order, lastGood and usageStats (≤ 2026.4.21);
-//! - [`json_split`]: `auth-profiles.json` + `auth-state.json` (2026.4.22 – 2026.5.x).
+//! - [`json_split`]: `auth-profiles.json` + `auth-state.json` (2026.4.22 – 2026.5.x);
+//! - [`sqlite_agent`]: `openclaw-agent.sqlite` per agent (≥ 2026.6.5);
+//! - [`sqlite_shared`]: the main agent's rows in `<state>/state/openclaw.sqlite` (≥ 2026.8).
+//!
+//! A JSON store left beside a SQLite one makes OpenClaw refuse to start until `openclaw doctor
+//! --fix`; it is cleaned in place (never created) and reported.
 //!
 //! The edits themselves are pure functions in [`document`]. A store that cannot be read or
 //! understood is reported and left untouched; the run goes on and exits non-zero.
@@ -13,6 +18,9 @@ pub mod document;
 pub mod json_lock;
 pub mod json_single;
 pub mod json_split;
+pub mod sqlite_agent;
+pub mod sqlite_common;
+pub mod sqlite_shared;
 
 use crate::error::Error;
 use document::{Cleaning, ProfileSelector};
@@ -183,17 +191,56 @@ fn config_agent_dirs(
     Ok(agents)
 }
 
-/// The stores present in one agent directory, newest generation first.
-pub fn stores_in(agent: &Agent) -> Vec<Box<dyn CredentialStore>> {
-    let mut stores: Vec<Box<dyn CredentialStore>> = Vec::new();
+/// A store found on disk, with anything the operator should hear about it.
+pub struct DetectedStore {
+    pub store: Box<dyn CredentialStore>,
+    pub note: Option<String>,
+}
+
+/// The stores present for one agent, newest generation first. The shared database counts for
+/// `main` only.
+pub fn stores_in(agent: &Agent, state_dir: &Path) -> Vec<DetectedStore> {
+    let mut found = Vec::new();
+    let database = agent.dir.join(sqlite_agent::FILE_NAME);
+    let has_database = is_present(&database);
+    if has_database {
+        found.push(DetectedStore {
+            store: Box::new(sqlite_agent::store(database)),
+            note: None,
+        });
+    }
+    let shared = sqlite_shared::path_in(state_dir);
+    let has_shared = agent.id == "main" && is_present(&shared);
+    if has_shared {
+        found.push(DetectedStore {
+            store: Box::new(sqlite_shared::store(shared)),
+            note: None,
+        });
+    }
     let profiles = agent.dir.join(AUTH_PROFILES_FILE);
     let state = agent.dir.join(AUTH_STATE_FILE);
-    if is_present(&state) {
-        stores.push(Box::new(json_split::SplitJsonStore::new(profiles, state)));
+    let json: Option<Box<dyn CredentialStore>> = if is_present(&state) {
+        Some(Box::new(json_split::SplitJsonStore::new(
+            profiles.clone(),
+            state,
+        )))
     } else if is_present(&profiles) {
-        stores.push(Box::new(json_single::SingleJsonStore::new(profiles)));
+        Some(Box::new(json_single::SingleJsonStore::new(
+            profiles.clone(),
+        )))
+    } else {
+        None
+    };
+    if let Some(store) = json {
+        let note = (has_database || has_shared).then(|| {
+            format!(
+                "{}: a JSON store beside OpenClaw's SQLite store; OpenClaw refuses to run until `openclaw doctor --fix` imports or removes it (its Anthropic entries were cleaned in place)",
+                profiles.display()
+            )
+        });
+        found.push(DetectedStore { store, note });
     }
-    stores
+    found
 }
 
 /// Whether something (a file, a symlink, anything) stands at `path`; symlinks count so that they
