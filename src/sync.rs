@@ -7,7 +7,9 @@
 //! - Once the gateway was stopped it is always started again, even when a write failed; the run
 //!   then exits 1 without writing the state, so the next run retries.
 //! - A gateway that was stopped on purpose (`inactive`) is not started; the files are written and
-//!   the state records it. A later run verifies it once it runs.
+//!   the state records it. A later run verifies it once it runs. A gateway this tool stopped (the
+//!   `restart-pending` marker, written before the stop and removed after the start, survives a
+//!   run killed in between) is always started again by the next run.
 //! - `--no-restart` writes the files and records "not restarted"; the next run without it
 //!   restarts and verifies.
 //! - A store that cannot be read or understood is left untouched and reported; the rest of the
@@ -276,6 +278,14 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         report.stores = store_reports(&plan.stores, None);
         return Ok(report);
     }
+    // Files and state are current but the gateway was never proven (no restart wanted, unit
+    // missing, or stopped): a repeat run writes nothing unless the gateway's situation changed.
+    let quiet = nothing_on_disk && state_current && !options.force;
+    if quiet && options.no_restart {
+        report.stores = store_reports(&plan.stores, None);
+        report.gateway.action = GatewayAction::NotRestarted;
+        return Ok(report);
+    }
 
     let systemctl = Systemctl::new(target.clone());
     let expect = Expectation {
@@ -289,7 +299,31 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     };
     // A state file that is merely behind (a run killed after writing) needs a check, not a restart.
     let restart_needed = plan.gateway_files_change() || plan.stores_dirty() || options.force;
+    if let Some(status) = status.as_ref().filter(|_| quiet) {
+        let unchanged_as =
+            if !status.exists() && previous_outcome == Some(GatewayOutcome::UnitNotFound) {
+                Some(GatewayAction::UnitNotFound)
+            } else if status.is_inactive() && previous_outcome == Some(GatewayOutcome::Inactive) {
+                Some(GatewayAction::Inactive)
+            } else {
+                None
+            };
+        if let Some(action) = unchanged_as {
+            report.stores = store_reports(&plan.stores, None);
+            report.gateway.action = action;
+            return Ok(report);
+        }
+    }
 
+    let marker = restart_marker(&paths);
+    let restart = Restart {
+        options,
+        plan: &plan,
+        selector: &selector,
+        systemctl: &systemctl,
+        expect: &expect,
+        marker: &marker,
+    };
     let outcome = match status {
         None => {
             let cleanings = apply_changes(&plan, &selector)?;
@@ -307,7 +341,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             ));
             GatewayOutcome::UnitNotFound
         }
-        Some(status) if status.is_inactive() => {
+        Some(status) if status.is_inactive() && !restart_pending(&paths) => {
             let cleanings = apply_changes(&plan, &selector)?;
             report.stores = store_reports(&plan.stores, Some(&cleanings));
             if plan.dropin_changes() || status.need_daemon_reload {
@@ -331,26 +365,10 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                     report.gateway.old_pid = Some(status.main_pid);
                     GatewayOutcome::Verified
                 }
-                Err(_) => restart_and_verify(
-                    options,
-                    &plan,
-                    &selector,
-                    &systemctl,
-                    &status,
-                    &expect,
-                    &mut report,
-                )?,
+                Err(_) => restart_and_verify(&restart, &status, &mut report)?,
             }
         }
-        Some(status) => restart_and_verify(
-            options,
-            &plan,
-            &selector,
-            &systemctl,
-            &status,
-            &expect,
-            &mut report,
-        )?,
+        Some(status) => restart_and_verify(&restart, &status, &mut report)?,
     };
 
     let new_state = AppliedState {
@@ -369,20 +387,35 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     Ok(report)
 }
 
+/// What a restart needs besides the unit's current status.
+struct Restart<'a> {
+    options: &'a SyncOptions,
+    plan: &'a Plan,
+    selector: &'a ProfileSelector,
+    systemctl: &'a Systemctl,
+    expect: &'a Expectation<'a>,
+    marker: &'a std::path::Path,
+}
+
 /// Stop, write, clean, reload, start, verify. The gateway is started again even when a write
 /// failed, and the first error is returned after that.
 fn restart_and_verify(
-    options: &SyncOptions,
-    plan: &Plan,
-    selector: &ProfileSelector,
-    systemctl: &Systemctl,
+    restart: &Restart,
     status: &UnitStatus,
-    expect: &Expectation,
     report: &mut SyncReport,
 ) -> Result<GatewayOutcome> {
+    let Restart {
+        options,
+        plan,
+        selector,
+        systemctl,
+        expect,
+        marker,
+    } = *restart;
     let unit = &options.unit;
     let old_pid = (status.main_pid != 0).then_some(status.main_pid);
     report.gateway.old_pid = old_pid;
+    fsutil::write_atomic(marker, format!("{unit}\n").as_bytes(), 0o600)?;
     tracing::info!(unit, "stopping the gateway");
     systemctl.stop(unit)?;
     let applied = apply_changes(plan, selector);
@@ -393,6 +426,11 @@ fn restart_and_verify(
     };
     tracing::info!(unit, "starting the gateway");
     let started = systemctl.start(unit);
+    if started.is_ok() {
+        std::fs::remove_file(marker)
+            .map_err(|e| Error::failed(format!("{}: cannot remove: {e}", marker.display())))?;
+        fsutil::sync_dir(fsutil::parent_of(marker)?)?;
+    }
     let cleanings = applied?;
     reloaded?;
     started?;
@@ -401,6 +439,15 @@ fn restart_and_verify(
     report.gateway.action = GatewayAction::Restarted;
     report.gateway.new_pid = Some(new_pid);
     Ok(GatewayOutcome::Verified)
+}
+
+/// The marker that says "this tool stopped the gateway and has not started it yet".
+fn restart_marker(paths: &ManagedPaths) -> PathBuf {
+    paths.state_dir.join("restart-pending")
+}
+
+fn restart_pending(paths: &ManagedPaths) -> bool {
+    std::fs::symlink_metadata(restart_marker(paths)).is_ok()
 }
 
 /// Reads everything the plan depends on and computes the desired state.

@@ -437,6 +437,17 @@ fn a_missing_gateway_unit_is_reported_without_failing() {
     assert!(run.stderr.contains("not found"), "{}", run.stderr);
     assert!(run.stdout.contains("not found"), "{}", run.stdout);
     assert!(fs::read_to_string(user.dropin()).unwrap().contains(&token));
+
+    // A repeat run while the unit is still missing writes nothing at all.
+    let before = snapshot(&user.home);
+    let run = run_tool(
+        &sync_args(&secret, &user, &[]),
+        &[],
+        std::slice::from_ref(&token),
+    );
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    assert_eq!(snapshot(&user.home), before);
 }
 
 #[test]
@@ -453,6 +464,15 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
     run.expect_status(0);
     assert_eq!(user.main_pid(), pid);
     assert!(fs::read_to_string(user.dropin()).unwrap().contains(&token));
+    let before = snapshot(&user.home);
+    let run = run_tool(&sync_args(&secret, &user, &["--no-restart"]), &[], &tokens);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    assert_eq!(
+        snapshot(&user.home),
+        before,
+        "a repeated --no-restart run writes nothing"
+    );
     let run = run_tool(
         &sync_args(&secret, &user, &["--output", "json"]),
         &[],
