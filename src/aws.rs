@@ -48,15 +48,27 @@ pub fn region_from_arn(secret_id: &str) -> Option<String> {
     parts.next().filter(|r| !r.is_empty()).map(str::to_owned)
 }
 
-/// Loads the SDK configuration.
+/// Attempts per API call (the first plus retries). Throttling, 5xx, timeouts and dropped
+/// connections are retried with exponential backoff and full jitter (the SDK's standard mode).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// Loads the SDK configuration. The overall deadline (`--timeout`) bounds all attempts together;
+/// each attempt gets a third of it, so a hung connection is retried within the deadline.
 pub async fn load_config(settings: &AwsSettings, secret_id: &str) -> Result<SdkConfig> {
+    let attempt_timeout = (settings.operation_timeout / 3).max(Duration::from_secs(1));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(settings.connect_timeout)
-        .read_timeout(settings.operation_timeout)
-        .operation_attempt_timeout(settings.operation_timeout)
+        .read_timeout(attempt_timeout)
+        .operation_attempt_timeout(attempt_timeout)
         .operation_timeout(settings.operation_timeout)
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -344,6 +344,28 @@ mod tests {
         assert_eq!(token.fingerprint().as_str().len(), "sha256:".len() + 12);
     }
 
+    /// Resolves to `true` only for types that implement `Display` (autoref specialisation).
+    struct Probe<'a, T>(&'a T);
+    trait HasDisplay {
+        fn implements_display(&self) -> bool {
+            true
+        }
+    }
+    impl<T: fmt::Display> HasDisplay for Probe<'_, T> {}
+    trait NoDisplay {
+        fn implements_display(&self) -> bool {
+            false
+        }
+    }
+    impl<T> NoDisplay for &Probe<'_, T> {}
+
+    #[test]
+    fn token_cannot_be_displayed() {
+        let (token, _) = parse_secret_string(Zeroizing::new(oauth()), "token").unwrap();
+        assert!(!(&Probe(&token)).implements_display(), "Token must not implement Display");
+        assert!((&Probe(token.fingerprint())).implements_display(), "the probe itself works");
+    }
+
     #[test]
     fn binary_secret_is_refused_unless_it_is_text() {
         let err = parse_secret_binary(Zeroizing::new(vec![0xff, 0x00, 0x01]), "token").unwrap_err();

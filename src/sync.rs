@@ -371,6 +371,11 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         Some(status) => restart_and_verify(&restart, &status, &mut report)?,
     };
 
+    if outcome == GatewayOutcome::Verified && restart_pending(&paths) {
+        // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
+        std::fs::remove_file(&marker)
+            .map_err(|e| Error::failed(format!("{}: cannot remove: {e}", marker.display())))?;
+    }
     let new_state = AppliedState {
         secret_arn: secret.arn.clone(),
         version_id: secret.version_id.clone(),

@@ -305,44 +305,34 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
     let pid = user.main_pid();
     let before = snapshot(&user.home);
     let body = &good["sk-ant-oat01-".len()..];
+    let big = format!("sk-ant-oat01-{}", "A".repeat(60_000));
     let cases: Vec<(&str, String, &str)> = vec![
-        ("empty-ish", " ".into(), "not allowed at position 0"),
-        (
-            "newline",
-            format!("sk-ant-oat01-{body}\nEVIL=1"),
-            "not allowed at position",
-        ),
-        (
-            "cr",
-            format!("sk-ant-oat01-{body}\r"),
-            "not allowed at position",
-        ),
-        (
-            "quote",
-            format!("sk-ant-oat01-\"{body}"),
-            "not allowed at position 13",
-        ),
-        (
-            "equals",
-            format!("sk-ant-oat01-{body}=x"),
-            "not allowed at position",
-        ),
-        (
-            "prefix",
-            format!("sk-ant-xxx01-{body}"),
-            "does not start with",
-        ),
+        ("single-space", " ".into(), "not allowed at position 0"),
+        ("whitespace", "   \t  ".into(), "not allowed at position 0"),
+        ("leading-space", format!(" sk-ant-oat01-{body}"), "not allowed at position 0"),
+        ("trailing-newline", format!("sk-ant-oat01-{body}\n"), "not allowed at position"),
+        ("newline-injection", format!("sk-ant-oat01-{body}\nEVIL=1"), "not allowed at position"),
+        ("cr", format!("sk-ant-oat01-{body}\r"), "not allowed at position"),
+        ("crlf", format!("sk-ant-oat01-{body}\r\n"), "not allowed at position"),
+        ("tab", format!("sk-ant-oat01-{}\t{}", &body[..10], &body[10..]), "not allowed at position 23"),
+        ("quote", format!("sk-ant-oat01-\"{body}"), "not allowed at position 13"),
+        ("single-quote", format!("'sk-ant-oat01-{body}'"), "not allowed at position 0"),
+        ("equals", format!("sk-ant-oat01-{body}=x"), "not allowed at position"),
+        ("export-line", format!("ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-{body}"), "not allowed at position 21"),
+        ("nul", format!("sk-ant-oat01-{}\0{}", &body[..5], &body[5..]), "not allowed at position 18"),
+        ("non-ascii", format!("sk-ant-oat01-{body}é"), "not allowed at position"),
+        ("prefix", format!("sk-ant-xxx01-{body}"), "does not start with"),
+        ("uppercase-prefix", format!("SK-ANT-OAT01-{body}"), "does not start with"),
+        ("prefix-only", "sk-ant-oat01-".into(), "shorter than"),
         ("short", "sk-ant-oat01-abc".into(), "shorter than"),
-        (
-            "json-no-key",
-            format!(r#"{{"value":"sk-ant-oat01-{body}"}}"#),
-            "without the key \"token\"",
-        ),
-        (
-            "non-ascii",
-            format!("sk-ant-oat01-{body}é"),
-            "not allowed at position",
-        ),
+        ("just-short", format!("sk-ant-oat01-{}", &body[..66]), "79 characters long"),
+        ("too-long", big.clone(), "longer than"),
+        ("json-no-key", format!(r#"{{"value":"sk-ant-oat01-{body}"}}"#), "without the key \"token\""),
+        ("json-empty-token", r#"{"token":""}"#.into(), "empty"),
+        ("json-number", r#"{"token":12345}"#.into(), "does not hold a string"),
+        ("json-nested", format!(r#"{{"token":{{"value":"sk-ant-oat01-{body}"}}}}"#), "does not hold a string"),
+        ("json-broken", format!(r#"{{"token":"sk-ant-oat01-{body}""#), "does not parse"),
+        ("json-array", format!(r#"["sk-ant-oat01-{body}"]"#), "not allowed at position 0"),
     ];
     for (label, value, expected) in cases {
         let mut tokens = vec![good.clone()];

@@ -52,11 +52,11 @@ sandbox_random_token() {
 
 # The value travels on stdin, never on a command line.
 sandbox_secret_create() {
-    "$tools/venv/bin/python" -c 'import sys, boto3; boto3.client("secretsmanager").create_secret(Name=sys.argv[1], SecretString=sys.stdin.read())' "$1" <<<"$2"
+    printf '%s' "$2" | "$tools/venv/bin/python" -c 'import sys, boto3; boto3.client("secretsmanager").create_secret(Name=sys.argv[1], SecretString=sys.stdin.read())' "$1"
 }
 
 sandbox_secret_put() {
-    "$tools/venv/bin/python" -c 'import sys, boto3; boto3.client("secretsmanager").put_secret_value(SecretId=sys.argv[1], SecretString=sys.stdin.read())' "$1" <<<"$2"
+    printf '%s' "$2" | "$tools/venv/bin/python" -c 'import sys, boto3; boto3.client("secretsmanager").put_secret_value(SecretId=sys.argv[1], SecretString=sys.stdin.read())' "$1"
 }
 
 sandbox_user() {

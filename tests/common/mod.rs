@@ -519,3 +519,92 @@ pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
         }
     }
 }
+
+// ---------------------------------------------------------------- fault proxy
+
+/// `tests/support/fault_proxy.py` in front of the shared moto: counts requests per operation and
+/// injects the faults moto cannot produce. Killed when dropped (and with the test process).
+pub struct FaultProxy {
+    pub port: u16,
+    pub endpoint: String,
+    child: Child,
+}
+
+impl FaultProxy {
+    pub fn start() -> FaultProxy {
+        let upstream = moto().endpoint.rsplit(':').next().unwrap().to_owned();
+        let port = free_port();
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(r#""$1" "$2" "$3" "$4" >/dev/null 2>&1 & p=$!; read -r _; kill "$p""#)
+            .arg("watchdog")
+            .arg(tools_dir().join("venv/bin/python"))
+            .arg(Path::new(MANIFEST_DIR).join("tests/support/fault_proxy.py"))
+            .arg(port.to_string())
+            .arg(upstream)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !http_get_ok(port, "/__proxy/stats") {
+            assert!(Instant::now() < deadline, "fault proxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        FaultProxy { port, endpoint: format!("http://127.0.0.1:{port}"), child }
+    }
+
+    fn request(&self, method: &str, path: &str, body: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+        response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+    }
+
+    /// Queues faults, one per coming request: "throttle", "500", "hang", "drop", "malformed".
+    pub fn inject(&self, faults: &[&str]) {
+        self.request("POST", "/__proxy/faults", &serde_json::json!({ "faults": faults }).to_string());
+    }
+
+    pub fn reset(&self) {
+        self.request("POST", "/__proxy/reset", "");
+    }
+
+    /// Requests seen for one operation, e.g. "secretsmanager.GetSecretValue".
+    pub fn count(&self, operation: &str) -> u64 {
+        let stats: serde_json::Value = serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap();
+        stats["by_operation"][operation].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Spawns the binary in the background with the moto environment (for kills and races).
+pub fn spawn_tool(args: &[&str], extra_env: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.spawn().expect("spawn openclaw-token-sync")
+}
+
+/// The fingerprint the tool prints for a token.
+pub fn fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

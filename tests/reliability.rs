@@ -1,0 +1,377 @@
+//! The promises of README "Guarantees", each as a test that could fail: AWS faults, SIGKILL at
+//! random moments, concurrent runs, a gateway that will not start, hostile links at every
+//! managed path, and no token in any child process's arguments.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const GET: &str = "secretsmanager.GetSecretValue";
+
+/// A home with a stale store, for runs that need no gateway (`--home` + `--no-restart`).
+fn sandbox_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let agent = home.path().join(".openclaw/agents/main/agent");
+    fs::create_dir_all(&agent).unwrap();
+    fs::write(agent.join("auth-profiles.json"), fs::read(fixture("openclaw/case-a.json")).unwrap()).unwrap();
+    fs::write(home.path().join(".openclaw/gateway.systemd.env"), "ANTHROPIC_OAUTH_TOKEN=old\n").unwrap();
+    home
+}
+
+#[test]
+fn aws_faults_are_retried_within_the_deadline_and_a_failure_changes_nothing() {
+    let proxy = FaultProxy::start();
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/faults", &token);
+    let home = sandbox_home();
+    let home_arg = home.path().to_str().unwrap();
+    let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let args = ["sync", "--secret-id", &secret, "--home", home_arg, "--no-restart", "--timeout", "6"];
+    let before = snapshot(home.path());
+
+    // Permanent faults: a clear error, exit 1, not one byte changed.
+    let failures: [(&[&str], &str); 4] = [
+        (&["500", "500", "500", "500"], "InternalServiceError"),
+        (&["throttle", "throttle", "throttle", "throttle"], "ThrottlingException"),
+        (&["malformed", "malformed", "malformed", "malformed"], "could not be read"),
+        (&["hang", "hang", "hang", "hang"], "timed out"),
+    ];
+    for (faults, expected) in failures {
+        proxy.reset();
+        proxy.inject(faults);
+        let started = Instant::now();
+        let run = run_tool(&args, &endpoint, &tokens);
+        run.expect_status(1);
+        assert!(run.stderr.contains(expected), "{faults:?}: {}", run.stderr);
+        assert!(started.elapsed() < Duration::from_secs(6 + 10), "{faults:?}: the deadline was not honoured");
+        assert_eq!(snapshot(home.path()), before, "{faults:?}: files changed");
+        if faults[0] != "hang" && faults[0] != "malformed" {
+            assert_eq!(proxy.count(GET), 4, "{faults:?}: four attempts");
+        }
+    }
+
+    // Transient faults: retried with backoff, then applied.
+    proxy.reset();
+    proxy.inject(&["throttle", "500", "drop"]);
+    let run = run_tool(&args, &endpoint, &tokens);
+    run.expect_status(0);
+    assert_eq!(proxy.count(GET), 4, "three faults, then success");
+    assert!(fs::read_to_string(home.path().join(".openclaw-env")).unwrap().contains(&token));
+
+    // A no-op costs exactly one API call.
+    proxy.reset();
+    run_tool(&args, &endpoint, &tokens).expect_status(0);
+    assert_eq!(proxy.count(GET), 1);
+}
+
+#[test]
+fn ten_concurrent_syncs_restart_the_gateway_exactly_once() {
+    if !require_root("concurrency") {
+        return;
+    }
+    let user = TestUser::new("ocs-race", true);
+    let token = new_token(false);
+    let secret = create_secret("tests/race", &token);
+    let args = ["sync", "--secret-id", secret.as_str(), "--user", user.name.as_str(), "--settle-ms", "300", "--output", "json"];
+    let children: Vec<_> = (0..10).map(|_| spawn_tool(&args, &[])).collect();
+    let mut applied = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_no_leak("stdout", &output.stdout, std::slice::from_ref(&token));
+        assert_no_leak("stderr", &output.stderr, std::slice::from_ref(&token));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        if report["result"] == "applied" {
+            applied += 1;
+            assert_eq!(report["gateway"]["action"], "restarted");
+        } else {
+            assert_eq!(report["result"], "unchanged");
+        }
+    }
+    assert_eq!(applied, 1, "exactly one run applies and restarts");
+    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+}
+
+#[test]
+fn a_gateway_that_will_not_start_fails_the_run_and_the_next_run_retries() {
+    if !require_root("wont_start") {
+        return;
+    }
+    let user = TestUser::new("ocs-wontstart", true);
+    let unit_path = user.path(".config/systemd/user").join(UNIT);
+    let good_unit = fs::read_to_string(&unit_path).unwrap();
+    user.write(
+        &format!(".config/systemd/user/{UNIT}"),
+        good_unit.replace("ExecStart=/bin/sleep infinity", "ExecStart=/bin/sh -c 'sleep 0.2; exit 3'").as_bytes(),
+        0o644,
+    );
+    user.systemctl(&["daemon-reload"]);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/wontstart", &token);
+    let args = ["sync", "--secret-id", &secret, "--user", &user.name, "--verify-timeout", "5", "--settle-ms", "1500"];
+    let run = run_tool(&args, &[], &tokens);
+    run.expect_status(1);
+    assert!(run.stderr.contains(UNIT), "{}", run.stderr);
+    assert!(!user.state_file().exists(), "a failed run must not record the version");
+    assert!(!user.path(".local/state/openclaw-token-sync/restart-pending").exists(), "the gateway was started again");
+
+    // Still broken: the next run tries again (no silent success).
+    run_tool(&args, &[], &tokens).expect_status(1);
+    assert!(!user.state_file().exists());
+
+    // Fixed: the next run converges.
+    user.write(&format!(".config/systemd/user/{UNIT}"), good_unit.as_bytes(), 0o644);
+    user.systemctl(&["daemon-reload"]);
+    let run = run_tool(&args, &[], &tokens);
+    run.expect_status(0);
+    assert!(user.state_file().exists());
+    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+}
+
+fn expected_dropin(token: &str) -> String {
+    format!(
+        "# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n[Service]\nEnvironment=ANTHROPIC_OAUTH_TOKEN={token}\n"
+    )
+}
+
+fn temp_files_below(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            temp_files_below(&path, found);
+        } else if entry.file_name().to_string_lossy().contains(".ocsync-tmp.") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
+    if !require_root("crash") {
+        return;
+    }
+    let kills: usize = std::env::var("OCSYNC_CRASH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let user = TestUser::new("ocs-crash", true);
+    let stale_store = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
+    let store_path = user.path(".openclaw/agents/main/agent/auth-profiles.json");
+    user.write(".openclaw/agents/main/agent/auth-profiles.json", &stale_store, 0o600);
+    let mut tokens = vec![new_token(false)];
+    let secret = create_secret("tests/crash", &tokens[0]);
+    let args = ["sync", "--secret-id", secret.as_str(), "--user", user.name.as_str(), "--settle-ms", "100"];
+
+    // How long a full applying run takes, to spread the kills over all of it.
+    let started = Instant::now();
+    run_tool(&args, &[], &tokens).expect_status(0);
+    let full_run = started.elapsed();
+    let mut seed: u64 = 0x9e3779b97f4a7c15 ^ std::process::id() as u64;
+    let mut next_random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut cleaned_store: Option<Vec<u8>> = Some(fs::read(&store_path).unwrap());
+    for iteration in 0..kills {
+        if iteration % 3 == 0 {
+            let token = new_token(false);
+            put_secret(&secret, &token);
+            tokens.push(token);
+        }
+        if iteration % 5 == 0 {
+            user.write(".openclaw/agents/main/agent/auth-profiles.json", &stale_store, 0o600);
+        }
+        let mut child = spawn_tool(&args, &[]);
+        let delay = Duration::from_micros(next_random() % (full_run.as_micros() as u64 * 6 / 5).max(1));
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        assert_no_leak("stdout", &output.stdout, &tokens);
+        assert_no_leak("stderr", &output.stderr, &tokens);
+
+        // Every managed file is entirely some version's content.
+        let dropin = fs::read_to_string(user.dropin()).unwrap();
+        let dropin_index = tokens
+            .iter()
+            .position(|t| dropin == expected_dropin(t))
+            .unwrap_or_else(|| panic!("iteration {iteration}: torn drop-in ({} bytes)", dropin.len()));
+        let env_file = fs::read_to_string(user.path(".openclaw-env")).unwrap();
+        assert!(
+            tokens.iter().any(|t| env_file.ends_with(&format!("\nANTHROPIC_OAUTH_TOKEN={t}\n"))),
+            "iteration {iteration}: torn ~/.openclaw-env"
+        );
+        let store = fs::read(&store_path).unwrap();
+        if store != stale_store {
+            match &cleaned_store {
+                Some(clean) => assert_eq!(&store, clean, "iteration {iteration}: torn store"),
+                None => cleaned_store = Some(store),
+            }
+        }
+        // The state never claims a version ahead of the files.
+        if let Ok(state) = fs::read(user.state_file()) {
+            let state: serde_json::Value = serde_json::from_slice(&state).unwrap_or_else(|e| panic!("iteration {iteration}: torn state: {e}"));
+            let claimed = tokens
+                .iter()
+                .position(|t| state["fingerprint"] == fingerprint(t))
+                .unwrap_or_else(|| panic!("iteration {iteration}: state claims an unknown fingerprint"));
+            assert!(claimed <= dropin_index, "iteration {iteration}: state ahead of the drop-in");
+        }
+    }
+
+    // The next complete run converges: verified gateway, latest token, no leftovers.
+    let latest = tokens.last().unwrap().clone();
+    let run = run_tool(&[&args[..], &["--output", "json"]].concat(), &[], &tokens);
+    run.expect_status(0);
+    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(latest.as_str()));
+    let state: serde_json::Value = serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
+    assert_eq!(state["fingerprint"], fingerprint(&latest));
+    assert_eq!(state["gateway"], "verified");
+    assert!(!fs::read_to_string(&store_path).unwrap().contains("anthropic"));
+    assert!(!user.path(".local/state/openclaw-token-sync/restart-pending").exists());
+    let mut leftovers = Vec::new();
+    temp_files_below(&user.home, &mut leftovers);
+    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    assert_no_leak_in_tree(&user.path(".local/state"), &[], &tokens);
+    eprintln!("crash test: {kills} runs killed with SIGKILL, spread over {full_run:?} per run");
+}
+
+/// A root-owned file the attacker wants us to overwrite.
+fn victim(name: &str, content: &str) -> PathBuf {
+    let path = PathBuf::from(format!("/etc/ocsync-victim-{name}"));
+    fs::write(&path, content).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    path
+}
+
+#[test]
+fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
+    if !require_root("links") {
+        return;
+    }
+    let user = TestUser::new("ocs-links", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/links", &token);
+    let victim_dir = PathBuf::from("/etc/ocsync-victim-dir");
+    let _ = fs::remove_dir_all(&victim_dir);
+    fs::create_dir(&victim_dir).unwrap();
+    fs::write(victim_dir.join("keep"), "root's\n").unwrap();
+    let dropin_dir = format!(".config/systemd/user/{UNIT}.d");
+    let cases: Vec<(&str, String, bool, &str)> = vec![
+        ("dropin", format!("{dropin_dir}/anthropic.conf"), false, "symlink"),
+        ("dropin-dir", dropin_dir.clone(), true, "symlink"),
+        ("legacy-env", ".openclaw-env".into(), false, "symlink"),
+        ("gateway-env", ".openclaw/gateway.systemd.env".into(), false, "symlink"),
+        ("dot-env", ".openclaw/.env".into(), false, "symlink"),
+        ("state-dir", ".local/state/openclaw-token-sync".into(), true, "symlink"),
+        ("lock", ".local/state/openclaw-token-sync/lock".into(), false, "symlink"),
+        ("state-file", ".local/state/openclaw-token-sync/state.json".into(), false, "symlink"),
+        ("store", ".openclaw/agents/main/agent/auth-profiles.json".into(), false, "symlink"),
+        ("hardlink-env", ".openclaw-env".into(), false, "hard links"),
+        ("hardlink-gateway-env", ".openclaw/gateway.systemd.env".into(), false, "hard links"),
+    ];
+    for (label, relative, is_dir, expected) in cases {
+        // Fresh state for every case.
+        for dir in [".config/systemd/user/openclaw-gateway.service.d", ".local", ".openclaw"] {
+            let _ = fs::remove_dir_all(user.path(dir));
+        }
+        let _ = fs::remove_file(user.path(".openclaw-env"));
+        let path = user.path(&relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        chown_tree(&user.home, user.uid, user.gid);
+        let target = if is_dir {
+            victim_dir.clone()
+        } else {
+            victim(label, "ANTHROPIC_OAUTH_TOKEN=root-owned\n{\"version\":1,\"profiles\":{}}\n")
+        };
+        if label.starts_with("hardlink") {
+            fs::hard_link(&target, &path).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&target, &path).unwrap();
+            let _ = std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid));
+        }
+        let before = if is_dir { fs::read(victim_dir.join("keep")).unwrap() } else { fs::read(&target).unwrap() };
+        let before_meta = fs::metadata(&target).unwrap();
+        let run = run_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "200"], &[], &tokens);
+        assert_ne!(run.status, 0, "{label}: a link at {relative} must fail the run\n{}", run.stdout);
+        assert!(run.stderr.contains(expected), "{label}: {}", run.stderr);
+        let after = if is_dir { fs::read(victim_dir.join("keep")).unwrap() } else { fs::read(&target).unwrap() };
+        assert_eq!(after, before, "{label}: the target changed");
+        let after_meta = fs::metadata(&target).unwrap();
+        assert_eq!((after_meta.mode(), after_meta.uid()), (before_meta.mode(), before_meta.uid()), "{label}");
+        if is_dir {
+            assert_eq!(fs::read_dir(&victim_dir).unwrap().count(), 1, "{label}: nothing created in the target dir");
+        }
+        let _ = fs::remove_file(&path);
+        if !is_dir {
+            let _ = fs::remove_file(&target);
+        }
+    }
+    let _ = fs::remove_dir_all(&victim_dir);
+
+    // Privileges really were dropped: after a clean run, nothing in the home belongs to root.
+    for dir in [".config/systemd/user/openclaw-gateway.service.d", ".local", ".openclaw"] {
+        let _ = fs::remove_dir_all(user.path(dir));
+    }
+    let _ = fs::remove_file(user.path(".openclaw-env"));
+    user.write(".openclaw/agents/main/agent/auth-profiles.json", &fs::read(fixture("openclaw/case-a.json")).unwrap(), 0o600);
+    run_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "200"], &[], &tokens).expect_status(0);
+    fn owned_by(dir: &Path, uid: u32) {
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            assert_eq!(meta.uid(), uid, "{} is not owned by the user", entry.path().display());
+            if meta.is_dir() {
+                owned_by(&entry.path(), uid);
+            }
+        }
+    }
+    owned_by(&user.home, user.uid);
+}
+
+#[test]
+fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
+    if !require_root("argv") {
+        return;
+    }
+    let user = TestUser::new("ocs-argv", true);
+    let token = new_token(false);
+    let secret = create_secret("tests/argv", &token);
+    let child = spawn_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "500"], &[]);
+    let tool_pid = child.id();
+    let mut scans = 0u64;
+    let mut child = child;
+    let mut systemctl_seen = 0;
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if pid == tool_pid {
+                continue;
+            }
+            if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+                assert_no_leak(&format!("argv of pid {pid}"), &cmdline, std::slice::from_ref(&token));
+                if cmdline.starts_with(b"systemctl") {
+                    systemctl_seen += 1;
+                    if let Ok(environ) = fs::read(entry.path().join("environ")) {
+                        assert_no_leak(&format!("environment of systemctl pid {pid}"), &environ, std::slice::from_ref(&token));
+                    }
+                }
+            }
+        }
+        scans += 1;
+        if done {
+            break;
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(scans > 10, "the scan ran while sync ran");
+    assert!(systemctl_seen > 0, "the scan saw the systemctl children");
+    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+}
