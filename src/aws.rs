@@ -150,7 +150,11 @@ fn describe_get_error(secret_id: &str, err: SdkError<GetSecretValueError>) -> Er
     match err {
         SdkError::ServiceError(context) => {
             let service_error = context.into_err();
-            let code = service_error.code().unwrap_or("unknown error").to_owned();
+            let Some(code) = service_error.code().map(str::to_owned) else {
+                return Error::failed(format!(
+                    "{what} failed: the response from Secrets Manager could not be read (malformed or unexpected body)"
+                ));
+            };
             let message = service_error.message().unwrap_or("").to_owned();
             let hint = match &service_error {
                 GetSecretValueError::ResourceNotFoundException(_) => {

@@ -345,6 +345,7 @@ mod tests {
     }
 
     /// Resolves to `true` only for types that implement `Display` (autoref specialisation).
+    #[allow(dead_code)] // only the type matters
     struct Probe<'a, T>(&'a T);
     trait HasDisplay {
         fn implements_display(&self) -> bool {
@@ -362,8 +363,14 @@ mod tests {
     #[test]
     fn token_cannot_be_displayed() {
         let (token, _) = parse_secret_string(Zeroizing::new(oauth()), "token").unwrap();
-        assert!(!(&Probe(&token)).implements_display(), "Token must not implement Display");
-        assert!((&Probe(token.fingerprint())).implements_display(), "the probe itself works");
+        assert!(
+            !(&Probe(&token)).implements_display(),
+            "Token must not implement Display"
+        );
+        assert!(
+            Probe(token.fingerprint()).implements_display(),
+            "the probe itself works"
+        );
     }
 
     #[test]

@@ -356,7 +356,8 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         }
         Some(status) if !restart_needed && status.is_active() && !status.need_daemon_reload => {
             // Files are current; only metadata fixes or a verification are owed.
-            match crate::systemd::check_environment(&options.unit, status.main_pid, &expect) {
+            match systemctl.confirm_running(&options.unit, status.main_pid, &expect, options.verify)
+            {
                 Ok(()) => {
                     let cleanings = apply_changes(&plan, &selector)?;
                     report.stores = store_reports(&plan.stores, Some(&cleanings));

@@ -157,6 +157,19 @@ impl Systemctl {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
+        self.confirm_running(unit, pid, expect, limits)?;
+        Ok(pid)
+    }
+
+    /// Proves that `pid` carries the token and is still the unit's main process, active, after
+    /// `settle`: a crash-looping gateway is briefly "active" with the right environment.
+    pub fn confirm_running(
+        &self,
+        unit: &str,
+        pid: u32,
+        expect: &Expectation,
+        limits: VerifyLimits,
+    ) -> Result<()> {
         check_environment(unit, pid, expect)?;
         std::thread::sleep(limits.settle);
         let after = self.show(unit)?;
@@ -168,7 +181,7 @@ impl Systemctl {
                 after.main_pid
             )));
         }
-        Ok(pid)
+        Ok(())
     }
 }
 

@@ -17,28 +17,55 @@ fn sandbox_home() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     let agent = home.path().join(".openclaw/agents/main/agent");
     fs::create_dir_all(&agent).unwrap();
-    fs::write(agent.join("auth-profiles.json"), fs::read(fixture("openclaw/case-a.json")).unwrap()).unwrap();
-    fs::write(home.path().join(".openclaw/gateway.systemd.env"), "ANTHROPIC_OAUTH_TOKEN=old\n").unwrap();
+    fs::write(
+        agent.join("auth-profiles.json"),
+        fs::read(fixture("openclaw/case-a.json")).unwrap(),
+    )
+    .unwrap();
+    fs::write(
+        home.path().join(".openclaw/gateway.systemd.env"),
+        "ANTHROPIC_OAUTH_TOKEN=old\n",
+    )
+    .unwrap();
     home
 }
 
 #[test]
 fn aws_faults_are_retried_within_the_deadline_and_a_failure_changes_nothing() {
     let proxy = FaultProxy::start();
+    let first = new_token(false);
     let token = new_token(false);
-    let tokens = vec![token.clone()];
-    let secret = create_secret("tests/faults", &token);
+    let tokens = vec![first.clone(), token.clone()];
+    let secret = create_secret("tests/faults", &first);
     let home = sandbox_home();
     let home_arg = home.path().to_str().unwrap();
     let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let args = ["sync", "--secret-id", &secret, "--home", home_arg, "--no-restart", "--timeout", "6"];
+    let args = [
+        "sync",
+        "--secret-id",
+        &secret,
+        "--home",
+        home_arg,
+        "--no-restart",
+        "--timeout",
+        "6",
+    ];
+    // A host that has synced before; then the operator rotates and AWS misbehaves.
+    run_tool(&args, &endpoint, &tokens).expect_status(0);
+    put_secret(&secret, &token);
     let before = snapshot(home.path());
 
     // Permanent faults: a clear error, exit 1, not one byte changed.
     let failures: [(&[&str], &str); 4] = [
         (&["500", "500", "500", "500"], "InternalServiceError"),
-        (&["throttle", "throttle", "throttle", "throttle"], "ThrottlingException"),
-        (&["malformed", "malformed", "malformed", "malformed"], "could not be read"),
+        (
+            &["throttle", "throttle", "throttle", "throttle"],
+            "ThrottlingException",
+        ),
+        (
+            &["malformed", "malformed", "malformed", "malformed"],
+            "could not be read",
+        ),
         (&["hang", "hang", "hang", "hang"], "timed out"),
     ];
     for (faults, expected) in failures {
@@ -48,7 +75,10 @@ fn aws_faults_are_retried_within_the_deadline_and_a_failure_changes_nothing() {
         let run = run_tool(&args, &endpoint, &tokens);
         run.expect_status(1);
         assert!(run.stderr.contains(expected), "{faults:?}: {}", run.stderr);
-        assert!(started.elapsed() < Duration::from_secs(6 + 10), "{faults:?}: the deadline was not honoured");
+        assert!(
+            started.elapsed() < Duration::from_secs(6 + 10),
+            "{faults:?}: the deadline was not honoured"
+        );
         assert_eq!(snapshot(home.path()), before, "{faults:?}: files changed");
         if faults[0] != "hang" && faults[0] != "malformed" {
             assert_eq!(proxy.count(GET), 4, "{faults:?}: four attempts");
@@ -61,7 +91,9 @@ fn aws_faults_are_retried_within_the_deadline_and_a_failure_changes_nothing() {
     let run = run_tool(&args, &endpoint, &tokens);
     run.expect_status(0);
     assert_eq!(proxy.count(GET), 4, "three faults, then success");
-    assert!(fs::read_to_string(home.path().join(".openclaw-env")).unwrap().contains(&token));
+    assert!(fs::read_to_string(home.path().join(".openclaw-env"))
+        .unwrap()
+        .contains(&token));
 
     // A no-op costs exactly one API call.
     proxy.reset();
@@ -77,14 +109,28 @@ fn ten_concurrent_syncs_restart_the_gateway_exactly_once() {
     let user = TestUser::new("ocs-race", true);
     let token = new_token(false);
     let secret = create_secret("tests/race", &token);
-    let args = ["sync", "--secret-id", secret.as_str(), "--user", user.name.as_str(), "--settle-ms", "300", "--output", "json"];
+    let args = [
+        "sync",
+        "--secret-id",
+        secret.as_str(),
+        "--user",
+        user.name.as_str(),
+        "--settle-ms",
+        "300",
+        "--output",
+        "json",
+    ];
     let children: Vec<_> = (0..10).map(|_| spawn_tool(&args, &[])).collect();
     let mut applied = 0;
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert_no_leak("stdout", &output.stdout, std::slice::from_ref(&token));
         assert_no_leak("stderr", &output.stderr, std::slice::from_ref(&token));
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         if report["result"] == "applied" {
             applied += 1;
@@ -94,7 +140,10 @@ fn ten_concurrent_syncs_restart_the_gateway_exactly_once() {
         }
     }
     assert_eq!(applied, 1, "exactly one run applies and restarts");
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 }
 
 #[test]
@@ -107,31 +156,61 @@ fn a_gateway_that_will_not_start_fails_the_run_and_the_next_run_retries() {
     let good_unit = fs::read_to_string(&unit_path).unwrap();
     user.write(
         &format!(".config/systemd/user/{UNIT}"),
-        good_unit.replace("ExecStart=/bin/sleep infinity", "ExecStart=/bin/sh -c 'sleep 0.2; exit 3'").as_bytes(),
+        good_unit
+            .replace(
+                "ExecStart=/bin/sleep infinity",
+                "ExecStart=/bin/sh -c 'sleep 0.2; exit 3'",
+            )
+            .as_bytes(),
         0o644,
     );
     user.systemctl(&["daemon-reload"]);
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/wontstart", &token);
-    let args = ["sync", "--secret-id", &secret, "--user", &user.name, "--verify-timeout", "5", "--settle-ms", "1500"];
+    let args = [
+        "sync",
+        "--secret-id",
+        &secret,
+        "--user",
+        &user.name,
+        "--verify-timeout",
+        "5",
+        "--settle-ms",
+        "1500",
+    ];
     let run = run_tool(&args, &[], &tokens);
     run.expect_status(1);
     assert!(run.stderr.contains(UNIT), "{}", run.stderr);
-    assert!(!user.state_file().exists(), "a failed run must not record the version");
-    assert!(!user.path(".local/state/openclaw-token-sync/restart-pending").exists(), "the gateway was started again");
+    assert!(
+        !user.state_file().exists(),
+        "a failed run must not record the version"
+    );
+    assert!(
+        !user
+            .path(".local/state/openclaw-token-sync/restart-pending")
+            .exists(),
+        "the gateway was started again"
+    );
 
     // Still broken: the next run tries again (no silent success).
     run_tool(&args, &[], &tokens).expect_status(1);
     assert!(!user.state_file().exists());
 
     // Fixed: the next run converges.
-    user.write(&format!(".config/systemd/user/{UNIT}"), good_unit.as_bytes(), 0o644);
+    user.write(
+        &format!(".config/systemd/user/{UNIT}"),
+        good_unit.as_bytes(),
+        0o644,
+    );
     user.systemctl(&["daemon-reload"]);
     let run = run_tool(&args, &[], &tokens);
     run.expect_status(0);
     assert!(user.state_file().exists());
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 }
 
 fn expected_dropin(token: &str) -> String {
@@ -141,7 +220,9 @@ fn expected_dropin(token: &str) -> String {
 }
 
 fn temp_files_below(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() && !path.is_symlink() {
@@ -157,14 +238,29 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
     if !require_root("crash") {
         return;
     }
-    let kills: usize = std::env::var("OCSYNC_CRASH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let kills: usize = std::env::var("OCSYNC_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let user = TestUser::new("ocs-crash", true);
     let stale_store = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
     let store_path = user.path(".openclaw/agents/main/agent/auth-profiles.json");
-    user.write(".openclaw/agents/main/agent/auth-profiles.json", &stale_store, 0o600);
+    user.write(
+        ".openclaw/agents/main/agent/auth-profiles.json",
+        &stale_store,
+        0o600,
+    );
     let mut tokens = vec![new_token(false)];
     let secret = create_secret("tests/crash", &tokens[0]);
-    let args = ["sync", "--secret-id", secret.as_str(), "--user", user.name.as_str(), "--settle-ms", "100"];
+    let args = [
+        "sync",
+        "--secret-id",
+        secret.as_str(),
+        "--user",
+        user.name.as_str(),
+        "--settle-ms",
+        "100",
+    ];
 
     // How long a full applying run takes, to spread the kills over all of it.
     let started = Instant::now();
@@ -178,6 +274,8 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
         seed
     };
     let mut cleaned_store: Option<Vec<u8>> = Some(fs::read(&store_path).unwrap());
+    let marker = user.path(".local/state/openclaw-token-sync/restart-pending");
+    let (mut between_stop_and_start, mut during_a_write, mut gateway_down) = (0, 0, 0);
     for iteration in 0..kills {
         if iteration % 3 == 0 {
             let token = new_token(false);
@@ -185,25 +283,48 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
             tokens.push(token);
         }
         if iteration % 5 == 0 {
-            user.write(".openclaw/agents/main/agent/auth-profiles.json", &stale_store, 0o600);
+            user.write(
+                ".openclaw/agents/main/agent/auth-profiles.json",
+                &stale_store,
+                0o600,
+            );
         }
         let mut child = spawn_tool(&args, &[]);
-        let delay = Duration::from_micros(next_random() % (full_run.as_micros() as u64 * 6 / 5).max(1));
+        let delay =
+            Duration::from_micros(next_random() % (full_run.as_micros() as u64 * 6 / 5).max(1));
         std::thread::sleep(delay);
         let _ = child.kill();
         let output = child.wait_with_output().unwrap();
         assert_no_leak("stdout", &output.stdout, &tokens);
         assert_no_leak("stderr", &output.stderr, &tokens);
+        if marker.exists() {
+            between_stop_and_start += 1;
+        }
+        if user.main_pid() == 0 {
+            gateway_down += 1;
+        }
+        let mut temps = Vec::new();
+        temp_files_below(&user.home, &mut temps);
+        if !temps.is_empty() {
+            during_a_write += 1;
+        }
 
         // Every managed file is entirely some version's content.
         let dropin = fs::read_to_string(user.dropin()).unwrap();
         let dropin_index = tokens
             .iter()
             .position(|t| dropin == expected_dropin(t))
-            .unwrap_or_else(|| panic!("iteration {iteration}: torn drop-in ({} bytes)", dropin.len()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "iteration {iteration}: torn drop-in ({} bytes)",
+                    dropin.len()
+                )
+            });
         let env_file = fs::read_to_string(user.path(".openclaw-env")).unwrap();
         assert!(
-            tokens.iter().any(|t| env_file.ends_with(&format!("\nANTHROPIC_OAUTH_TOKEN={t}\n"))),
+            tokens
+                .iter()
+                .any(|t| env_file.ends_with(&format!("\nANTHROPIC_OAUTH_TOKEN={t}\n"))),
             "iteration {iteration}: torn ~/.openclaw-env"
         );
         let store = fs::read(&store_path).unwrap();
@@ -215,12 +336,18 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
         }
         // The state never claims a version ahead of the files.
         if let Ok(state) = fs::read(user.state_file()) {
-            let state: serde_json::Value = serde_json::from_slice(&state).unwrap_or_else(|e| panic!("iteration {iteration}: torn state: {e}"));
+            let state: serde_json::Value = serde_json::from_slice(&state)
+                .unwrap_or_else(|e| panic!("iteration {iteration}: torn state: {e}"));
             let claimed = tokens
                 .iter()
                 .position(|t| state["fingerprint"] == fingerprint(t))
-                .unwrap_or_else(|| panic!("iteration {iteration}: state claims an unknown fingerprint"));
-            assert!(claimed <= dropin_index, "iteration {iteration}: state ahead of the drop-in");
+                .unwrap_or_else(|| {
+                    panic!("iteration {iteration}: state claims an unknown fingerprint")
+                });
+            assert!(
+                claimed <= dropin_index,
+                "iteration {iteration}: state ahead of the drop-in"
+            );
         }
     }
 
@@ -228,17 +355,36 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
     let latest = tokens.last().unwrap().clone();
     let run = run_tool(&[&args[..], &["--output", "json"]].concat(), &[], &tokens);
     run.expect_status(0);
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(latest.as_str()));
-    let state: serde_json::Value = serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(latest.as_str())
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
     assert_eq!(state["fingerprint"], fingerprint(&latest));
     assert_eq!(state["gateway"], "verified");
-    assert!(!fs::read_to_string(&store_path).unwrap().contains("anthropic"));
-    assert!(!user.path(".local/state/openclaw-token-sync/restart-pending").exists());
+    assert!(!fs::read_to_string(&store_path)
+        .unwrap()
+        .contains("anthropic"));
+    assert!(!user
+        .path(".local/state/openclaw-token-sync/restart-pending")
+        .exists());
     let mut leftovers = Vec::new();
     temp_files_below(&user.home, &mut leftovers);
-    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
     assert_no_leak_in_tree(&user.path(".local/state"), &[], &tokens);
-    eprintln!("crash test: {kills} runs killed with SIGKILL, spread over {full_run:?} per run");
+    eprintln!(
+        "crash test: {kills} runs killed with SIGKILL over {full_run:?} per run; {between_stop_and_start} between stop and start ({gateway_down} with the gateway down), {during_a_write} during a write"
+    );
+    if kills >= 100 {
+        assert!(
+            between_stop_and_start > 0,
+            "no kill landed between stop and start: the test did not cover that window"
+        );
+    }
 }
 
 /// A root-owned file the attacker wants us to overwrite.
@@ -264,21 +410,60 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
     fs::write(victim_dir.join("keep"), "root's\n").unwrap();
     let dropin_dir = format!(".config/systemd/user/{UNIT}.d");
     let cases: Vec<(&str, String, bool, &str)> = vec![
-        ("dropin", format!("{dropin_dir}/anthropic.conf"), false, "symlink"),
+        (
+            "dropin",
+            format!("{dropin_dir}/anthropic.conf"),
+            false,
+            "symlink",
+        ),
         ("dropin-dir", dropin_dir.clone(), true, "symlink"),
         ("legacy-env", ".openclaw-env".into(), false, "symlink"),
-        ("gateway-env", ".openclaw/gateway.systemd.env".into(), false, "symlink"),
+        (
+            "gateway-env",
+            ".openclaw/gateway.systemd.env".into(),
+            false,
+            "symlink",
+        ),
         ("dot-env", ".openclaw/.env".into(), false, "symlink"),
-        ("state-dir", ".local/state/openclaw-token-sync".into(), true, "symlink"),
-        ("lock", ".local/state/openclaw-token-sync/lock".into(), false, "symlink"),
-        ("state-file", ".local/state/openclaw-token-sync/state.json".into(), false, "symlink"),
-        ("store", ".openclaw/agents/main/agent/auth-profiles.json".into(), false, "symlink"),
+        (
+            "state-dir",
+            ".local/state/openclaw-token-sync".into(),
+            true,
+            "symlink",
+        ),
+        (
+            "lock",
+            ".local/state/openclaw-token-sync/lock".into(),
+            false,
+            "symlink",
+        ),
+        (
+            "state-file",
+            ".local/state/openclaw-token-sync/state.json".into(),
+            false,
+            "symlink",
+        ),
+        (
+            "store",
+            ".openclaw/agents/main/agent/auth-profiles.json".into(),
+            false,
+            "symlink",
+        ),
         ("hardlink-env", ".openclaw-env".into(), false, "hard links"),
-        ("hardlink-gateway-env", ".openclaw/gateway.systemd.env".into(), false, "hard links"),
+        (
+            "hardlink-gateway-env",
+            ".openclaw/gateway.systemd.env".into(),
+            false,
+            "hard links",
+        ),
     ];
     for (label, relative, is_dir, expected) in cases {
         // Fresh state for every case.
-        for dir in [".config/systemd/user/openclaw-gateway.service.d", ".local", ".openclaw"] {
+        for dir in [
+            ".config/systemd/user/openclaw-gateway.service.d",
+            ".local",
+            ".openclaw",
+        ] {
             let _ = fs::remove_dir_all(user.path(dir));
         }
         let _ = fs::remove_file(user.path(".openclaw-env"));
@@ -288,7 +473,10 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
         let target = if is_dir {
             victim_dir.clone()
         } else {
-            victim(label, "ANTHROPIC_OAUTH_TOKEN=root-owned\n{\"version\":1,\"profiles\":{}}\n")
+            victim(
+                label,
+                "ANTHROPIC_OAUTH_TOKEN=root-owned\n{\"version\":1,\"profiles\":{}}\n",
+            )
         };
         if label.starts_with("hardlink") {
             fs::hard_link(&target, &path).unwrap();
@@ -296,17 +484,49 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
             std::os::unix::fs::symlink(&target, &path).unwrap();
             let _ = std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid));
         }
-        let before = if is_dir { fs::read(victim_dir.join("keep")).unwrap() } else { fs::read(&target).unwrap() };
+        let before = if is_dir {
+            fs::read(victim_dir.join("keep")).unwrap()
+        } else {
+            fs::read(&target).unwrap()
+        };
         let before_meta = fs::metadata(&target).unwrap();
-        let run = run_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "200"], &[], &tokens);
-        assert_ne!(run.status, 0, "{label}: a link at {relative} must fail the run\n{}", run.stdout);
+        let run = run_tool(
+            &[
+                "sync",
+                "--secret-id",
+                &secret,
+                "--user",
+                &user.name,
+                "--settle-ms",
+                "200",
+            ],
+            &[],
+            &tokens,
+        );
+        assert_ne!(
+            run.status, 0,
+            "{label}: a link at {relative} must fail the run\n{}",
+            run.stdout
+        );
         assert!(run.stderr.contains(expected), "{label}: {}", run.stderr);
-        let after = if is_dir { fs::read(victim_dir.join("keep")).unwrap() } else { fs::read(&target).unwrap() };
+        let after = if is_dir {
+            fs::read(victim_dir.join("keep")).unwrap()
+        } else {
+            fs::read(&target).unwrap()
+        };
         assert_eq!(after, before, "{label}: the target changed");
         let after_meta = fs::metadata(&target).unwrap();
-        assert_eq!((after_meta.mode(), after_meta.uid()), (before_meta.mode(), before_meta.uid()), "{label}");
+        assert_eq!(
+            (after_meta.mode(), after_meta.uid()),
+            (before_meta.mode(), before_meta.uid()),
+            "{label}"
+        );
         if is_dir {
-            assert_eq!(fs::read_dir(&victim_dir).unwrap().count(), 1, "{label}: nothing created in the target dir");
+            assert_eq!(
+                fs::read_dir(&victim_dir).unwrap().count(),
+                1,
+                "{label}: nothing created in the target dir"
+            );
         }
         let _ = fs::remove_file(&path);
         if !is_dir {
@@ -316,16 +536,42 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
     let _ = fs::remove_dir_all(&victim_dir);
 
     // Privileges really were dropped: after a clean run, nothing in the home belongs to root.
-    for dir in [".config/systemd/user/openclaw-gateway.service.d", ".local", ".openclaw"] {
+    for dir in [
+        ".config/systemd/user/openclaw-gateway.service.d",
+        ".local",
+        ".openclaw",
+    ] {
         let _ = fs::remove_dir_all(user.path(dir));
     }
     let _ = fs::remove_file(user.path(".openclaw-env"));
-    user.write(".openclaw/agents/main/agent/auth-profiles.json", &fs::read(fixture("openclaw/case-a.json")).unwrap(), 0o600);
-    run_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "200"], &[], &tokens).expect_status(0);
+    user.write(
+        ".openclaw/agents/main/agent/auth-profiles.json",
+        &fs::read(fixture("openclaw/case-a.json")).unwrap(),
+        0o600,
+    );
+    run_tool(
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--user",
+            &user.name,
+            "--settle-ms",
+            "200",
+        ],
+        &[],
+        &tokens,
+    )
+    .expect_status(0);
     fn owned_by(dir: &Path, uid: u32) {
         for entry in fs::read_dir(dir).unwrap().flatten() {
             let meta = fs::symlink_metadata(entry.path()).unwrap();
-            assert_eq!(meta.uid(), uid, "{} is not owned by the user", entry.path().display());
+            assert_eq!(
+                meta.uid(),
+                uid,
+                "{} is not owned by the user",
+                entry.path().display()
+            );
             if meta.is_dir() {
                 owned_by(&entry.path(), uid);
             }
@@ -342,7 +588,18 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
     let user = TestUser::new("ocs-argv", true);
     let token = new_token(false);
     let secret = create_secret("tests/argv", &token);
-    let child = spawn_tool(&["sync", "--secret-id", &secret, "--user", &user.name, "--settle-ms", "500"], &[]);
+    let child = spawn_tool(
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--user",
+            &user.name,
+            "--settle-ms",
+            "500",
+        ],
+        &[],
+    );
     let tool_pid = child.id();
     let mut scans = 0u64;
     let mut child = child;
@@ -350,16 +607,26 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
     loop {
         let done = child.try_wait().unwrap().is_some();
         for entry in fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             if pid == tool_pid {
                 continue;
             }
             if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-                assert_no_leak(&format!("argv of pid {pid}"), &cmdline, std::slice::from_ref(&token));
+                assert_no_leak(
+                    &format!("argv of pid {pid}"),
+                    &cmdline,
+                    std::slice::from_ref(&token),
+                );
                 if cmdline.starts_with(b"systemctl") {
                     systemctl_seen += 1;
                     if let Ok(environ) = fs::read(entry.path().join("environ")) {
-                        assert_no_leak(&format!("environment of systemctl pid {pid}"), &environ, std::slice::from_ref(&token));
+                        assert_no_leak(
+                            &format!("environment of systemctl pid {pid}"),
+                            &environ,
+                            std::slice::from_ref(&token),
+                        );
                     }
                 }
             }
@@ -370,8 +637,15 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
         }
     }
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(scans > 10, "the scan ran while sync ran");
     assert!(systemctl_seen > 0, "the scan saw the systemctl children");
-    assert_eq!(user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(), Some(token.as_str()));
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
 }

@@ -550,7 +550,11 @@ impl FaultProxy {
             assert!(Instant::now() < deadline, "fault proxy did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        FaultProxy { port, endpoint: format!("http://127.0.0.1:{port}"), child }
+        FaultProxy {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        }
     }
 
     fn request(&self, method: &str, path: &str, body: &str) -> String {
@@ -563,12 +567,20 @@ impl FaultProxy {
         .unwrap();
         let mut response = String::new();
         std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-        response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Queues faults, one per coming request: "throttle", "500", "hang", "drop", "malformed".
     pub fn inject(&self, faults: &[&str]) {
-        self.request("POST", "/__proxy/faults", &serde_json::json!({ "faults": faults }).to_string());
+        self.request(
+            "POST",
+            "/__proxy/faults",
+            &serde_json::json!({ "faults": faults }).to_string(),
+        );
     }
 
     pub fn reset(&self) {
@@ -577,7 +589,8 @@ impl FaultProxy {
 
     /// Requests seen for one operation, e.g. "secretsmanager.GetSecretValue".
     pub fn count(&self, operation: &str) -> u64 {
-        let stats: serde_json::Value = serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap();
+        let stats: serde_json::Value =
+            serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap();
         stats["by_operation"][operation].as_u64().unwrap_or(0)
     }
 }
