@@ -3,7 +3,7 @@
 
 use super::document::{clean_documents, Cleaning, ProfileSelector};
 use super::json_lock::{StoreLock, WAIT_FOR_LOCK};
-use super::CredentialStore;
+use super::{CredentialStore, StoreDocuments};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use std::path::{Path, PathBuf};
@@ -48,8 +48,11 @@ impl CredentialStore for SingleJsonStore {
         &self.path
     }
 
-    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning> {
-        Ok(self.compute(selector)?.0)
+    fn documents(&self) -> Result<Option<StoreDocuments>> {
+        Ok(Some(StoreDocuments {
+            profiles: read_store(&self.path)?,
+            state: None,
+        }))
     }
 
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning> {

@@ -6,10 +6,13 @@
 use super::document::{clean_documents, CleanedDocuments, Cleaning, ProfileSelector};
 use super::json_lock::{StoreLock, WAIT_FOR_LOCK};
 use super::json_single::{read_store, STORE_MODE};
-use super::CredentialStore;
+use super::{CredentialStore, StoreDocuments};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use std::path::{Path, PathBuf};
+
+/// `auth-state.json` without `auth-profiles.json`: nothing to remove but references.
+const EMPTY_PROFILES: &[u8] = b"{\"version\":1,\"profiles\":{}}";
 
 pub struct SplitJsonStore {
     profiles: PathBuf,
@@ -53,8 +56,16 @@ impl CredentialStore for SplitJsonStore {
         &self.profiles
     }
 
-    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning> {
-        Ok(self.compute(selector)?.cleaning)
+    fn documents(&self) -> Result<Option<StoreDocuments>> {
+        let state = read_store(&self.state)?;
+        let profiles = match fsutil::read_managed(&self.profiles)? {
+            Some(file) => file.content,
+            None => zeroize::Zeroizing::new(EMPTY_PROFILES.to_vec()),
+        };
+        Ok(Some(StoreDocuments {
+            profiles,
+            state: Some(state),
+        }))
     }
 
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning> {

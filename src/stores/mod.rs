@@ -30,17 +30,37 @@ use std::path::{Path, PathBuf};
 pub const AUTH_PROFILES_FILE: &str = "auth-profiles.json";
 pub const AUTH_STATE_FILE: &str = "auth-state.json";
 
+/// The raw documents of one store: profiles, and (where the layout keeps them apart) state.
+pub struct StoreDocuments {
+    pub profiles: zeroize::Zeroizing<Vec<u8>>,
+    pub state: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
 /// One store generation found in one agent directory.
 pub trait CredentialStore {
     /// Short name of the layout, for reports ("json-single", "json-split", ...).
     fn layout(&self) -> &'static str;
     /// The file that identifies the store.
     fn location(&self) -> &Path;
-    /// What cleaning would remove; reads only.
-    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning, Error>;
+    /// Reads the store's documents; `None` when it holds no credentials at all. Reads only.
+    fn documents(&self) -> Result<Option<StoreDocuments>, Error>;
     /// Removes the selected entries (re-reading under the store's own lock or transaction, so a
     /// change made since `inspect` is not lost) and says what was removed.
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning, Error>;
+
+    /// What cleaning would remove; reads only.
+    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning, Error> {
+        let Some(documents) = self.documents()? else {
+            return Ok(Cleaning::default());
+        };
+        document::clean_documents(
+            &documents.profiles,
+            documents.state.as_deref().map(|s| s.as_slice()),
+            selector,
+        )
+        .map(|cleaned| cleaned.cleaning)
+        .map_err(|problem| Error::failed(format!("{}: {problem}", self.location().display())))
+    }
 }
 
 /// An agent and where its credentials live.

@@ -5,11 +5,12 @@
 //! unexpected one is reported and left alone. No JSON file is ever created beside a database.
 
 use super::document::{clean_documents, Cleaning, ProfileSelector};
-use super::CredentialStore;
+use super::{CredentialStore, StoreDocuments};
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
 
 /// How long a write waits for OpenClaw's own transactions.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,23 +119,30 @@ impl SqliteStore {
             })
     }
 
-    /// Reads both rows and computes the edit. `None` profiles row: nothing stored, nothing to do.
-    fn compute(
-        &self,
-        connection: &Connection,
-        selector: &ProfileSelector,
-    ) -> Result<Option<super::document::CleanedDocuments>> {
+    /// Checks the schema and reads both rows. `None`: no profiles row, nothing stored.
+    fn read_documents(&self, connection: &Connection) -> Result<Option<StoreDocuments>> {
         self.check_schema(connection)?;
         let Some(profiles) = self.read_row(connection, &self.layout.profiles)? else {
             return Ok(None);
         };
         let state = self.read_row(connection, &self.layout.state)?;
-        let cleaned = clean_documents(
-            profiles.as_bytes(),
-            state.as_deref().map(str::as_bytes),
-            selector,
-        )
-        .map_err(|problem| {
+        Ok(Some(StoreDocuments {
+            profiles: Zeroizing::new(profiles.into_bytes()),
+            state: state.map(|s| Zeroizing::new(s.into_bytes())),
+        }))
+    }
+
+    /// Reads both rows and computes the edit. `None`: nothing stored, nothing to do.
+    fn compute(
+        &self,
+        connection: &Connection,
+        selector: &ProfileSelector,
+    ) -> Result<Option<super::document::CleanedDocuments>> {
+        let Some(documents) = self.read_documents(connection)? else {
+            return Ok(None);
+        };
+        let state = documents.state.as_deref().map(|s| s.as_slice());
+        let cleaned = clean_documents(&documents.profiles, state, selector).map_err(|problem| {
             self.fail(format!(
                 "row {}.{}: {problem}",
                 self.layout.profiles.table, self.layout.profiles.key
@@ -185,12 +193,9 @@ impl CredentialStore for SqliteStore {
         &self.path
     }
 
-    fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning> {
+    fn documents(&self) -> Result<Option<StoreDocuments>> {
         let connection = self.open(false)?;
-        Ok(self
-            .compute(&connection, selector)?
-            .map(|c| c.cleaning)
-            .unwrap_or_default())
+        self.read_documents(&connection)
     }
 
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning> {
