@@ -5,6 +5,7 @@
 
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
+use crate::status::{self, Severity, StatusOptions, StatusReport};
 use crate::sync::{self, GatewayAction, Outcome, SyncOptions, SyncReport};
 use crate::systemd::VerifyLimits;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,51 @@ struct Cli {
 enum Command {
     /// Fetch the token, update files and stores, restart and verify the gateway if it changed.
     Sync(SyncArgs),
+    /// Diagnose this host read-only: exit 0 healthy, 1 problems, 3 warnings only.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    /// Diagnose for this user (needs root).
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
+    user: Option<String>,
+    /// Home directory of the target user.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Gateway user unit [default: openclaw-gateway.service].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
+    unit: Option<String>,
+    /// OpenClaw state directory.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Also compare with the secret's AWSCURRENT version (one GetSecretValue; needs --secret-id).
+    #[arg(long)]
+    check_secret: bool,
+    /// Secrets Manager secret name or ARN (with --check-secret).
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    secret_id: Option<String>,
+    /// Key holding the token when the secret is a JSON object [default: token].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_JSON_KEY", value_name = "KEY")]
+    json_key: Option<String>,
+    /// AWS region.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Secrets Manager endpoint.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Deadline in seconds for the Secrets Manager call [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Assumed token lifetime when the secret has no expires_at [default: 365].
+    #[arg(long, value_name = "DAYS")]
+    token_lifetime_days: Option<u64>,
+    /// Warn when the token expires within this many days [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    expiry_warning_days: Option<u64>,
+    /// Output format [default: text].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
+    output: Option<OutputFormat>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +176,8 @@ struct FileConfig {
     lock_timeout: Option<u64>,
     verify_timeout: Option<u64>,
     settle_ms: Option<u64>,
+    token_lifetime_days: Option<u64>,
+    expiry_warning_days: Option<u64>,
 }
 
 fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
@@ -164,33 +212,35 @@ fn env_is_set(names: &[&str]) -> bool {
         .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
 }
 
-fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
-    let secret_id = args.secret_id.or(file.secret_id).ok_or_else(|| {
-        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
-    })?;
-    if secret_id.is_empty() || secret_id.len() > 2048 {
-        return Err(Error::config("--secret-id must be 1 to 2048 characters"));
-    }
-    // Flags beat the standard AWS environment, which beats the config file.
-    let region = args.region.or_else(|| {
+/// Flags beat the standard AWS environment, which beats the config file.
+fn aws_settings(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    timeout: Option<u64>,
+    file: &FileConfig,
+) -> AwsSettings {
+    let region = region.or_else(|| {
         (!env_is_set(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
-            .then_some(file.region)
+            .then(|| file.region.clone())
             .flatten()
     });
-    let endpoint_url = args.endpoint_url.or_else(|| {
+    let endpoint_url = endpoint_url.or_else(|| {
         (!env_is_set(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]))
-            .then_some(file.endpoint_url)
+            .then(|| file.endpoint_url.clone())
             .flatten()
     });
-    let timeout = Duration::from_secs(args.timeout.or(file.timeout).unwrap_or(30).max(1));
-    let profile_ids = if args.profile_ids.is_empty() {
-        file.profile_ids.filter(|ids| !ids.is_empty())
-    } else {
-        Some(args.profile_ids)
-    };
-    let unit = args
-        .unit
-        .or(file.unit)
+    let timeout = Duration::from_secs(timeout.or(file.timeout).unwrap_or(30).max(1));
+    AwsSettings {
+        region,
+        endpoint_url,
+        operation_timeout: timeout,
+        connect_timeout: Duration::from_secs(3).min(timeout),
+    }
+}
+
+fn unit_name(flag: Option<String>, file: &FileConfig) -> Result<String> {
+    let unit = flag
+        .or_else(|| file.unit.clone())
         .unwrap_or_else(|| "openclaw-gateway.service".to_owned());
     if unit.is_empty()
         || unit.starts_with('-')
@@ -199,6 +249,57 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
     {
         return Err(Error::config(format!("--unit {unit:?} is not a unit name")));
     }
+    Ok(unit)
+}
+
+fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, OutputFormat)> {
+    let check_secret = if args.check_secret {
+        Some(args.secret_id.or(file.secret_id.clone()).ok_or_else(|| {
+            Error::config("--check-secret needs --secret-id (or secret-id in the config file)")
+        })?)
+    } else {
+        None
+    };
+    let options = StatusOptions {
+        unit: unit_name(args.unit, &file)?,
+        user: args.user.or(file.user.clone()),
+        home: args.home.or(file.home.clone()),
+        state_dir: args.state_dir.or(file.state_dir.clone()),
+        check_secret,
+        json_key: args
+            .json_key
+            .or(file.json_key.clone())
+            .unwrap_or_else(|| "token".to_owned()),
+        aws: aws_settings(args.region, args.endpoint_url, args.timeout, &file),
+        token_lifetime_days: args
+            .token_lifetime_days
+            .or(file.token_lifetime_days)
+            .unwrap_or(365),
+        expiry_warning_days: args
+            .expiry_warning_days
+            .or(file.expiry_warning_days)
+            .unwrap_or(30),
+    };
+    Ok((
+        options,
+        args.output.or(file.output).unwrap_or(OutputFormat::Text),
+    ))
+}
+
+fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
+    let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+    let unit = unit_name(args.unit, &file)?;
+    let secret_id = args.secret_id.or(file.secret_id).ok_or_else(|| {
+        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+    })?;
+    if secret_id.is_empty() || secret_id.len() > 2048 {
+        return Err(Error::config("--secret-id must be 1 to 2048 characters"));
+    }
+    let profile_ids = if args.profile_ids.is_empty() {
+        file.profile_ids.filter(|ids| !ids.is_empty())
+    } else {
+        Some(args.profile_ids)
+    };
     let options = SyncOptions {
         secret_id,
         json_key: args
@@ -219,12 +320,7 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
             settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
         },
-        aws: AwsSettings {
-            region,
-            endpoint_url,
-            operation_timeout: timeout,
-            connect_timeout: Duration::from_secs(3).min(timeout),
-        },
+        aws,
     };
     let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
     Ok((options, output))
@@ -260,21 +356,80 @@ pub fn main() -> ExitCode {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let Command::Sync(args) = cli.command;
-    let json_requested = args.output == Some(OutputFormat::Json);
-    let prepared =
-        load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
-    let (options, output) = match prepared {
-        Ok(prepared) => prepared,
-        Err(err) => return fail(&err, json_requested),
-    };
-    match sync::run(&options) {
-        Ok(report) => {
-            print_report(&report, output);
-            ExitCode::from(report.exit_code())
+    match cli.command {
+        Command::Sync(args) => {
+            let json_requested = args.output == Some(OutputFormat::Json);
+            let prepared =
+                load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
+            let (options, output) = match prepared {
+                Ok(prepared) => prepared,
+                Err(err) => return fail(&err, json_requested),
+            };
+            match sync::run(&options) {
+                Ok(report) => {
+                    print_report(&report, output);
+                    ExitCode::from(report.exit_code())
+                }
+                Err(err) => fail(&err, output == OutputFormat::Json),
+            }
         }
-        Err(err) => fail(&err, output == OutputFormat::Json),
+        Command::Status(args) => {
+            let json_requested = args.output == Some(OutputFormat::Json);
+            let prepared =
+                load_file_config(cli.config.as_deref()).and_then(|file| status_options(args, file));
+            let (options, output) = match prepared {
+                Ok(prepared) => prepared,
+                Err(err) => return fail(&err, json_requested),
+            };
+            match status::run(&options) {
+                Ok(report) => {
+                    print_status(&report, output);
+                    ExitCode::from(report.exit_code())
+                }
+                Err(err) => fail(&err, output == OutputFormat::Json),
+            }
+        }
     }
+}
+
+fn print_status(report: &StatusReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+        return;
+    }
+    println!(
+        "openclaw-token-sync status for {} ({}), unit {}",
+        report.user,
+        report.home.display(),
+        report.unit
+    );
+    for finding in &report.findings {
+        let label = match finding.severity {
+            Severity::Ok => "ok",
+            Severity::Warning => "WARNING",
+            Severity::Problem => "PROBLEM",
+        };
+        println!("  {label:<8} {:<26} {}", finding.check, finding.seen);
+        if let Some(why) = &finding.why {
+            println!("  {:<8} {:<26} why: {why}", "", "");
+        }
+        if let Some(fix) = &finding.fix {
+            println!("  {:<8} {:<26} fix: {fix}", "", "");
+        }
+    }
+    println!(
+        "{}: {} problem(s), {} warning(s)",
+        if report.healthy {
+            "healthy"
+        } else {
+            "attention"
+        },
+        report.problems,
+        report.warnings
+    );
 }
 
 fn fail(err: &Error, json: bool) -> ExitCode {

@@ -176,6 +176,20 @@ pub fn edit_env_file(content: &[u8], token: &Token) -> Option<Zeroizing<Vec<u8>>
     replaced.then_some(out)
 }
 
+/// The value the last assignment of `variable` in an env file (or, with `Environment=` lines, a
+/// drop-in) gives it, as systemd reads it: later lines win.
+pub fn assigned_value<'a>(content: &'a [u8], variable: &str) -> Option<&'a [u8]> {
+    lines_with_endings(content)
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = line.strip_prefix(b"Environment=").unwrap_or(line);
+            let (_, key, value) = split_assignment(line)?;
+            (key == variable.as_bytes()).then_some(value)
+        })
+        .last()
+}
+
 /// Variables the runbook used to export with a literal token in `~/.bash_profile`.
 const PROFILE_TOKEN_VARIABLES: [&str; 3] = [
     "ANTHROPIC_OAUTH_TOKEN",
@@ -367,6 +381,21 @@ mod tests {
         assert_eq!(edited.as_slice(), expected.as_bytes());
         assert!(edit_env_file(b"OPENAI_API_KEY=x\n", &t).is_none());
         assert!(!env_file_holds_managed_key(b"XANTHROPIC_API_KEY=1\n"));
+    }
+
+    #[test]
+    fn assigned_value_reads_env_files_and_drop_ins_like_systemd() {
+        let t = token("C");
+        let dropin = dropin_content(&t);
+        assert_eq!(
+            assigned_value(&dropin, "ANTHROPIC_OAUTH_TOKEN"),
+            Some(t.expose().as_bytes())
+        );
+        assert_eq!(
+            assigned_value(b"A=1\r\nexport A=2\nB=3", "A"),
+            Some(&b"2"[..])
+        );
+        assert_eq!(assigned_value(b"AA=1\n", "A"), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::aws::{self, AwsSettings, FetchedSecret};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, ExistingFile};
 use crate::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
-use crate::privileges;
+use crate::session;
 use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
 use crate::stores::{self, document::ProfileSelector, Agent, CredentialStore};
 use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
@@ -175,16 +175,13 @@ impl Plan {
 
 /// Runs a sync. Returns the report, or the error that stopped it.
 pub fn run(options: &SyncOptions) -> Result<SyncReport> {
-    let target = privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let mut config = runtime.block_on(aws::load_config(&options.aws, &options.secret_id))?;
-    if privileges::must_drop(&target) {
-        config = runtime.block_on(aws::freeze_credentials(config))?;
-    }
-    privileges::drop_to(&target)?;
+    let session = session::enter(
+        options.user.as_deref(),
+        options.home.as_deref(),
+        Some((&options.aws, &options.secret_id)),
+    )?;
+    let target = session.target;
+    let (runtime, config) = session.aws.expect("sync always talks to AWS");
 
     let openclaw_state = stores::resolve_state_dir(&target.home, options.state_dir.as_deref());
     let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);

@@ -23,6 +23,7 @@ pub struct UnitStatus {
     pub main_pid: u32,
     pub need_daemon_reload: bool,
     pub drop_in_paths: Vec<String>,
+    pub fragment_path: String,
 }
 
 impl UnitStatus {
@@ -46,6 +47,22 @@ impl Systemctl {
     }
 
     fn run(&self, args: &[&str]) -> Result<String> {
+        let (output, stdout, stderr) = self.output(args)?;
+        if !output.status.success() {
+            return Err(Error::failed(format!(
+                "systemctl --user {} failed for {} ({}): {}",
+                args.join(" "),
+                self.user.name,
+                output.status,
+                stderr.trim()
+            )));
+        }
+        Ok(stdout)
+    }
+
+    /// Runs systemctl and returns its output whatever its exit status (but refuses the chroot
+    /// no-op, where systemctl exits 0 having done nothing).
+    fn output(&self, args: &[&str]) -> Result<(std::process::Output, String, String)> {
         let runtime_dir = self.user.runtime_dir();
         let output = Command::new("systemctl")
             .arg("--user")
@@ -69,7 +86,7 @@ impl Systemctl {
             .output()
             .map_err(|e| Error::failed(format!("cannot run systemctl: {e}")))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if stderr.contains("Running in chroot, ignoring")
             || stdout.contains("Running in chroot, ignoring")
         {
@@ -79,23 +96,14 @@ impl Systemctl {
                 self.user.name
             )));
         }
-        if !output.status.success() {
-            return Err(Error::failed(format!(
-                "systemctl --user {} failed for {} ({}): {}",
-                args.join(" "),
-                self.user.name,
-                output.status,
-                stderr.trim()
-            )));
-        }
-        Ok(stdout)
+        Ok((output, stdout, stderr))
     }
 
     pub fn show(&self, unit: &str) -> Result<UnitStatus> {
         let text = self.run(&[
             "show",
             "-p",
-            "LoadState,ActiveState,MainPID,NeedDaemonReload,DropInPaths",
+            "LoadState,ActiveState,MainPID,NeedDaemonReload,DropInPaths,FragmentPath",
             "--",
             unit,
         ])?;
@@ -109,6 +117,7 @@ impl Systemctl {
                 "ActiveState" => status.active_state = value.to_owned(),
                 "MainPID" => status.main_pid = value.parse().unwrap_or(0),
                 "NeedDaemonReload" => status.need_daemon_reload = value == "yes",
+                "FragmentPath" => status.fragment_path = value.to_owned(),
                 "DropInPaths" => {
                     status.drop_in_paths = value.split_whitespace().map(str::to_owned).collect()
                 }
@@ -116,6 +125,15 @@ impl Systemctl {
             }
         }
         Ok(status)
+    }
+
+    /// `systemctl --user is-active UNIT`: "active", "inactive", "failed", ... or "unknown" when
+    /// the manager cannot be asked.
+    pub fn active_state_of(&self, unit: &str) -> String {
+        match self.output(&["is-active", "--", unit]) {
+            Ok((_, stdout, _)) if !stdout.trim().is_empty() => stdout.trim().to_owned(),
+            _ => "unknown".to_owned(),
+        }
     }
 
     pub fn daemon_reload(&self) -> Result<()> {

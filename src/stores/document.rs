@@ -335,6 +335,52 @@ impl Document {
     }
 }
 
+/// A profile that OpenClaw will not use until `until_ms` (its `usageStats` entry has
+/// `cooldownUntil` or `disabledUntil` in the future).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cooldown {
+    pub profile: String,
+    pub until_ms: u64,
+    pub reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageHead {
+    #[serde(rename = "cooldownUntil")]
+    cooldown_until: Option<u64>,
+    #[serde(rename = "disabledUntil")]
+    disabled_until: Option<u64>,
+    #[serde(rename = "cooldownReason")]
+    cooldown_reason: Option<String>,
+}
+
+/// Profiles in cooldown at `now_ms`, from a document holding `usageStats`.
+pub fn cooldowns(text: &[u8], now_ms: u64) -> Result<Vec<Cooldown>, DocumentProblem> {
+    let document = Document::parse(text)?;
+    let Some(raw) = document.raw_member("usageStats") else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for (profile, stats) in parse_object(raw.get(), "\"usageStats\"")? {
+        let Ok(head) = serde_json::from_str::<UsageHead>(stats.get()) else {
+            continue;
+        };
+        let until = head
+            .cooldown_until
+            .into_iter()
+            .chain(head.disabled_until)
+            .max();
+        if let Some(until_ms) = until.filter(|u| *u > now_ms) {
+            found.push(Cooldown {
+                profile,
+                until_ms,
+                reason: head.cooldown_reason,
+            });
+        }
+    }
+    Ok(found)
+}
+
 /// The outcome of cleaning one store (one or two documents).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Cleaning {

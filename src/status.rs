@@ -1,0 +1,755 @@
+//! `status`: the runbook's troubleshooting table, automated. Read-only diagnosis of one host for
+//! one user: the gateway unit and our drop-in, the variable in the running gateway (compared by
+//! fingerprint with the files and the state), environment files that override the drop-in, stale
+//! or cooling-down profiles in every agent's store, leftover JSON beside SQLite, modes, owners and
+//! symlinks of every managed path, the state file, token age and expiry, a legacy
+//! `fetch-claude-token` timer, and Claude Code credentials that old OpenClaw releases import.
+//!
+//! Each finding has a check id, a severity, what was seen, why it matters and the exact fix.
+//! Exit codes: 0 healthy, 1 at least one problem, 3 warnings only (2 stays usage/config).
+//! No AWS call is made unless `--check-secret` is given; nothing is written.
+
+use crate::aws::{self, AwsSettings};
+use crate::error::Result;
+use crate::fsutil;
+use crate::managed_files::{self, ManagedPaths};
+use crate::secret::{Fingerprint, MANAGED_VARIABLES};
+use crate::session;
+use crate::state::{self, GatewayOutcome};
+use crate::stores::{self, document};
+use crate::systemd::{self, Systemctl};
+use serde::Serialize;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Exit code for "warnings only".
+pub const EXIT_WARNINGS: u8 = 3;
+const DAY_MS: u64 = 86_400_000;
+
+#[derive(Clone, Debug)]
+pub struct StatusOptions {
+    pub user: Option<String>,
+    pub home: Option<PathBuf>,
+    pub unit: String,
+    pub state_dir: Option<PathBuf>,
+    /// `Some(secret id)`: also compare with AWSCURRENT (one GetSecretValue).
+    pub check_secret: Option<String>,
+    pub json_key: String,
+    pub aws: AwsSettings,
+    /// Assumed lifetime of a token whose secret has no `expires_at` (setup tokens: 365 days).
+    pub token_lifetime_days: u64,
+    /// Warn when the token expires within this many days.
+    pub expiry_warning_days: u64,
+}
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Warning,
+    Problem,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Finding {
+    pub check: &'static str,
+    pub severity: Severity,
+    pub seen: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct StatusReport {
+    pub user: String,
+    pub home: PathBuf,
+    pub unit: String,
+    pub healthy: bool,
+    pub problems: usize,
+    pub warnings: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl StatusReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.problems > 0 {
+            1
+        } else if self.warnings > 0 {
+            EXIT_WARNINGS
+        } else {
+            0
+        }
+    }
+}
+
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn ok(&mut self, check: &'static str, seen: impl Into<String>) {
+        self.0.push(Finding {
+            check,
+            severity: Severity::Ok,
+            seen: seen.into(),
+            why: None,
+            fix: None,
+        });
+    }
+
+    fn add(
+        &mut self,
+        check: &'static str,
+        severity: Severity,
+        seen: impl Into<String>,
+        why: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.0.push(Finding {
+            check,
+            severity,
+            seen: seen.into(),
+            why: Some(why.into()),
+            fix: Some(fix.into()),
+        });
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn parse_time_ms(text: &str) -> Option<u64> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+        .ok()
+        .and_then(|d| d.to_millis().ok())
+        .and_then(|ms| u64::try_from(ms).ok())
+}
+
+fn fingerprint_of_assignment(content: &[u8], variable: &str) -> Option<Fingerprint> {
+    managed_files::assigned_value(content, variable).map(Fingerprint::of)
+}
+
+/// Diagnoses the host. Errors only for usage problems; everything else is a finding.
+pub fn run(options: &StatusOptions) -> Result<StatusReport> {
+    let aws = options.check_secret.as_deref().map(|id| (&options.aws, id));
+    let session = session::enter(options.user.as_deref(), options.home.as_deref(), aws)?;
+    let target = session.target.clone();
+    let openclaw_state = stores::resolve_state_dir(&target.home, options.state_dir.as_deref());
+    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    let mut findings = Findings(Vec::new());
+    let unit = options.unit.as_str();
+
+    // The state file and the drop-in say which variable and token we expect.
+    let (applied, state_warning) = state::load(&paths.state_file());
+    let dropin = fsutil::read_managed(&paths.dropin).ok().flatten();
+    let variable = applied
+        .as_ref()
+        .map(|s| s.variable.clone())
+        .or_else(|| {
+            dropin.as_ref().and_then(|d| {
+                MANAGED_VARIABLES
+                    .iter()
+                    .find(|v| managed_files::assigned_value(&d.content, v).is_some())
+                    .map(|v| v.to_string())
+            })
+        })
+        .unwrap_or_else(|| "ANTHROPIC_OAUTH_TOKEN".to_owned());
+    let dropin_fingerprint = dropin
+        .as_ref()
+        .and_then(|d| fingerprint_of_assignment(&d.content, &variable));
+
+    check_gateway(
+        &mut findings,
+        &target,
+        unit,
+        &paths,
+        &variable,
+        dropin_fingerprint.as_ref(),
+        applied.as_ref(),
+    );
+    check_environment_files(
+        &mut findings,
+        &paths,
+        &variable,
+        dropin_fingerprint.as_ref(),
+    );
+    check_stores(&mut findings, &openclaw_state, &paths.home);
+    check_files(&mut findings, &paths, target.uid);
+    check_state(&mut findings, applied.as_ref(), state_warning, unit);
+    let mut expires_at = None;
+    if let (Some(secret_id), Some((runtime, config))) = (&options.check_secret, &session.aws) {
+        match runtime.block_on(aws::fetch_secret(config, secret_id, &options.json_key)) {
+            Ok(secret) => {
+                expires_at = secret.metadata.expires_at.clone();
+                match &applied {
+                    Some(state)
+                        if state.version_id == secret.version_id
+                            && state.fingerprint == *secret.token.fingerprint() =>
+                    {
+                        findings.ok(
+                            "secret-current",
+                            format!(
+                                "AWSCURRENT {} ({}) is applied",
+                                secret.version_id,
+                                secret.token.fingerprint()
+                            ),
+                        )
+                    }
+                    _ => findings.add(
+                        "secret-current",
+                        Severity::Warning,
+                        format!(
+                            "AWSCURRENT is {} ({}); applied: {}",
+                            secret.version_id,
+                            secret.token.fingerprint(),
+                            applied.as_ref().map_or("nothing".into(), |s| format!(
+                                "{} ({})",
+                                s.version_id, s.fingerprint
+                            ))
+                        ),
+                        "the host runs an older token than Secrets Manager holds",
+                        format!(
+                            "openclaw-token-sync sync --secret-id {secret_id} --user {}",
+                            target.name
+                        ),
+                    ),
+                }
+            }
+            Err(e) => findings.add(
+                "secret-current",
+                Severity::Problem,
+                e.to_string(),
+                "the secret cannot be read with this host's credentials",
+                "check the instance role (iam-policy.json), the region and the secret id",
+            ),
+        }
+    }
+    check_expiry(
+        &mut findings,
+        options,
+        applied.as_ref(),
+        expires_at.as_deref(),
+    );
+    check_legacy_timer(&mut findings, &target, &paths.home);
+    check_claude_credentials(&mut findings, &target, unit, &paths.home);
+
+    let problems = findings
+        .0
+        .iter()
+        .filter(|f| f.severity == Severity::Problem)
+        .count();
+    let warnings = findings
+        .0
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    Ok(StatusReport {
+        user: target.name,
+        home: target.home,
+        unit: unit.to_owned(),
+        healthy: problems == 0 && warnings == 0,
+        problems,
+        warnings,
+        findings: findings.0,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_gateway(
+    findings: &mut Findings,
+    target: &crate::privileges::TargetUser,
+    unit: &str,
+    paths: &ManagedPaths,
+    variable: &str,
+    dropin_fingerprint: Option<&Fingerprint>,
+    applied: Option<&state::AppliedState>,
+) {
+    let systemctl = Systemctl::new(target.clone());
+    let status = match systemctl.show(unit) {
+        Ok(status) => status,
+        Err(e) => {
+            findings.add("gateway-unit", Severity::Problem, e.to_string(), "the user's systemd manager cannot be reached, so the gateway cannot be checked or restarted", format!("start the user manager: `loginctl enable-linger {}`", target.name));
+            return;
+        }
+    };
+    if !status.exists() {
+        findings.add("gateway-unit", Severity::Problem, format!("{unit} not found for {}", target.name), "without the unit no gateway runs for this user", format!("install the gateway (`openclaw gateway install`) or pass --unit; check `systemctl --user list-unit-files '{unit}'`"));
+        return;
+    }
+    match status.active_state.as_str() {
+        "active" => findings.ok(
+            "gateway-unit",
+            format!("{unit} active, MainPID {}", status.main_pid),
+        ),
+        "inactive" => findings.add(
+            "gateway-unit",
+            Severity::Warning,
+            format!("{unit} is stopped"),
+            "no gateway is running",
+            format!("systemctl --user start {unit}"),
+        ),
+        other => findings.add(
+            "gateway-unit",
+            Severity::Problem,
+            format!("{unit} is {other}"),
+            "the gateway is not running properly",
+            format!("journalctl --user -u {unit} -n 50; then systemctl --user restart {unit}"),
+        ),
+    }
+
+    let dropin_name = paths.dropin.display().to_string();
+    if dropin_fingerprint.is_none() {
+        findings.add(
+            "drop-in",
+            Severity::Problem,
+            format!("{dropin_name} is missing or sets no {variable}"),
+            "the gateway gets no token from this tool",
+            "openclaw-token-sync sync --secret-id <secret>",
+        );
+    } else if !status.drop_in_paths.iter().any(|p| p == &dropin_name) {
+        findings.add("drop-in", Severity::Problem, format!("{dropin_name} exists but {unit} has not loaded it"), "systemd uses the unit as it was loaded; the token in the drop-in does not reach the gateway", format!("systemctl --user daemon-reload && systemctl --user restart {unit}"));
+    } else if status.need_daemon_reload {
+        findings.add(
+            "drop-in",
+            Severity::Warning,
+            format!("{unit} needs a daemon-reload"),
+            "a unit file or drop-in changed on disk after systemd loaded it",
+            format!("systemctl --user daemon-reload && systemctl --user restart {unit}"),
+        );
+    } else {
+        findings.ok("drop-in", format!("{dropin_name} loaded"));
+    }
+
+    if !status.is_active() || status.main_pid == 0 {
+        return;
+    }
+    match systemd::environ_fingerprint(status.main_pid, variable) {
+        Err(e) => findings.add(
+            "gateway-environment",
+            Severity::Problem,
+            e.to_string(),
+            "the gateway's environment cannot be read",
+            "run status as root with --user, or as the gateway's user",
+        ),
+        Ok(None) => findings.add(
+            "gateway-environment",
+            Severity::Problem,
+            format!("pid {} runs without {variable}", status.main_pid),
+            "OpenClaw falls back to cached profiles, which is what fails after a rotation",
+            format!("systemctl --user daemon-reload && systemctl --user restart {unit}"),
+        ),
+        Ok(Some(running)) => {
+            let expected = applied.map(|s| &s.fingerprint).or(dropin_fingerprint);
+            match expected {
+                Some(expected) if &running != expected => findings.add(
+                    "gateway-environment",
+                    Severity::Problem,
+                    format!("pid {} has {variable} = {running}; the drop-in/state say {expected}", status.main_pid),
+                    "the running gateway uses another token than the one synced",
+                    "openclaw-token-sync sync --force --secret-id <secret> (and check the environment-file findings)",
+                ),
+                _ => findings.ok("gateway-environment", format!("pid {} has {variable} = {running}", status.main_pid)),
+            }
+        }
+    }
+    let other = MANAGED_VARIABLES
+        .iter()
+        .find(|v| **v != variable)
+        .copied()
+        .unwrap_or_default();
+    if let Ok(Some(_)) = systemd::environ_fingerprint(status.main_pid, other) {
+        findings.add("both-variables", Severity::Warning, format!("the gateway has both {variable} and {other}"), "OpenClaw prefers ANTHROPIC_OAUTH_TOKEN; a stale second variable hides which one is in use", format!("remove {other} from the unit's Environment=/EnvironmentFile= and restart"));
+    }
+}
+
+fn check_environment_files(
+    findings: &mut Findings,
+    paths: &ManagedPaths,
+    variable: &str,
+    dropin: Option<&Fingerprint>,
+) {
+    let mut overriding = Vec::new();
+    for path in [&paths.gateway_env, &paths.dot_env] {
+        let Ok(Some(file)) = fsutil::read_managed(path) else {
+            continue;
+        };
+        if let Some(found) = fingerprint_of_assignment(&file.content, variable) {
+            if dropin.is_some_and(|d| d != &found) {
+                overriding.push(format!("{} sets {variable} = {found}", path.display()));
+            }
+        }
+    }
+    if overriding.is_empty() {
+        findings.ok(
+            "environment-file-override",
+            "no environment file overrides the drop-in",
+        );
+    } else {
+        findings.add(
+            "environment-file-override",
+            Severity::Problem,
+            overriding.join("; "),
+            "gateway.systemd.env is the unit's EnvironmentFile= and overrides Environment= lines of every drop-in, so a stale token there wins",
+            "openclaw-token-sync sync --force --secret-id <secret> (rewrites that line), or delete the line",
+        );
+    }
+}
+
+fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path) {
+    let (agents, warnings) = stores::discover_agents(state_dir, home);
+    for warning in warnings {
+        findings.add(
+            "agents",
+            Severity::Warning,
+            warning,
+            "agents named only in openclaw.json are not found",
+            "fix openclaw.json (`openclaw doctor`)",
+        );
+    }
+    let mut clean_stores = 0;
+    let now = now_ms();
+    for agent in &agents {
+        for detected in stores::stores_in(agent, state_dir) {
+            let store = &detected.store;
+            let place = format!(
+                "agent {} ({} {})",
+                agent.id,
+                store.layout(),
+                store.location().display()
+            );
+            if let Some(note) = &detected.note {
+                findings.add(
+                    "leftover-json",
+                    Severity::Problem,
+                    note.clone(),
+                    "OpenClaw refuses to run while a JSON store stands beside its SQLite store",
+                    "openclaw doctor --fix",
+                );
+            }
+            let documents = match store.documents() {
+                Ok(Some(documents)) => documents,
+                Ok(None) => continue,
+                Err(e) => {
+                    findings.add(
+                        "store-unreadable",
+                        Severity::Problem,
+                        e.to_string(),
+                        "a store this tool cannot read is one it cannot clean",
+                        "fix or remove the file (`openclaw doctor --fix`)",
+                    );
+                    continue;
+                }
+            };
+            let state_text = documents.state.as_deref().map(|s| s.as_slice());
+            match document::clean_documents(&documents.profiles, state_text, &document::ProfileSelector::default()) {
+                Err(problem) => findings.add("store-unreadable", Severity::Problem, format!("{place}: {problem}"), "a store this tool cannot understand is left as it is", "fix or remove the file (`openclaw doctor --fix`)"),
+                Ok(cleaned) if !cleaned.cleaning.removed_profiles.is_empty() => findings.add(
+                    "stale-profiles",
+                    Severity::Problem,
+                    format!("{place}: {}", cleaned.cleaning.removed_profiles.join(", ")),
+                    "any Anthropic profile wins over ANTHROPIC_OAUTH_TOKEN; a stale one fails with `OAuth token refresh failed for anthropic`",
+                    "openclaw-token-sync sync --force --secret-id <secret>",
+                ),
+                Ok(_) => clean_stores += 1,
+            }
+            let stats = state_text.unwrap_or(&documents.profiles);
+            if let Ok(cooling) = document::cooldowns(stats, now) {
+                for c in cooling {
+                    let minutes = (c.until_ms - now).div_ceil(60_000);
+                    findings.add(
+                        "cooldown",
+                        Severity::Warning,
+                        format!("{place}: {} cooling down for {minutes} more minute(s){}", c.profile, c.reason.map(|r| format!(" ({r})")).unwrap_or_default()),
+                        "OpenClaw skips a profile in cooldown; requests fall to the next profile or fail",
+                        "wait, or reset its usageStats entry with OpenClaw (`openclaw models auth`)",
+                    );
+                }
+            }
+        }
+    }
+    findings.ok(
+        "stores",
+        format!(
+            "{} agent(s), {clean_stores} store(s) without Anthropic profiles",
+            agents.len()
+        ),
+    );
+}
+
+fn check_files(findings: &mut Findings, paths: &ManagedPaths, uid: u32) {
+    let mut bad = Vec::new();
+    let files = [
+        &paths.dropin,
+        &paths.legacy_env,
+        &paths.gateway_env,
+        &paths.dot_env,
+        &paths.state_file(),
+    ];
+    let dirs = [&paths.dropin_dir, &paths.state_dir];
+    for (path, want_mode) in files
+        .iter()
+        .map(|p| (*p, 0o600))
+        .chain(dirs.iter().map(|p| (*p, 0o700)))
+    {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            bad.push(format!("{} is a symlink", path.display()));
+            continue;
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & !want_mode != 0 {
+            bad.push(format!(
+                "{} has mode {mode:o} (want {want_mode:o})",
+                path.display()
+            ));
+        }
+        if meta.uid() != uid {
+            bad.push(format!(
+                "{} is owned by uid {} (want {uid})",
+                path.display(),
+                meta.uid()
+            ));
+        }
+        if meta.is_file() && meta.nlink() > 1 {
+            bad.push(format!(
+                "{} has {} hard links",
+                path.display(),
+                meta.nlink()
+            ));
+        }
+    }
+    if bad.is_empty() {
+        findings.ok(
+            "file-permissions",
+            "managed files 0600, directories 0700, owned by the user, no links",
+        );
+    } else {
+        findings.add("file-permissions", Severity::Problem, bad.join("; "), "these files hold the token; other users must not read them, and sync refuses links", "openclaw-token-sync sync --force (rewrites with the right mode and owner); remove links by hand");
+    }
+}
+
+fn check_state(
+    findings: &mut Findings,
+    applied: Option<&state::AppliedState>,
+    warning: Option<String>,
+    unit: &str,
+) {
+    if let Some(warning) = warning {
+        findings.add(
+            "state",
+            Severity::Warning,
+            warning,
+            "the last applied version is unknown",
+            "the next sync rewrites it",
+        );
+        return;
+    }
+    match applied {
+        None => findings.add(
+            "state",
+            Severity::Warning,
+            "no state file: this host was never synced",
+            "without a sync the gateway may run a stale token",
+            "openclaw-token-sync sync --secret-id <secret>",
+        ),
+        Some(s) if s.gateway != GatewayOutcome::Verified => findings.add(
+            "state",
+            Severity::Warning,
+            format!(
+                "version {} ({}) applied at {}, gateway {:?}",
+                s.version_id, s.fingerprint, s.applied_at, s.gateway
+            ),
+            "the files hold the token but the gateway was not proven to run with it",
+            format!(
+                "openclaw-token-sync sync --secret-id {} (restarts {unit} and verifies)",
+                s.secret_arn
+            ),
+        ),
+        Some(s) => findings.ok(
+            "state",
+            format!(
+                "version {} ({}) applied and verified at {}",
+                s.version_id, s.fingerprint, s.applied_at
+            ),
+        ),
+    }
+}
+
+fn check_expiry(
+    findings: &mut Findings,
+    options: &StatusOptions,
+    applied: Option<&state::AppliedState>,
+    expires_at: Option<&str>,
+) {
+    let (expiry, source) = match expires_at.and_then(parse_time_ms) {
+        Some(ms) => (ms, "expires_at in the secret".to_owned()),
+        None => match applied
+            .and_then(|s| s.version_created_at.as_deref())
+            .and_then(parse_time_ms)
+        {
+            Some(created) => (
+                created + options.token_lifetime_days * DAY_MS,
+                format!("version created + {} days", options.token_lifetime_days),
+            ),
+            None => return,
+        },
+    };
+    let now = now_ms();
+    if expiry <= now {
+        findings.add("token-expiry", Severity::Problem, format!("the token expired {} day(s) ago ({source})", (now - expiry) / DAY_MS), "an expired token fails every request", "create a new token (`claude setup-token`), then `openclaw-token-sync put --secret-id <secret>` or update the secret in the console");
+    } else if expiry - now <= options.expiry_warning_days * DAY_MS {
+        findings.add(
+            "token-expiry",
+            Severity::Warning,
+            format!(
+                "the token expires in {} day(s) ({source})",
+                (expiry - now) / DAY_MS
+            ),
+            "after that every agent fails",
+            "create a new token (`claude setup-token`) and rotate the secret before then",
+        );
+    } else {
+        findings.ok(
+            "token-expiry",
+            format!("{} day(s) left ({source})", (expiry - now) / DAY_MS),
+        );
+    }
+}
+
+const LEGACY_NAMES: [&str; 2] = ["fetch-claude-token.timer", "fetch-claude-token.service"];
+
+fn check_legacy_timer(
+    findings: &mut Findings,
+    target: &crate::privileges::TargetUser,
+    home: &Path,
+) {
+    let systemctl = Systemctl::new(target.clone());
+    let timer_state = systemctl.active_state_of(LEGACY_NAMES[0]);
+    let mut leftovers: Vec<String> = Vec::new();
+    for dir in [
+        home.join(".config/systemd/user"),
+        PathBuf::from("/etc/systemd/system"),
+    ] {
+        for name in LEGACY_NAMES {
+            let path = dir.join(name);
+            if path.exists() {
+                leftovers.push(path.display().to_string());
+            }
+        }
+    }
+    for script in [
+        "/usr/local/bin/fetch-claude-token.sh",
+        "/usr/local/bin/fetch-claude-token",
+    ] {
+        if Path::new(script).exists() {
+            leftovers.push(script.to_owned());
+        }
+    }
+    if timer_state == "active" {
+        findings.add("legacy-timer", Severity::Problem, format!("fetch-claude-token.timer is active ({})", leftovers.join(", ")), "the old script rewrites the token files on its own schedule and fights this tool", "systemctl --user disable --now fetch-claude-token.timer (or the system timer); deploy/install.sh does this and keeps a copy");
+    } else if !leftovers.is_empty() {
+        findings.add(
+            "legacy-timer",
+            Severity::Warning,
+            format!(
+                "leftovers of the old fetch-claude-token script: {}",
+                leftovers.join(", ")
+            ),
+            "an inactive leftover can be re-enabled by mistake",
+            "remove them once this tool runs from its own timer",
+        );
+    } else {
+        findings.ok("legacy-timer", "no fetch-claude-token timer");
+    }
+}
+
+/// The OpenClaw version the unit runs: `OPENCLAW_SERVICE_VERSION=` in the unit file, else the
+/// `package.json` beside the `openclaw/dist/index.js` its `ExecStart=` names.
+fn installed_openclaw_version(
+    target: &crate::privileges::TargetUser,
+    unit: &str,
+) -> Option<String> {
+    let status = Systemctl::new(target.clone()).show(unit).ok()?;
+    let text = std::fs::read_to_string(&status.fragment_path).ok()?;
+    if let Some(start) = text.find("OPENCLAW_SERVICE_VERSION=") {
+        let rest = &text[start + "OPENCLAW_SERVICE_VERSION=".len()..];
+        return rest
+            .split_whitespace()
+            .next()
+            .map(|v| v.trim_matches('"').to_owned());
+    }
+    let exec = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ExecStart="))?;
+    let script = exec
+        .split_whitespace()
+        .find(|w| w.ends_with("openclaw/dist/index.js"))?;
+    let package = Path::new(script).parent()?.parent()?.join("package.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(package).ok()?).ok()?;
+    manifest["version"].as_str().map(str::to_owned)
+}
+
+/// Releases before the SQLite stores (2026.6) import Claude Code's credentials as an
+/// `anthropic:claude-cli` profile on every load; later ones do not (see README).
+fn imports_claude_credentials(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (year, month) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (year, month) < (2026, 6)
+}
+
+fn check_claude_credentials(
+    findings: &mut Findings,
+    target: &crate::privileges::TargetUser,
+    unit: &str,
+    home: &Path,
+) {
+    let credentials = home.join(".claude/.credentials.json");
+    if std::fs::symlink_metadata(&credentials).is_err() {
+        findings.ok("claude-credentials", "no ~/.claude/.credentials.json");
+        return;
+    }
+    let version = installed_openclaw_version(target, unit);
+    let shown = version.clone().unwrap_or_else(|| "unknown".into());
+    let severity = match version.as_deref() {
+        Some(v) if !imports_claude_credentials(v) => Severity::Ok,
+        _ => Severity::Warning,
+    };
+    if severity == Severity::Ok {
+        findings.ok(
+            "claude-credentials",
+            format!(
+                "{} exists; OpenClaw {shown} does not import it",
+                credentials.display()
+            ),
+        );
+        return;
+    }
+    findings.add(
+        "claude-credentials",
+        severity,
+        format!("{} exists; installed OpenClaw: {shown}", credentials.display()),
+        "older OpenClaw releases copy Claude Code's credentials into an anthropic:claude-cli profile on every load, which then wins over ANTHROPIC_OAUTH_TOKEN",
+        "upgrade OpenClaw, or move ~/.claude/.credentials.json away from the gateway user's home",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claude_credential_import_is_assumed_before_2026_6() {
+        assert!(imports_claude_credentials("2026.5.28"));
+        assert!(imports_claude_credentials("2026.4.21"));
+        assert!(!imports_claude_credentials("2026.6.5"));
+        assert!(!imports_claude_credentials("2026.9.6"));
+        assert!(!imports_claude_credentials("2027.1.1"));
+    }
+}

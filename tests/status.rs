@@ -1,0 +1,301 @@
+//! `status` on real hosts: each finding is caused for real (moto, a user manager, real files and
+//! stores) and asserted through the JSON output; exit codes 0 / 1 / 3 and the text's fix lines.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+fn status(user: &TestUser, extra: &[&str], tokens: &[String]) -> (i32, Value) {
+    let mut args = vec!["status", "--user", user.name.as_str(), "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = run_tool(&args, &[], tokens);
+    (run.status, run.json())
+}
+
+fn finding<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+fn severity_of(report: &Value, check: &str) -> String {
+    let found = finding(report, check);
+    assert!(!found.is_empty(), "no {check} finding in {report:#}");
+    found
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .max_by_key(|s| match *s {
+            "problem" => 2,
+            "warning" => 1,
+            _ => 0,
+        })
+        .unwrap()
+        .to_owned()
+}
+
+fn synced_user(name: &str, secret_name: &str) -> (TestUser, String, String) {
+    let user = TestUser::new(name, true);
+    let token = new_token(false);
+    let secret = create_secret(secret_name, &token);
+    run_tool(
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--user",
+            &user.name,
+            "--settle-ms",
+            "200",
+        ],
+        &[],
+        std::slice::from_ref(&token),
+    )
+    .expect_status(0);
+    (user, token, secret)
+}
+
+#[test]
+fn a_healthy_host_exits_0() {
+    if !require_root("status_healthy") {
+        return;
+    }
+    let (user, token, secret) = synced_user("ocs-st-ok", "tests/status-ok");
+    let tokens = vec![token];
+    let (code, report) = status(&user, &["--check-secret", "--secret-id", &secret], &tokens);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["healthy"], true);
+    for check in [
+        "gateway-unit",
+        "drop-in",
+        "gateway-environment",
+        "environment-file-override",
+        "stores",
+        "file-permissions",
+        "state",
+        "secret-current",
+        "token-expiry",
+        "legacy-timer",
+        "claude-credentials",
+    ] {
+        assert_eq!(severity_of(&report, check), "ok", "{check}: {report:#}");
+    }
+    let text = run_tool(&["status", "--user", &user.name], &[], &tokens);
+    text.expect_status(0);
+    assert!(
+        text.stdout.contains("healthy: 0 problem(s), 0 warning(s)"),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("fix:"), "{}", text.stdout);
+}
+
+#[test]
+fn every_problem_is_found_and_comes_with_its_fix() {
+    if !require_root("status_problems") {
+        return;
+    }
+    let (user, token, _secret) = synced_user("ocs-st-bad", "tests/status-bad");
+    let stale = new_token(false);
+    let tokens = vec![token.clone(), stale.clone()];
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+
+    // Stores: stale Anthropic profile, a profile in cooldown, leftover JSON beside SQLite, a corrupt one.
+    user.write(
+        ".openclaw/agents/work/agent/auth-profiles.json",
+        &fs::read(fixture("openclaw/case-a.json")).unwrap(),
+        0o600,
+    );
+    let cooling = serde_json::json!({
+        "version": 1,
+        "profiles": { "openai:default": { "type": "api_key", "provider": "openai", "key": "sk-proj-x" } },
+        "usageStats": { "openai:default": { "cooldownUntil": now_ms + 3_600_000, "cooldownReason": "rate_limit" } }
+    });
+    user.write(
+        ".openclaw/agents/cool/agent/auth-profiles.json",
+        cooling.to_string().as_bytes(),
+        0o600,
+    );
+    let mixed = user.path(".openclaw/agents/mixed/agent");
+    fs::create_dir_all(&mixed).unwrap();
+    rusqlite::Connection::open(mixed.join("openclaw-agent.sqlite"))
+        .unwrap()
+        .execute_batch("CREATE TABLE auth_profile_store (store_key TEXT NOT NULL PRIMARY KEY, store_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT; CREATE TABLE auth_profile_state (state_key TEXT NOT NULL PRIMARY KEY, state_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT;")
+        .unwrap();
+    user.write(
+        ".openclaw/agents/mixed/agent/auth-profiles.json",
+        b"{\"version\":1,\"profiles\":{}}",
+        0o600,
+    );
+    user.write(
+        ".openclaw/agents/broken/agent/auth-profiles.json",
+        b"{\"version\": 1, \"profiles\": ",
+        0o600,
+    );
+
+    // An EnvironmentFile= with a stale token, picked up by a restart done behind our back.
+    user.write(
+        ".openclaw/gateway.systemd.env",
+        format!("ANTHROPIC_OAUTH_TOKEN={stale}\n").as_bytes(),
+        0o600,
+    );
+    user.systemctl(&["restart", UNIT]);
+    // A token file readable by others.
+    fs::set_permissions(
+        user.path(".openclaw-env"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    // The old script's timer, still running.
+    user.write(
+        ".config/systemd/user/fetch-claude-token.service",
+        b"[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        0o644,
+    );
+    user.write(
+        ".config/systemd/user/fetch-claude-token.timer",
+        b"[Timer]\nOnUnitActiveSec=6h\nOnBootSec=1h\n",
+        0o644,
+    );
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", "fetch-claude-token.timer"]);
+    // Claude Code credentials with an OpenClaw release that imports them; the unit edit also
+    // leaves systemd needing a daemon-reload.
+    user.write(".claude/.credentials.json", b"{}", 0o600);
+    let unit_path = format!(".config/systemd/user/{UNIT}");
+    let unit = fs::read_to_string(user.path(&unit_path)).unwrap();
+    user.write(
+        &unit_path,
+        format!("{unit}Environment=OPENCLAW_SERVICE_VERSION=2026.5.28\n").as_bytes(),
+        0o644,
+    );
+
+    let (code, report) = status(&user, &[], &tokens);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["healthy"], false);
+    let expectations = [
+        ("stale-profiles", "problem", "anthropic:claude-code"),
+        ("cooldown", "warning", "openai:default"),
+        ("leftover-json", "problem", "doctor --fix"),
+        ("store-unreadable", "problem", "broken"),
+        (
+            "environment-file-override",
+            "problem",
+            "gateway.systemd.env",
+        ),
+        ("gateway-environment", "problem", &fingerprint(&stale)),
+        ("file-permissions", "problem", "mode 644"),
+        (
+            "legacy-timer",
+            "problem",
+            "fetch-claude-token.timer is active",
+        ),
+        ("claude-credentials", "warning", "2026.5.28"),
+        ("drop-in", "warning", "daemon-reload"),
+    ];
+    for (check, severity, seen) in expectations {
+        assert_eq!(severity_of(&report, check), severity, "{check}: {report:#}");
+        let text = finding(&report, check)
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<String>();
+        assert!(
+            text.contains(seen),
+            "{check} should mention {seen:?}: {text}"
+        );
+        assert!(
+            finding(&report, check)
+                .iter()
+                .all(|f| f["fix"].is_string() || f["severity"] == "ok"),
+            "{check} has a fix"
+        );
+    }
+
+    let text = run_tool(&["status", "--user", &user.name], &[], &tokens);
+    text.expect_status(1);
+    for fix in [
+        "fix: systemctl --user disable --now fetch-claude-token.timer",
+        "fix: openclaw doctor --fix",
+        "fix: openclaw-token-sync sync --force",
+        "fix: systemctl --user daemon-reload && systemctl --user restart openclaw-gateway.service",
+    ] {
+        assert!(
+            text.stdout.contains(fix),
+            "missing {fix:?} in:\n{}",
+            text.stdout
+        );
+    }
+    assert!(text.stdout.contains("PROBLEM"), "{}", text.stdout);
+}
+
+#[test]
+fn warnings_only_exit_3() {
+    if !require_root("status_warnings") {
+        return;
+    }
+    let (user, token, secret) = synced_user("ocs-st-warn", "tests/status-warn");
+    let newer = new_token(false);
+    let tokens = vec![token, newer.clone()];
+    put_secret(&secret, &newer);
+    user.systemctl(&["stop", UNIT]);
+    let (code, report) = status(
+        &user,
+        &[
+            "--check-secret",
+            "--secret-id",
+            &secret,
+            "--token-lifetime-days",
+            "10",
+            "--expiry-warning-days",
+            "30",
+        ],
+        &tokens,
+    );
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(severity_of(&report, "secret-current"), "warning");
+    assert_eq!(severity_of(&report, "token-expiry"), "warning");
+    assert_eq!(severity_of(&report, "gateway-unit"), "warning");
+    assert_eq!(report["problems"], 0);
+}
+
+#[test]
+fn an_expired_token_and_a_missing_unit_are_problems() {
+    if !require_root("status_expired") {
+        return;
+    }
+    let user = TestUser::new("ocs-st-exp", false);
+    fs::remove_file(user.path(".config/systemd/user").join(UNIT)).unwrap();
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret(
+        "tests/status-expired",
+        &format!(r#"{{"token":"{token}","expires_at":"2026-01-01T00:00:00Z"}}"#),
+    );
+    run_tool(
+        &["sync", "--secret-id", &secret, "--user", &user.name],
+        &[],
+        &tokens,
+    )
+    .expect_status(0);
+    let (code, report) = status(&user, &["--check-secret", "--secret-id", &secret], &tokens);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(severity_of(&report, "token-expiry"), "problem");
+    assert!(finding(&report, "token-expiry")[0]["seen"]
+        .as_str()
+        .unwrap()
+        .contains("expires_at"));
+    assert_eq!(severity_of(&report, "gateway-unit"), "problem");
+    assert_eq!(
+        severity_of(&report, "state"),
+        "warning",
+        "unit-not-found is not a verified gateway"
+    );
+}
