@@ -5,9 +5,11 @@
 
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
+use crate::put::{self, PutOptions, PutReport};
 use crate::status::{self, Severity, StatusOptions, StatusReport};
 use crate::sync::{self, GatewayAction, Outcome, SyncOptions, SyncReport};
 use crate::systemd::VerifyLimits;
+use crate::trigger::{self, TriggerOptions, TriggerReport};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +46,111 @@ enum Command {
     Sync(SyncArgs),
     /// Diagnose this host read-only: exit 0 healthy, 1 problems, 3 warnings only.
     Status(StatusArgs),
+    /// Run sync (or status) on many instances through SSM Run Command.
+    Trigger(TriggerArgs),
+    /// Store a new token (read from stdin) as the secret's AWSCURRENT version.
+    Put(PutArgs),
+}
+
+/// Where and how a fleet command runs; shared by `trigger` and `put --trigger`.
+#[derive(clap::Args, Debug)]
+struct FleetArgs {
+    /// Instances by tag, as tag:KEY=VALUE (repeatable; all must match).
+    #[arg(long = "targets", value_name = "tag:KEY=VALUE")]
+    targets: Vec<String>,
+    /// Instances by id, comma separated (sent 50 per command).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    instance_ids: Vec<String>,
+    /// Name of the SSM document [default: OpenClawTokenSync].
+    #[arg(long, value_name = "NAME")]
+    document: Option<String>,
+    /// The gateway's user on the instances [default: ubuntu].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
+    user: Option<String>,
+    /// The gateway's unit on the instances [default: openclaw-gateway.service].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
+    unit: Option<String>,
+    /// Region the instances read the secret from [default: their own].
+    #[arg(long, value_name = "REGION")]
+    instance_region: Option<String>,
+    /// SSM MaxConcurrency, e.g. 10 or 10% [default: 10%].
+    #[arg(long, value_name = "N|N%")]
+    max_concurrency: Option<String>,
+    /// SSM MaxErrors, e.g. 0 or 5% [default: 0].
+    #[arg(long, value_name = "N|N%")]
+    max_errors: Option<String>,
+    /// Comment shown in the SSM console.
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+    /// Wait for every instance and print one row each; exit 0 only if all succeeded.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds [default: 900].
+    #[arg(long, value_name = "SECONDS")]
+    wait_timeout: Option<u64>,
+    /// With --wait: seconds between poll rounds [default: 3].
+    #[arg(long, value_name = "SECONDS")]
+    poll_interval: Option<u64>,
+    /// Pass --force to sync on the instances.
+    #[arg(long)]
+    force: bool,
+    /// Pass --no-restart to sync on the instances.
+    #[arg(long)]
+    no_restart: bool,
+    /// Pass --dry-run to sync on the instances.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct TriggerArgs {
+    /// Secrets Manager secret name or ARN the instances read.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    secret_id: Option<String>,
+    /// What the instances run [default: sync].
+    #[arg(long, value_enum)]
+    action: Option<trigger::Action>,
+    #[command(flatten)]
+    fleet: FleetArgs,
+    /// AWS region of SSM (and of the secret, by default).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// SSM endpoint.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Deadline in seconds for each API call, retries included [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Output format [default: text].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
+    output: Option<OutputFormat>,
+}
+
+#[derive(clap::Args, Debug)]
+struct PutArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    secret_id: Option<String>,
+    /// Store {"KEY": token} instead of the plain token.
+    #[arg(long, value_name = "KEY")]
+    json_key: Option<String>,
+    /// Then run `trigger` with the fleet flags below.
+    #[arg(long)]
+    trigger: bool,
+    #[command(flatten)]
+    fleet: FleetArgs,
+    /// AWS region.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Secrets Manager / SSM endpoint.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Deadline in seconds for each API call, retries included [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Output format [default: text].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
+    output: Option<OutputFormat>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -252,6 +359,59 @@ fn unit_name(flag: Option<String>, file: &FileConfig) -> Result<String> {
     Ok(unit)
 }
 
+fn trigger_options(
+    secret_id: Option<String>,
+    action: trigger::Action,
+    fleet: FleetArgs,
+    aws: AwsSettings,
+    file: &FileConfig,
+) -> Result<TriggerOptions> {
+    let secret_id = secret_id.or(file.secret_id.clone()).ok_or_else(|| {
+        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+    })?;
+    let tags = fleet
+        .targets
+        .iter()
+        .map(|t| trigger::parse_target(t))
+        .collect::<Result<Vec<_>>>()?;
+    let mut extra_args = Vec::new();
+    for (on, flag) in [
+        (fleet.force, "--force"),
+        (fleet.no_restart, "--no-restart"),
+        (fleet.dry_run, "--dry-run"),
+    ] {
+        if on {
+            extra_args.push(flag.to_owned());
+        }
+    }
+    Ok(TriggerOptions {
+        tags,
+        instance_ids: fleet.instance_ids,
+        document: fleet
+            .document
+            .unwrap_or_else(|| crate::ssm_document::DEFAULT_DOCUMENT_NAME.to_owned()),
+        action,
+        secret_id,
+        user: fleet
+            .user
+            .or(file.user.clone())
+            .or_else(|| crate::ssm_document::default_of("user"))
+            .unwrap_or_default(),
+        unit: unit_name(fleet.unit, file)?,
+        instance_region: fleet.instance_region.unwrap_or_default(),
+        extra_args,
+        max_concurrency: fleet.max_concurrency.unwrap_or_else(|| "10%".to_owned()),
+        max_errors: fleet.max_errors.unwrap_or_else(|| "0".to_owned()),
+        comment: fleet
+            .comment
+            .unwrap_or_else(|| "openclaw-token-sync trigger".to_owned()),
+        wait: fleet.wait,
+        timeout: Duration::from_secs(fleet.wait_timeout.unwrap_or(900)),
+        poll_interval: Duration::from_secs(fleet.poll_interval.unwrap_or(3).max(1)),
+        aws,
+    })
+}
+
 fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, OutputFormat)> {
     let check_secret = if args.check_secret {
         Some(args.secret_id.or(file.secret_id.clone()).ok_or_else(|| {
@@ -373,6 +533,8 @@ pub fn main() -> ExitCode {
                 Err(err) => fail(&err, output == OutputFormat::Json),
             }
         }
+        Command::Trigger(args) => run_trigger(args, cli.config.as_deref()),
+        Command::Put(args) => run_put(args, cli.config.as_deref()),
         Command::Status(args) => {
             let json_requested = args.output == Some(OutputFormat::Json);
             let prepared =
@@ -390,6 +552,123 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
+    let json = args.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(config).and_then(|file| {
+        let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+        let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+        let options = trigger_options(
+            args.secret_id,
+            args.action.unwrap_or(trigger::Action::Sync),
+            args.fleet,
+            aws,
+            &file,
+        )?;
+        Ok((options, output))
+    });
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json),
+    };
+    match trigger::run(&options) {
+        Ok(report) => {
+            print_trigger(&report, output);
+            ExitCode::from(report.exit_code())
+        }
+        Err(err) => fail(&err, output == OutputFormat::Json),
+    }
+}
+
+fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
+    let json = args.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(config).and_then(|file| {
+        let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+        let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+        let secret_id = args.secret_id.clone().or(file.secret_id.clone()).ok_or_else(|| {
+            Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+        })?;
+        let chained = if args.trigger {
+            Some(trigger_options(Some(secret_id.clone()), trigger::Action::Sync, args.fleet, aws.clone(), &file)?)
+        } else if !args.fleet.targets.is_empty() || !args.fleet.instance_ids.is_empty() {
+            return Err(Error::config("--targets / --instance-ids with put need --trigger"));
+        } else {
+            None
+        };
+        let options = PutOptions { secret_id, json_key: args.json_key.clone(), aws };
+        Ok((options, chained, output))
+    });
+    let (options, chained, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json),
+    };
+    let result = put::read_token_from_stdin().and_then(|token| put::run(&options, token));
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => return fail(&err, output == OutputFormat::Json),
+    };
+    print_put(&report, output);
+    match chained {
+        None => ExitCode::SUCCESS,
+        Some(trigger_options) => match trigger::run(&trigger_options) {
+            Ok(report) => {
+                print_trigger(&report, output);
+                ExitCode::from(report.exit_code())
+            }
+            Err(err) => fail(&err, output == OutputFormat::Json),
+        },
+    }
+}
+
+fn print_put(report: &PutReport, output: OutputFormat) {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        ),
+        OutputFormat::Text => println!(
+            "put: version {} ({}, {}) is now AWSCURRENT of {}",
+            report.version_id, report.kind, report.fingerprint, report.arn
+        ),
+    }
+}
+
+fn print_trigger(report: &TriggerReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+        return;
+    }
+    println!(
+        "trigger: {} sent with document {} as {} command(s): {}",
+        report.action,
+        report.document,
+        report.command_ids.len(),
+        report.command_ids.join(", ")
+    );
+    if !report.waited {
+        return;
+    }
+    for instance in &report.instances {
+        println!(
+            "{:<20} {:<12} {}",
+            instance.instance_id, instance.status, instance.summary
+        );
+    }
+    println!(
+        "{} instance(s): {} succeeded, {} failed{}",
+        report.instances.len(),
+        report.succeeded,
+        report.failed,
+        if report.complete {
+            ""
+        } else {
+            ", gave up waiting (--wait-timeout)"
+        }
+    );
 }
 
 fn print_status(report: &StatusReport, output: OutputFormat) {

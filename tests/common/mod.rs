@@ -132,6 +132,7 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
         ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
         ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ("AWS_CONFIG_FILE".into(), empty.clone()),
         ("AWS_SHARED_CREDENTIALS_FILE".into(), empty),

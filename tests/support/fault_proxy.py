@@ -6,6 +6,11 @@ It forwards every request to the upstream moto server and
   - injects faults moto cannot produce: throttling, HTTP 500, a hung connection, a dropped
     connection, a malformed body.
 
+STAND-IN (named as such): moto does not implement SSM ListCommandInvocations (HTTP 500). The
+proxy answers that one operation itself, from moto's real ListCommands (the command's instance
+ids) and GetCommandInvocation (each invocation), with real pagination (MaxResults, NextToken)
+and the plugin output when Details is true. Every other request goes to moto unchanged.
+
 Control endpoints (never forwarded):
   GET  /__proxy/stats            -> {"total": N, "by_operation": {...}}
   POST /__proxy/reset            -> clears counters and queued faults
@@ -83,6 +88,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(HANG_SECONDS)
             self.close_connection = True
             return None
+        if operation == "AmazonSSM.ListCommandInvocations":
+            return self._reply(200, json.dumps(list_command_invocations(json.loads(body or b"{}"), dict(self.headers))))
         upstream = http.client.HTTPConnection("127.0.0.1", UPSTREAM_PORT, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
         upstream.request(self.command, self.path, body=body, headers=headers)
@@ -102,6 +109,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_POST = _handle
     do_PUT = _handle
     do_DELETE = _handle
+
+
+def upstream_ssm(target, payload, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", UPSTREAM_PORT, timeout=30)
+    forward = {k: v for k, v in headers.items() if k.lower() in ("authorization", "x-amz-date", "host")}
+    forward["X-Amz-Target"] = target
+    forward["Content-Type"] = "application/x-amz-json-1.1"
+    connection.request("POST", "/", body=json.dumps(payload), headers=forward)
+    response = connection.getresponse()
+    data = json.loads(response.read() or b"{}")
+    connection.close()
+    return data
+
+
+def list_command_invocations(request, headers):
+    """Stand-in for SSM ListCommandInvocations, built on moto's real command state."""
+    command_id = request["CommandId"]
+    commands = upstream_ssm("AmazonSSM.ListCommands", {"CommandId": command_id}, headers).get("Commands", [])
+    instance_ids = sorted(commands[0].get("InstanceIds", [])) if commands else []
+    page_size = int(request.get("MaxResults") or 50)
+    start = int(request.get("NextToken") or 0)
+    page = instance_ids[start:start + page_size]
+    invocations = []
+    for instance_id in page:
+        got = upstream_ssm("AmazonSSM.GetCommandInvocation", {"CommandId": command_id, "InstanceId": instance_id}, headers)
+        invocation = {
+            "CommandId": command_id,
+            "InstanceId": instance_id,
+            "DocumentName": got.get("DocumentName", ""),
+            "Status": got.get("Status", "Pending"),
+            "StatusDetails": got.get("StatusDetails", ""),
+        }
+        if request.get("Details"):
+            invocation["CommandPlugins"] = [{
+                "Name": got.get("PluginName", "aws:runShellScript"),
+                "Status": got.get("Status", "Pending"),
+                "ResponseCode": got.get("ResponseCode", 0),
+                "Output": got.get("StandardOutputContent", ""),
+            }]
+        invocations.append(invocation)
+    answer = {"CommandInvocations": invocations}
+    if start + page_size < len(instance_ids):
+        answer["NextToken"] = str(start + page_size)
+    return answer
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

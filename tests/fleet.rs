@@ -1,0 +1,544 @@
+//! The fleet: `trigger` and `put` against moto (through the counting proxy, whose
+//! ListCommandInvocations stand-in is named in tests/support/fault_proxy.py), and the SSM
+//! document's own commands rendered with parameters and executed for real on this machine.
+
+mod common;
+
+use common::*;
+use openclaw_token_sync::ssm_document;
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn moto_admin(args: &[&str]) -> String {
+    moto_admin_in("us-east-1", args)
+}
+
+fn moto_admin_in(region: &str, args: &[&str]) -> String {
+    let output = Command::new(tools_dir().join("venv/bin/python"))
+        .arg(Path::new(MANIFEST_DIR).join("tests/support/moto_admin.py"))
+        .args(args)
+        .envs(aws_env(&moto().endpoint))
+        .env("AWS_DEFAULT_REGION", region)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "moto_admin {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn document(name: &str) -> String {
+    moto_admin(&[
+        "document",
+        name,
+        Path::new(MANIFEST_DIR)
+            .join("deploy/ssm-document.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    name.to_owned()
+}
+
+fn instances(count: usize, tag: &str) -> Vec<String> {
+    moto_admin(&["instances", &count.to_string(), "Role", tag])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
+    let proxy = FaultProxy::start();
+    let doc = document("OpenClawTokenSync-tag");
+    let ids = instances(5, "gw-tag");
+    let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let run = run_tool(
+        &[
+            "trigger",
+            "--targets",
+            "tag:Role=gw-tag",
+            "--secret-id",
+            "prod/anthropic",
+            "--document",
+            &doc,
+            "--user",
+            "ubuntu",
+            "--force",
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--output",
+            "json",
+        ],
+        &endpoint,
+        &[],
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
+    let mut seen: Vec<String> = report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(report["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "Success"));
+    assert_eq!(report["succeeded"], 5);
+
+    // The parameters SSM received are the document's, validated.
+    let command_id = report["command_ids"][0].as_str().unwrap();
+    let listed = aws_json("ssm", "list-commands", &["--command-id", command_id]);
+    let parameters = &listed["Commands"][0]["Parameters"];
+    assert_eq!(parameters["action"], serde_json::json!(["sync"]));
+    assert_eq!(
+        parameters["secretId"],
+        serde_json::json!(["prod/anthropic"])
+    );
+    assert_eq!(parameters["user"], serde_json::json!(["ubuntu"]));
+    assert_eq!(parameters["extraArgs"], serde_json::json!(["--force"]));
+    assert_eq!(listed["Commands"][0]["Targets"][0]["Key"], "tag:Role");
+
+    // Text output: one row per instance.
+    let run = run_tool(
+        &[
+            "trigger",
+            "--targets",
+            "tag:Role=gw-tag",
+            "--secret-id",
+            "prod/anthropic",
+            "--document",
+            &doc,
+            "--wait",
+            "--poll-interval",
+            "1",
+        ],
+        &endpoint,
+        &[],
+    );
+    run.expect_status(0);
+    for id in &ids {
+        assert!(run.stdout.contains(&format!("{id} ")), "{}", run.stdout);
+    }
+    assert!(
+        run.stdout.contains("5 instance(s): 5 succeeded, 0 failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Calls moto through boto3's CLI-like client for assertions the tool does not make itself.
+fn aws_json(service: &str, operation: &str, args: &[&str]) -> Value {
+    let script = r#"
+import json, sys, boto3
+service, operation, *rest = sys.argv[1:]
+kwargs = {}
+for i in range(0, len(rest), 2):
+    key = "".join(p.capitalize() for p in rest[i][2:].split("-"))
+    kwargs[key] = rest[i + 1]
+method = getattr(boto3.client(service), operation.replace("-", "_"))
+print(json.dumps(method(**kwargs), default=str))
+"#;
+    let output = Command::new(tools_dir().join("venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .arg(service)
+        .arg(operation)
+        .args(args)
+        .envs(aws_env(&moto().endpoint))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn instance_ids_go_fifty_per_command() {
+    // moto adds every EC2 instance of the region to a command sent without Targets (its tag
+    // filter is then empty), so this test runs in a region where moto has no instances.
+    let region = "eu-west-3";
+    let proxy = FaultProxy::start();
+    let doc = "OpenClawTokenSync-ids";
+    moto_admin_in(
+        region,
+        &[
+            "document",
+            doc,
+            Path::new(MANIFEST_DIR)
+                .join("deploy/ssm-document.json")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let ids: Vec<String> = (1..=120).map(|n| format!("i-{n:017x}")).collect();
+    let joined = ids.join(",");
+    let run = run_tool(
+        &[
+            "trigger",
+            "--region",
+            region,
+            "--instance-ids",
+            &joined,
+            "--secret-id",
+            "prod/anthropic",
+            "--document",
+            doc,
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--output",
+            "json",
+        ],
+        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
+        &[],
+    );
+    run.expect_status(0);
+    assert_eq!(
+        proxy.count("AmazonSSM.SendCommand"),
+        3,
+        "120 ids = 50 + 50 + 20"
+    );
+    let reported: Vec<String> = run.json()["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reported, ids);
+    assert_eq!(run.json()["command_ids"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_thousand_instances_cost_n_over_50_calls_per_poll_round() {
+    let proxy = FaultProxy::start();
+    let doc = document("OpenClawTokenSync-1000");
+    instances(1000, "gw-1000");
+    let run = run_tool(
+        &[
+            "trigger",
+            "--targets",
+            "tag:Role=gw-1000",
+            "--secret-id",
+            "prod/anthropic",
+            "--document",
+            &doc,
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--output",
+            "json",
+        ],
+        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
+        &[],
+    );
+    run.expect_status(0);
+    assert_eq!(run.json()["succeeded"], 1000);
+    assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
+    assert_eq!(
+        proxy.count("AmazonSSM.ListCommands"),
+        1,
+        "one poll round (moto completes at once)"
+    );
+    assert_eq!(
+        proxy.count("AmazonSSM.ListCommandInvocations"),
+        20,
+        "1000 invocations, 50 per page"
+    );
+    eprintln!(
+        "trigger, 1000 instances: SendCommand {}, ListCommands {}, ListCommandInvocations {}",
+        proxy.count("AmazonSSM.SendCommand"),
+        proxy.count("AmazonSSM.ListCommands"),
+        proxy.count("AmazonSSM.ListCommandInvocations")
+    );
+}
+
+#[test]
+fn hostile_parameters_are_rejected_before_anything_is_sent() {
+    let proxy = FaultProxy::start();
+    let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let cases: [&[&str]; 5] = [
+        &["--user", "root; id"],
+        &["--secret-id", "x'$(touch /tmp/ocsync-pwned)'"],
+        &["--unit", "gw.service; reboot"],
+        &["--instance-region", "us-east-1`id`"],
+        &["--instance-ids", "i-0123;id"],
+    ];
+    for extra in cases {
+        let mut args = vec!["trigger"];
+        if extra[0] != "--instance-ids" {
+            args.extend_from_slice(&["--targets", "tag:Role=none"]);
+        }
+        if extra[0] != "--secret-id" {
+            args.extend_from_slice(&["--secret-id", "prod/anthropic"]);
+        }
+        args.extend_from_slice(extra);
+        let run = run_tool(&args, &endpoint, &[]);
+        run.expect_status(2);
+        assert!(
+            run.stderr.contains("SSM parameter")
+                || run.stderr.contains("not an EC2 instance id")
+                || run.stderr.contains("unit name"),
+            "{extra:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(proxy.count("AmazonSSM.SendCommand"), 0);
+    assert!(!Path::new("/tmp/ocsync-pwned").exists());
+}
+
+fn put(secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .args(["put", "--secret-id", secret])
+        .args(extra)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_no_leak("put stdout", &output.stdout, tokens);
+    assert_no_leak("put stderr", &output.stderr, tokens);
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
+    let first = new_token(false);
+    let secret = create_secret("tests/put", &first);
+    let token = new_token(false);
+    let tokens = vec![first.clone(), token.clone()];
+
+    let run = put(
+        &secret,
+        &format!("{token}\n"),
+        &["--output", "json"],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["fingerprint"], fingerprint(&token));
+    let current = aws_json(
+        "secretsmanager",
+        "get-secret-value",
+        &["--secret-id", &secret],
+    );
+    assert_eq!(current["SecretString"], token.as_str());
+    assert_eq!(current["VersionId"], report["version_id"]);
+
+    // The same token again: the same version, not a new one.
+    let again = put(&secret, &token, &["--output", "json"], &tokens);
+    again.expect_status(0);
+    assert_eq!(again.json()["version_id"], report["version_id"]);
+    let versions = aws_json(
+        "secretsmanager",
+        "list-secret-version-ids",
+        &["--secret-id", &secret],
+    );
+    assert_eq!(
+        versions["Versions"].as_array().unwrap().len(),
+        2,
+        "first + one put"
+    );
+
+    // Invalid input: refused before anything is sent; AWSCURRENT unchanged.
+    for bad in [
+        format!("{token}\nsecond line\n"),
+        "sk-ant-oat01-short\n".to_string(),
+        String::new(),
+        format!(" {token}"),
+    ] {
+        let run = put(&secret, &bad, &[], &tokens);
+        run.expect_status(1);
+        assert!(run.stderr.contains("standard input"), "{}", run.stderr);
+        let current = aws_json(
+            "secretsmanager",
+            "get-secret-value",
+            &["--secret-id", &secret],
+        );
+        assert_eq!(current["SecretString"], token.as_str());
+    }
+
+    // put --trigger: the new version, then one SendCommand.
+    let proxy = FaultProxy::start();
+    let doc = document("OpenClawTokenSync-put");
+    instances(2, "gw-put");
+    let next = new_token(true);
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "put",
+            "--secret-id",
+            &secret,
+            "--trigger",
+            "--targets",
+            "tag:Role=gw-put",
+            "--document",
+            &doc,
+            "--wait",
+            "--poll-interval",
+            "1",
+        ])
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&proxy.endpoint))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(next.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("api-key") && stdout.contains(&fingerprint(&next)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 instance(s): 2 succeeded"), "{stdout}");
+    assert_no_leak(
+        "put --trigger stdout",
+        &output.stdout,
+        std::slice::from_ref(&next),
+    );
+    assert_eq!(proxy.count("secretsmanager.PutSecretValue"), 1);
+    assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
+}
+
+/// Renders the document's runCommand the way SSM does: `{{ name }}` replaced by the value, after
+/// the value passed the document's rules.
+fn render(parameters: &[(&str, &str)]) -> String {
+    let document: Value = serde_json::from_str(ssm_document::DOCUMENT_JSON).unwrap();
+    let mut script = document["mainSteps"][0]["inputs"]["runCommand"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, spec) in document["parameters"].as_object().unwrap() {
+        let value = parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| spec["default"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no value for required parameter {name}"));
+        ssm_document::validate(name, &value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        script = script.replace(&format!("{{{{ {name} }}}}"), &value);
+    }
+    assert!(!script.contains("{{"), "unrendered parameter in:\n{script}");
+    script
+}
+
+#[test]
+fn the_ssm_document_runs_sync_and_status_for_real() {
+    if !require_root("ssm_document") {
+        return;
+    }
+    let user = TestUser::new("ocs-ssmdoc", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/ssm-document", &token);
+    let dir = tempfile::tempdir().unwrap();
+    for (action, expected) in [
+        ("sync", "applied:"),
+        ("sync", "unchanged:"),
+        ("status", "healthy:"),
+    ] {
+        let script = render(&[
+            ("action", action),
+            ("secretId", &secret),
+            ("user", &user.name),
+            ("extraArgs", ""),
+        ]);
+        let path = dir.path().join(format!("{action}.sh"));
+        std::fs::write(&path, &script).unwrap();
+        let output = Command::new("bash")
+            .arg(&path)
+            .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
+            .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+            .envs(aws_env(&moto().endpoint))
+            .output()
+            .unwrap();
+        assert_no_leak("document stdout", &output.stdout, &tokens);
+        assert_no_leak("document stderr", &output.stderr, &tokens);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{action}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(expected), "{action}: {stdout}");
+    }
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
+
+    // Extra flags pass through as separate words.
+    let script = render(&[
+        ("action", "sync"),
+        ("secretId", &secret),
+        ("user", &user.name),
+        ("extraArgs", "--dry-run --force"),
+    ]);
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("dry run:"));
+
+    // A value with shell syntax never reaches the shell: the document's rules refuse it.
+    for (name, hostile) in [
+        ("user", "x'; touch /tmp/ocsync-pwned; '"),
+        ("secretId", "$(touch /tmp/ocsync-pwned)"),
+        ("extraArgs", "--force; touch /tmp/ocsync-pwned"),
+    ] {
+        assert!(
+            ssm_document::validate(name, hostile).is_err(),
+            "{name} accepted {hostile}"
+        );
+    }
+}
