@@ -1,0 +1,316 @@
+//! The deploy kit, checked with real tools: `systemd-analyze verify` on the units as installed,
+//! `cfn-lint` on the CloudFormation template, `parliament` on every IAM identity policy, and
+//! `deploy/install.sh` run into a scratch root (legacy timer retired, then uninstalled).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(MANIFEST_DIR).join(path)
+}
+
+fn tool(name: &str) -> PathBuf {
+    tools_dir().join("venv/bin").join(name)
+}
+
+fn install(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg(repo("deploy/install.sh"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch_install(root: &Path) -> std::process::Output {
+    install(
+        root,
+        &[
+            "--user",
+            "ubuntu",
+            "--home",
+            "/home/ubuntu",
+            "--uid",
+            "1000",
+            "--secret-id",
+            "openclaw/anthropic",
+            "--region",
+            "eu-west-1",
+            "--binary",
+            BIN,
+        ],
+    )
+}
+
+#[test]
+fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstalls() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for legacy in [
+        "etc/systemd/system/fetch-claude-token.timer",
+        "usr/local/bin/fetch-claude-token.sh",
+        "home/ubuntu/.config/systemd/user/fetch-claude-token.service",
+    ] {
+        fs::create_dir_all(r.join(legacy).parent().unwrap()).unwrap();
+        fs::write(r.join(legacy), format!("legacy {legacy}\n")).unwrap();
+    }
+    let output = scratch_install(r);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let bin = r.join("usr/local/bin/openclaw-token-sync");
+    assert_eq!(
+        fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let config = r.join("etc/openclaw-token-sync/config.toml");
+    assert_eq!(
+        fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let config_text = fs::read_to_string(&config).unwrap();
+    assert!(
+        config_text.contains("secret-id = \"openclaw/anthropic\"")
+            && config_text.contains("user = \"ubuntu\"")
+            && config_text.contains("region = \"eu-west-1\"")
+    );
+    // The installed binary accepts the config it was given (a config error would exit 2).
+    let dry = Command::new(&bin)
+        .args(["status", "--config"])
+        .arg(&config)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(dry.status.success());
+    let service =
+        fs::read_to_string(r.join("etc/systemd/system/openclaw-token-sync.service")).unwrap();
+    assert!(
+        service.contains("ReadWritePaths=/home/ubuntu /run/user/1000"),
+        "{service}"
+    );
+    assert!(
+        !service.contains("@HOME@") && !service.contains("@UID@"),
+        "unrendered placeholder:\n{service}"
+    );
+    assert!(r
+        .join("etc/systemd/system/openclaw-token-sync.timer")
+        .exists());
+
+    // Legacy pieces: gone from their places, a copy kept.
+    for legacy in [
+        "etc/systemd/system/fetch-claude-token.timer",
+        "usr/local/bin/fetch-claude-token.sh",
+        "home/ubuntu/.config/systemd/user/fetch-claude-token.service",
+    ] {
+        assert!(!r.join(legacy).exists(), "{legacy} still in place");
+    }
+    let backups: Vec<_> = fs::read_dir(r.join("var/backups/openclaw-token-sync"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let kept: Vec<String> = fs::read_dir(backups[0].path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(stdout.contains("retired legacy"), "{stdout}");
+
+    // A second install keeps the operator's config.
+    fs::write(&config, "secret-id = \"edited\"\n").unwrap();
+    assert!(scratch_install(r).status.success());
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        "secret-id = \"edited\"\n"
+    );
+
+    // Uninstall removes what it installed and keeps the config; --purge removes that too.
+    let output = install(r, &["--uninstall"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!bin.exists());
+    assert!(!r
+        .join("etc/systemd/system/openclaw-token-sync.service")
+        .exists());
+    assert!(!r
+        .join("etc/systemd/system/openclaw-token-sync.timer")
+        .exists());
+    assert!(config.exists());
+    assert!(install(r, &["--uninstall", "--purge"]).status.success());
+    assert!(!config.exists());
+
+    // Hostile input is refused before anything is written.
+    let fresh = tempfile::tempdir().unwrap();
+    let output = install(
+        fresh.path(),
+        &[
+            "--user",
+            "ubuntu; id",
+            "--home",
+            "/home/x",
+            "--uid",
+            "1",
+            "--secret-id",
+            "s",
+            "--binary",
+            BIN,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(fs::read_dir(fresh.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn installed_units_pass_systemd_analyze_verify() {
+    let root = tempfile::tempdir().unwrap();
+    let output = scratch_install(root.path());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // verify checks that ExecStart exists: point it at the binary the scratch install placed.
+    let units = tempfile::tempdir().unwrap();
+    let installed_bin = root.path().join("usr/local/bin/openclaw-token-sync");
+    for name in ["openclaw-token-sync.service", "openclaw-token-sync.timer"] {
+        let text = fs::read_to_string(root.path().join("etc/systemd/system").join(name)).unwrap();
+        fs::write(
+            units.path().join(name),
+            text.replace(
+                "/usr/local/bin/openclaw-token-sync",
+                installed_bin.to_str().unwrap(),
+            ),
+        )
+        .unwrap();
+    }
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(units.path().join("openclaw-token-sync.service"))
+        .arg(units.path().join("openclaw-token-sync.timer"))
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let own: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("openclaw-token-sync"))
+        .collect();
+    assert!(
+        own.is_empty(),
+        "systemd-analyze complained about our units:\n{stderr}"
+    );
+}
+
+#[test]
+fn the_cloudformation_template_passes_cfn_lint_and_carries_the_document() {
+    let output = Command::new(tool("cfn-lint"))
+        .arg(repo("deploy/cloudformation.json"))
+        .output()
+        .expect("cfn-lint");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let template: Value =
+        serde_json::from_slice(&fs::read(repo("deploy/cloudformation.json")).unwrap()).unwrap();
+    let document: Value =
+        serde_json::from_slice(&fs::read(repo("deploy/ssm-document.json")).unwrap()).unwrap();
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["SyncDocument"]["Properties"]["Content"], document,
+        "the template must ship deploy/ssm-document.json unchanged"
+    );
+    let pattern = &resources["PushOnRotation"]["Properties"]["EventPattern"];
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["Secret Label Updated"])
+    );
+    assert_eq!(
+        pattern["detail"]["labelUpdated"],
+        serde_json::json!(["AWSCURRENT"])
+    );
+    assert!(
+        resources["TokenSecret"]["Properties"]
+            .get("SecretString")
+            .is_none(),
+        "no token in the template"
+    );
+    assert_eq!(
+        template["Parameters"]["AssociationRateMinutes"]["MinValue"],
+        30
+    );
+}
+
+/// parliament's action table lists only `document` resources for ssm:SendCommand, while AWS also
+/// authorises it on instances; our tag-scoped instance statement is the least-privilege form.
+fn known_false_positive(finding: &Value) -> bool {
+    finding["issue"] == "RESOURCE_MISMATCH"
+        && finding["detail"].to_string().contains("ssm:SendCommand")
+}
+
+#[test]
+fn every_iam_identity_policy_passes_parliament() {
+    let mut policies = vec![repo("iam-policy.json")];
+    for entry in fs::read_dir(repo("deploy/iam")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Trust relationships are resource policies, not identity policies; parliament is for the latter.
+        if name.ends_with(".json") && !name.contains("trust") {
+            policies.push(entry.path());
+        }
+    }
+    assert!(policies.len() >= 4, "{policies:?}");
+    for policy in policies {
+        let text = fs::read_to_string(&policy).unwrap();
+        let document: Value = serde_json::from_str(&text).unwrap();
+        let output = Command::new(tool("parliament"))
+            .args(["--json", "--string", &text])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("parliament");
+        let findings: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", policy.display()))
+            })
+            .collect();
+        let real: Vec<&Value> = findings
+            .iter()
+            .filter(|f| !known_false_positive(f))
+            .collect();
+        assert!(real.is_empty(), "{}: {real:#?}", policy.display());
+        // Least privilege: no wildcard actions, and "*" resources only for actions without resource types.
+        for statement in document["Statement"].as_array().unwrap() {
+            let actions = statement["Action"].to_string();
+            assert!(
+                !actions.contains(":*") && !actions.contains("\"*\""),
+                "{}: wildcard action",
+                policy.display()
+            );
+            if statement["Resource"] == "*" {
+                assert!(
+                    actions.contains("ssm:List") || actions.contains("ssm:GetCommandInvocation"),
+                    "{}: * resource for {actions}",
+                    policy.display()
+                );
+            }
+        }
+    }
+}
