@@ -85,9 +85,9 @@ struct FleetArgs {
     /// Wait for every instance and print one row each; exit 0 only if all succeeded.
     #[arg(long)]
     wait: bool,
-    /// With --wait: give up after this many seconds [default: 900].
+    /// With --wait: give up waiting after this many seconds [default: 900].
     #[arg(long, value_name = "SECONDS")]
-    wait_timeout: Option<u64>,
+    timeout: Option<u64>,
     /// With --wait: seconds between poll rounds [default: 3].
     #[arg(long, value_name = "SECONDS")]
     poll_interval: Option<u64>,
@@ -120,7 +120,7 @@ struct TriggerArgs {
     endpoint_url: Option<String>,
     /// Deadline in seconds for each API call, retries included [default: 30].
     #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
+    api_timeout: Option<u64>,
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     output: Option<OutputFormat>,
@@ -147,7 +147,7 @@ struct PutArgs {
     endpoint_url: Option<String>,
     /// Deadline in seconds for each API call, retries included [default: 30].
     #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
+    api_timeout: Option<u64>,
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     output: Option<OutputFormat>,
@@ -359,6 +359,34 @@ fn unit_name(flag: Option<String>, file: &FileConfig) -> Result<String> {
     Ok(unit)
 }
 
+/// `--secret-id`, else the environment (through clap), else the config file.
+fn required_secret_id(flag: Option<String>, file: &FileConfig) -> Result<String> {
+    flag.or_else(|| file.secret_id.clone()).ok_or_else(|| {
+        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+    })
+}
+
+/// Runs one prepared command: configuration errors exit 2, run errors 1, reports their own code.
+fn execute<O, R>(
+    json_requested: bool,
+    prepared: Result<(O, OutputFormat)>,
+    run: impl FnOnce(&O) -> Result<R>,
+    print: impl FnOnce(&R, OutputFormat),
+    exit_code: impl FnOnce(&R) -> u8,
+) -> ExitCode {
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json_requested),
+    };
+    match run(&options) {
+        Ok(report) => {
+            print(&report, output);
+            ExitCode::from(exit_code(&report))
+        }
+        Err(err) => fail(&err, output == OutputFormat::Json),
+    }
+}
+
 fn trigger_options(
     secret_id: Option<String>,
     action: trigger::Action,
@@ -366,9 +394,7 @@ fn trigger_options(
     aws: AwsSettings,
     file: &FileConfig,
 ) -> Result<TriggerOptions> {
-    let secret_id = secret_id.or(file.secret_id.clone()).ok_or_else(|| {
-        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
-    })?;
+    let secret_id = required_secret_id(secret_id, file)?;
     let tags = fleet
         .targets
         .iter()
@@ -406,7 +432,7 @@ fn trigger_options(
             .comment
             .unwrap_or_else(|| "openclaw-token-sync trigger".to_owned()),
         wait: fleet.wait,
-        timeout: Duration::from_secs(fleet.wait_timeout.unwrap_or(900)),
+        timeout: Duration::from_secs(fleet.timeout.unwrap_or(900)),
         poll_interval: Duration::from_secs(fleet.poll_interval.unwrap_or(3).max(1)),
         aws,
     })
@@ -449,9 +475,7 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
 fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
     let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
     let unit = unit_name(args.unit, &file)?;
-    let secret_id = args.secret_id.or(file.secret_id).ok_or_else(|| {
-        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
-    })?;
+    let secret_id = required_secret_id(args.secret_id, &file)?;
     if secret_id.is_empty() || secret_id.len() > 2048 {
         return Err(Error::config("--secret-id must be 1 to 2048 characters"));
     }
@@ -516,48 +540,39 @@ pub fn main() -> ExitCode {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let config = cli.config.as_deref();
     match cli.command {
         Command::Sync(args) => {
             let json_requested = args.output == Some(OutputFormat::Json);
-            let prepared =
-                load_file_config(cli.config.as_deref()).and_then(|file| sync_options(args, file));
-            let (options, output) = match prepared {
-                Ok(prepared) => prepared,
-                Err(err) => return fail(&err, json_requested),
-            };
-            match sync::run(&options) {
-                Ok(report) => {
-                    print_report(&report, output);
-                    ExitCode::from(report.exit_code())
-                }
-                Err(err) => fail(&err, output == OutputFormat::Json),
-            }
+            let prepared = load_file_config(config).and_then(|file| sync_options(args, file));
+            execute(
+                json_requested,
+                prepared,
+                sync::run,
+                print_report,
+                SyncReport::exit_code,
+            )
         }
-        Command::Trigger(args) => run_trigger(args, cli.config.as_deref()),
-        Command::Put(args) => run_put(args, cli.config.as_deref()),
         Command::Status(args) => {
             let json_requested = args.output == Some(OutputFormat::Json);
-            let prepared =
-                load_file_config(cli.config.as_deref()).and_then(|file| status_options(args, file));
-            let (options, output) = match prepared {
-                Ok(prepared) => prepared,
-                Err(err) => return fail(&err, json_requested),
-            };
-            match status::run(&options) {
-                Ok(report) => {
-                    print_status(&report, output);
-                    ExitCode::from(report.exit_code())
-                }
-                Err(err) => fail(&err, output == OutputFormat::Json),
-            }
+            let prepared = load_file_config(config).and_then(|file| status_options(args, file));
+            execute(
+                json_requested,
+                prepared,
+                status::run,
+                print_status,
+                StatusReport::exit_code,
+            )
         }
+        Command::Trigger(args) => run_trigger(args, config),
+        Command::Put(args) => run_put(args, config),
     }
 }
 
 fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
     let json = args.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+        let aws = aws_settings(args.region, args.endpoint_url, args.api_timeout, &file);
         let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
         let options = trigger_options(
             args.secret_id,
@@ -568,35 +583,41 @@ fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
         )?;
         Ok((options, output))
     });
-    let (options, output) = match prepared {
-        Ok(prepared) => prepared,
-        Err(err) => return fail(&err, json),
-    };
-    match trigger::run(&options) {
-        Ok(report) => {
-            print_trigger(&report, output);
-            ExitCode::from(report.exit_code())
-        }
-        Err(err) => fail(&err, output == OutputFormat::Json),
-    }
+    execute(
+        json,
+        prepared,
+        trigger::run,
+        print_trigger,
+        TriggerReport::exit_code,
+    )
 }
 
 fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
     let json = args.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+        let aws = aws_settings(args.region, args.endpoint_url, args.api_timeout, &file);
         let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
-        let secret_id = args.secret_id.clone().or(file.secret_id.clone()).ok_or_else(|| {
-            Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
-        })?;
+        let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
         let chained = if args.trigger {
-            Some(trigger_options(Some(secret_id.clone()), trigger::Action::Sync, args.fleet, aws.clone(), &file)?)
+            Some(trigger_options(
+                Some(secret_id.clone()),
+                trigger::Action::Sync,
+                args.fleet,
+                aws.clone(),
+                &file,
+            )?)
         } else if !args.fleet.targets.is_empty() || !args.fleet.instance_ids.is_empty() {
-            return Err(Error::config("--targets / --instance-ids with put need --trigger"));
+            return Err(Error::config(
+                "--targets / --instance-ids with put need --trigger",
+            ));
         } else {
             None
         };
-        let options = PutOptions { secret_id, json_key: args.json_key.clone(), aws };
+        let options = PutOptions {
+            secret_id,
+            json_key: args.json_key.clone(),
+            aws,
+        };
         Ok((options, chained, output))
     });
     let (options, chained, output) = match prepared {
@@ -666,7 +687,7 @@ fn print_trigger(report: &TriggerReport, output: OutputFormat) {
         if report.complete {
             ""
         } else {
-            ", gave up waiting (--wait-timeout)"
+            ", gave up waiting (--timeout)"
         }
     );
 }
@@ -746,6 +767,11 @@ fn print_report(report: &SyncReport, output: OutputFormat) {
                     println!("{line}");
                 }
             }
+            if report.result == Outcome::Applied {
+                for store in report.stores.iter().filter(|s| s.error.is_none()) {
+                    println!("{}", store_line("removed from", store));
+                }
+            }
             println!("{}", summary_line(report));
         }
     }
@@ -769,13 +795,7 @@ fn dry_run_lines(report: &SyncReport) -> Vec<String> {
     }
     for store in &report.stores {
         if !store.removed_profiles.is_empty() || store.removed_references > 0 {
-            lines.push(format!(
-                "would remove from agent {} ({}): profiles [{}], {} references",
-                store.agent,
-                store.path.display(),
-                store.removed_profiles.join(", "),
-                store.removed_references
-            ));
+            lines.push(store_line("would remove from", store));
         }
     }
     if report.gateway.action == GatewayAction::WouldRestart {
@@ -785,6 +805,17 @@ fn dry_run_lines(report: &SyncReport) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// What was (or would be) removed from one store: ids and a count, never values.
+fn store_line(verb: &str, store: &sync::StoreReport) -> String {
+    format!(
+        "{verb} agent {} ({}): profiles [{}], {} references",
+        store.agent,
+        store.path.display(),
+        store.removed_profiles.join(", "),
+        store.removed_references
+    )
 }
 
 /// The one summary line of a run.

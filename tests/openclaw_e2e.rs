@@ -161,19 +161,10 @@ fn end_to_end(version: &str, user_name: &str, migrate_to_sqlite: bool) {
     }
 
     let secret = create_secret(&format!("tests/e2e-{user_name}"), &token);
-    let run = run_tool(
-        &[
-            "sync",
-            "--secret-id",
-            &secret,
-            "--user",
-            &user.name,
-            "--settle-ms",
-            "300",
-            "--output",
-            "json",
-        ],
-        &[],
+    let run = sync_for(
+        &user,
+        &secret,
+        &["--output", "json"],
         std::slice::from_ref(&token),
     );
     run.expect_status(0);
@@ -239,11 +230,7 @@ fn end_to_end(version: &str, user_name: &str, migrate_to_sqlite: bool) {
     }
 
     // And a second sync is a no-op.
-    let run = run_tool(
-        &["sync", "--secret-id", &secret, "--user", &user.name],
-        &[],
-        std::slice::from_ref(&token),
-    );
+    let run = sync_for(&user, &secret, &[], std::slice::from_ref(&token));
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
 }

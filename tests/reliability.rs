@@ -490,19 +490,7 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
             fs::read(&target).unwrap()
         };
         let before_meta = fs::metadata(&target).unwrap();
-        let run = run_tool(
-            &[
-                "sync",
-                "--secret-id",
-                &secret,
-                "--user",
-                &user.name,
-                "--settle-ms",
-                "200",
-            ],
-            &[],
-            &tokens,
-        );
+        let run = sync_for(&user, &secret, &[], &tokens);
         assert_ne!(
             run.status, 0,
             "{label}: a link at {relative} must fail the run\n{}",
@@ -549,20 +537,7 @@ fn links_at_managed_paths_are_refused_and_their_targets_unchanged() {
         &fs::read(fixture("openclaw/case-a.json")).unwrap(),
         0o600,
     );
-    run_tool(
-        &[
-            "sync",
-            "--secret-id",
-            &secret,
-            "--user",
-            &user.name,
-            "--settle-ms",
-            "200",
-        ],
-        &[],
-        &tokens,
-    )
-    .expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     fn owned_by(dir: &Path, uid: u32) {
         for entry in fs::read_dir(dir).unwrap().flatten() {
             let meta = fs::symlink_metadata(entry.path()).unwrap();
@@ -647,5 +622,104 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
         Some(token.as_str())
+    );
+}
+
+#[test]
+fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
+    if !require_root("locked_stores") {
+        return;
+    }
+    let user = TestUser::new("ocs-locked", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/locked-stores", &token);
+
+    // A store the user cannot read (root-owned, 0600).
+    user.write(
+        ".openclaw/agents/sealed/agent/auth-profiles.json",
+        b"",
+        0o600,
+    );
+    let sealed = user.path(".openclaw/agents/sealed/agent/auth-profiles.json");
+    fs::write(&sealed, fs::read(fixture("openclaw/case-a.json")).unwrap()).unwrap();
+    std::os::unix::fs::chown(&sealed, Some(0), Some(0)).unwrap();
+    let sealed_before = fs::read(&sealed).unwrap();
+
+    // A database another process holds an exclusive lock on.
+    let locked_dir = user.path(".openclaw/agents/locked/agent");
+    fs::create_dir_all(&locked_dir).unwrap();
+    let database = locked_dir.join("openclaw-agent.sqlite");
+    let profiles = r#"{"version":1,"profiles":{"anthropic:claude-code":{"type":"token","provider":"anthropic","token":"x"}}}"#;
+    {
+        let conn = rusqlite::Connection::open(&database).unwrap();
+        conn.execute_batch("CREATE TABLE auth_profile_store (store_key TEXT NOT NULL PRIMARY KEY, store_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT; CREATE TABLE auth_profile_state (state_key TEXT NOT NULL PRIMARY KEY, state_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT;").unwrap();
+        conn.execute(
+            "INSERT INTO auth_profile_store VALUES ('primary', ?1, 1)",
+            [profiles],
+        )
+        .unwrap();
+    }
+    chown_tree(&user.path(".openclaw/agents/locked"), user.uid, user.gid);
+    let holder = rusqlite::Connection::open(&database).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let locked_before = fs::read(&database).unwrap();
+
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(1);
+    let report = run.json();
+    let errors: Vec<String> = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["error"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("sealed") && e.contains("permission denied")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("openclaw-agent.sqlite") && e.contains("locked")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        report["gateway"]["action"], "restarted",
+        "the rest of the run went on"
+    );
+    assert_eq!(
+        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
+    assert_eq!(fs::read(&sealed).unwrap(), sealed_before);
+    assert_eq!(fs::read(&database).unwrap(), locked_before);
+
+    // Lock released: the next run cleans that store; the unreadable one is still reported.
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(1);
+    let report = run.json();
+    let cleaned = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["agent"] == "locked")
+        .unwrap();
+    assert_eq!(
+        cleaned["removed_profiles"],
+        serde_json::json!(["anthropic:claude-code"])
+    );
+    assert_eq!(
+        report["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["error"].is_string())
+            .count(),
+        1
     );
 }

@@ -43,20 +43,7 @@ fn synced_user(name: &str, secret_name: &str) -> (TestUser, String, String) {
     let user = TestUser::new(name, true);
     let token = new_token(false);
     let secret = create_secret(secret_name, &token);
-    run_tool(
-        &[
-            "sync",
-            "--secret-id",
-            &secret,
-            "--user",
-            &user.name,
-            "--settle-ms",
-            "200",
-        ],
-        &[],
-        std::slice::from_ref(&token),
-    )
-    .expect_status(0);
+    sync_for(&user, &secret, &[], std::slice::from_ref(&token)).expect_status(0);
     (user, token, secret)
 }
 

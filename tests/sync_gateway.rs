@@ -32,11 +32,7 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     let old_pid = user.main_pid();
     let tokens = vec![token.clone()];
 
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     let report = run.json();
     assert_eq!(report["result"], "applied");
@@ -77,7 +73,7 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     assert_no_leak_in_tree(&user.path(".local/state"), &[], &tokens);
 
     let before = snapshot(&user.home);
-    let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
+    let run = sync_for(&user, &secret, &[], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
     assert_eq!(user.main_pid(), new_pid, "a no-op sync must not restart");
@@ -98,15 +94,11 @@ fn a_new_secret_version_restarts_with_the_new_token() {
     let second = new_token(false);
     let tokens = vec![first.clone(), second.clone()];
     let secret = create_secret("tests/rotate", &first);
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     let pid_after_first = user.main_pid();
 
     let version = put_secret(&secret, &second);
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     let report = run.json();
     assert_eq!(report["secret"]["version_id"], version);
@@ -138,7 +130,7 @@ fn a_stale_token_in_gateway_systemd_env_is_replaced_and_other_lines_kept() {
     );
 
     let secret = create_secret("tests/gwenv", &token);
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     let expected = original.replace(&stale, &token);
     assert_eq!(
         fs::read_to_string(user.path(".openclaw/gateway.systemd.env")).unwrap(),
@@ -169,18 +161,14 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
         0o600,
     );
     let secret = create_secret("tests/switch", &oauth);
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
         Some(oauth.as_str())
     );
 
     put_secret(&secret, &api_key);
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["secret"]["variable"], "ANTHROPIC_API_KEY");
     assert_eq!(
@@ -211,7 +199,7 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
     );
 
     put_secret(&secret, &oauth);
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
         Some(oauth.as_str())
@@ -231,7 +219,7 @@ fn a_json_secret_with_a_token_key_and_a_custom_key() {
         "tests/json",
         &format!(r#"{{"token":"{token}","expires_at":"2027-11-01T00:00:00Z"}}"#),
     );
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
         Some(token.as_str())
@@ -243,12 +231,7 @@ fn a_json_secret_with_a_token_key_and_a_custom_key() {
         "tests/json-custom",
         &format!(r#"{{"anthropic":"{other}"}}"#),
     );
-    run_tool(
-        &sync_args(&secret, &user, &["--json-key", "anthropic"]),
-        &[],
-        &tokens,
-    )
-    .expect_status(0);
+    sync_for(&user, &secret, &["--json-key", "anthropic"], &tokens).expect_status(0);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
         Some(other.as_str())
@@ -271,7 +254,7 @@ fn dry_run_reports_what_would_change_and_touches_nothing() {
     let secret = create_secret("tests/dryrun", &token);
     let pid = user.main_pid();
     let before = snapshot(&user.home);
-    let run = run_tool(&sync_args(&secret, &user, &["--dry-run"]), &[], &tokens);
+    let run = sync_for(&user, &secret, &["--dry-run"], &tokens);
     run.expect_status(0);
     assert!(run.stdout.contains("would create"), "{}", run.stdout);
     assert!(
@@ -301,7 +284,7 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
     let good = new_token(false);
     let secret = create_secret("tests/malformed", &good);
     let tokens = vec![good.clone()];
-    run_tool(&sync_args(&secret, &user, &[]), &[], &tokens).expect_status(0);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
     let pid = user.main_pid();
     let before = snapshot(&user.home);
     let body = &good["sk-ant-oat01-".len()..];
@@ -420,7 +403,7 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
             tokens.push(value.clone());
         }
         let version = put_secret(&secret, &value);
-        let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
+        let run = sync_for(&user, &secret, &[], &tokens);
         run.expect_status(1);
         assert!(run.stderr.contains(expected), "{label}: {}", run.stderr);
         assert!(
@@ -432,7 +415,7 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
         assert_eq!(user.main_pid(), pid, "{label}: no restart");
     }
     let binary = create_binary_secret("tests/malformed-binary", &[0xff, 0xfe, 0x00, 0x01]);
-    let run = run_tool(&sync_args(&binary, &user, &[]), &[], &tokens);
+    let run = sync_for(&user, &binary, &[], &tokens);
     run.expect_status(1);
     assert!(run.stderr.contains("binary"), "{}", run.stderr);
     assert_eq!(snapshot(&user.home), before);
@@ -498,11 +481,7 @@ fn a_missing_gateway_unit_is_reported_without_failing() {
     fs::remove_file(user.path(".config/systemd/user").join(UNIT)).unwrap();
     let token = new_token(false);
     let secret = create_secret("tests/nounit", &token);
-    let run = run_tool(
-        &sync_args(&secret, &user, &[]),
-        &[],
-        std::slice::from_ref(&token),
-    );
+    let run = sync_for(&user, &secret, &[], std::slice::from_ref(&token));
     run.expect_status(0);
     assert!(run.stderr.contains("not found"), "{}", run.stderr);
     assert!(run.stdout.contains("not found"), "{}", run.stdout);
@@ -510,11 +489,7 @@ fn a_missing_gateway_unit_is_reported_without_failing() {
 
     // A repeat run while the unit is still missing writes nothing at all.
     let before = snapshot(&user.home);
-    let run = run_tool(
-        &sync_args(&secret, &user, &[]),
-        &[],
-        std::slice::from_ref(&token),
-    );
+    let run = sync_for(&user, &secret, &[], std::slice::from_ref(&token));
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
     assert_eq!(snapshot(&user.home), before);
@@ -530,12 +505,12 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/norestart", &token);
     let pid = user.main_pid();
-    let run = run_tool(&sync_args(&secret, &user, &["--no-restart"]), &[], &tokens);
+    let run = sync_for(&user, &secret, &["--no-restart"], &tokens);
     run.expect_status(0);
     assert_eq!(user.main_pid(), pid);
     assert!(fs::read_to_string(user.dropin()).unwrap().contains(&token));
     let before = snapshot(&user.home);
-    let run = run_tool(&sync_args(&secret, &user, &["--no-restart"]), &[], &tokens);
+    let run = sync_for(&user, &secret, &["--no-restart"], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
     assert_eq!(
@@ -543,11 +518,7 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
         before,
         "a repeated --no-restart run writes nothing"
     );
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["gateway"]["action"], "restarted");
     assert_eq!(
@@ -572,7 +543,7 @@ fn an_overriding_drop_in_fails_verification_and_the_state_is_not_written() {
     );
     user.systemctl(&["daemon-reload"]);
     let secret = create_secret("tests/override", &token);
-    let run = run_tool(&sync_args(&secret, &user, &[]), &[], &tokens);
+    let run = sync_for(&user, &secret, &[], &tokens);
     run.expect_status(1);
     assert!(run.stderr.contains("overrides ours"), "{}", run.stderr);
     assert!(
@@ -588,11 +559,7 @@ fn an_overriding_drop_in_fails_verification_and_the_state_is_not_written() {
     // Fix the cause: the next run retries and succeeds.
     fs::remove_file(user.path(&format!(".config/systemd/user/{UNIT}.d/zz-operator.conf"))).unwrap();
     user.systemctl(&["daemon-reload"]);
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["result"], "applied");
     assert_eq!(
@@ -621,11 +588,7 @@ fn stale_anthropic_profiles_are_removed_from_every_agent() {
         0o600,
     );
     let secret = create_secret("tests/stores", &token);
-    let run = run_tool(
-        &sync_args(&secret, &user, &["--output", "json"]),
-        &[],
-        &tokens,
-    );
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     let report = run.json();
     let stores = report["stores"].as_array().unwrap();

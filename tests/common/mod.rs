@@ -314,6 +314,21 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
     }
 }
 
+/// `sync --secret-id SECRET --user USER --settle-ms 300 EXTRA...`, as root for a test user.
+pub fn sync_for(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run {
+    let mut args = vec![
+        "sync",
+        "--secret-id",
+        secret,
+        "--user",
+        user.name.as_str(),
+        "--settle-ms",
+        "300",
+    ];
+    args.extend_from_slice(extra);
+    run_tool(&args, &[], tokens)
+}
+
 // ---------------------------------------------------------------- files
 
 /// Path → (content, mode, mtime in ns) of every regular file below `dir`.

@@ -1,0 +1,152 @@
+//! Configuration: flags beat environment beat the config file, and every usage or configuration
+//! error exits 2 with a message naming what is wrong. Runs as the invoking user with a sandbox
+//! `--home` and `--no-restart` (no user manager needed).
+
+mod common;
+
+use common::*;
+use std::fs;
+
+#[test]
+fn flags_beat_environment_beat_the_config_file() {
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let good = create_secret("tests/config-good", &token);
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    fs::write(
+        &config,
+        format!("secret-id = \"tests/config-missing-from-file\"\nhome = \"{}\"\nno-restart = true\noutput = \"json\"\n", home.path().display()),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+
+    // The file alone: its secret id is used (and does not exist).
+    let run = run_tool(&["sync", "--config", config_arg], &[], &tokens);
+    run.expect_status(1);
+    assert!(
+        run.stderr.contains("tests/config-missing-from-file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.json()["result"],
+        "failed",
+        "output = json from the file"
+    );
+
+    // The environment beats the file.
+    let env = [("OPENCLAW_TOKEN_SYNC_SECRET_ID", good.as_str())];
+    let run = run_tool(&["sync", "--config", config_arg], &env, &tokens);
+    run.expect_status(0);
+    assert_eq!(run.json()["secret"]["fingerprint"], fingerprint(&token));
+    assert_eq!(
+        run.json()["gateway"]["action"],
+        "not-restarted",
+        "no-restart from the file"
+    );
+    assert!(
+        fs::read_to_string(home.path().join(".openclaw-env"))
+            .unwrap()
+            .contains(&token),
+        "home from the file"
+    );
+
+    // A flag beats the environment.
+    let run = run_tool(
+        &[
+            "sync",
+            "--config",
+            config_arg,
+            "--secret-id",
+            "tests/config-missing-from-flag",
+            "--output",
+            "text",
+        ],
+        &env,
+        &tokens,
+    );
+    run.expect_status(1);
+    assert!(
+        run.stderr.contains("tests/config-missing-from-flag"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "--output text beats the file's json: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn usage_and_configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_key = dir.path().join("typo.toml");
+    fs::write(&bad_key, "secret-idd = \"x\"\n").unwrap();
+    let bad_syntax = dir.path().join("broken.toml");
+    fs::write(&bad_syntax, "secret-id = \n").unwrap();
+    let home = dir.path().to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["sync", "--config", bad_key.to_str().unwrap()],
+            "typo.toml",
+        ),
+        (
+            vec!["sync", "--config", bad_syntax.to_str().unwrap()],
+            "broken.toml",
+        ),
+        (
+            vec![
+                "sync",
+                "--config",
+                "/nonexistent/config.toml",
+                "--secret-id",
+                "x",
+            ],
+            "/nonexistent/config.toml",
+        ),
+        (vec!["sync", "--home", home], "no secret"),
+        (
+            vec!["sync", "--secret-id", "x", "--user", "no-such-user-ocsync"],
+            "no such user",
+        ),
+        (
+            vec!["sync", "--secret-id", "x", "--home", home, "--unit", "a b"],
+            "not a unit name",
+        ),
+        (
+            vec!["sync", "--secret-id", "x", "--no-such-flag"],
+            "unexpected argument",
+        ),
+        (
+            vec!["status", "--check-secret", "--home", home],
+            "--check-secret needs --secret-id",
+        ),
+        (
+            vec!["trigger", "--secret-id", "x"],
+            "exactly one of --targets",
+        ),
+        (
+            vec!["trigger", "--secret-id", "x", "--targets", "Role=gw"],
+            "tag:KEY=VALUE",
+        ),
+        (
+            vec!["put", "--secret-id", "x", "--targets", "tag:Role=gw"],
+            "need --trigger",
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = run_tool(&args, &[], &[]);
+        assert_eq!(run.status, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{args:?} should mention {expected:?}: {}",
+            run.stderr
+        );
+    }
+    if !is_root() {
+        let run = run_tool(&["sync", "--secret-id", "x", "--user", "root"], &[], &[]);
+        assert_eq!(run.status, 2, "--user for another user needs root");
+    }
+}
