@@ -661,9 +661,11 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
         .unwrap();
     }
     chown_tree(&user.path(".openclaw/agents/locked"), user.uid, user.gid);
+    // Read it before locking: closing any descriptor of the file in this process would drop
+    // the POSIX locks SQLite holds on it.
+    let locked_before = fs::read(&database).unwrap();
     let holder = rusqlite::Connection::open(&database).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let locked_before = fs::read(&database).unwrap();
 
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(1);
@@ -684,7 +686,7 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
         errors
             .iter()
             .any(|e| e.contains("openclaw-agent.sqlite") && e.contains("locked")),
-        "{errors:?}"
+        "{errors:?}\n{report:#}"
     );
     assert_eq!(
         report["gateway"]["action"], "restarted",
@@ -695,11 +697,12 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
         Some(token.as_str())
     );
     assert_eq!(fs::read(&sealed).unwrap(), sealed_before);
-    assert_eq!(fs::read(&database).unwrap(), locked_before);
 
-    // Lock released: the next run cleans that store; the unreadable one is still reported.
+    // Lock released: the file is as it was, the next run cleans that store, and the unreadable
+    // one is still reported.
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
+    assert_eq!(fs::read(&database).unwrap(), locked_before);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(1);
     let report = run.json();
