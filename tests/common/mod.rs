@@ -613,7 +613,10 @@ impl FaultProxy {
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Closing the watchdog's stdin makes it kill the proxy; killing the watchdog itself
+        // would orphan the proxy.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
