@@ -5,7 +5,7 @@
 #   sandbox_secret_create NAME VALUE / sandbox_secret_put NAME VALUE
 #   sandbox_random_token     -> prints a fake sk-ant-oat01- token (never echo it to a terminal)
 #   sandbox_user NAME        -> as root: throwaway user, real systemd --user manager, stand-in gateway
-#                               sets SANDBOX_HOME and SANDBOX_ARGS (--user NAME);
+#                               sets SANDBOX_HOME, SANDBOX_ARGS (--user NAME) and SANDBOX_STATUS_ARGS;
 #                               not root: a temporary --home and --no-restart
 #   sandbox_cleanup          (installed as an EXIT trap by sandbox_start_moto)
 
@@ -74,10 +74,12 @@ sandbox_user() {
         SANDBOX_MANAGER=$("$root/tests/support/user-manager.sh" start "$name")
         runuser -u "$name" -- env XDG_RUNTIME_DIR="/run/user/$(id -u "$name")" systemctl --user start openclaw-gateway.service
         SANDBOX_ARGS=(--user "$name")
+        SANDBOX_STATUS_ARGS=(--user "$name")
     else
         SANDBOX_HOME=$(mktemp -d /tmp/ocsync-sandbox-home.XXXXXX)
         mkdir -p "$SANDBOX_HOME/.openclaw/agents/main/agent"
         cp "$root/tests/fixtures/openclaw/auth-profiles.example.json" "$SANDBOX_HOME/.openclaw/agents/main/agent/auth-profiles.json"
         SANDBOX_ARGS=(--home "$SANDBOX_HOME" --no-restart)
+        SANDBOX_STATUS_ARGS=(--home "$SANDBOX_HOME")
     fi
 }
