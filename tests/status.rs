@@ -286,3 +286,50 @@ fn an_expired_token_and_a_missing_unit_are_problems() {
         "unit-not-found is not a verified gateway"
     );
 }
+
+#[test]
+fn an_unloaded_drop_in_and_a_second_variable_are_reported() {
+    if !require_root("status_unloaded") {
+        return;
+    }
+    let user = TestUser::new("ocs-st-unload", true);
+    let token = new_token(false);
+    let api_key = new_token(true);
+    let tokens = vec![token.clone(), api_key.clone()];
+    let secret = create_secret("tests/status-unloaded", &token);
+    // --no-restart writes the drop-in but neither reloads nor restarts.
+    sync_for(&user, &secret, &["--no-restart"], &tokens).expect_status(0);
+    let (code, report) = status(&user, &[], &tokens);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(severity_of(&report, "drop-in"), "problem");
+    assert!(finding(&report, "drop-in")[0]["seen"]
+        .as_str()
+        .unwrap()
+        .contains("has not loaded it"));
+    assert_eq!(
+        severity_of(&report, "gateway-environment"),
+        "problem",
+        "the running gateway lacks the variable"
+    );
+    assert_eq!(
+        severity_of(&report, "state"),
+        "warning",
+        "not restarted is not verified"
+    );
+
+    // Loaded and running, but an EnvironmentFile= also hands the gateway an API key.
+    user.write(
+        ".openclaw/gateway.systemd.env",
+        format!("ANTHROPIC_API_KEY={api_key}\n").as_bytes(),
+        0o600,
+    );
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["restart", UNIT]);
+    let (_, report) = status(&user, &[], &tokens);
+    assert_eq!(severity_of(&report, "drop-in"), "ok", "{report:#}");
+    assert_eq!(
+        severity_of(&report, "both-variables"),
+        "warning",
+        "{report:#}"
+    );
+}
