@@ -102,6 +102,33 @@ struct FleetArgs {
     dry_run: bool,
 }
 
+/// AWS access and output for the operator-side commands (`trigger`, `put`).
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// AWS region of Secrets Manager and SSM (else AWS_REGION, the profile, the config file).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Endpoint for Secrets Manager and SSM (else AWS_ENDPOINT_URL, the config file).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Deadline in seconds for each API call, retries included [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    api_timeout: Option<u64>,
+    /// Output format [default: text].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
+    output: Option<OutputFormat>,
+}
+
+impl ApiArgs {
+    fn settings(self, file: &FileConfig) -> (AwsSettings, OutputFormat) {
+        let output = self.output.or(file.output).unwrap_or(OutputFormat::Text);
+        (
+            aws_settings(self.region, self.endpoint_url, self.api_timeout, file),
+            output,
+        )
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct TriggerArgs {
     /// Secrets Manager secret name or ARN the instances read.
@@ -112,18 +139,8 @@ struct TriggerArgs {
     action: Option<trigger::Action>,
     #[command(flatten)]
     fleet: FleetArgs,
-    /// AWS region of SSM (and of the secret, by default).
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// SSM endpoint.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// Deadline in seconds for each API call, retries included [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    api_timeout: Option<u64>,
-    /// Output format [default: text].
-    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
-    output: Option<OutputFormat>,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -139,18 +156,8 @@ struct PutArgs {
     trigger: bool,
     #[command(flatten)]
     fleet: FleetArgs,
-    /// AWS region.
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// Secrets Manager / SSM endpoint.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// Deadline in seconds for each API call, retries included [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    api_timeout: Option<u64>,
-    /// Output format [default: text].
-    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
-    output: Option<OutputFormat>,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -570,10 +577,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
-    let json = args.output == Some(OutputFormat::Json);
+    let json = args.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let aws = aws_settings(args.region, args.endpoint_url, args.api_timeout, &file);
-        let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+        let (aws, output) = args.api.settings(&file);
         let options = trigger_options(
             args.secret_id,
             args.action.unwrap_or(trigger::Action::Sync),
@@ -593,10 +599,9 @@ fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
 }
 
 fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
-    let json = args.output == Some(OutputFormat::Json);
+    let json = args.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let aws = aws_settings(args.region, args.endpoint_url, args.api_timeout, &file);
-        let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+        let (aws, output) = args.api.settings(&file);
         let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
         let chained = if args.trigger {
             Some(trigger_options(

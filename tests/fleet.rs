@@ -302,12 +302,17 @@ fn hostile_parameters_are_rejected_before_anything_is_sent() {
 }
 
 fn put(secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
+    put_at(&moto().endpoint, secret, stdin, extra, tokens)
+}
+
+/// `put` against `endpoint` with `stdin` as its input; checks its output for leaks.
+fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
     let mut command = Command::new(BIN);
     command
         .args(["put", "--secret-id", secret])
         .args(extra)
         .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(&moto().endpoint))
+        .envs(aws_env(endpoint))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -390,12 +395,12 @@ fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
     let doc = document("OpenClawTokenSync-put");
     instances(2, "gw-put");
     let next = new_token(true);
-    let mut command = Command::new(BIN);
-    command
-        .args([
-            "put",
-            "--secret-id",
-            &secret,
+    let tokens = vec![first, token, next.clone()];
+    let run = put_at(
+        &proxy.endpoint,
+        &secret,
+        &next,
+        &[
             "--trigger",
             "--targets",
             "tag:Role=gw-put",
@@ -404,35 +409,19 @@ fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
             "--wait",
             "--poll-interval",
             "1",
-        ])
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(&proxy.endpoint))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(next.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        ],
+        &tokens,
+    );
+    run.expect_status(0);
     assert!(
-        output.status.success(),
+        run.stdout.contains("api-key") && run.stdout.contains(&fingerprint(&next)),
         "{}",
-        String::from_utf8_lossy(&output.stderr)
+        run.stdout
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("api-key") && stdout.contains(&fingerprint(&next)),
-        "{stdout}"
-    );
-    assert!(stdout.contains("2 instance(s): 2 succeeded"), "{stdout}");
-    assert_no_leak(
-        "put --trigger stdout",
-        &output.stdout,
-        std::slice::from_ref(&next),
+        run.stdout.contains("2 instance(s): 2 succeeded"),
+        "{}",
+        run.stdout
     );
     assert_eq!(proxy.count("secretsmanager.PutSecretValue"), 1);
     assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
