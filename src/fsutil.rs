@@ -37,9 +37,24 @@ impl std::fmt::Debug for ExistingFile {
     }
 }
 
+const SYMLINK_REFUSED: &str = "it is a symlink, which this tool refuses to follow";
+
+/// The error for a symlink found at a managed path.
+pub fn symlink_refused(path: &Path) -> Error {
+    Error::failed(format!("{}: {SYMLINK_REFUSED}", path.display()))
+}
+
+/// Fails when `path` is a symlink; a missing path or any other kind of file passes.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(symlink_refused(path)),
+        _ => Ok(()),
+    }
+}
+
 fn io_error(path: &Path, what: &str, err: std::io::Error) -> Error {
     let detail = match err.raw_os_error() {
-        Some(libc::ELOOP) => "it is a symlink, which this tool refuses to follow".to_string(),
+        Some(libc::ELOOP) => SYMLINK_REFUSED.to_string(),
         Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
         Some(libc::EISDIR) => "it is a directory".to_string(),
         _ => err.to_string(),
@@ -94,10 +109,7 @@ pub fn read_managed(path: &Path) -> Result<Option<ExistingFile>> {
 /// mode 0700. When `private` is set, an existing `dir` is also tightened to 0700.
 pub fn ensure_dir(dir: &Path, private: bool) -> Result<()> {
     match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(Error::failed(format!(
-            "{}: it is a symlink, which this tool refuses to follow",
-            dir.display()
-        ))),
+        Ok(meta) if meta.file_type().is_symlink() => Err(symlink_refused(dir)),
         Ok(meta) if !meta.is_dir() => Err(Error::failed(format!(
             "{}: expected a directory, found a file",
             dir.display()
@@ -171,13 +183,8 @@ pub fn remove_stale_temps(path: &Path) -> Result<()> {
 /// exist. A symlink at `path` is refused (and would only be replaced, never followed, by rename).
 pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let dir = parent_of(path)?;
+    refuse_symlink(path)?;
     if let Ok(meta) = fs::symlink_metadata(path) {
-        if meta.file_type().is_symlink() {
-            return Err(Error::failed(format!(
-                "{}: it is a symlink, which this tool refuses to follow or replace",
-                path.display()
-            )));
-        }
         if meta.is_dir() {
             return Err(Error::failed(format!(
                 "{}: expected a file, found a directory",

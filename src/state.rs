@@ -92,10 +92,7 @@ impl RunLock {
             .open(path)
             .map_err(|e| {
                 if e.raw_os_error() == Some(libc::ELOOP) {
-                    Error::failed(format!(
-                        "{}: it is a symlink, which this tool refuses to follow",
-                        path.display()
-                    ))
+                    fsutil::symlink_refused(path)
                 } else {
                     Error::failed(format!("{}: cannot open lock: {e}", path.display()))
                 }

@@ -17,7 +17,7 @@
 
 use crate::aws::{self, AwsSettings, FetchedSecret};
 use crate::error::{Error, Result};
-use crate::fsutil::{self, ExistingFile};
+use crate::fsutil;
 use crate::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
 use crate::session;
 use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
@@ -464,7 +464,9 @@ fn build_plan(
 ) -> Result<Plan> {
     let token = &secret.token;
     let uid = nix::unistd::geteuid().as_raw();
-    let dropin_existing = read_if_dir_ok(&paths.dropin)?;
+    // The drop-in's directory is ours: a symlink there is refused before anything is read.
+    fsutil::refuse_symlink(&paths.dropin_dir)?;
+    let dropin_existing = fsutil::read_managed(&paths.dropin)?;
     let legacy_existing = fsutil::read_managed(&paths.legacy_env)?;
     let mut file_plans = vec![
         FilePlan::compare(
@@ -539,20 +541,6 @@ fn build_plan(
         files: file_plans,
         stores: planned,
     })
-}
-
-/// Reads a file whose directory we own; a symlinked directory is refused before reading.
-fn read_if_dir_ok(path: &std::path::Path) -> Result<Option<ExistingFile>> {
-    let dir = fsutil::parent_of(path)?;
-    if let Ok(meta) = std::fs::symlink_metadata(dir) {
-        if meta.file_type().is_symlink() {
-            return Err(Error::failed(format!(
-                "{}: it is a symlink, which this tool refuses to follow",
-                dir.display()
-            )));
-        }
-    }
-    fsutil::read_managed(path)
 }
 
 /// Writes every file that differs and cleans every store that needs it. Store failures are
