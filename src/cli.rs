@@ -160,20 +160,46 @@ struct PutArgs {
     api: ApiArgs,
 }
 
+/// Which user and gateway on this host a command acts for; shared by `sync` and `status`.
 #[derive(clap::Args, Debug)]
-struct StatusArgs {
-    /// Diagnose for this user (needs root).
+struct HostArgs {
+    /// Act for this user (needs root); privileges are dropped to it before any file is touched.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
     user: Option<String>,
-    /// Home directory of the target user.
+    /// Home directory of the target user, for unusual layouts.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
     /// Gateway user unit [default: openclaw-gateway.service].
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
     unit: Option<String>,
-    /// OpenClaw state directory.
+    /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
+}
+
+/// `HostArgs` after the config file filled what the flags and environment left open.
+struct Host {
+    user: Option<String>,
+    home: Option<PathBuf>,
+    unit: String,
+    state_dir: Option<PathBuf>,
+}
+
+impl HostArgs {
+    fn resolve(self, file: &FileConfig) -> Result<Host> {
+        Ok(Host {
+            unit: unit_name(self.unit, file)?,
+            user: self.user.or_else(|| file.user.clone()),
+            home: self.home.or_else(|| file.home.clone()),
+            state_dir: self.state_dir.or_else(|| file.state_dir.clone()),
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    #[command(flatten)]
+    host: HostArgs,
     /// Also compare with the secret's AWSCURRENT version (one GetSecretValue; needs --secret-id).
     #[arg(long)]
     check_secret: bool,
@@ -217,18 +243,8 @@ struct SyncArgs {
     /// Secrets Manager endpoint (else AWS_ENDPOINT_URL, or the config file).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Act for this user (needs root); privileges are dropped to it before any file is touched.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
-    user: Option<String>,
-    /// Home directory of the target user, for unusual layouts.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
-    home: Option<PathBuf>,
-    /// Gateway user unit [default: openclaw-gateway.service].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
-    unit: Option<String>,
-    /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    host: HostArgs,
     /// Remove only these Anthropic profile ids from the stores (repeatable) [default: all].
     #[arg(long = "profile-id", value_name = "ID")]
     profile_ids: Vec<String>,
@@ -453,11 +469,12 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
     } else {
         None
     };
+    let host = args.host.resolve(&file)?;
     let options = StatusOptions {
-        unit: unit_name(args.unit, &file)?,
-        user: args.user.or(file.user.clone()),
-        home: args.home.or(file.home.clone()),
-        state_dir: args.state_dir.or(file.state_dir.clone()),
+        unit: host.unit,
+        user: host.user,
+        home: host.home,
+        state_dir: host.state_dir,
         check_secret,
         json_key: args
             .json_key
@@ -481,7 +498,7 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
 
 fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
     let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
-    let unit = unit_name(args.unit, &file)?;
+    let host = args.host.resolve(&file)?;
     let secret_id = required_secret_id(args.secret_id, &file)?;
     if secret_id.is_empty() || secret_id.len() > 2048 {
         return Err(Error::config("--secret-id must be 1 to 2048 characters"));
@@ -497,10 +514,10 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
             .json_key
             .or(file.json_key)
             .unwrap_or_else(|| "token".to_owned()),
-        user: args.user.or(file.user),
-        home: args.home.or(file.home),
-        unit,
-        state_dir: args.state_dir.or(file.state_dir),
+        user: host.user,
+        home: host.home,
+        unit: host.unit,
+        state_dir: host.state_dir,
         profile_ids,
         shell_profile: args.shell_profile || file.shell_profile.unwrap_or(false),
         dry_run: args.dry_run || file.dry_run.unwrap_or(false),
