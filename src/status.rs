@@ -163,9 +163,12 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         .as_ref()
         .and_then(|d| fingerprint_of_assignment(&d.content, &variable));
 
+    // Asked once: the gateway checks and the OpenClaw version lookup both use it.
+    let shown = Systemctl::new(target.clone()).show(unit);
     check_gateway(
         &mut findings,
         &target,
+        &shown,
         unit,
         &paths,
         &variable,
@@ -236,7 +239,8 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         expires_at.as_deref(),
     );
     check_legacy_timer(&mut findings, &target, &paths.home);
-    check_claude_credentials(&mut findings, &target, unit, &paths.home);
+    let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
+    check_claude_credentials(&mut findings, fragment_path, &paths.home);
 
     let problems = findings
         .0
@@ -263,14 +267,14 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
 fn check_gateway(
     findings: &mut Findings,
     target: &crate::privileges::TargetUser,
+    shown: &Result<crate::systemd::UnitStatus>,
     unit: &str,
     paths: &ManagedPaths,
     variable: &str,
     dropin_fingerprint: Option<&Fingerprint>,
     applied: Option<&state::AppliedState>,
 ) {
-    let systemctl = Systemctl::new(target.clone());
-    let status = match systemctl.show(unit) {
+    let status = match shown {
         Ok(status) => status,
         Err(e) => {
             findings.add("gateway-unit", Severity::Problem, e.to_string(), "the user's systemd manager cannot be reached, so the gateway cannot be checked or restarted", format!("start the user manager: `loginctl enable-linger {}`", target.name));
@@ -670,14 +674,11 @@ fn check_legacy_timer(
     }
 }
 
-/// The OpenClaw version the unit runs: `OPENCLAW_SERVICE_VERSION=` in the unit file, else the
-/// `package.json` beside the `openclaw/dist/index.js` its `ExecStart=` names.
-fn installed_openclaw_version(
-    target: &crate::privileges::TargetUser,
-    unit: &str,
-) -> Option<String> {
-    let status = Systemctl::new(target.clone()).show(unit).ok()?;
-    let text = std::fs::read_to_string(&status.fragment_path).ok()?;
+/// The OpenClaw version the unit runs: `OPENCLAW_SERVICE_VERSION=` in the unit file (its
+/// `FragmentPath`), else the `package.json` beside the `openclaw/dist/index.js` its `ExecStart=`
+/// names.
+fn installed_openclaw_version(fragment_path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(fragment_path).ok()?;
     if let Some(start) = text.find("OPENCLAW_SERVICE_VERSION=") {
         let rest = &text[start + "OPENCLAW_SERVICE_VERSION=".len()..];
         return rest
@@ -704,18 +705,13 @@ fn imports_claude_credentials(version: &str) -> bool {
     (year, month) < (2026, 6)
 }
 
-fn check_claude_credentials(
-    findings: &mut Findings,
-    target: &crate::privileges::TargetUser,
-    unit: &str,
-    home: &Path,
-) {
+fn check_claude_credentials(findings: &mut Findings, fragment_path: Option<&str>, home: &Path) {
     let credentials = home.join(".claude/.credentials.json");
     if std::fs::symlink_metadata(&credentials).is_err() {
         findings.ok("claude-credentials", "no ~/.claude/.credentials.json");
         return;
     }
-    let version = installed_openclaw_version(target, unit);
+    let version = fragment_path.and_then(installed_openclaw_version);
     let shown = version.clone().unwrap_or_else(|| "unknown".into());
     let severity = match version.as_deref() {
         Some(v) if !imports_claude_credentials(v) => Severity::Ok,
