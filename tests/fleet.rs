@@ -50,32 +50,40 @@ fn instances(count: usize, tag: &str) -> Vec<String> {
         .collect()
 }
 
+/// `trigger --secret-id prod/anthropic --document DOC --wait --poll-interval 1 ARGS...` through
+/// the counting proxy.
+fn trigger_and_wait(proxy: &FaultProxy, doc: &str, args: &[&str]) -> Run {
+    let mut all = vec![
+        "trigger",
+        "--secret-id",
+        "prod/anthropic",
+        "--document",
+        doc,
+        "--wait",
+        "--poll-interval",
+        "1",
+    ];
+    all.extend_from_slice(args);
+    run_tool(&all, &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())], &[])
+}
+
 #[test]
 fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
     let proxy = FaultProxy::start();
     let doc = document("OpenClawTokenSync-tag");
     let ids = instances(5, "gw-tag");
-    let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let run = run_tool(
+    let run = trigger_and_wait(
+        &proxy,
+        &doc,
         &[
-            "trigger",
             "--targets",
             "tag:Role=gw-tag",
-            "--secret-id",
-            "prod/anthropic",
-            "--document",
-            &doc,
             "--user",
             "ubuntu",
             "--force",
-            "--wait",
-            "--poll-interval",
-            "1",
             "--output",
             "json",
         ],
-        &endpoint,
-        &[],
     );
     run.expect_status(0);
     let report = run.json();
@@ -111,22 +119,7 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
     assert_eq!(listed["Commands"][0]["Targets"][0]["Key"], "tag:Role");
 
     // Text output: one row per instance.
-    let run = run_tool(
-        &[
-            "trigger",
-            "--targets",
-            "tag:Role=gw-tag",
-            "--secret-id",
-            "prod/anthropic",
-            "--document",
-            &doc,
-            "--wait",
-            "--poll-interval",
-            "1",
-        ],
-        &endpoint,
-        &[],
-    );
+    let run = trigger_and_wait(&proxy, &doc, &["--targets", "tag:Role=gw-tag"]);
     run.expect_status(0);
     for id in &ids {
         assert!(run.stdout.contains(&format!("{id} ")), "{}", run.stdout);
@@ -187,25 +180,17 @@ fn instance_ids_go_fifty_per_command() {
     );
     let ids: Vec<String> = (1..=120).map(|n| format!("i-{n:017x}")).collect();
     let joined = ids.join(",");
-    let run = run_tool(
+    let run = trigger_and_wait(
+        &proxy,
+        doc,
         &[
-            "trigger",
             "--region",
             region,
             "--instance-ids",
             &joined,
-            "--secret-id",
-            "prod/anthropic",
-            "--document",
-            doc,
-            "--wait",
-            "--poll-interval",
-            "1",
             "--output",
             "json",
         ],
-        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
-        &[],
     );
     run.expect_status(0);
     assert_eq!(
@@ -228,23 +213,10 @@ fn a_thousand_instances_cost_n_over_50_calls_per_poll_round() {
     let proxy = FaultProxy::start();
     let doc = document("OpenClawTokenSync-1000");
     instances(1000, "gw-1000");
-    let run = run_tool(
-        &[
-            "trigger",
-            "--targets",
-            "tag:Role=gw-1000",
-            "--secret-id",
-            "prod/anthropic",
-            "--document",
-            &doc,
-            "--wait",
-            "--poll-interval",
-            "1",
-            "--output",
-            "json",
-        ],
-        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
-        &[],
+    let run = trigger_and_wait(
+        &proxy,
+        &doc,
+        &["--targets", "tag:Role=gw-1000", "--output", "json"],
     );
     run.expect_status(0);
     assert_eq!(run.json()["succeeded"], 1000);
@@ -492,10 +464,7 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         );
         assert!(stdout.contains(expected), "{action}: {stdout}");
     }
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 
     // Extra flags pass through as separate words.
     let script = render(&[

@@ -140,10 +140,7 @@ fn ten_concurrent_syncs_restart_the_gateway_exactly_once() {
         }
     }
     assert_eq!(applied, 1, "exactly one run applies and restarts");
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
 #[test]
@@ -207,10 +204,7 @@ fn a_gateway_that_will_not_start_fails_the_run_and_the_next_run_retries() {
     let run = run_tool(&args, &[], &tokens);
     run.expect_status(0);
     assert!(user.state_file().exists());
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
 fn expected_dropin(token: &str) -> String {
@@ -355,10 +349,7 @@ fn sigkill_at_random_moments_never_tears_a_file_and_the_next_run_converges() {
     let latest = tokens.last().unwrap().clone();
     let run = run_tool(&[&args[..], &["--output", "json"]].concat(), &[], &tokens);
     run.expect_status(0);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(latest.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &latest);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(user.state_file()).unwrap()).unwrap();
     assert_eq!(state["fingerprint"], fingerprint(&latest));
@@ -619,10 +610,7 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
     );
     assert!(scans > 10, "the scan ran while sync ran");
     assert!(systemctl_seen > 0, "the scan saw the systemctl children");
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
 #[test]
@@ -692,10 +680,7 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
         report["gateway"]["action"], "restarted",
         "the rest of the run went on"
     );
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
     assert_eq!(fs::read(&sealed).unwrap(), sealed_before);
 
     // Lock released: the file is as it was, the next run cleans that store, and the unreadable

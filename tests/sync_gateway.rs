@@ -40,10 +40,7 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     let new_pid = user.main_pid();
     assert_ne!(new_pid, old_pid);
     assert_eq!(report["gateway"]["new_pid"], new_pid);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
     assert_eq!(user.gateway_env("ANTHROPIC_API_KEY"), None);
     assert!(user.show("DropInPaths").contains("anthropic.conf"));
 
@@ -104,10 +101,7 @@ fn a_new_secret_version_restarts_with_the_new_token() {
     assert_eq!(report["secret"]["version_id"], version);
     assert_eq!(report["gateway"]["action"], "restarted");
     assert_ne!(user.main_pid(), pid_after_first);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(second.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &second);
     let dropin = fs::read_to_string(user.dropin()).unwrap();
     assert!(dropin.contains(&second) && !dropin.contains(&first));
 }
@@ -124,10 +118,7 @@ fn a_stale_token_in_gateway_systemd_env_is_replaced_and_other_lines_kept() {
     let original = format!("# written by openclaw\nOPENCLAW_GATEWAY_TOKEN=abc\r\nANTHROPIC_OAUTH_TOKEN={stale}\nNODE_OPTIONS=--max-old-space-size=4096\n");
     user.write(".openclaw/gateway.systemd.env", original.as_bytes(), 0o600);
     user.systemctl(&["start", UNIT]);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(stale.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &stale);
 
     let secret = create_secret("tests/gwenv", &token);
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
@@ -136,10 +127,7 @@ fn a_stale_token_in_gateway_systemd_env_is_replaced_and_other_lines_kept() {
         fs::read_to_string(user.path(".openclaw/gateway.systemd.env")).unwrap(),
         expected
     );
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
     assert_eq!(
         user.gateway_env("OPENCLAW_GATEWAY_TOKEN").as_deref(),
         Some("abc")
@@ -162,19 +150,13 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
     );
     let secret = create_secret("tests/switch", &oauth);
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(oauth.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &oauth);
 
     put_secret(&secret, &api_key);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["secret"]["variable"], "ANTHROPIC_API_KEY");
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_API_KEY").as_deref(),
-        Some(api_key.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_API_KEY", &api_key);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN"),
         None,
@@ -200,10 +182,7 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
 
     put_secret(&secret, &oauth);
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(oauth.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &oauth);
     assert_eq!(user.gateway_env("ANTHROPIC_API_KEY"), None);
 }
 
@@ -220,10 +199,7 @@ fn a_json_secret_with_a_token_key_and_a_custom_key() {
         &format!(r#"{{"token":"{token}","expires_at":"2027-11-01T00:00:00Z"}}"#),
     );
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 
     let other = new_token(false);
     let tokens = vec![token, other.clone()];
@@ -232,10 +208,7 @@ fn a_json_secret_with_a_token_key_and_a_custom_key() {
         &format!(r#"{{"anthropic":"{other}"}}"#),
     );
     sync_for(&user, &secret, &["--json-key", "anthropic"], &tokens).expect_status(0);
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(other.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &other);
 }
 
 #[test]
@@ -521,10 +494,7 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["gateway"]["action"], "restarted");
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
 #[test]
@@ -562,10 +532,7 @@ fn an_overriding_drop_in_fails_verification_and_the_state_is_not_written() {
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["result"], "applied");
-    assert_eq!(
-        user.gateway_env("ANTHROPIC_OAUTH_TOKEN").as_deref(),
-        Some(token.as_str())
-    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
 #[test]

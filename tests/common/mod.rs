@@ -483,6 +483,15 @@ impl TestUser {
             .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
+    /// Asserts that the running gateway's environment gives `variable` exactly `token`.
+    pub fn assert_gateway_has(&self, variable: &str, token: &str) {
+        assert_eq!(
+            self.gateway_env(variable).as_deref(),
+            Some(token),
+            "{variable} in the running gateway"
+        );
+    }
+
     pub fn path(&self, relative: &str) -> PathBuf {
         self.home.join(relative)
     }
