@@ -177,6 +177,38 @@ struct HostArgs {
     state_dir: Option<PathBuf>,
 }
 
+/// The secret and how to reach it; shared by `sync` and `status --check-secret`.
+#[derive(clap::Args, Debug)]
+struct SecretArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    secret_id: Option<String>,
+    /// Key holding the token when the secret is a JSON object [default: token].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_JSON_KEY", value_name = "KEY")]
+    json_key: Option<String>,
+    /// AWS region (else AWS_REGION, the AWS profile, the config file, or the secret ARN).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Secrets Manager endpoint (else AWS_ENDPOINT_URL, or the config file).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Deadline in seconds for the Secrets Manager call, retries included [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+}
+
+impl SecretArgs {
+    /// `(secret id if any, JSON key, AWS settings)`, flags and environment over the config file.
+    fn resolve(self, file: &FileConfig) -> (Option<String>, String, AwsSettings) {
+        let json_key = self
+            .json_key
+            .or_else(|| file.json_key.clone())
+            .unwrap_or_else(|| "token".to_owned());
+        let aws = aws_settings(self.region, self.endpoint_url, self.timeout, file);
+        (self.secret_id, json_key, aws)
+    }
+}
+
 /// `HostArgs` after the config file filled what the flags and environment left open.
 struct Host {
     user: Option<String>,
@@ -203,21 +235,8 @@ struct StatusArgs {
     /// Also compare with the secret's AWSCURRENT version (one GetSecretValue; needs --secret-id).
     #[arg(long)]
     check_secret: bool,
-    /// Secrets Manager secret name or ARN (with --check-secret).
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    secret_id: Option<String>,
-    /// Key holding the token when the secret is a JSON object [default: token].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_JSON_KEY", value_name = "KEY")]
-    json_key: Option<String>,
-    /// AWS region.
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// Secrets Manager endpoint.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
-    /// Deadline in seconds for the Secrets Manager call [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    secret: SecretArgs,
     /// Assumed token lifetime when the secret has no expires_at [default: 365].
     #[arg(long, value_name = "DAYS")]
     token_lifetime_days: Option<u64>,
@@ -231,18 +250,8 @@ struct StatusArgs {
 
 #[derive(clap::Args, Debug)]
 struct SyncArgs {
-    /// Secrets Manager secret name or ARN.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    secret_id: Option<String>,
-    /// Key holding the token when the secret is a JSON object [default: token].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_JSON_KEY", value_name = "KEY")]
-    json_key: Option<String>,
-    /// AWS region (else AWS_REGION, the AWS profile, the config file, or the secret ARN).
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// Secrets Manager endpoint (else AWS_ENDPOINT_URL, or the config file).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    secret: SecretArgs,
     #[command(flatten)]
     host: HostArgs,
     /// Remove only these Anthropic profile ids from the stores (repeatable) [default: all].
@@ -263,9 +272,6 @@ struct SyncArgs {
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     output: Option<OutputFormat>,
-    /// Deadline in seconds for the Secrets Manager call, retries included [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
     /// Seconds to wait for another run's lock [default: 120].
     #[arg(long, value_name = "SECONDS")]
     lock_timeout: Option<u64>,
@@ -462,8 +468,9 @@ fn trigger_options(
 }
 
 fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, OutputFormat)> {
+    let (secret_id, json_key, aws) = args.secret.resolve(&file);
     let check_secret = if args.check_secret {
-        Some(args.secret_id.or(file.secret_id.clone()).ok_or_else(|| {
+        Some(secret_id.or(file.secret_id.clone()).ok_or_else(|| {
             Error::config("--check-secret needs --secret-id (or secret-id in the config file)")
         })?)
     } else {
@@ -476,11 +483,8 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
         home: host.home,
         state_dir: host.state_dir,
         check_secret,
-        json_key: args
-            .json_key
-            .or(file.json_key.clone())
-            .unwrap_or_else(|| "token".to_owned()),
-        aws: aws_settings(args.region, args.endpoint_url, args.timeout, &file),
+        json_key,
+        aws,
         token_lifetime_days: args
             .token_lifetime_days
             .or(file.token_lifetime_days)
@@ -497,9 +501,9 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
 }
 
 fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
-    let aws = aws_settings(args.region, args.endpoint_url, args.timeout, &file);
+    let (secret_id, json_key, aws) = args.secret.resolve(&file);
     let host = args.host.resolve(&file)?;
-    let secret_id = required_secret_id(args.secret_id, &file)?;
+    let secret_id = required_secret_id(secret_id, &file)?;
     if secret_id.is_empty() || secret_id.len() > 2048 {
         return Err(Error::config("--secret-id must be 1 to 2048 characters"));
     }
@@ -510,10 +514,7 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
     };
     let options = SyncOptions {
         secret_id,
-        json_key: args
-            .json_key
-            .or(file.json_key)
-            .unwrap_or_else(|| "token".to_owned()),
+        json_key,
         user: host.user,
         home: host.home,
         unit: host.unit,
