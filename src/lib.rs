@@ -2,6 +2,7 @@
 //! host that runs an OpenClaw gateway. See README.md for the operator's view and DESIGN notes in
 //! each module for what it owns.
 
+pub mod anthropic_probe;
 pub mod aws;
 pub mod cli;
 pub mod error;

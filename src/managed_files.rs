@@ -4,8 +4,16 @@
 //!
 //! - the systemd drop-in `<unit>.d/anthropic.conf` and the legacy `~/.openclaw-env` are ours and
 //!   always written;
-//! - `<state>/.env` and `<state>/gateway.systemd.env` belong to OpenClaw: only a line that already
-//!   sets a managed variable is changed, every other byte is kept;
+//! - `<state>/.env` is OpenClaw's global dotenv file: it always carries our variable (the line is
+//!   updated in place, or appended, or the file created 0600), every other byte is kept. From
+//!   OpenClaw 2026.8.1 on this is what keeps the token alive inside the gateway: at start the
+//!   gateway deletes from its own environment every key its unit lists in
+//!   `OPENCLAW_SERVICE_MANAGED_ENV_KEYS` that no global dotenv file holds, so a token that only
+//!   the drop-in sets is gone (README "How the token reaches the gateway");
+//! - `<state>/gateway.systemd.env` (the unit's `EnvironmentFile=`, which overrides drop-ins) and
+//!   `~/.config/openclaw/gateway.env` (the second global dotenv file, loaded after `<state>/.env`
+//!   with managed keys overriding) belong to OpenClaw: only a line that already sets a managed
+//!   variable is changed, every other byte is kept;
 //! - `~/.bash_profile` is touched only with `--shell-profile`: a marked block that sources
 //!   `~/.openclaw-env`, and removal of lines that hold a literal token (the runbook's old habit).
 
@@ -29,6 +37,7 @@ pub enum FileRole {
     LegacyEnv,
     DotEnv,
     GatewayEnv,
+    GlobalGatewayEnv,
     ShellProfile,
 }
 
@@ -48,6 +57,7 @@ pub struct ManagedPaths {
     pub legacy_env: PathBuf,
     pub dot_env: PathBuf,
     pub gateway_env: PathBuf,
+    pub global_gateway_env: PathBuf,
     pub shell_profile: PathBuf,
     pub state_dir: PathBuf,
 }
@@ -62,6 +72,7 @@ impl ManagedPaths {
             legacy_env: home.join(".openclaw-env"),
             dot_env: openclaw_state_dir.join(".env"),
             gateway_env: openclaw_state_dir.join("gateway.systemd.env"),
+            global_gateway_env: home.join(".config/openclaw/gateway.env"),
             shell_profile: home.join(".bash_profile"),
             state_dir: home.join(".local/state/openclaw-token-sync"),
         }
@@ -174,6 +185,29 @@ pub fn edit_env_file(content: &[u8], token: &Token) -> Option<Zeroizing<Vec<u8>>
         }
     }
     replaced.then_some(out)
+}
+
+/// `<state>/.env` with our variable in it: the existing managed line rewritten in place (see
+/// [`edit_env_file`]), or, when the file sets none, the assignment appended after every existing
+/// byte; a missing file is created with just the header and the assignment.
+pub fn dot_env_content(existing: Option<&[u8]>, token: &Token) -> Zeroizing<Vec<u8>> {
+    let Some(content) = existing else {
+        return legacy_env_content(token);
+    };
+    if let Some(edited) = edit_env_file(content, token) {
+        return edited;
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(content.len() + 256));
+    out.extend_from_slice(content);
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(
+        b"# Anthropic credential for the OpenClaw gateway: managed by openclaw-token-sync.\n",
+    );
+    push_assignment(&mut out, token);
+    out.push(b'\n');
+    out
 }
 
 /// The value the last assignment of `variable` in an env file (or, with `Environment=` lines, a
@@ -381,6 +415,32 @@ mod tests {
         assert_eq!(edited.as_slice(), expected.as_bytes());
         assert!(edit_env_file(b"OPENAI_API_KEY=x\n", &t).is_none());
         assert!(!env_file_holds_managed_key(b"XANTHROPIC_API_KEY=1\n"));
+    }
+
+    #[test]
+    fn dot_env_gets_the_assignment_in_place_appended_or_in_a_new_file() {
+        let t = token("D");
+        let line = format!("ANTHROPIC_OAUTH_TOKEN={}\n", t.expose());
+        let created = dot_env_content(None, &t);
+        assert!(created.starts_with(HEADER.as_bytes()));
+        assert!(created.ends_with(line.as_bytes()));
+        let appended = dot_env_content(Some(b"OPENAI_API_KEY=x\nFOO=1"), &t);
+        let text = String::from_utf8(appended.to_vec()).unwrap();
+        assert!(
+            text.starts_with("OPENAI_API_KEY=x\nFOO=1\n# Anthropic"),
+            "{text}"
+        );
+        assert!(text.ends_with(&line));
+        // The next run finds its line and edits in place: the same token changes nothing.
+        assert_eq!(
+            dot_env_content(Some(&appended), &t).as_slice(),
+            appended.as_slice()
+        );
+        let switched = dot_env_content(Some(&appended), &api_key());
+        let switched = String::from_utf8(switched.to_vec()).unwrap();
+        assert!(!switched.contains("ANTHROPIC_OAUTH_TOKEN"), "{switched}");
+        assert!(switched.contains("\nANTHROPIC_API_KEY=sk-ant-api03-KKK"));
+        assert!(switched.starts_with("OPENAI_API_KEY=x\nFOO=1\n"));
     }
 
     #[test]

@@ -486,9 +486,28 @@ fn build_plan(
             uid,
         ),
     ];
+    // `<state>/.env` always carries the token (releases from 2026.8.1 drop a managed key that no
+    // global dotenv file holds). It lives in OpenClaw's state dir, which this tool never creates.
+    if openclaw_state.is_dir() {
+        let existing = fsutil::read_managed(&paths.dot_env)?;
+        file_plans.push(FilePlan::compare(
+            FileRole::DotEnv,
+            paths.dot_env.clone(),
+            files::dot_env_content(existing.as_ref().map(|f| f.content.as_slice()), token),
+            0o600,
+            existing.as_ref(),
+            uid,
+        ));
+    } else {
+        warnings.push(format!(
+            "no OpenClaw state directory at {}: {} not written (OpenClaw 2026.8.1 and later need it; run `openclaw onboard` or pass --state-dir)",
+            openclaw_state.display(),
+            paths.dot_env.display()
+        ));
+    }
     for (role, path) in [
-        (FileRole::DotEnv, &paths.dot_env),
         (FileRole::GatewayEnv, &paths.gateway_env),
+        (FileRole::GlobalGatewayEnv, &paths.global_gateway_env),
     ] {
         if let Some(existing) = fsutil::read_managed(path)? {
             if let Some(desired) = files::edit_env_file(&existing.content, token) {

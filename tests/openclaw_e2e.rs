@@ -242,5 +242,5 @@ fn openclaw_2026_5_28_json_stores_fall_through_to_the_environment() {
 
 #[test]
 fn latest_openclaw_sqlite_stores_fall_through_to_the_environment() {
-    end_to_end("latest", "ocs-oc-sqlite", true);
+    end_to_end("2026.9.6", "ocs-oc-sqlite", true);
 }

@@ -6,6 +6,8 @@
 //! credentials, `AWS_EC2_METADATA_DISABLED=true` and empty AWS config files.
 #![allow(dead_code)]
 
+pub mod openclaw;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -56,7 +58,7 @@ pub struct Moto {
     _watchdog: Mutex<Child>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -107,7 +109,7 @@ pub fn moto() -> &'static Moto {
     })
 }
 
-fn http_get_ok(port: u16, path: &str) -> bool {
+pub fn http_get_ok(port: u16, path: &str) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
