@@ -25,60 +25,48 @@ const API_VERSION: &str = "2023-06-01";
 /// A small current model; the probe asks for one output token.
 pub const PROBE_MODEL: &str = "claude-haiku-4-5";
 
-/// What a probe found.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", tag = "result")]
+/// What a probe found: the token works, is refused, or neither could be shown.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// The endpoint answered 2xx: the token works.
-    Accepted { status: u16 },
+    /// 2xx: the token works.
+    Accepted,
     /// 401 or 403: the token is refused.
-    Rejected {
-        status: u16,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error_type: Option<String>,
-    },
+    Rejected,
     /// No answer that proves either (5xx, 429, a network error, a timeout).
-    Inconclusive { reason: String },
+    Inconclusive,
 }
 
-impl Verdict {
-    pub fn is_rejected(&self) -> bool {
-        matches!(self, Verdict::Rejected { .. })
-    }
+/// A verdict and what it rests on ("HTTP 401 authentication_error", "connection refused").
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub verdict: Verdict,
+    pub detail: String,
+}
 
-    /// One line for a report: "accepted (HTTP 200)", "rejected (HTTP 401 authentication_error)".
-    pub fn describe(&self) -> String {
-        match self {
-            Verdict::Accepted { status } => format!("accepted (HTTP {status})"),
-            Verdict::Rejected { status, error_type } => format!(
-                "rejected (HTTP {status}{})",
-                error_type
-                    .as_deref()
-                    .map(|t| format!(" {t}"))
-                    .unwrap_or_default()
-            ),
-            Verdict::Inconclusive { reason } => format!("inconclusive ({reason})"),
+impl Finding {
+    pub fn new(verdict: Verdict, detail: impl Into<String>) -> Finding {
+        Finding {
+            verdict,
+            detail: detail.into(),
         }
     }
 }
 
 /// The verdict for an HTTP answer. `body` is only searched for Anthropic's error type.
-pub fn classify(status: u16, body: &[u8]) -> Verdict {
-    match status {
-        200..=299 => Verdict::Accepted { status },
-        401 | 403 => Verdict::Rejected {
-            status,
-            error_type: error_type(body),
-        },
-        _ => Verdict::Inconclusive {
-            reason: format!(
-                "HTTP {status}{}",
-                error_type(body)
-                    .map(|t| format!(" {t}"))
-                    .unwrap_or_default()
-            ),
-        },
-    }
+pub fn classify(status: u16, body: &[u8]) -> Finding {
+    let detail = format!(
+        "HTTP {status}{}",
+        error_type(body)
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default()
+    );
+    let verdict = match status {
+        200..=299 => Verdict::Accepted,
+        401 | 403 => Verdict::Rejected,
+        _ => Verdict::Inconclusive,
+    };
+    Finding::new(verdict, detail)
 }
 
 /// `error.type` of Anthropic's error body (`{"type":"error","error":{"type":…}}`), when it is a
@@ -110,25 +98,27 @@ pub fn auth_header(kind: TokenKind) -> (&'static str, &'static str) {
 }
 
 /// Sends the probe to `base` and returns the verdict. Never fails: trouble is "inconclusive".
-pub fn probe(base: &str, token: &Token, timeout: Duration) -> Verdict {
+pub fn probe(base: &str, token: &Token, timeout: Duration) -> Finding {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            return Verdict::Inconclusive {
-                reason: format!("cannot start the async runtime: {e}"),
-            }
+            return Finding::new(
+                Verdict::Inconclusive,
+                format!("cannot start the async runtime: {e}"),
+            )
         }
     };
     runtime.block_on(async {
         match tokio::time::timeout(timeout, send(base, token)).await {
             Ok(Ok((status, body))) => classify(status, &body),
-            Ok(Err(reason)) => Verdict::Inconclusive { reason },
-            Err(_) => Verdict::Inconclusive {
-                reason: format!("no answer from {base} within {} s", timeout.as_secs()),
-            },
+            Ok(Err(reason)) => Finding::new(Verdict::Inconclusive, reason),
+            Err(_) => Finding::new(
+                Verdict::Inconclusive,
+                format!("no answer from {base} within {} s", timeout.as_secs()),
+            ),
         }
     })
 }
@@ -215,28 +205,16 @@ mod tests {
             br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
         assert_eq!(
             classify(401, unauthorized),
-            Verdict::Rejected {
-                status: 401,
-                error_type: Some("authentication_error".into())
-            }
+            Finding::new(Verdict::Rejected, "HTTP 401 authentication_error")
         );
-        assert!(classify(403, b"").is_rejected());
-        assert_eq!(classify(200, b"{}"), Verdict::Accepted { status: 200 });
+        assert_eq!(classify(403, b"").verdict, Verdict::Rejected);
+        assert_eq!(classify(200, b"{}"), Finding::new(Verdict::Accepted, "HTTP 200"));
         for status in [429, 500, 529, 404] {
-            assert!(
-                matches!(classify(status, b""), Verdict::Inconclusive { .. }),
-                "{status}"
-            );
+            assert_eq!(classify(status, b"").verdict, Verdict::Inconclusive, "{status}");
         }
         // An error "type" that is not an identifier is not echoed.
         let odd = br#"{"error":{"type":"sk-ant-oat01 something"}}"#;
-        assert_eq!(
-            classify(401, odd),
-            Verdict::Rejected {
-                status: 401,
-                error_type: None
-            }
-        );
+        assert_eq!(classify(401, odd).detail, "HTTP 401");
     }
 
     #[test]

@@ -243,9 +243,36 @@ struct StatusArgs {
     /// Warn when the token expires within this many days [default: 30].
     #[arg(long, value_name = "DAYS")]
     expiry_warning_days: Option<u64>,
+    #[command(flatten)]
+    probe: ProbeArgs,
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     output: Option<OutputFormat>,
+}
+
+/// The live token probe, shared by `sync` and `status`.
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// Skip the live request that proves Anthropic accepts the token.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_NO_PROBE")]
+    no_probe: bool,
+    /// Send our own probe here instead of the gateway's configured Anthropic base URL
+    /// (proxies, tests) [default: the gateway's `models.providers.anthropic.baseUrl`, else
+    /// https://api.anthropic.com].
+    #[arg(long, value_name = "URL", env = "ANTHROPIC_BASE_URL")]
+    anthropic_base_url: Option<String>,
+}
+
+impl ProbeArgs {
+    /// (probe on?, base URL override), flags and environment over the config file.
+    fn resolve(self, file: &FileConfig) -> (bool, Option<String>) {
+        (
+            !self.no_probe && file.probe.unwrap_or(true),
+            self.anthropic_base_url
+                .or_else(|| file.anthropic_base_url.clone())
+                .filter(|url| !url.is_empty()),
+        )
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -269,6 +296,8 @@ struct SyncArgs {
     /// Write files and clean stores but do not stop/start the gateway.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_NO_RESTART")]
     no_restart: bool,
+    #[command(flatten)]
+    probe: ProbeArgs,
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     output: Option<OutputFormat>,
@@ -307,6 +336,8 @@ struct FileConfig {
     dry_run: Option<bool>,
     force: Option<bool>,
     no_restart: Option<bool>,
+    probe: Option<bool>,
+    anthropic_base_url: Option<String>,
     output: Option<OutputFormat>,
     timeout: Option<u64>,
     lock_timeout: Option<u64>,
@@ -477,7 +508,10 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
         None
     };
     let host = args.host.resolve(&file)?;
+    let (probe, anthropic_base_url) = args.probe.resolve(&file);
     let options = StatusOptions {
+        probe,
+        anthropic_base_url,
         unit: host.unit,
         user: host.user,
         home: host.home,
@@ -502,6 +536,7 @@ fn status_options(args: StatusArgs, file: FileConfig) -> Result<(StatusOptions, 
 
 fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, OutputFormat)> {
     let (secret_id, json_key, aws) = args.secret.resolve(&file);
+    let (probe, anthropic_base_url) = args.probe.resolve(&file);
     let host = args.host.resolve(&file)?;
     let secret_id = required_secret_id(secret_id, &file)?;
     if secret_id.is_empty() || secret_id.len() > 2048 {
@@ -524,6 +559,8 @@ fn sync_options(args: SyncArgs, file: FileConfig) -> Result<(SyncOptions, Output
         dry_run: args.dry_run || file.dry_run.unwrap_or(false),
         force: args.force || file.force.unwrap_or(false),
         no_restart: args.no_restart || file.no_restart.unwrap_or(false),
+        probe,
+        anthropic_base_url,
         lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
         verify: VerifyLimits {
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
@@ -859,15 +896,21 @@ pub fn summary_line(report: &SyncReport) -> String {
         .filter(|s| !s.removed_profiles.is_empty() || s.removed_references > 0)
         .count();
     let skipped = report.stores.iter().filter(|s| s.error.is_some()).count();
+    let proof = report
+        .gateway
+        .proof
+        .as_ref()
+        .map(|p| format!(" ({})", p.describe()))
+        .unwrap_or_default();
     let gateway = match report.gateway.action {
         GatewayAction::Restarted => format!(
-            "{} restarted (pid {} -> {}) and verified",
+            "{} restarted (pid {} -> {}) and verified{proof}",
             report.gateway.unit,
             report.gateway.old_pid.map_or("-".into(), |p| p.to_string()),
             report.gateway.new_pid.map_or("-".into(), |p| p.to_string())
         ),
         GatewayAction::Verified => format!(
-            "{} verified without restart (pid {})",
+            "{} verified without restart (pid {}){proof}",
             report.gateway.unit,
             report.gateway.new_pid.unwrap_or(0)
         ),

@@ -17,7 +17,11 @@ use crate::secret::{Fingerprint, MANAGED_VARIABLES};
 use crate::session;
 use crate::state::{self, GatewayOutcome};
 use crate::stores::{self, document};
+use crate::anthropic_probe::Verdict;
+use crate::openclaw::proof::{self, ProofMethod, ProofOptions};
+use crate::secret::Token;
 use crate::systemd::{self, Systemctl};
+use zeroize::Zeroizing;
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,10 @@ pub struct StatusOptions {
     pub token_lifetime_days: u64,
     /// Warn when the token expires within this many days.
     pub expiry_warning_days: u64,
+    /// Send a live probe that Anthropic accepts the token.
+    pub probe: bool,
+    /// Where a direct probe goes instead of the gateway's configured base URL.
+    pub anthropic_base_url: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -175,6 +183,13 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         dropin_fingerprint.as_ref(),
         applied.as_ref(),
     );
+    if let Some(status) = shown
+        .as_ref()
+        .ok()
+        .filter(|s| s.is_active() && s.main_pid != 0)
+    {
+        check_gateway_runtime(&mut findings, &target, status, options, &paths, &openclaw_state);
+    }
     check_environment_files(
         &mut findings,
         &paths,
@@ -368,6 +383,88 @@ fn check_gateway(
         .unwrap_or_default();
     if let Ok(Some(_)) = systemd::environ_fingerprint(status.main_pid, other) {
         findings.add("both-variables", Severity::Warning, format!("the gateway has both {variable} and {other}"), "OpenClaw prefers ANTHROPIC_OAUTH_TOKEN; a stale second variable hides which one is in use", format!("remove {other} from the unit's Environment=/EnvironmentFile= and restart"));
+    }
+}
+
+/// The token the gateway is meant to run with: the managed assignment in `<state>/.env`, else
+/// in our drop-in (the file the gateway reads first on every supported release).
+fn token_on_disk(paths: &ManagedPaths) -> Option<Token> {
+    [&paths.dot_env, &paths.dropin].into_iter().find_map(|path| {
+        let file = fsutil::read_managed(path).ok().flatten()?;
+        MANAGED_VARIABLES.iter().find_map(|variable| {
+            let value = managed_files::assigned_value(&file.content, variable)?;
+            let text = Zeroizing::new(String::from_utf8(value.to_vec()).ok()?);
+            Token::parse(text).ok()
+        })
+    })
+}
+
+/// The gateway's own view (its RPC) and a live probe, as `sync` proves it after applying.
+fn check_gateway_runtime(
+    findings: &mut Findings,
+    target: &crate::privileges::TargetUser,
+    status: &crate::systemd::UnitStatus,
+    options: &StatusOptions,
+    paths: &ManagedPaths,
+    state_dir: &Path,
+) {
+    let unit = options.unit.as_str();
+    let Some(token) = token_on_disk(paths) else {
+        return; // the drop-in finding already says there is no token
+    };
+    let systemctl = Systemctl::new(target.clone());
+    let proof_options = ProofOptions {
+        probe: options.probe,
+        base_url: options.anthropic_base_url.clone(),
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+    };
+    let proof = match proof::prove(&systemctl, unit, &token, state_dir, proof_options) {
+        Ok(proof) => proof,
+        Err(e) => {
+            findings.add(
+                "gateway-auth",
+                Severity::Problem,
+                format!("pid {}: {}", status.main_pid, e.message()),
+                "the gateway's agents do not run on the synced token, whatever its process environment says",
+                "openclaw-token-sync sync --force --secret-id <secret>, then check `journalctl --user -u UNIT`".replace("UNIT", unit),
+            );
+            return;
+        }
+    };
+    match proof.method {
+        ProofMethod::ProcessEnvironment => findings.add(
+            "gateway-auth",
+            Severity::Warning,
+            format!("the gateway's RPC was not usable: {}", proof.notes.join("; ")),
+            "without the gateway's own view only its process environment is known",
+            "check `openclaw gateway call health --json` as the gateway's user",
+        ),
+        _ => findings.ok("gateway-auth", proof.describe()),
+    }
+    let Some(probe) = &proof.probe else {
+        return;
+    };
+    let seen = format!("{} {}: {}", token.fingerprint(), match probe.finding.verdict {
+        Verdict::Accepted => "accepted",
+        Verdict::Rejected => "rejected",
+        Verdict::Inconclusive => "inconclusive",
+    }, proof.describe());
+    match probe.finding.verdict {
+        Verdict::Accepted => findings.ok("token-probe", seen),
+        Verdict::Rejected => findings.add(
+            "token-probe",
+            Severity::Problem,
+            seen,
+            "Anthropic refuses the token the gateway runs with: every agent turn fails",
+            "store a valid token (`claude setup-token`, then `openclaw-token-sync put`) and sync",
+        ),
+        Verdict::Inconclusive => findings.add(
+            "token-probe",
+            Severity::Warning,
+            seen,
+            "the probe got no answer that proves the token works or not",
+            "check the host's route to Anthropic (or the configured baseUrl) and run status again",
+        ),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `sync`, in the order DESIGN.md section 2 fixes: lock → one GetSecretValue → validate → plan
 //! (pure) → nothing differs: done, no write → stop gateway, write files, clean stores, reload,
-//! start → verify the new process's environment → only then write the state file → report.
+//! start → verify the new process's environment → prove through the gateway's own RPC that its
+//! agents use the token, with a live probe (`openclaw::proof`) → only then write the state file
+//! → report.
 //!
 //! Decisions where the design is silent (also in the README):
 //! - `daemon-reload` runs after the drop-in is written (it must see the new file), before start.
@@ -19,13 +21,14 @@ use crate::aws::{self, AwsSettings, FetchedSecret};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
+use crate::openclaw::proof::{self, GatewayProof, ProofOptions};
 use crate::session;
 use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
 use crate::stores::{self, document::ProfileSelector, Agent, CredentialStore};
 use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Everything `sync` needs, after flags, environment and config file were layered.
 #[derive(Clone, Debug)]
@@ -41,6 +44,10 @@ pub struct SyncOptions {
     pub dry_run: bool,
     pub force: bool,
     pub no_restart: bool,
+    /// After applying, prove with a live request that Anthropic accepts the token.
+    pub probe: bool,
+    /// Where a direct probe goes instead of the gateway's configured `baseUrl`.
+    pub anthropic_base_url: Option<String>,
     pub lock_timeout: Duration,
     pub verify: VerifyLimits,
     pub aws: AwsSettings,
@@ -111,6 +118,9 @@ pub struct GatewayReport {
     pub action: GatewayAction,
     pub old_pid: Option<u32>,
     pub new_pid: Option<u32>,
+    /// How the running gateway was shown to use the token (after a restart or a verification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<GatewayProof>,
 }
 
 /// What a sync did (or, with `--dry-run`, would do). Contains no token, only fingerprints.
@@ -250,6 +260,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             action: GatewayAction::Unchanged,
             old_pid: None,
             new_pid: None,
+            proof: None,
         },
         warnings,
     };
@@ -369,6 +380,26 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         Some(status) => restart_and_verify(&restart, &status, &mut report)?,
     };
 
+    if outcome == GatewayOutcome::Verified {
+        // The process environment is right; now the gateway's own view, and a live probe.
+        let proof = proof::prove(
+            &systemctl,
+            &options.unit,
+            &secret.token,
+            &openclaw_state,
+            ProofOptions {
+                probe: options.probe,
+                base_url: options.anthropic_base_url.clone(),
+                deadline: Instant::now() + options.verify.timeout,
+            },
+        )?;
+        if let Some(rejected) = proof::rejection(&proof, &secret.token) {
+            return Err(rejected);
+        }
+        tracing::info!(proof = %proof.describe(), "gateway proven");
+        report.warnings.extend(proof.notes.iter().cloned());
+        report.gateway.proof = Some(proof);
+    }
     if outcome == GatewayOutcome::Verified && restart_pending(&paths) {
         // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
         std::fs::remove_file(&marker)

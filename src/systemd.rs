@@ -46,6 +46,30 @@ impl Systemctl {
         Systemctl { user }
     }
 
+    /// The environment every systemctl/systemd-run call gets: nothing of ours, just what is
+    /// needed to reach the user's manager.
+    fn user_command(&self, program: &str) -> Command {
+        let runtime_dir = self.user.runtime_dir();
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOME", &self.user.home)
+            .env("USER", &self.user.name)
+            .env("LOGNAME", &self.user.name)
+            .env("LANG", "C")
+            .env("SYSTEMD_PAGER", "")
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}/bus", runtime_dir.display()),
+            );
+        command
+    }
+
     fn run(&self, args: &[&str]) -> Result<String> {
         let (output, stdout, stderr) = self.output(args)?;
         if !output.status.success() {
@@ -63,26 +87,11 @@ impl Systemctl {
     /// Runs systemctl and returns its output whatever its exit status (but refuses the chroot
     /// no-op, where systemctl exits 0 having done nothing).
     fn output(&self, args: &[&str]) -> Result<(std::process::Output, String, String)> {
-        let runtime_dir = self.user.runtime_dir();
-        let output = Command::new("systemctl")
+        let output = self
+            .user_command("systemctl")
             .arg("--user")
             .arg("--no-ask-password")
             .args(args)
-            .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .env("HOME", &self.user.home)
-            .env("USER", &self.user.name)
-            .env("LOGNAME", &self.user.name)
-            .env("LANG", "C")
-            .env("SYSTEMD_PAGER", "")
-            .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .env(
-                "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}/bus", runtime_dir.display()),
-            )
             .output()
             .map_err(|e| Error::failed(format!("cannot run systemctl: {e}")))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -134,6 +143,65 @@ impl Systemctl {
             Ok((_, stdout, _)) if !stdout.trim().is_empty() => stdout.trim().to_owned(),
             _ => "unknown".to_owned(),
         }
+    }
+
+    /// How the unit starts its main process and what environment it gets: `ExecStart=`'s argv,
+    /// the `Environment=` assignments minus the Anthropic credentials (never held longer than
+    /// this call), and the `EnvironmentFile=` paths (with systemd's `-` prefix when optional).
+    pub fn exec_context(&self, unit: &str) -> Result<ExecContext> {
+        let text = Zeroizing::new(self.run(&[
+            "show",
+            "-p",
+            "ExecStart,Environment,EnvironmentFiles,WorkingDirectory",
+            "--",
+            unit,
+        ])?);
+        Ok(ExecContext::parse(&text))
+    }
+
+    /// Runs `argv` as a transient service of the user's manager and waits for it: the child
+    /// starts outside whatever sandbox this process runs in (the hardened service forbids the
+    /// writable-executable memory Node's JIT needs) and in the same manager as the gateway.
+    /// Environment values travel in systemd-run's own environment (`--setenv=NAME`), never in
+    /// an argv. Returns (success, stdout, stderr).
+    pub fn run_transient(
+        &self,
+        name: &str,
+        argv: &[String],
+        context: &ExecContext,
+        limit: Duration,
+    ) -> Result<(bool, String, String)> {
+        let mut command = self.user_command("systemd-run");
+        command
+            .arg("--user")
+            .arg("--no-ask-password")
+            .arg("--quiet")
+            .arg("--wait")
+            .arg("--pipe")
+            .arg("--collect")
+            .arg("--service-type=exec")
+            .arg(format!("--unit={name}-{}", std::process::id()))
+            .arg("--description=openclaw-token-sync: check the OpenClaw gateway")
+            .arg(format!("--working-directory={}", self.user.home.display()))
+            .arg(format!("--property=RuntimeMaxSec={}", limit.as_secs().max(1)));
+        for file in &context.environment_files {
+            command.arg(format!("--property=EnvironmentFile={file}"));
+        }
+        // The gateway's own variables (credentials already removed), and no colour codes.
+        let no_color = ("NO_COLOR".to_owned(), "1".to_owned());
+        for (key, value) in context.environment.iter().chain([&no_color]) {
+            command.arg(format!("--setenv={key}"));
+            command.env(key, value);
+        }
+        command.arg("--").args(argv);
+        let output = command
+            .output()
+            .map_err(|e| Error::failed(format!("cannot run systemd-run: {e}")))?;
+        Ok((
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
     }
 
     pub fn daemon_reload(&self) -> Result<()> {
@@ -203,6 +271,113 @@ impl Systemctl {
     }
 }
 
+/// What `systemctl show` says about how a unit runs its main process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecContext {
+    /// argv of the first `ExecStart=` command.
+    pub argv: Vec<String>,
+    /// `Environment=` assignments, Anthropic credentials removed.
+    pub environment: Vec<(String, String)>,
+    /// `EnvironmentFile=` paths, `-`-prefixed when missing files are ignored.
+    pub environment_files: Vec<String>,
+}
+
+/// Variables that never leave `exec_context`: they hold credentials of ours.
+const CREDENTIAL_VARIABLES: [&str; 3] = [
+    "ANTHROPIC_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+
+impl ExecContext {
+    /// Parses `systemctl show -p ExecStart,Environment,EnvironmentFiles` output.
+    pub fn parse(text: &str) -> ExecContext {
+        let mut context = ExecContext::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            match key {
+                "ExecStart" if context.argv.is_empty() => {
+                    if let Some(start) = value.find("argv[]=") {
+                        let rest = &value[start + "argv[]=".len()..];
+                        let end = rest.find(" ; ").unwrap_or(rest.len());
+                        context.argv = split_quoted(&rest[..end]);
+                    }
+                }
+                "Environment" => {
+                    context.environment = split_quoted(value)
+                        .into_iter()
+                        .filter_map(|entry| {
+                            let (k, v) = entry.split_once('=')?;
+                            (!CREDENTIAL_VARIABLES.contains(&k))
+                                .then(|| (k.to_owned(), v.to_owned()))
+                        })
+                        .collect();
+                }
+                "EnvironmentFiles" => {
+                    // One per line: "/path (ignore_errors=yes)".
+                    let (path, flags) = value.rsplit_once(" (").unwrap_or((value, ""));
+                    if !path.is_empty() {
+                        let optional = flags.contains("ignore_errors=yes");
+                        context
+                            .environment_files
+                            .push(format!("{}{path}", if optional { "-" } else { "" }));
+                    }
+                }
+                _ => {}
+            }
+        }
+        context
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.environment
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Splits systemd's space-separated list, where an entry with spaces is in double quotes and
+/// `\"` / `\\` are escaped.
+fn split_quoted(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut started = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                started = true;
+            }
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+                started = true;
+            }
+            ' ' if !in_quotes => {
+                if started {
+                    out.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            _ => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(current);
+    }
+    out
+}
+
 /// The variable a verified gateway must carry.
 pub struct Expectation<'a> {
     pub variable: &'a str,
@@ -241,4 +416,40 @@ pub fn environ_fingerprint(pid: u32, variable: &str) -> Result<Option<Fingerprin
         .split(|b| *b == 0)
         .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
         .map(Fingerprint::of))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_context_reads_argv_environment_and_files_without_credentials() {
+        let text = "ExecStart={ path=/opt/node/bin/node ; argv[]=/opt/node/bin/node --max-old-space-size=8192 /opt/oc/dist/index.js gateway --port 18789 ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n\
+Environment=HOME=/home/u \"OPENCLAW_WINDOWS_TASK_NAME=OpenClaw Gateway\" OPENCLAW_STATE_DIR=/srv/oc ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-SECRET\n\
+EnvironmentFiles=/home/u/.openclaw/gateway.systemd.env (ignore_errors=yes)\n\
+EnvironmentFiles=/etc/oc.env (ignore_errors=no)\n";
+        let context = ExecContext::parse(text);
+        assert_eq!(
+            context.argv,
+            [
+                "/opt/node/bin/node",
+                "--max-old-space-size=8192",
+                "/opt/oc/dist/index.js",
+                "gateway",
+                "--port",
+                "18789"
+            ]
+        );
+        assert_eq!(context.get("OPENCLAW_STATE_DIR"), Some("/srv/oc"));
+        assert_eq!(
+            context.get("OPENCLAW_WINDOWS_TASK_NAME"),
+            Some("OpenClaw Gateway")
+        );
+        assert_eq!(context.get("ANTHROPIC_OAUTH_TOKEN"), None);
+        assert!(!format!("{context:?}").contains("SECRET"));
+        assert_eq!(
+            context.environment_files,
+            ["-/home/u/.openclaw/gateway.systemd.env", "/etc/oc.env"]
+        );
+    }
 }

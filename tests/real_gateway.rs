@@ -38,7 +38,8 @@ fn stale_stores(user: &TestUser) {
     );
 }
 
-/// `sync` as root for the user with the default settle time, JSON report.
+/// `sync` as root for the user with the default settle time, JSON report. Direct probes go
+/// where the gateway's own `openclaw.json` points (the empty override).
 fn sync(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run {
     let mut args = vec![
         "sync",
@@ -50,7 +51,54 @@ fn sync(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run
         "json",
     ];
     args.extend_from_slice(extra);
-    run_tool(&args, &[], tokens)
+    run_tool(&args, &[("ANTHROPIC_BASE_URL", "")], tokens)
+}
+
+/// The proof a release's gateway offers: `models.probe` from 2026.8.1, `models.authStatus`
+/// plus the process environment and our own probe before.
+fn expected_proof(version: &str) -> (&'static str, &'static str) {
+    if version == SEED_RELEASE {
+        ("gateway-auth-status", "direct")
+    } else {
+        ("gateway-probe", "gateway")
+    }
+}
+
+/// A sync that applied `token`: restarted, proven through the gateway with the release's
+/// strongest means, the live probe accepted and seen by the stand-in with that token.
+fn assert_applied_and_proven(run: &Run, version: &str, token: &str, standin: &AnthropicStandIn) {
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["result"], "applied", "{report}");
+    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    let proof = &report["gateway"]["proof"];
+    let (method, via) = expected_proof(version);
+    assert_eq!(proof["method"], method, "{version}: {report}");
+    assert_eq!(proof["probe"]["via"], via, "{version}: {report}");
+    assert_eq!(proof["probe"]["verdict"], "accepted", "{version}: {report}");
+    if via == "gateway" {
+        let variable = if token.starts_with("sk-ant-api03-") {
+            "ANTHROPIC_API_KEY"
+        } else {
+            "ANTHROPIC_OAUTH_TOKEN"
+        };
+        assert_eq!(proof["source"], format!("env: {variable}"), "{report}");
+    }
+    let probes: Vec<Value> = standin
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/v1/messages")
+        .collect();
+    assert!(!probes.is_empty(), "{version}: the stand-in saw no probe during sync");
+    for r in &probes {
+        assert_eq!(r["fingerprint"], fingerprint(token), "{version} probe: {r}");
+    }
+    if via == "direct" && token.starts_with("sk-ant-oat01-") {
+        assert!(
+            probes.iter().all(|r| r["beta"].as_str().unwrap_or_default().contains("oauth-2025-04-20")),
+            "{probes:?}"
+        );
+    }
 }
 
 /// Runs an agent turn and returns the Anthropic requests it caused.
@@ -63,6 +111,12 @@ fn turn(
     standin.reset();
     let (ok, stdout, stderr) = gateway.agent_turn(user, agent);
     let requests = standin.requests();
+    // 2026.5.28's CLI quietly runs the turn itself when the gateway fails: that is no proof.
+    assert!(
+        !stderr.contains("EMBEDDED FALLBACK") && !stdout.contains("fallbackFrom"),
+        "{} turn for {agent} did not run in the gateway:\n{stdout}\n{stderr}",
+        gateway.version
+    );
     assert!(
         ok,
         "{} agent turn for {agent} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}\nstand-in saw: {requests:?}",
@@ -91,56 +145,146 @@ fn assert_turn_carries(requests: &[Value], token: &str, what: &str) {
     }
 }
 
-fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool) {
+fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: bool) {
     if !require_root(&format!("real gateway {version}")) || !require_release(version) {
         return;
     }
-    let _one = ONE_GATEWAY_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_GATEWAY_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let user = TestUser::new(user_name, false);
     let standin = AnthropicStandIn::start();
     stale_stores(&user);
     let gateway = RealGateway::install(&user, version, &standin.base_url);
     if sqlite {
-        let (ok, _, stderr) = run_openclaw(
-            &user,
-            version,
-            &["doctor", "--fix", "--non-interactive"],
-            &[],
-        );
+        let (ok, _, stderr) =
+            run_openclaw(&user, version, &["doctor", "--fix", "--non-interactive"], &[]);
         assert!(ok, "openclaw doctor --fix failed:\n{stderr}");
         assert!(user.path(".openclaw/state/openclaw.sqlite").exists());
     }
     gateway.start(&user);
+    let mut tokens = Vec::new();
 
+    // The gateway runs on stale profiles; the first sync removes them and hands it the token.
     let first = new_token(false);
+    tokens.push(first.clone());
     let secret = create_secret(&format!("tests/real-{user_name}"), &first);
-    let run = sync(&user, &secret, &[], std::slice::from_ref(&first));
-    run.expect_status(0);
-    eprintln!("{}", run.stdout);
-    gateway.wait_listening(std::time::Duration::from_secs(60));
+    standin.reset();
+    let run = sync(&user, &secret, &[], &tokens);
+    assert_applied_and_proven(&run, version, &first, &standin);
     for agent in ["main", "work"] {
         let requests = turn(&gateway, &user, &standin, agent);
-        assert_turn_carries(
-            &requests,
-            &first,
-            &format!("{version} {agent} after the first sync"),
-        );
+        assert_turn_carries(&requests, &first, &format!("{version} {agent} after the first sync"));
     }
+
+    // A second run is a no-op: one AWS call, no OpenClaw process, nothing sent to Anthropic.
+    standin.reset();
+    let run = sync(&user, &secret, &[], &tokens);
+    run.expect_status(0);
+    assert_eq!(run.json()["result"], "unchanged", "{}", run.stdout);
+    assert!(standin.requests().is_empty(), "{:?}", standin.requests());
+
+    // Rotation, then a switch to an API key: each turn carries exactly the new credential.
+    let mut rotations = vec![new_token(false), new_token(true)];
+    if full {
+        rotations.push(new_token(false)); // and back to an OAuth token
+    }
+    for next in rotations {
+        tokens.push(next.clone());
+        put_secret(&secret, &next);
+        standin.reset();
+        let run = sync(&user, &secret, &[], &tokens);
+        assert_applied_and_proven(&run, version, &next, &standin);
+        let requests = turn(&gateway, &user, &standin, "main");
+        assert_turn_carries(&requests, &next, &format!("{version} after rotating"));
+    }
+    let current = tokens.last().unwrap().clone();
+
+    if full {
+        // OpenClaw's own repair tool afterwards does not undo it.
+        let (ok, _, stderr) =
+            run_openclaw(&user, version, &["doctor", "--fix", "--non-interactive"], &[]);
+        assert!(ok, "openclaw doctor --fix failed:\n{stderr}");
+        user.systemctl(&["restart", UNIT]);
+        gateway.wait_listening(std::time::Duration::from_secs(90));
+        let requests = turn(&gateway, &user, &standin, "main");
+        assert_turn_carries(&requests, &current, &format!("{version} after doctor --fix"));
+
+        // Why `<state>/.env` carries the token: without it a guard release's gateway drops the
+        // managed key at start although the drop-in sets it, and turns fail (2026.5.28 still
+        // works). sync puts it back.
+        user.write(".openclaw/.env", b"# emptied by hand\n", 0o600);
+        user.systemctl(&["restart", UNIT]);
+        gateway.wait_listening(std::time::Duration::from_secs(90));
+        user.assert_gateway_has(
+            if current.starts_with("sk-ant-api03-") { "ANTHROPIC_API_KEY" } else { "ANTHROPIC_OAUTH_TOKEN" },
+            &current,
+        );
+        if version == SEED_RELEASE {
+            // Before the guard the drop-in alone is enough.
+            let requests = turn(&gateway, &user, &standin, "main");
+            assert_turn_carries(&requests, &current, &format!("{version} with the drop-in alone"));
+        } else {
+            standin.reset();
+            let (ok, stdout, stderr) = gateway.agent_turn(&user, "main");
+            assert!(
+                !ok && format!("{stdout}{stderr}").contains("No API key found"),
+                "{version}: a drop-in-only token was expected to be dropped by the gateway:\n{stdout}\n{stderr}"
+            );
+            assert!(standin.requests().is_empty());
+        }
+        let run = sync(&user, &secret, &[], &tokens);
+        assert_applied_and_proven(&run, version, &current, &standin);
+        let requests = turn(&gateway, &user, &standin, "main");
+        assert_turn_carries(&requests, &current, &format!("{version} after the repair"));
+    }
+
+    // A token Anthropic rejects: sync fails, names the rejection, records nothing; status fails.
+    let state_before = std::fs::read(user.state_file()).unwrap();
+    let bad = new_token(false);
+    tokens.push(bad.clone());
+    standin.reject(&bad);
+    put_secret(&secret, &bad);
+    let run = sync(&user, &secret, &[], &tokens);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+    assert!(run.stderr.contains(&fingerprint(&bad)), "{}", run.stderr);
+    assert_eq!(std::fs::read(user.state_file()).unwrap(), state_before, "state written for a rejected token");
+    let status = run_tool(
+        &["status", "--user", &user.name, "--output", "json"],
+        &[("ANTHROPIC_BASE_URL", "")],
+        &tokens,
+    );
+    assert_eq!(status.status, 1, "{}\n{}", status.stdout, status.stderr);
+    let findings = status.json();
+    assert!(
+        findings["findings"].as_array().unwrap().iter().any(|f| f["check"] == "token-probe" && f["severity"] == "problem"),
+        "{findings}"
+    );
+    // The next run does not restart again (the files are current); it fails the same way.
+    let pid = user.main_pid();
+    let run = sync(&user, &secret, &[], &tokens);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(user.main_pid(), pid, "a rejected token must not restart the gateway on every run");
+
+    // Only the files meant to hold a token hold one.
+    let allowed = [
+        user.dropin(),
+        user.path(".openclaw-env"),
+        user.path(".openclaw/.env"),
+    ];
+    assert_no_leak_in_tree(&user.home, &allowed, &tokens);
 }
 
 #[test]
 fn openclaw_2026_9_6_gateway_runs_on_the_synced_token() {
-    real_gateway_end_to_end(NEWEST_RELEASE, "ocs-gw-96", true);
+    real_gateway_end_to_end(NEWEST_RELEASE, "ocs-gw-96", true, true);
 }
 
 #[test]
 fn openclaw_2026_8_1_gateway_runs_on_the_synced_token() {
-    real_gateway_end_to_end(FIRST_GUARD_RELEASE, "ocs-gw-81", true);
+    real_gateway_end_to_end(FIRST_GUARD_RELEASE, "ocs-gw-81", true, false);
 }
 
 #[test]
 fn openclaw_2026_5_28_gateway_runs_on_the_synced_token() {
-    real_gateway_end_to_end(SEED_RELEASE, "ocs-gw-528", false);
+    real_gateway_end_to_end(SEED_RELEASE, "ocs-gw-528", false, true);
 }

@@ -303,6 +303,9 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
     for (k, v) in aws_env(&moto().endpoint) {
         command.env(k, v);
     }
+    // Direct token probes go to the shared loopback stand-in unless a test says otherwise
+    // (an empty value: use the gateway's own configured base URL).
+    command.env("ANTHROPIC_BASE_URL", &shared_standin().base_url);
     for (k, v) in extra_env {
         command.env(k, v);
     }
@@ -631,12 +634,19 @@ impl Drop for FaultProxy {
     }
 }
 
+/// The loopback Anthropic stand-in shared by this test binary (direct token probes).
+pub fn shared_standin() -> &'static openclaw::AnthropicStandIn {
+    static STANDIN: OnceLock<openclaw::AnthropicStandIn> = OnceLock::new();
+    STANDIN.get_or_init(openclaw::AnthropicStandIn::start)
+}
+
 /// Spawns the binary in the background with the moto environment (for kills and races).
 pub fn spawn_tool(args: &[&str], extra_env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(BIN);
     command
         .args(args)
         .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .env("ANTHROPIC_BASE_URL", &shared_standin().base_url)
         .envs(aws_env(&moto().endpoint))
         .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())

@@ -1,0 +1,214 @@
+//! Calls the running gateway's RPC through OpenClaw's own CLI (`openclaw gateway call <method>
+//! --json`), the same release the gateway runs: node and script come from the unit's
+//! `ExecStart=` (everything before its `gateway` argument), the environment from the unit's
+//! `Environment=` (credentials removed) and `EnvironmentFile=`s, so the CLI resolves the gateway's
+//! own state dir, config, port and `gateway.auth.token` exactly as the gateway does. No secret is
+//! passed on a command line.
+//!
+//! The CLI runs as a transient service of the user's manager (see `Systemctl::run_transient`):
+//! under `deploy/openclaw-token-sync.service` every direct child inherits
+//! `MemoryDenyWriteExecute=yes`, which kills Node's JIT at start.
+
+use crate::error::Result;
+use crate::systemd::{ExecContext, Systemctl};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// What one RPC call came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// The method's JSON answer.
+    Answer(Value),
+    /// The release does not have this method.
+    UnknownMethod,
+    /// The gateway does not (yet) accept connections.
+    Unreachable(String),
+    /// Anything else (auth refused, the CLI failed, output that is not JSON).
+    Failed(String),
+}
+
+/// OpenClaw's CLI as the gateway unit runs it.
+pub struct GatewayCli<'a> {
+    prefix: Vec<String>,
+    context: ExecContext,
+    systemctl: &'a Systemctl,
+}
+
+/// The part of an `ExecStart=` argv that runs OpenClaw's CLI: everything before the `gateway`
+/// subcommand (`node [flags] …/dist/index.js`, or an `openclaw` launcher). `None` when the unit
+/// does not run `… gateway`.
+pub fn cli_prefix(argv: &[String]) -> Option<Vec<String>> {
+    let at = argv.iter().skip(1).position(|a| a == "gateway")? + 1;
+    Some(argv[..at].to_vec())
+}
+
+/// Reads what the CLI printed for one call. `--json` prints the answer (or, from 2026.8 on, an
+/// `{"ok":false,"error":…}` object) on stdout; 2026.5.28 prints errors on stderr.
+pub fn interpret(success: bool, stdout: &str, stderr: &str) -> Call {
+    let json = first_json(stdout);
+    if success {
+        if let Some(value) = json {
+            return Call::Answer(value);
+        }
+    }
+    let message = json
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| last_line(stderr).or_else(|| last_line(stdout)).unwrap_or_default());
+    let all = format!("{stdout}\n{stderr}").to_ascii_lowercase();
+    if all.contains("unknown method") || all.contains("method not found") {
+        Call::UnknownMethod
+    } else if all.contains("econnrefused")
+        || all.contains("not reachable")
+        || all.contains("connection closed")
+        || all.contains("socket hang up")
+        || all.contains("gateway closed")
+        || all.contains("timed out")
+        || all.contains("timeout")
+    {
+        Call::Unreachable(short(&message))
+    } else {
+        Call::Failed(short(&message))
+    }
+}
+
+fn first_json(text: &str) -> Option<Value> {
+    let start = text.find('{')?;
+    serde_json::Deserializer::from_str(&text[start..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// At most 200 characters of a message, on one line.
+fn short(message: &str) -> String {
+    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 200 {
+        format!("{}…", one_line.chars().take(200).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+impl<'a> GatewayCli<'a> {
+    /// The CLI of the release `unit` runs, or `None` when its `ExecStart=` is not OpenClaw's
+    /// `… gateway` command.
+    pub fn for_unit(systemctl: &'a Systemctl, unit: &str) -> Result<Option<GatewayCli<'a>>> {
+        let context = systemctl.exec_context(unit)?;
+        Ok(cli_prefix(&context.argv).map(|prefix| GatewayCli {
+            prefix,
+            context,
+            systemctl,
+        }))
+    }
+
+    /// The unit's environment (credentials removed): where its state dir and config are.
+    pub fn context(&self) -> &ExecContext {
+        &self.context
+    }
+
+    /// One `gateway call`, allowed `timeout` inside the gateway.
+    pub fn call(&self, method: &str, params: &Value, timeout: Duration) -> Result<Call> {
+        let mut argv = self.prefix.clone();
+        argv.extend(
+            [
+                "gateway",
+                "call",
+                method,
+                "--json",
+                "--params",
+                &params.to_string(),
+                "--timeout",
+                &timeout.as_millis().to_string(),
+            ]
+            .map(str::to_owned),
+        );
+        let limit = timeout + Duration::from_secs(30);
+        let (success, stdout, stderr) =
+            self.systemctl
+                .run_transient("openclaw-token-sync-rpc", &argv, &self.context, limit)?;
+        tracing::debug!(method, success, "gateway call");
+        Ok(interpret(success, &stdout, &stderr))
+    }
+
+    /// Calls `method` until the gateway answers or `deadline` passes: a restarted gateway takes
+    /// seconds to listen (2026.9.6: 13–16 s). Returns the last result.
+    pub fn call_when_up(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<Call> {
+        loop {
+            let result = self.call(method, params, timeout)?;
+            match result {
+                Call::Unreachable(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cli_prefix_is_everything_before_the_gateway_subcommand() {
+        assert_eq!(
+            cli_prefix(&argv(&[
+                "/usr/bin/node",
+                "--max-old-space-size=8192",
+                "/usr/lib/node_modules/openclaw/dist/index.js",
+                "gateway",
+                "--port",
+                "18789"
+            ])),
+            Some(argv(&[
+                "/usr/bin/node",
+                "--max-old-space-size=8192",
+                "/usr/lib/node_modules/openclaw/dist/index.js"
+            ]))
+        );
+        assert_eq!(
+            cli_prefix(&argv(&["/usr/local/bin/openclaw", "gateway"])),
+            Some(argv(&["/usr/local/bin/openclaw"]))
+        );
+        assert_eq!(cli_prefix(&argv(&["/bin/sleep", "infinity"])), None);
+        assert_eq!(cli_prefix(&argv(&["gateway"])), None);
+    }
+
+    #[test]
+    fn interpret_tells_answers_missing_methods_and_a_gateway_not_up_apart() {
+        assert_eq!(
+            interpret(true, "{\n  \"ts\": 1,\n  \"providers\": []\n}\n", ""),
+            Call::Answer(serde_json::json!({"ts": 1, "providers": []}))
+        );
+        assert_eq!(
+            interpret(false, "", "Gateway call failed: Error: unknown method: models.probe"),
+            Call::UnknownMethod
+        );
+        let refused = "{\"ok\":false,\"error\":{\"type\":\"cli_error\",\"message\":\"Gateway not reachable at ws://127.0.0.1:1 (ECONNREFUSED).\"}}";
+        assert!(matches!(interpret(false, refused, ""), Call::Unreachable(m) if m.contains("ECONNREFUSED")));
+        assert!(matches!(
+            interpret(false, "", "Gateway call failed: unauthorized: gateway token mismatch"),
+            Call::Failed(m) if m.contains("unauthorized")
+        ));
+        assert!(matches!(interpret(true, "not json", ""), Call::Failed(_)));
+    }
+}

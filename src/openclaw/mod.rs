@@ -1,0 +1,6 @@
+//! The running OpenClaw gateway as OpenClaw itself sees it: its own CLI, found through the
+//! unit's `ExecStart=`, asked over the gateway's RPC (`gateway_rpc`), and the proof built from
+//! its answers that the gateway's agents run on the synced token (`proof`).
+
+pub mod gateway_rpc;
+pub mod proof;

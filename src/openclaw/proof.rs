@@ -1,0 +1,499 @@
+//! The proof that the running gateway's agents use the synced token, with the strongest means
+//! the installed release offers (README "How a sync proves the gateway"):
+//!
+//! 1. `models.authStatus` (every supported release): the gateway sees no Anthropic profile, so
+//!    nothing outranks the environment variable.
+//! 2. `models.probe` (2026.8.1 and later): a live request made *inside* the gateway; its answer
+//!    names the credential it used (`env: ANTHROPIC_OAUTH_TOKEN`) and whether Anthropic took it.
+//!    It must be our variable, from the environment, and no profile.
+//! 3. Where `models.probe` does not exist (2026.5.28), our own minimal request
+//!    (`anthropic_probe`) to where the gateway sends its requests (`models.providers.anthropic.
+//!    baseUrl` in its `openclaw.json`, else the public API), with the token whose fingerprint the
+//!    gateway's process environment was shown to carry.
+//!
+//! Where the RPC cannot be reached the report says so and rests on the process environment and
+//! the direct probe. A rejected token (401/403) is a failure; a probe that proves nothing (5xx,
+//! network, timeout) is a warning. The interpretation of each answer is pure and tested here.
+
+use super::gateway_rpc::{Call, GatewayCli};
+use crate::anthropic_probe::{self, Finding, Verdict};
+use crate::error::{Error, Result};
+use crate::secret::Token;
+use crate::systemd::Systemctl;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Which proof a report rests on, strongest first.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProofMethod {
+    /// `models.probe` inside the gateway named our variable and Anthropic's answer.
+    GatewayProbe,
+    /// `models.authStatus` showed no Anthropic profile; the variable's fingerprint was read from
+    /// the gateway's process environment (releases without `models.probe`).
+    GatewayAuthStatus,
+    /// The gateway's RPC could not be used: the process environment alone.
+    ProcessEnvironment,
+}
+
+/// Where the live probe ran.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeVia {
+    /// `models.probe`, inside the gateway, with the gateway's own credential.
+    Gateway,
+    /// Our own request, to `target`.
+    Direct,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReport {
+    pub via: ProbeVia,
+    /// The base URL of a direct probe; "gateway" otherwise.
+    pub target: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// What the proof established. Contains no token.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct GatewayProof {
+    pub method: ProofMethod,
+    /// The credential the gateway says it uses, e.g. "env: ANTHROPIC_OAUTH_TOKEN".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeReport>,
+    /// Why a weaker proof was used, or what was inconclusive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl GatewayProof {
+    pub fn rejected(&self) -> bool {
+        self.probe
+            .as_ref()
+            .is_some_and(|p| p.finding.verdict == Verdict::Rejected)
+    }
+
+    /// One line for the text report.
+    pub fn describe(&self) -> String {
+        let method = match self.method {
+            ProofMethod::GatewayProbe => "models.probe in the gateway",
+            ProofMethod::GatewayAuthStatus => "models.authStatus + process environment",
+            ProofMethod::ProcessEnvironment => "process environment only",
+        };
+        let mut out = method.to_owned();
+        if let Some(source) = &self.source {
+            out.push_str(&format!(", credential {source}"));
+        }
+        if let Some(probe) = &self.probe {
+            let verdict = match probe.finding.verdict {
+                Verdict::Accepted => "accepted",
+                Verdict::Rejected => "REJECTED",
+                Verdict::Inconclusive => "inconclusive",
+            };
+            let via = match probe.via {
+                ProbeVia::Gateway => "by the gateway's probe".to_owned(),
+                ProbeVia::Direct => format!("at {}", probe.target),
+            };
+            out.push_str(&format!(
+                ", token {verdict} {via} ({})",
+                probe.finding.detail
+            ));
+        }
+        out
+    }
+}
+
+/// Knobs for one proof.
+#[derive(Clone, Debug)]
+pub struct ProofOptions {
+    /// Send a live probe.
+    pub probe: bool,
+    /// Where a direct probe goes instead of the gateway's `baseUrl` (`--anthropic-base-url`).
+    pub base_url: Option<String>,
+    /// Until when a gateway that does not answer yet is waited for.
+    pub deadline: Instant,
+}
+
+/// Anthropic profile ids in a `models.authStatus` answer (any release's shape).
+pub fn anthropic_profiles(auth_status: &Value) -> Vec<String> {
+    auth_status["providers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["provider"] == "anthropic" || p["authProvider"] == "anthropic")
+        .flat_map(|p| p["profiles"].as_array().into_iter().flatten())
+        .filter_map(|profile| profile["profileId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// What `models.probe` said about the Anthropic credential the gateway uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeReading {
+    /// The environment credential `variable` was probed, with this result.
+    Environment { variable: String, finding: Finding },
+    /// A stored profile (or the config's key) is probed: it outranks the environment.
+    Other { labels: Vec<String> },
+    /// No Anthropic credential at all inside the gateway.
+    Nothing { status: String },
+}
+
+/// Reads a `models.probe` answer: `{provider, status, error?, results: [{profileId?, label,
+/// status, error?}]}`, where an environment credential's label reads
+/// `Environment credential (env: VAR) · model`.
+pub fn read_probe(answer: &Value) -> ProbeReading {
+    let results = answer["results"].as_array().cloned().unwrap_or_default();
+    let label = |r: &Value| r["label"].as_str().unwrap_or_default().to_owned();
+    let others: Vec<String> = results
+        .iter()
+        .filter(|r| r["profileId"].is_string() || env_variable(&label(r)).is_none())
+        .map(|r| {
+            r["profileId"]
+                .as_str()
+                .map(|id| format!("profile {id}"))
+                .unwrap_or_else(|| label(r))
+        })
+        .collect();
+    if !others.is_empty() {
+        return ProbeReading::Other { labels: others };
+    }
+    match results.iter().find_map(|r| {
+        let variable = env_variable(&label(r))?;
+        Some((variable, r))
+    }) {
+        Some((variable, result)) => ProbeReading::Environment {
+            variable,
+            finding: probe_status(result),
+        },
+        None => ProbeReading::Nothing {
+            status: format!(
+                "{}{}",
+                answer["status"].as_str().unwrap_or("no result"),
+                answer["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+        },
+    }
+}
+
+/// `ANTHROPIC_OAUTH_TOKEN` from "Environment credential (env: ANTHROPIC_OAUTH_TOKEN) · model"
+/// (or "shell env: …").
+fn env_variable(label: &str) -> Option<String> {
+    let start = label.find("env: ")? + "env: ".len();
+    let rest = &label[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| rest[..end].to_owned())
+}
+
+/// `ok` → accepted, `auth` → rejected, anything else → inconclusive.
+fn probe_status(result: &Value) -> Finding {
+    let status = result["status"].as_str().unwrap_or("unknown");
+    let detail = format!(
+        "models.probe status {status}{}",
+        result["error"]
+            .as_str()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    let verdict = match status {
+        "ok" => Verdict::Accepted,
+        "auth" => Verdict::Rejected,
+        _ => Verdict::Inconclusive,
+    };
+    Finding::new(verdict, detail)
+}
+
+/// `models.providers.anthropic.baseUrl` of an `openclaw.json` (JSON5), if set.
+pub fn configured_base_url(config_text: &str) -> Option<String> {
+    let config: Value = json5::from_str(config_text).ok()?;
+    config
+        .pointer("/models/providers/anthropic/baseUrl")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The gateway's `openclaw.json`: `OPENCLAW_CONFIG_PATH`, else `<state>/openclaw.json` with the
+/// state dir from the unit's `OPENCLAW_STATE_DIR`, else the one this run resolved.
+pub fn config_path(unit_env: &[(String, String)], state_dir: &Path) -> PathBuf {
+    let get = |key: &str| {
+        unit_env
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v))
+    };
+    get("OPENCLAW_CONFIG_PATH")
+        .or_else(|| get("OPENCLAW_STATE_DIR").map(|d| d.join("openclaw.json")))
+        .unwrap_or_else(|| state_dir.join("openclaw.json"))
+}
+
+const RPC_TIMEOUT: Duration = Duration::from_secs(20);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Proves, through the running gateway of `unit`, that its agents use `token` (see the module
+/// docs). `Err` when the gateway demonstrably does not (a profile outranks the variable, the
+/// variable is gone inside the gateway, another variable is used). A token Anthropic rejects is
+/// in the proof (`rejected()`); [`rejection`] turns it into the error a sync fails with.
+pub fn prove(
+    systemctl: &Systemctl,
+    unit: &str,
+    token: &Token,
+    state_dir: &Path,
+    options: ProofOptions,
+) -> Result<GatewayProof> {
+    let variable = token.kind().variable();
+    let mut proof = GatewayProof {
+        method: ProofMethod::ProcessEnvironment,
+        source: None,
+        probe: None,
+        notes: Vec::new(),
+    };
+    let cli = GatewayCli::for_unit(systemctl, unit)?;
+    let unit_env = cli
+        .as_ref()
+        .map(|c| c.context().environment.clone())
+        .unwrap_or_default();
+    let mut has_probe_rpc = false;
+    match &cli {
+        None => proof.notes.push(format!(
+            "{unit}'s ExecStart= does not run OpenClaw's `gateway` command: its RPC was not asked"
+        )),
+        Some(cli) => {
+            match cli.call_when_up(
+                "models.authStatus",
+                &serde_json::json!({}),
+                RPC_TIMEOUT,
+                options.deadline,
+            )? {
+                Call::Answer(answer) => {
+                    let profiles = anthropic_profiles(&answer);
+                    if !profiles.is_empty() {
+                        return Err(Error::failed(format!(
+                            "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",
+                            profiles.join(", ")
+                        )));
+                    }
+                    proof.method = ProofMethod::GatewayAuthStatus;
+                    has_probe_rpc = true;
+                }
+                Call::UnknownMethod => proof
+                    .notes
+                    .push("the gateway has no models.authStatus".to_owned()),
+                Call::Unreachable(why) | Call::Failed(why) => proof.notes.push(format!(
+                    "the gateway's RPC did not answer ({why}): proof rests on its process environment"
+                )),
+            }
+            if has_probe_rpc && options.probe {
+                let params = serde_json::json!({
+                    "provider": "anthropic",
+                    "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
+                });
+                match cli.call_when_up(
+                    "models.probe",
+                    &params,
+                    PROBE_TIMEOUT + Duration::from_secs(10),
+                    options.deadline,
+                )? {
+                    Call::Answer(answer) => {
+                        apply_probe_reading(&mut proof, read_probe(&answer), variable)?
+                    }
+                    Call::UnknownMethod => {}
+                    Call::Unreachable(why) | Call::Failed(why) => proof
+                        .notes
+                        .push(format!("models.probe did not answer ({why})")),
+                }
+            }
+        }
+    }
+    if options.probe && proof.probe.is_none() {
+        let config = config_path(&unit_env, state_dir);
+        let base = options
+            .base_url
+            .clone()
+            .or_else(|| {
+                std::fs::read_to_string(&config)
+                    .ok()
+                    .and_then(|text| configured_base_url(&text))
+            })
+            .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned());
+        let finding = anthropic_probe::probe(&base, token, PROBE_TIMEOUT);
+        proof.probe = Some(ProbeReport {
+            via: ProbeVia::Direct,
+            target: base,
+            finding,
+        });
+    }
+    if let Some(probe) = &proof.probe {
+        if probe.finding.verdict == Verdict::Inconclusive {
+            proof.notes.push(format!(
+                "the live probe was inconclusive ({}); the token is in place but not proven to work",
+                probe.finding.detail
+            ));
+        }
+    }
+    Ok(proof)
+}
+
+/// The failure for a proof whose live probe was rejected, naming what rejected it.
+pub fn rejection(proof: &GatewayProof, token: &Token) -> Option<Error> {
+    let probe = proof.probe.as_ref().filter(|_| proof.rejected())?;
+    Some(Error::failed(format!(
+        "the token {} was rejected ({}, {}): the gateway runs with a token Anthropic refuses; store a valid one (`openclaw-token-sync put`), then sync again",
+        token.fingerprint(),
+        probe.finding.detail,
+        match probe.via {
+            ProbeVia::Gateway => "by the gateway's models.probe".to_owned(),
+            ProbeVia::Direct => format!("by {}", probe.target),
+        }
+    )))
+}
+
+fn apply_probe_reading(
+    proof: &mut GatewayProof,
+    reading: ProbeReading,
+    variable: &str,
+) -> Result<()> {
+    match reading {
+        ProbeReading::Environment {
+            variable: used,
+            finding,
+        } if used == variable => {
+            proof.method = ProofMethod::GatewayProbe;
+            proof.source = Some(format!("env: {used}"));
+            proof.probe = Some(ProbeReport {
+                via: ProbeVia::Gateway,
+                target: "gateway".to_owned(),
+                finding,
+            });
+            Ok(())
+        }
+        ProbeReading::Environment { variable: used, .. } => Err(Error::failed(format!(
+            "the running gateway uses {used}, not {variable}: remove {used} from its environment files and drop-ins"
+        ))),
+        ProbeReading::Other { labels } => Err(Error::failed(format!(
+            "the running gateway uses {} for Anthropic, which outranks {variable}",
+            labels.join(", ")
+        ))),
+        ProbeReading::Nothing { status } => Err(Error::failed(format!(
+            "the running gateway has no Anthropic credential ({status}): {variable} did not survive its start (OpenClaw 2026.8.1+ drops a managed key that no dotenv file holds; is <state>/.env writable and the one the gateway reads?)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn auth_status_profiles_are_found_in_both_release_shapes() {
+        let newest = json!({"ts": 1, "providers": [
+            {"provider": "anthropic", "authProvider": "anthropic", "profiles": [{"profileId": "anthropic:claude-code", "type": "token"}]},
+            {"provider": "openai", "profiles": [{"profileId": "openai:default"}]}
+        ]});
+        assert_eq!(anthropic_profiles(&newest), ["anthropic:claude-code"]);
+        let seed = json!({"ts": 1, "providers": [{"provider": "openai", "profiles": [{"profileId": "openai:default"}]}]});
+        assert!(anthropic_profiles(&seed).is_empty());
+        assert!(anthropic_profiles(&json!({"ts": 1, "providers": []})).is_empty());
+    }
+
+    #[test]
+    fn probe_answers_are_read_as_environment_profile_or_nothing() {
+        let env_ok = json!({"provider": "anthropic", "status": "ok", "results": [
+            {"label": "Environment credential (env: ANTHROPIC_OAUTH_TOKEN) · anthropic/claude-sonnet-5", "status": "ok", "latencyMs": 20}
+        ]});
+        assert_eq!(
+            read_probe(&env_ok),
+            ProbeReading::Environment {
+                variable: "ANTHROPIC_OAUTH_TOKEN".into(),
+                finding: Finding::new(Verdict::Accepted, "models.probe status ok")
+            }
+        );
+        let env_rejected = json!({"provider": "anthropic", "status": "auth", "results": [
+            {"label": "Environment credential (env: ANTHROPIC_API_KEY)", "status": "auth", "error": "Authentication failed."}
+        ]});
+        assert!(matches!(
+            read_probe(&env_rejected),
+            ProbeReading::Environment { variable, finding }
+                if variable == "ANTHROPIC_API_KEY" && finding.verdict == Verdict::Rejected
+                    && finding.detail == "models.probe status auth: Authentication failed."
+        ));
+        let profile = json!({"provider": "anthropic", "status": "ok", "results": [
+            {"profileId": "anthropic:claude-code", "label": "Profile anthropic:claude-code", "status": "ok"},
+            {"label": "Environment credential (env: ANTHROPIC_OAUTH_TOKEN)", "status": "ok"}
+        ]});
+        assert_eq!(
+            read_probe(&profile),
+            ProbeReading::Other {
+                labels: vec!["profile anthropic:claude-code".into()]
+            }
+        );
+        let nothing = json!({"provider": "anthropic", "status": "unknown", "error": "No credentials found.", "results": []});
+        assert_eq!(
+            read_probe(&nothing),
+            ProbeReading::Nothing {
+                status: "unknown: No credentials found.".into()
+            }
+        );
+        let timeout = json!({"results": [{"label": "Environment credential (shell env: ANTHROPIC_OAUTH_TOKEN)", "status": "timeout"}]});
+        assert!(matches!(
+            read_probe(&timeout),
+            ProbeReading::Environment { finding, .. } if finding.verdict == Verdict::Inconclusive
+        ));
+    }
+
+    #[test]
+    fn the_probe_reading_decides_pass_or_failure() {
+        let mut proof = GatewayProof {
+            method: ProofMethod::GatewayAuthStatus,
+            source: None,
+            probe: None,
+            notes: vec![],
+        };
+        let other_variable = ProbeReading::Environment {
+            variable: "ANTHROPIC_OAUTH_TOKEN".into(),
+            finding: Finding::new(Verdict::Accepted, "x"),
+        };
+        let err = apply_probe_reading(&mut proof, other_variable.clone(), "ANTHROPIC_API_KEY")
+            .unwrap_err();
+        assert!(err.message().contains("uses ANTHROPIC_OAUTH_TOKEN, not ANTHROPIC_API_KEY"));
+        apply_probe_reading(&mut proof, other_variable, "ANTHROPIC_OAUTH_TOKEN").unwrap();
+        assert_eq!(proof.method, ProofMethod::GatewayProbe);
+        assert_eq!(proof.source.as_deref(), Some("env: ANTHROPIC_OAUTH_TOKEN"));
+        assert!(apply_probe_reading(
+            &mut proof,
+            ProbeReading::Nothing { status: "unknown".into() },
+            "ANTHROPIC_OAUTH_TOKEN"
+        )
+        .unwrap_err()
+        .message()
+        .contains("did not survive"));
+    }
+
+    #[test]
+    fn the_config_path_and_base_url_follow_the_unit() {
+        let state = Path::new("/home/u/.openclaw");
+        assert_eq!(config_path(&[], state), state.join("openclaw.json"));
+        let env = vec![("OPENCLAW_STATE_DIR".to_owned(), "/srv/oc".to_owned())];
+        assert_eq!(config_path(&env, state), Path::new("/srv/oc/openclaw.json"));
+        let env = vec![
+            ("OPENCLAW_STATE_DIR".to_owned(), "/srv/oc".to_owned()),
+            ("OPENCLAW_CONFIG_PATH".to_owned(), "/etc/oc.json".to_owned()),
+        ];
+        assert_eq!(config_path(&env, state), Path::new("/etc/oc.json"));
+        assert_eq!(
+            configured_base_url("{ // json5\n models: { providers: { anthropic: { baseUrl: 'http://127.0.0.1:9' } } } }"),
+            Some("http://127.0.0.1:9".into())
+        );
+        assert_eq!(configured_base_url("{}"), None);
+    }
+}
