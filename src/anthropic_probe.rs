@@ -208,9 +208,16 @@ mod tests {
             Finding::new(Verdict::Rejected, "HTTP 401 authentication_error")
         );
         assert_eq!(classify(403, b"").verdict, Verdict::Rejected);
-        assert_eq!(classify(200, b"{}"), Finding::new(Verdict::Accepted, "HTTP 200"));
+        assert_eq!(
+            classify(200, b"{}"),
+            Finding::new(Verdict::Accepted, "HTTP 200")
+        );
         for status in [429, 500, 529, 404] {
-            assert_eq!(classify(status, b"").verdict, Verdict::Inconclusive, "{status}");
+            assert_eq!(
+                classify(status, b"").verdict,
+                Verdict::Inconclusive,
+                "{status}"
+            );
         }
         // An error "type" that is not an identifier is not echoed.
         let odd = br#"{"error":{"type":"sk-ant-oat01 something"}}"#;

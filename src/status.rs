@@ -9,23 +9,23 @@
 //! Exit codes: 0 healthy, 1 at least one problem, 3 warnings only (2 stays usage/config).
 //! No AWS call is made unless `--check-secret` is given; nothing is written.
 
+use crate::anthropic_probe::Verdict;
 use crate::aws::{self, AwsSettings};
 use crate::error::Result;
 use crate::fsutil;
 use crate::managed_files::{self, ManagedPaths};
+use crate::openclaw::proof::{self, ProofMethod, ProofOptions};
+use crate::secret::Token;
 use crate::secret::{Fingerprint, MANAGED_VARIABLES};
 use crate::session;
 use crate::state::{self, GatewayOutcome};
 use crate::stores::{self, document};
-use crate::anthropic_probe::Verdict;
-use crate::openclaw::proof::{self, ProofMethod, ProofOptions};
-use crate::secret::Token;
 use crate::systemd::{self, Systemctl};
-use zeroize::Zeroizing;
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
 
 /// Exit code for "warnings only".
 pub const EXIT_WARNINGS: u8 = 3;
@@ -188,7 +188,14 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         .ok()
         .filter(|s| s.is_active() && s.main_pid != 0)
     {
-        check_gateway_runtime(&mut findings, &target, status, options, &paths, &openclaw_state);
+        check_gateway_runtime(
+            &mut findings,
+            &target,
+            status,
+            options,
+            &paths,
+            &openclaw_state,
+        );
     }
     check_environment_files(
         &mut findings,
@@ -389,14 +396,16 @@ fn check_gateway(
 /// The token the gateway is meant to run with: the managed assignment in `<state>/.env`, else
 /// in our drop-in (the file the gateway reads first on every supported release).
 fn token_on_disk(paths: &ManagedPaths) -> Option<Token> {
-    [&paths.dot_env, &paths.dropin].into_iter().find_map(|path| {
-        let file = fsutil::read_managed(path).ok().flatten()?;
-        MANAGED_VARIABLES.iter().find_map(|variable| {
-            let value = managed_files::assigned_value(&file.content, variable)?;
-            let text = Zeroizing::new(String::from_utf8(value.to_vec()).ok()?);
-            Token::parse(text).ok()
+    [&paths.dot_env, &paths.dropin]
+        .into_iter()
+        .find_map(|path| {
+            let file = fsutil::read_managed(path).ok().flatten()?;
+            MANAGED_VARIABLES.iter().find_map(|variable| {
+                let value = managed_files::assigned_value(&file.content, variable)?;
+                let text = Zeroizing::new(String::from_utf8(value.to_vec()).ok()?);
+                Token::parse(text).ok()
+            })
         })
-    })
 }
 
 /// The gateway's own view (its RPC) and a live probe, as `sync` proves it after applying.
@@ -414,6 +423,7 @@ fn check_gateway_runtime(
     };
     let systemctl = Systemctl::new(target.clone());
     let proof_options = ProofOptions {
+        cli_state: paths.state_dir.join("openclaw-cli"),
         probe: options.probe,
         base_url: options.anthropic_base_url.clone(),
         deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
@@ -435,7 +445,10 @@ fn check_gateway_runtime(
         ProofMethod::ProcessEnvironment => findings.add(
             "gateway-auth",
             Severity::Warning,
-            format!("the gateway's RPC was not usable: {}", proof.notes.join("; ")),
+            format!(
+                "the gateway's RPC was not usable: {}",
+                proof.notes.join("; ")
+            ),
             "without the gateway's own view only its process environment is known",
             "check `openclaw gateway call health --json` as the gateway's user",
         ),
@@ -444,11 +457,16 @@ fn check_gateway_runtime(
     let Some(probe) = &proof.probe else {
         return;
     };
-    let seen = format!("{} {}: {}", token.fingerprint(), match probe.finding.verdict {
-        Verdict::Accepted => "accepted",
-        Verdict::Rejected => "rejected",
-        Verdict::Inconclusive => "inconclusive",
-    }, proof.describe());
+    let seen = format!(
+        "{} {}: {}",
+        token.fingerprint(),
+        match probe.finding.verdict {
+            Verdict::Accepted => "accepted",
+            Verdict::Rejected => "rejected",
+            Verdict::Inconclusive => "inconclusive",
+        },
+        proof.describe()
+    );
     match probe.finding.verdict {
         Verdict::Accepted => findings.ok("token-probe", seen),
         Verdict::Rejected => findings.add(

@@ -388,6 +388,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             &secret.token,
             &openclaw_state,
             ProofOptions {
+                cli_state: paths.state_dir.join("openclaw-cli"),
                 probe: options.probe,
                 base_url: options.anthropic_base_url.clone(),
                 deadline: Instant::now() + options.verify.timeout,

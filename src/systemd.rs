@@ -183,7 +183,10 @@ impl Systemctl {
             .arg(format!("--unit={name}-{}", std::process::id()))
             .arg("--description=openclaw-token-sync: check the OpenClaw gateway")
             .arg(format!("--working-directory={}", self.user.home.display()))
-            .arg(format!("--property=RuntimeMaxSec={}", limit.as_secs().max(1)));
+            .arg(format!(
+                "--property=RuntimeMaxSec={}",
+                limit.as_secs().max(1)
+            ));
         for file in &context.environment_files {
             command.arg(format!("--property=EnvironmentFile={file}"));
         }

@@ -21,9 +21,19 @@ static ONE_GATEWAY_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Stale stores like the runbook's: `main` with every profile shape, `work` (its own `agentDir`
 /// outside the state dir) with `anthropic:claude-code` and an OpenAI profile.
 fn stale_stores(user: &TestUser) {
+    // Without the OpenRouter profile: its keyRef names an environment variable the gateway
+    // requires at start (2026.5.28 refuses to start without it).
+    let mut main: Value = serde_json::from_slice(
+        &std::fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap(),
+    )
+    .unwrap();
+    main["profiles"]
+        .as_object_mut()
+        .unwrap()
+        .remove("openrouter:default");
     user.write(
         ".openclaw/agents/main/agent/auth-profiles.json",
-        &std::fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap(),
+        serde_json::to_string_pretty(&main).unwrap().as_bytes(),
         0o600,
     );
     let mut work: Value =
@@ -89,15 +99,37 @@ fn assert_applied_and_proven(run: &Run, version: &str, token: &str, standin: &An
         .into_iter()
         .filter(|r| r["path"] == "/v1/messages")
         .collect();
-    assert!(!probes.is_empty(), "{version}: the stand-in saw no probe during sync");
+    assert!(
+        !probes.is_empty(),
+        "{version}: the stand-in saw no probe during sync"
+    );
     for r in &probes {
         assert_eq!(r["fingerprint"], fingerprint(token), "{version} probe: {r}");
     }
-    if via == "direct" && token.starts_with("sk-ant-oat01-") {
-        assert!(
-            probes.iter().all(|r| r["beta"].as_str().unwrap_or_default().contains("oauth-2025-04-20")),
-            "{probes:?}"
+    if via == "direct" {
+        let ours: Vec<&Value> = probes
+            .iter()
+            .filter(|r| {
+                r["agent"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("openclaw-token-sync/")
+            })
+            .collect();
+        assert_eq!(
+            ours.len(),
+            1,
+            "one direct probe per applying sync: {probes:?}"
         );
+        if token.starts_with("sk-ant-oat01-") {
+            assert!(
+                ours[0]["beta"]
+                    .as_str()
+                    .unwrap()
+                    .contains("oauth-2025-04-20"),
+                "{ours:?}"
+            );
+        }
     }
 }
 
@@ -149,14 +181,20 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     if !require_root(&format!("real gateway {version}")) || !require_release(version) {
         return;
     }
-    let _one = ONE_GATEWAY_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_GATEWAY_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let user = TestUser::new(user_name, false);
     let standin = AnthropicStandIn::start();
     stale_stores(&user);
     let gateway = RealGateway::install(&user, version, &standin.base_url);
     if sqlite {
-        let (ok, _, stderr) =
-            run_openclaw(&user, version, &["doctor", "--fix", "--non-interactive"], &[]);
+        let (ok, _, stderr) = run_openclaw(
+            &user,
+            version,
+            &["doctor", "--fix", "--non-interactive"],
+            &[],
+        );
         assert!(ok, "openclaw doctor --fix failed:\n{stderr}");
         assert!(user.path(".openclaw/state/openclaw.sqlite").exists());
     }
@@ -172,15 +210,28 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     assert_applied_and_proven(&run, version, &first, &standin);
     for agent in ["main", "work"] {
         let requests = turn(&gateway, &user, &standin, agent);
-        assert_turn_carries(&requests, &first, &format!("{version} {agent} after the first sync"));
+        assert_turn_carries(
+            &requests,
+            &first,
+            &format!("{version} {agent} after the first sync"),
+        );
     }
 
-    // A second run is a no-op: one AWS call, no OpenClaw process, nothing sent to Anthropic.
+    // A second run is a no-op: no OpenClaw process asked (its debug log names every call), no
+    // probe of ours (the gateway itself may still be busy with the last turn).
     standin.reset();
-    let run = sync(&user, &secret, &[], &tokens);
+    let run = sync(&user, &secret, &["-vv"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["result"], "unchanged", "{}", run.stdout);
-    assert!(standin.requests().is_empty(), "{:?}", standin.requests());
+    assert!(!run.stderr.contains("gateway call"), "{}", run.stderr);
+    assert!(
+        !standin.requests().iter().any(|r| r["agent"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("openclaw-token-sync/")),
+        "{:?}",
+        standin.requests()
+    );
 
     // Rotation, then a switch to an API key: each turn carries exactly the new credential.
     let mut rotations = vec![new_token(false), new_token(true)];
@@ -200,13 +251,21 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
 
     if full {
         // OpenClaw's own repair tool afterwards does not undo it.
-        let (ok, _, stderr) =
-            run_openclaw(&user, version, &["doctor", "--fix", "--non-interactive"], &[]);
+        let (ok, _, stderr) = run_openclaw(
+            &user,
+            version,
+            &["doctor", "--fix", "--non-interactive"],
+            &[],
+        );
         assert!(ok, "openclaw doctor --fix failed:\n{stderr}");
         user.systemctl(&["restart", UNIT]);
         gateway.wait_listening(std::time::Duration::from_secs(90));
         let requests = turn(&gateway, &user, &standin, "main");
-        assert_turn_carries(&requests, &current, &format!("{version} after doctor --fix"));
+        assert_turn_carries(
+            &requests,
+            &current,
+            &format!("{version} after doctor --fix"),
+        );
 
         // Why `<state>/.env` carries the token: without it a guard release's gateway drops the
         // managed key at start although the drop-in sets it, and turns fail (2026.5.28 still
@@ -215,13 +274,21 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         user.systemctl(&["restart", UNIT]);
         gateway.wait_listening(std::time::Duration::from_secs(90));
         user.assert_gateway_has(
-            if current.starts_with("sk-ant-api03-") { "ANTHROPIC_API_KEY" } else { "ANTHROPIC_OAUTH_TOKEN" },
+            if current.starts_with("sk-ant-api03-") {
+                "ANTHROPIC_API_KEY"
+            } else {
+                "ANTHROPIC_OAUTH_TOKEN"
+            },
             &current,
         );
         if version == SEED_RELEASE {
             // Before the guard the drop-in alone is enough.
             let requests = turn(&gateway, &user, &standin, "main");
-            assert_turn_carries(&requests, &current, &format!("{version} with the drop-in alone"));
+            assert_turn_carries(
+                &requests,
+                &current,
+                &format!("{version} with the drop-in alone"),
+            );
         } else {
             standin.reset();
             let (ok, stdout, stderr) = gateway.agent_turn(&user, "main");
@@ -247,7 +314,11 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("rejected"), "{}", run.stderr);
     assert!(run.stderr.contains(&fingerprint(&bad)), "{}", run.stderr);
-    assert_eq!(std::fs::read(user.state_file()).unwrap(), state_before, "state written for a rejected token");
+    assert_eq!(
+        std::fs::read(user.state_file()).unwrap(),
+        state_before,
+        "state written for a rejected token"
+    );
     let status = run_tool(
         &["status", "--user", &user.name, "--output", "json"],
         &[("ANTHROPIC_BASE_URL", "")],
@@ -256,14 +327,22 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     assert_eq!(status.status, 1, "{}\n{}", status.stdout, status.stderr);
     let findings = status.json();
     assert!(
-        findings["findings"].as_array().unwrap().iter().any(|f| f["check"] == "token-probe" && f["severity"] == "problem"),
+        findings["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "token-probe" && f["severity"] == "problem"),
         "{findings}"
     );
     // The next run does not restart again (the files are current); it fails the same way.
     let pid = user.main_pid();
     let run = sync(&user, &secret, &[], &tokens);
     assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(user.main_pid(), pid, "a rejected token must not restart the gateway on every run");
+    assert_eq!(
+        user.main_pid(),
+        pid,
+        "a rejected token must not restart the gateway on every run"
+    );
 
     // Only the files meant to hold a token hold one.
     let allowed = [

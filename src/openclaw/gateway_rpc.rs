@@ -8,10 +8,21 @@
 //! The CLI runs as a transient service of the user's manager (see `Systemctl::run_transient`):
 //! under `deploy/openclaw-token-sync.service` every direct child inherits
 //! `MemoryDenyWriteExecute=yes`, which kills Node's JIT at start.
+//!
+//! The CLI runs with a state dir of our own (`~/.local/state/openclaw-token-sync/openclaw-cli/
+//! <method>`) and the gateway's config (`OPENCLAW_CONFIG_PATH`): OpenClaw keeps the CLI's device
+//! identity in its state dir and pairs it with the gateway on first use with the least scopes the
+//! method needs; a scope the pairing lacks later needs an operator's approval. Our own identity,
+//! one per method, leaves the operator's CLI pairing untouched and never asks for an upgrade
+//! (measured with 2026.5.28: a `models.authStatus` call from the user's own identity left it
+//! paired read-only, and the operator's next `openclaw agent` waited for "scope upgrade pending
+//! approval").
 
 use crate::error::Result;
+use crate::fsutil;
 use crate::systemd::{ExecContext, Systemctl};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What one RPC call came to.
@@ -32,6 +43,10 @@ pub struct GatewayCli<'a> {
     prefix: Vec<String>,
     context: ExecContext,
     systemctl: &'a Systemctl,
+    /// The gateway's `openclaw.json`.
+    config: PathBuf,
+    /// Where our per-method CLI state dirs live.
+    private_state: PathBuf,
 }
 
 /// The part of an `ExecStart=` argv that runs OpenClaw's CLI: everything before the `gateway`
@@ -55,7 +70,11 @@ pub fn interpret(success: bool, stdout: &str, stderr: &str) -> Call {
         .as_ref()
         .and_then(|v| v.pointer("/error/message").and_then(Value::as_str))
         .map(str::to_owned)
-        .unwrap_or_else(|| last_line(stderr).or_else(|| last_line(stdout)).unwrap_or_default());
+        .unwrap_or_else(|| {
+            last_line(stderr)
+                .or_else(|| last_line(stdout))
+                .unwrap_or_default()
+        });
     let all = format!("{stdout}\n{stderr}").to_ascii_lowercase();
     if all.contains("unknown method") || all.contains("method not found") {
         Call::UnknownMethod
@@ -100,13 +119,24 @@ fn short(message: &str) -> String {
 
 impl<'a> GatewayCli<'a> {
     /// The CLI of the release `unit` runs, or `None` when its `ExecStart=` is not OpenClaw's
-    /// `… gateway` command.
-    pub fn for_unit(systemctl: &'a Systemctl, unit: &str) -> Result<Option<GatewayCli<'a>>> {
+    /// `… gateway` command. `config` picks the gateway's `openclaw.json` from the unit's
+    /// environment; `private_state` is a directory of ours for the CLI's own state.
+    pub fn for_unit(
+        systemctl: &'a Systemctl,
+        unit: &str,
+        config: impl FnOnce(&ExecContext) -> PathBuf,
+        private_state: &Path,
+    ) -> Result<Option<GatewayCli<'a>>> {
         let context = systemctl.exec_context(unit)?;
-        Ok(cli_prefix(&context.argv).map(|prefix| GatewayCli {
+        let Some(prefix) = cli_prefix(&context.argv) else {
+            return Ok(None);
+        };
+        Ok(Some(GatewayCli {
             prefix,
+            config: config(&context),
             context,
             systemctl,
+            private_state: private_state.to_path_buf(),
         }))
     }
 
@@ -132,9 +162,22 @@ impl<'a> GatewayCli<'a> {
             .map(str::to_owned),
         );
         let limit = timeout + Duration::from_secs(30);
+        let state = self.private_state.join(method);
+        fsutil::ensure_dir(&state, true)?;
+        let mut context = self.context.clone();
+        context
+            .environment
+            .retain(|(k, _)| k != "OPENCLAW_STATE_DIR" && k != "OPENCLAW_CONFIG_PATH");
+        context
+            .environment
+            .push(("OPENCLAW_STATE_DIR".to_owned(), state.display().to_string()));
+        context.environment.push((
+            "OPENCLAW_CONFIG_PATH".to_owned(),
+            self.config.display().to_string(),
+        ));
         let (success, stdout, stderr) =
             self.systemctl
-                .run_transient("openclaw-token-sync-rpc", &argv, &self.context, limit)?;
+                .run_transient("openclaw-token-sync-rpc", &argv, &context, limit)?;
         tracing::debug!(method, success, "gateway call");
         Ok(interpret(success, &stdout, &stderr))
     }
@@ -200,11 +243,17 @@ mod tests {
             Call::Answer(serde_json::json!({"ts": 1, "providers": []}))
         );
         assert_eq!(
-            interpret(false, "", "Gateway call failed: Error: unknown method: models.probe"),
+            interpret(
+                false,
+                "",
+                "Gateway call failed: Error: unknown method: models.probe"
+            ),
             Call::UnknownMethod
         );
         let refused = "{\"ok\":false,\"error\":{\"type\":\"cli_error\",\"message\":\"Gateway not reachable at ws://127.0.0.1:1 (ECONNREFUSED).\"}}";
-        assert!(matches!(interpret(false, refused, ""), Call::Unreachable(m) if m.contains("ECONNREFUSED")));
+        assert!(
+            matches!(interpret(false, refused, ""), Call::Unreachable(m) if m.contains("ECONNREFUSED"))
+        );
         assert!(matches!(
             interpret(false, "", "Gateway call failed: unauthorized: gateway token mismatch"),
             Call::Failed(m) if m.contains("unauthorized")

@@ -111,6 +111,8 @@ impl GatewayProof {
 /// Knobs for one proof.
 #[derive(Clone, Debug)]
 pub struct ProofOptions {
+    /// A directory of ours where OpenClaw's CLI keeps its own state (device identity).
+    pub cli_state: PathBuf,
     /// Send a live probe.
     pub probe: bool,
     /// Where a direct probe goes instead of the gateway's `baseUrl` (`--anthropic-base-url`).
@@ -257,7 +259,12 @@ pub fn prove(
         probe: None,
         notes: Vec::new(),
     };
-    let cli = GatewayCli::for_unit(systemctl, unit)?;
+    let cli = GatewayCli::for_unit(
+        systemctl,
+        unit,
+        |context| config_path(&context.environment, state_dir),
+        &options.cli_state,
+    )?;
     let unit_env = cli
         .as_ref()
         .map(|c| c.context().environment.clone())
@@ -465,13 +472,17 @@ mod tests {
         };
         let err = apply_probe_reading(&mut proof, other_variable.clone(), "ANTHROPIC_API_KEY")
             .unwrap_err();
-        assert!(err.message().contains("uses ANTHROPIC_OAUTH_TOKEN, not ANTHROPIC_API_KEY"));
+        assert!(err
+            .message()
+            .contains("uses ANTHROPIC_OAUTH_TOKEN, not ANTHROPIC_API_KEY"));
         apply_probe_reading(&mut proof, other_variable, "ANTHROPIC_OAUTH_TOKEN").unwrap();
         assert_eq!(proof.method, ProofMethod::GatewayProbe);
         assert_eq!(proof.source.as_deref(), Some("env: ANTHROPIC_OAUTH_TOKEN"));
         assert!(apply_probe_reading(
             &mut proof,
-            ProbeReading::Nothing { status: "unknown".into() },
+            ProbeReading::Nothing {
+                status: "unknown".into()
+            },
             "ANTHROPIC_OAUTH_TOKEN"
         )
         .unwrap_err()

@@ -16,7 +16,7 @@ openclaw-token-sync prints) and the kind of header that carried the credential
 
 Control endpoints (loopback, for the test harness):
   GET  /__standin/requests        -> {"requests": [{method, path, kind, fingerprint, stream,
-                                       beta, status}, ...]}
+                                       beta, agent (user-agent), status}, ...]}
   POST /__standin/reject          body {"fingerprints": ["sha256:..."]}: answer those with 401
   POST /__standin/reset           forget recorded requests and rejections
 
@@ -89,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
                 "fingerprint": fp,
                 "stream": bool(stream),
                 "beta": self.headers.get("anthropic-beta", ""),
+                "agent": self.headers.get("user-agent", ""),
                 "status": status,
                 "at": time.time(),
             })
