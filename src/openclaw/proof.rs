@@ -300,8 +300,11 @@ pub fn prove(
                 )),
             }
             if has_probe_rpc && options.probe {
+                // With several agents the gateway wants to know whose auth to probe: `main`,
+                // whose credentials the other agents read through.
                 let params = serde_json::json!({
                     "provider": "anthropic",
+                    "agentId": "main",
                     "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
                 });
                 match cli.call_when_up(
