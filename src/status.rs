@@ -424,6 +424,7 @@ fn check_gateway_runtime(
     let systemctl = Systemctl::new(target.clone());
     let proof_options = ProofOptions {
         cli_state: paths.state_dir.join("openclaw-cli"),
+        agents: proof::agent_ids(&stores::discover_agents(state_dir, &paths.home).0),
         probe: options.probe,
         base_url: options.anthropic_base_url.clone(),
         deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),

@@ -221,6 +221,26 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         );
     }
 
+    // The gateway's own RPC: other providers' profiles are intact.
+    let (ok, stdout, stderr) = run_openclaw(
+        &user,
+        version,
+        &["gateway", "call", "models.authStatus", "--json"],
+        &[],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let auth = json_in(&stdout).unwrap_or_else(|| panic!("{stdout}"));
+    let providers = auth["providers"].to_string();
+    assert!(
+        providers.contains("openai:default"),
+        "{version}: OpenAI profile lost: {auth}"
+    );
+    assert!(!providers.contains("anthropic:"), "{version}: {auth}");
+
+    if version == SEED_RELEASE {
+        under_the_hardened_service(&user, &secret, &first, &tokens);
+    }
+
     // A second run is a no-op: no OpenClaw process asked (its debug log names every call), no
     // probe of ours (the gateway itself may still be busy with the last turn).
     standin.reset();
@@ -380,6 +400,55 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         user.path(".openclaw/.env"),
     ];
     assert_no_leak_in_tree(&user.home, &allowed, &tokens);
+}
+
+/// `sync` inside the sandbox of `deploy/openclaw-token-sync.service` (applied to a transient
+/// service of the user's manager): Node cannot even start there (`MemoryDenyWriteExecute=yes`),
+/// yet the forced sync restarts the gateway and proves it through the gateway's RPC, because the
+/// OpenClaw CLI runs as a transient unit of the user's manager, outside the sandbox.
+fn under_the_hardened_service(user: &TestUser, secret: &str, token: &str, tokens: &[String]) {
+    let sandbox = user.service_sandbox();
+    assert!(
+        sandbox.iter().any(|p| p == "MemoryDenyWriteExecute=yes"),
+        "{sandbox:?}"
+    );
+    let node = node();
+    let (code, _, stderr) = user.run_transient(&sandbox, &[node.to_str().unwrap(), "-e", "1"], &[]);
+    assert_ne!(
+        code, 0,
+        "node ran inside the sandbox, so this test proves nothing: {stderr}"
+    );
+
+    let mut env = aws_env(&moto().endpoint);
+    env.push(("OPENCLAW_TOKEN_SYNC_CONFIG".into(), "/dev/null".into()));
+    env.push(("HOME".into(), user.home.display().to_string()));
+    let (code, stdout, stderr) = user.run_transient(
+        &sandbox,
+        &[
+            BIN,
+            "sync",
+            "--secret-id",
+            secret,
+            "--force",
+            "--output",
+            "json",
+        ],
+        &env,
+    );
+    assert_no_leak("sandboxed stdout", stdout.as_bytes(), tokens);
+    assert_no_leak("sandboxed stderr", stderr.as_bytes(), tokens);
+    assert_eq!(code, 0, "sync in the service sandbox:\n{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    assert_eq!(
+        report["gateway"]["proof"]["method"], "gateway-auth-status",
+        "{report}"
+    );
+    assert_eq!(
+        report["gateway"]["proof"]["probe"]["verdict"], "accepted",
+        "{report}"
+    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", token);
 }
 
 #[test]

@@ -113,6 +113,8 @@ impl GatewayProof {
 pub struct ProofOptions {
     /// A directory of ours where OpenClaw's CLI keeps its own state (device identity).
     pub cli_state: PathBuf,
+    /// The gateway's agent ids, for releases that want one per `models.authStatus` call.
+    pub agents: Vec<String>,
     /// Send a live probe.
     pub probe: bool,
     /// Where a direct probe goes instead of the gateway's `baseUrl` (`--anthropic-base-url`).
@@ -213,6 +215,19 @@ fn probe_status(result: &Value) -> Finding {
     Finding::new(verdict, detail)
 }
 
+/// Agent ids as the gateway knows them, from the agents this tool found (disk and
+/// `openclaw.json`), `main` first, each once.
+pub fn agent_ids<'a>(agents: impl IntoIterator<Item = &'a crate::stores::Agent>) -> Vec<String> {
+    let mut ids: Vec<String> = vec!["main".to_owned()];
+    for agent in agents {
+        let id = agent.id.trim_end_matches(" (agentDir)").to_owned();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
 /// `models.providers.anthropic.baseUrl` of an `openclaw.json` (JSON5), if set.
 pub fn configured_base_url(config_text: &str) -> Option<String> {
     let config: Value = json5::from_str(config_text).ok()?;
@@ -275,14 +290,36 @@ pub fn prove(
             "{unit}'s ExecStart= does not run OpenClaw's `gateway` command: its RPC was not asked"
         )),
         Some(cli) => {
-            match cli.call_when_up(
+            // Releases from 2026.8.1 want an agent id once several agents are configured: then
+            // each agent is asked.
+            let mut answers = Vec::new();
+            let mut outcome = cli.call_when_up(
                 "models.authStatus",
                 &serde_json::json!({}),
                 RPC_TIMEOUT,
                 options.deadline,
-            )? {
-                Call::Answer(answer) => {
-                    let profiles = anthropic_profiles(&answer);
+            )?;
+            if matches!(&outcome, Call::Failed(why) if why.contains("agentId")) {
+                for agent in &options.agents {
+                    outcome = cli.call(
+                        "models.authStatus",
+                        &serde_json::json!({ "agentId": agent }),
+                        RPC_TIMEOUT,
+                    )?;
+                    match &outcome {
+                        Call::Answer(answer) => answers.push(answer.clone()),
+                        _ => break,
+                    }
+                }
+                if answers.len() == options.agents.len() && !answers.is_empty() {
+                    outcome = Call::Answer(Value::Null);
+                }
+            } else if let Call::Answer(answer) = &outcome {
+                answers.push(answer.clone());
+            }
+            match outcome {
+                Call::Answer(_) => {
+                    let profiles: Vec<String> = answers.iter().flat_map(anthropic_profiles).collect();
                     if !profiles.is_empty() {
                         return Err(Error::failed(format!(
                             "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",

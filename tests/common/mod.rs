@@ -497,6 +497,80 @@ impl TestUser {
         );
     }
 
+    /// The sandbox of `deploy/openclaw-token-sync.service`, as `systemd-run` properties: every
+    /// hardening line of its `[Service]` section (read from the unit itself), with the user's
+    /// home and runtime dir in place of its `@HOME@`/`@UID@`. Left out, with the reason: the
+    /// capability bounding set (this process does not need to drop privileges: it already is the
+    /// user) and the settings a user manager cannot apply without privileges of its own here
+    /// (`PrivateDevices`, `ProtectKernel*`, `ProtectClock`, `ProtectHostname`).
+    pub fn service_sandbox(&self) -> Vec<String> {
+        let unit =
+            fs::read_to_string(Path::new(MANIFEST_DIR).join("deploy/openclaw-token-sync.service"))
+                .unwrap();
+        let skipped = [
+            "Type",
+            "ExecStart",
+            "TimeoutStartSec",
+            "CapabilityBoundingSet",
+            "PrivateDevices",
+            "ProtectKernelTunables",
+            "ProtectKernelModules",
+            "ProtectKernelLogs",
+            "ProtectClock",
+            "ProtectHostname",
+            "ProtectControlGroups",
+        ];
+        unit.lines()
+            .skip_while(|l| l.trim() != "[Service]")
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+            .filter(|l| !skipped.contains(&l.split('=').next().unwrap().trim()))
+            .map(|l| {
+                l.replace("@HOME@", &self.home.display().to_string())
+                    .replace("@UID@", &self.uid.to_string())
+            })
+            .collect()
+    }
+
+    /// Runs `argv` as the user in a transient service of their manager with `properties`,
+    /// passing `env` through systemd-run's own environment. Returns (exit code, stdout, stderr).
+    pub fn run_transient(
+        &self,
+        properties: &[String],
+        argv: &[&str],
+        env: &[(String, String)],
+    ) -> (i32, String, String) {
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg("--init-groups")
+            .arg("systemd-run")
+            .args([
+                "--user",
+                "--quiet",
+                "--wait",
+                "--pipe",
+                "--collect",
+                "--service-type=exec",
+            ])
+            .args(properties.iter().map(|p| format!("--property={p}")))
+            .args(env.iter().map(|(k, _)| format!("--setenv={k}")))
+            .arg("--")
+            .args(argv)
+            .env_clear()
+            .env("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid))
+            .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let output = command.output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     pub fn path(&self, relative: &str) -> PathBuf {
         self.home.join(relative)
     }
