@@ -442,18 +442,19 @@ fn check_gateway_runtime(
             return;
         }
     };
-    match proof.method {
-        ProofMethod::ProcessEnvironment => findings.add(
+    match &proof.rpc_error {
+        Some(why) => findings.add(
             "gateway-auth",
             Severity::Warning,
-            format!(
-                "the gateway's RPC was not usable: {}",
-                proof.notes.join("; ")
-            ),
+            format!("the gateway's RPC was not usable: {why}"),
             "without the gateway's own view only its process environment is known",
             "check `openclaw gateway call health --json` as the gateway's user",
         ),
-        _ => findings.ok("gateway-auth", proof.describe()),
+        None if proof.method == ProofMethod::ProcessEnvironment => findings.ok(
+            "gateway-auth",
+            format!("{} ({})", proof.describe(), proof.notes.join("; ")),
+        ),
+        None => findings.ok("gateway-auth", proof.describe()),
     }
     let Some(probe) = &proof.probe else {
         return;

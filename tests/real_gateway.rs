@@ -210,7 +210,13 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     tokens.push(first.clone());
     let secret = create_secret(&format!("tests/real-{user_name}"), &first);
     standin.reset();
+    let started = std::time::Instant::now();
     let run = sync(&user, &secret, &[], &tokens);
+    // Printed for BENCHMARKS.md (timings are measured, never asserted).
+    eprintln!(
+        "timing {version}: applying sync (stop, write, clean, start, verify, prove) {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_applied_and_proven(&run, version, &first, &standin);
     for agent in ["main", "work"] {
         let requests = turn(&gateway, &user, &standin, agent);
@@ -221,13 +227,13 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         );
     }
 
-    // The gateway's own RPC: other providers' profiles are intact.
-    let (ok, stdout, stderr) = run_openclaw(
-        &user,
-        version,
-        &["gateway", "call", "models.authStatus", "--json"],
-        &[],
-    );
+    // The gateway's own RPC: other providers' profiles are intact (2026.8.1 wants an agent id
+    // once several agents are configured; 2026.5.28 knows no parameters).
+    let mut call = vec!["gateway", "call", "models.authStatus", "--json"];
+    if version != SEED_RELEASE {
+        call.extend(["--params", r#"{"agentId":"main"}"#]);
+    }
+    let (ok, stdout, stderr) = run_openclaw(&user, version, &call, &[]);
     assert!(ok, "{stdout}\n{stderr}");
     let auth = json_in(&stdout).unwrap_or_else(|| panic!("{stdout}"));
     let providers = auth["providers"].to_string();
@@ -300,7 +306,12 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
                 path.display()
             );
         }
+        let started = std::time::Instant::now();
         gateway.start(&user);
+        eprintln!(
+            "timing {version}: gateway start to listening {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let run = sync(&user, &secret, &[], &tokens);
         run.expect_status(0);
         assert_eq!(

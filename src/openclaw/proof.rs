@@ -69,6 +69,9 @@ pub struct GatewayProof {
     /// Why a weaker proof was used, or what was inconclusive.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The gateway runs OpenClaw's CLI but its RPC could not be used: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc_error: Option<String>,
 }
 
 impl GatewayProof {
@@ -273,6 +276,7 @@ pub fn prove(
         source: None,
         probe: None,
         notes: Vec::new(),
+        rpc_error: None,
     };
     let cli = GatewayCli::for_unit(
         systemctl,
@@ -319,7 +323,8 @@ pub fn prove(
             }
             match outcome {
                 Call::Answer(_) => {
-                    let profiles: Vec<String> = answers.iter().flat_map(anthropic_profiles).collect();
+                    let profiles: Vec<String> =
+                        answers.iter().flat_map(anthropic_profiles).collect();
                     if !profiles.is_empty() {
                         return Err(Error::failed(format!(
                             "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",
@@ -332,9 +337,12 @@ pub fn prove(
                 Call::UnknownMethod => proof
                     .notes
                     .push("the gateway has no models.authStatus".to_owned()),
-                Call::Unreachable(why) | Call::Failed(why) => proof.notes.push(format!(
-                    "the gateway's RPC did not answer ({why}): proof rests on its process environment"
-                )),
+                Call::Unreachable(why) | Call::Failed(why) => {
+                    proof.notes.push(format!(
+                        "the gateway's RPC did not answer ({why}): proof rests on its process environment"
+                    ));
+                    proof.rpc_error = Some(why);
+                }
             }
             if has_probe_rpc && options.probe {
                 // With several agents the gateway wants to know whose auth to probe: `main`,
@@ -505,6 +513,7 @@ mod tests {
             source: None,
             probe: None,
             notes: vec![],
+            rpc_error: None,
         };
         let other_variable = ProbeReading::Environment {
             variable: "ANTHROPIC_OAUTH_TOKEN".into(),
