@@ -3,11 +3,14 @@
 //! fingerprint with the files and the state), environment files that override the drop-in, stale
 //! or cooling-down profiles in every agent's store, leftover JSON beside SQLite, modes, owners and
 //! symlinks of every managed path, the state file, token age and expiry, a legacy
-//! `fetch-claude-token` timer, and Claude Code credentials that old OpenClaw releases import.
+//! `fetch-claude-token` timer, Claude Code credentials that old OpenClaw releases import, and,
+//! with a running gateway, the gateway's own view through its RPC and a live token probe
+//! (`openclaw::proof`, the same proof `sync` runs after applying).
 //!
 //! Each finding has a check id, a severity, what was seen, why it matters and the exact fix.
 //! Exit codes: 0 healthy, 1 at least one problem, 3 warnings only (2 stays usage/config).
-//! No AWS call is made unless `--check-secret` is given; nothing is written.
+//! No AWS call is made unless `--check-secret` is given; nothing of the user's is written (asking
+//! the gateway's RPC keeps OpenClaw's CLI state in our own state dir).
 
 use crate::anthropic_probe::Verdict;
 use crate::aws::{self, AwsSettings};
