@@ -259,7 +259,11 @@ struct ProbeArgs {
     /// Send our own probe here instead of the gateway's configured Anthropic base URL
     /// (proxies, tests) [default: the gateway's `models.providers.anthropic.baseUrl`, else
     /// https://api.anthropic.com].
-    #[arg(long, value_name = "URL", env = "ANTHROPIC_BASE_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL"
+    )]
     anthropic_base_url: Option<String>,
 }
 

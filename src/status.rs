@@ -427,6 +427,7 @@ fn check_gateway_runtime(
     let systemctl = Systemctl::new(target.clone());
     let proof_options = ProofOptions {
         cli_state: paths.state_dir.join("openclaw-cli"),
+        home: paths.home.clone(),
         agents: proof::agent_ids(&stores::discover_agents(state_dir, &paths.home).0),
         probe: options.probe,
         base_url: options.anthropic_base_url.clone(),

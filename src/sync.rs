@@ -389,6 +389,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             &openclaw_state,
             ProofOptions {
                 cli_state: paths.state_dir.join("openclaw-cli"),
+                home: paths.home.clone(),
                 agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),
                 probe: options.probe,
                 base_url: options.anthropic_base_url.clone(),

@@ -152,7 +152,7 @@ impl Systemctl {
         let text = Zeroizing::new(self.run(&[
             "show",
             "-p",
-            "ExecStart,Environment,EnvironmentFiles,WorkingDirectory",
+            "ExecStart,Environment,EnvironmentFiles",
             "--",
             unit,
         ])?);
@@ -180,19 +180,30 @@ impl Systemctl {
             .arg("--pipe")
             .arg("--collect")
             .arg("--service-type=exec")
-            .arg(format!("--unit={name}-{}", std::process::id()))
+            .arg(format!(
+                "--unit={name}-{}-{}",
+                std::process::id(),
+                next_transient()
+            ))
             .arg("--description=openclaw-token-sync: check the OpenClaw gateway")
             .arg(format!("--working-directory={}", self.user.home.display()))
             .arg(format!(
                 "--property=RuntimeMaxSec={}",
                 limit.as_secs().max(1)
             ));
+        // The gateway's variables: its `EnvironmentFile=`s read here (credentials left out; an
+        // `EnvironmentFile=` of the transient unit would override our `--setenv`s and hand the
+        // child a token), then its `Environment=` (credentials already removed), then ours.
+        let mut environment: Vec<(String, String)> = Vec::new();
         for file in &context.environment_files {
-            command.arg(format!("--property=EnvironmentFile={file}"));
+            let path = file.trim_start_matches('-');
+            if let Ok(Some(found)) = crate::fsutil::read_managed(std::path::Path::new(path)) {
+                environment.extend(env_file_assignments(&found.content));
+            }
         }
-        // The gateway's own variables (credentials already removed), and no colour codes.
-        let no_color = ("NO_COLOR".to_owned(), "1".to_owned());
-        for (key, value) in context.environment.iter().chain([&no_color]) {
+        environment.extend(context.environment.iter().cloned());
+        environment.push(("NO_COLOR".to_owned(), "1".to_owned()));
+        for (key, value) in &environment {
             command.arg(format!("--setenv={key}"));
             command.env(key, value);
         }
@@ -283,6 +294,43 @@ pub struct ExecContext {
     pub environment: Vec<(String, String)>,
     /// `EnvironmentFile=` paths, `-`-prefixed when missing files are ignored.
     pub environment_files: Vec<String>,
+}
+
+/// A number per transient unit of this process, so names never collide with one systemd is
+/// still collecting.
+fn next_transient() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `KEY=VALUE` lines of an environment file as systemd reads them (comments and blank lines
+/// skipped, one level of quotes removed), credentials left out.
+pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(content)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                return None;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (key, value) = line.split_once('=')?;
+            let key = key.trim();
+            if key.is_empty()
+                || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                || CREDENTIAL_VARIABLES.contains(&key)
+            {
+                return None;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            Some((key.to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 /// Variables that never leave `exec_context`: they hold credentials of ours.
@@ -453,6 +501,18 @@ EnvironmentFiles=/etc/oc.env (ignore_errors=no)\n";
         assert_eq!(
             context.environment_files,
             ["-/home/u/.openclaw/gateway.systemd.env", "/etc/oc.env"]
+        );
+    }
+
+    #[test]
+    fn env_file_assignments_skip_comments_and_credentials() {
+        let file = b"# c\nOPENCLAW_GATEWAY_TOKEN=\"gw tok\"\nexport A='1'\nANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-x\nbad line\n";
+        assert_eq!(
+            env_file_assignments(file),
+            [
+                ("OPENCLAW_GATEWAY_TOKEN".to_owned(), "gw tok".to_owned()),
+                ("A".to_owned(), "1".to_owned())
+            ]
         );
     }
 }

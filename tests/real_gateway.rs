@@ -61,7 +61,11 @@ fn sync(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run
         "json",
     ];
     args.extend_from_slice(extra);
-    run_tool(&args, &[("ANTHROPIC_BASE_URL", "")], tokens)
+    run_tool(
+        &args,
+        &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", "")],
+        tokens,
+    )
 }
 
 /// The proof a release's gateway offers: `models.probe` from 2026.8.1, `models.authStatus`
@@ -381,7 +385,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     );
     let status = run_tool(
         &["status", "--user", &user.name, "--output", "json"],
-        &[("ANTHROPIC_BASE_URL", "")],
+        &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", "")],
         &tokens,
     );
     assert_eq!(status.status, 1, "{}\n{}", status.stdout, status.stderr);
@@ -433,6 +437,10 @@ fn under_the_hardened_service(user: &TestUser, secret: &str, token: &str, tokens
     let mut env = aws_env(&moto().endpoint);
     env.push(("OPENCLAW_TOKEN_SYNC_CONFIG".into(), "/dev/null".into()));
     env.push(("HOME".into(), user.home.display().to_string()));
+    env.push((
+        "OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL".into(),
+        String::new(),
+    ));
     let (code, stdout, stderr) = user.run_transient(
         &sandbox,
         &[

@@ -61,7 +61,10 @@ pub fn cli_prefix(argv: &[String]) -> Option<Vec<String>> {
 /// `{"ok":false,"error":…}` object) on stdout; 2026.5.28 prints errors on stderr.
 pub fn interpret(success: bool, stdout: &str, stderr: &str) -> Call {
     let json = first_json(stdout);
-    if success {
+    let refused = json
+        .as_ref()
+        .is_some_and(|v| v["ok"] == false || v.get("error").is_some_and(|e| !e.is_null()));
+    if success && !refused {
         if let Some(value) = json {
             return Call::Answer(value);
         }
@@ -107,9 +110,17 @@ fn last_line(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// At most 200 characters of a message, on one line.
-fn short(message: &str) -> String {
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+/// At most 200 characters of a message, on one line, with anything shaped like an Anthropic
+/// credential (`sk-ant-…`) blanked: the text comes from another program.
+pub fn short(message: &str) -> String {
+    let one_line = message
+        .split_whitespace()
+        .map(|word| match word.find("sk-ant-") {
+            Some(at) => format!("{}sk-ant-[redacted]", &word[..at]),
+            None => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     if one_line.chars().count() > 200 {
         format!("{}…", one_line.chars().take(200).collect::<String>())
     } else {
@@ -259,5 +270,14 @@ mod tests {
             Call::Failed(m) if m.contains("unauthorized")
         ));
         assert!(matches!(interpret(true, "not json", ""), Call::Failed(_)));
+        // An error envelope is never an answer, whatever the exit status.
+        assert!(matches!(
+            interpret(true, r#"{"ok":false,"error":{"message":"denied"}}"#, ""),
+            Call::Failed(m) if m == "denied"
+        ));
+        assert_eq!(
+            short("bad token sk-ant-oat01-SECRETSECRET here"),
+            "bad token sk-ant-[redacted] here"
+        );
     }
 }

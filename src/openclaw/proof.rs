@@ -18,7 +18,8 @@
 use super::gateway_rpc::{Call, GatewayCli};
 use crate::anthropic_probe::{self, Finding, Verdict};
 use crate::error::{Error, Result};
-use crate::secret::Token;
+use crate::managed_files;
+use crate::secret::{Fingerprint, Token};
 use crate::systemd::Systemctl;
 use serde::Serialize;
 use serde_json::Value;
@@ -64,6 +65,10 @@ pub struct GatewayProof {
     /// The credential the gateway says it uses, e.g. "env: ANTHROPIC_OAUTH_TOKEN".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For a key the unit manages: the dotenv file the gateway takes its value from, with that
+    /// value's fingerprint (it overrides the process environment on 2026.8.1+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeReport>,
     /// Why a weaker proof was used, or what was inconclusive.
@@ -92,6 +97,9 @@ impl GatewayProof {
         if let Some(source) = &self.source {
             out.push_str(&format!(", credential {source}"));
         }
+        if let Some(from) = &self.value_from {
+            out.push_str(&format!(", value from {from}"));
+        }
         if let Some(probe) = &self.probe {
             let verdict = match probe.finding.verdict {
                 Verdict::Accepted => "accepted",
@@ -116,6 +124,8 @@ impl GatewayProof {
 pub struct ProofOptions {
     /// A directory of ours where OpenClaw's CLI keeps its own state (device identity).
     pub cli_state: PathBuf,
+    /// The user's home (for `~/.config/openclaw/gateway.env`, profiles).
+    pub home: PathBuf,
     /// The gateway's agent ids, for releases that want one per `models.authStatus` call.
     pub agents: Vec<String>,
     /// Send a live probe.
@@ -274,6 +284,7 @@ pub fn prove(
     let mut proof = GatewayProof {
         method: ProofMethod::ProcessEnvironment,
         source: None,
+        value_from: None,
         probe: None,
         notes: Vec::new(),
         rpc_error: None,
@@ -288,89 +299,128 @@ pub fn prove(
         .as_ref()
         .map(|c| c.context().environment.clone())
         .unwrap_or_default();
-    let mut has_probe_rpc = false;
-    match &cli {
-        None => proof.notes.push(format!(
+
+    // Where the gateway's value of the variable comes from. For a key its unit manages, the
+    // first global dotenv file holding it overrides the process environment (2026.8.1+): that
+    // file must hold our token.
+    if managed_keys(&unit_env).iter().any(|k| k == variable) {
+        let files = dotenv_files(&unit_env, state_dir, &options.home);
+        match dotenv_value(&files, variable) {
+            Some((path, found)) if &found != token.fingerprint() => {
+                return Err(Error::failed(format!(
+                    "the gateway takes {variable} from {} ({found}), not the synced token {}: that file overrides its environment (OpenClaw 2026.8.1+); if it is not the state dir this tool writes, pass --state-dir",
+                    path.display(),
+                    token.fingerprint()
+                )));
+            }
+            Some((path, found)) => proof.value_from = Some(format!("{} ({found})", path.display())),
+            None => proof.notes.push(format!(
+                "no dotenv file the gateway reads holds {variable}: OpenClaw 2026.8.1+ drops it at start (checked below through the gateway)"
+            )),
+        }
+    }
+
+    let Some(cli) = cli else {
+        proof.notes.push(format!(
             "{unit}'s ExecStart= does not run OpenClaw's `gateway` command: its RPC was not asked"
-        )),
-        Some(cli) => {
-            // Releases from 2026.8.1 want an agent id once several agents are configured: then
-            // each agent is asked.
-            let mut answers = Vec::new();
-            let mut outcome = cli.call_when_up(
-                "models.authStatus",
-                &serde_json::json!({}),
-                RPC_TIMEOUT,
-                options.deadline,
-            )?;
-            if matches!(&outcome, Call::Failed(why) if why.contains("agentId")) {
-                for agent in &options.agents {
-                    outcome = cli.call(
-                        "models.authStatus",
-                        &serde_json::json!({ "agentId": agent }),
-                        RPC_TIMEOUT,
-                    )?;
-                    match &outcome {
-                        Call::Answer(answer) => answers.push(answer.clone()),
-                        _ => break,
-                    }
-                }
-                if answers.len() == options.agents.len() && !answers.is_empty() {
-                    outcome = Call::Answer(Value::Null);
-                }
-            } else if let Call::Answer(answer) = &outcome {
-                answers.push(answer.clone());
-            }
-            match outcome {
-                Call::Answer(_) => {
-                    let profiles: Vec<String> =
-                        answers.iter().flat_map(anthropic_profiles).collect();
-                    if !profiles.is_empty() {
-                        return Err(Error::failed(format!(
-                            "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",
-                            profiles.join(", ")
-                        )));
-                    }
-                    proof.method = ProofMethod::GatewayAuthStatus;
-                    has_probe_rpc = true;
-                }
-                Call::UnknownMethod => proof
-                    .notes
-                    .push("the gateway has no models.authStatus".to_owned()),
-                Call::Unreachable(why) | Call::Failed(why) => {
-                    proof.notes.push(format!(
-                        "the gateway's RPC did not answer ({why}): proof rests on its process environment"
-                    ));
-                    proof.rpc_error = Some(why);
-                }
-            }
-            if has_probe_rpc && options.probe {
-                // With several agents the gateway wants to know whose auth to probe: `main`,
-                // whose credentials the other agents read through.
-                let params = serde_json::json!({
-                    "provider": "anthropic",
-                    "agentId": "main",
-                    "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
-                });
-                match cli.call_when_up(
-                    "models.probe",
-                    &params,
-                    PROBE_TIMEOUT + Duration::from_secs(10),
-                    options.deadline,
+        ));
+        direct_probe(&mut proof, token, &unit_env, state_dir, &options);
+        return Ok(proof);
+    };
+
+    // Releases from 2026.8.1 want an agent id once several agents are configured: then each
+    // agent is asked (an agent the gateway does not know is noted and skipped).
+    let mut answers = Vec::new();
+    let mut reached = true;
+    match cli.call_when_up(
+        "models.authStatus",
+        &serde_json::json!({}),
+        RPC_TIMEOUT,
+        options.deadline,
+    )? {
+        Call::Answer(answer) => answers.push(answer),
+        Call::Failed(why) if why.contains("agentId") => {
+            for agent in &options.agents {
+                match cli.call(
+                    "models.authStatus",
+                    &serde_json::json!({ "agentId": agent }),
+                    RPC_TIMEOUT,
                 )? {
-                    Call::Answer(answer) => {
-                        apply_probe_reading(&mut proof, read_probe(&answer), variable)?
-                    }
-                    Call::UnknownMethod => {}
+                    Call::Answer(answer) => answers.push(answer),
                     Call::Unreachable(why) | Call::Failed(why) => proof
                         .notes
-                        .push(format!("models.probe did not answer ({why})")),
+                        .push(format!("models.authStatus for agent {agent}: {why}")),
+                    Call::UnknownMethod => {}
                 }
             }
         }
+        Call::UnknownMethod => proof
+            .notes
+            .push("the gateway has no models.authStatus".to_owned()),
+        Call::Unreachable(why) => {
+            reached = false;
+            proof.rpc_error = Some(why);
+        }
+        Call::Failed(why) => proof.rpc_error = Some(why),
     }
+    if !answers.is_empty() {
+        let profiles: Vec<String> = answers.iter().flat_map(anthropic_profiles).collect();
+        if !profiles.is_empty() {
+            return Err(Error::failed(format!(
+                "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",
+                profiles.join(", ")
+            )));
+        }
+        proof.method = ProofMethod::GatewayAuthStatus;
+    }
+
+    if options.probe && reached {
+        // With several agents the gateway wants to know whose auth to probe: `main`, whose
+        // credentials the other agents read through. One call: a probe is a live request.
+        let params = serde_json::json!({
+            "provider": "anthropic",
+            "agentId": "main",
+            "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
+        });
+        match cli.call(
+            "models.probe",
+            &params,
+            PROBE_TIMEOUT + Duration::from_secs(10),
+        )? {
+            Call::Answer(answer) => apply_probe_reading(&mut proof, read_probe(&answer), variable)?,
+            Call::UnknownMethod => {}
+            Call::Unreachable(why) | Call::Failed(why) => {
+                proof.rpc_error.get_or_insert_with(|| why.clone());
+                proof
+                    .notes
+                    .push(format!("models.probe did not answer ({why})"));
+            }
+        }
+    }
+    if let Some(why) = &proof.rpc_error {
+        proof.notes.push(format!(
+            "the gateway's RPC did not answer ({why}): the proof rests on its process environment and its dotenv files"
+        ));
+    }
+    if !options.probe && proof.value_from.is_some() {
+        proof.notes.push(
+            "--no-probe: the gateway's own use of the variable was not asked (only models.probe shows it on this release)".to_owned(),
+        );
+    }
+    direct_probe(&mut proof, token, &unit_env, state_dir, &options);
+    Ok(proof)
+}
+
+/// Our own probe, when the gateway's could not be used and probing is on.
+fn direct_probe(
+    proof: &mut GatewayProof,
+    token: &Token,
+    unit_env: &[(String, String)],
+    state_dir: &Path,
+    options: &ProofOptions,
+) {
     if options.probe && proof.probe.is_none() {
-        let config = config_path(&unit_env, state_dir);
+        let config = config_path(unit_env, state_dir);
         let base = options
             .base_url
             .clone()
@@ -395,7 +445,61 @@ pub fn prove(
             ));
         }
     }
-    Ok(proof)
+}
+
+/// The keys the unit's `OPENCLAW_SERVICE_MANAGED_ENV_KEYS` lists (comma-separated, upper case).
+pub fn managed_keys(unit_env: &[(String, String)]) -> Vec<String> {
+    unit_env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "OPENCLAW_SERVICE_MANAGED_ENV_KEYS")
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|k| k.trim().to_ascii_uppercase())
+                .filter(|k| !k.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The global dotenv files the gateway reads, first one wins for a managed key (OpenClaw
+/// 2026.8.1+): `<state>/.env` with the state dir from the unit (`OPENCLAW_STATE_DIR`, else
+/// `~/.openclaw-<profile>` for `OPENCLAW_PROFILE`, else the one this run resolved), the config
+/// dir's `.env` when it is elsewhere, then `~/.config/openclaw/gateway.env`.
+pub fn dotenv_files(unit_env: &[(String, String)], state_dir: &Path, home: &Path) -> Vec<PathBuf> {
+    let get = |key: &str| {
+        unit_env
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let gateway_state = get("OPENCLAW_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            get("OPENCLAW_PROFILE")
+                .filter(|p| p != "default")
+                .map(|p| home.join(format!(".openclaw-{p}")))
+        })
+        .unwrap_or_else(|| state_dir.to_path_buf());
+    let mut files = vec![gateway_state.join(".env")];
+    if let Some(config_dir) = config_path(unit_env, &gateway_state).parent() {
+        let config_env = config_dir.join(".env");
+        if !files.contains(&config_env) {
+            files.push(config_env);
+        }
+    }
+    files.push(home.join(".config/openclaw/gateway.env"));
+    files
+}
+
+/// The first of `files` that assigns `variable`, with the fingerprint of its value.
+fn dotenv_value(files: &[PathBuf], variable: &str) -> Option<(PathBuf, Fingerprint)> {
+    files.iter().find_map(|path| {
+        let file = crate::fsutil::read_managed(path).ok().flatten()?;
+        let value = managed_files::assigned_value(&file.content, variable)?;
+        Some((path.clone(), Fingerprint::of(value)))
+    })
 }
 
 /// The failure for a proof whose live probe was rejected, naming what rejected it.
@@ -511,6 +615,7 @@ mod tests {
         let mut proof = GatewayProof {
             method: ProofMethod::GatewayAuthStatus,
             source: None,
+            value_from: None,
             probe: None,
             notes: vec![],
             rpc_error: None,
@@ -537,6 +642,52 @@ mod tests {
         .unwrap_err()
         .message()
         .contains("did not survive"));
+    }
+
+    #[test]
+    fn managed_keys_and_dotenv_files_follow_the_unit() {
+        let home = Path::new("/home/u");
+        let state = home.join(".openclaw");
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            managed_keys(&env(&[(
+                "OPENCLAW_SERVICE_MANAGED_ENV_KEYS",
+                "anthropic_oauth_token, OPENAI_API_KEY"
+            )])),
+            ["ANTHROPIC_OAUTH_TOKEN", "OPENAI_API_KEY"]
+        );
+        assert!(managed_keys(&[]).is_empty());
+        assert_eq!(
+            dotenv_files(&[], &state, home),
+            [
+                state.join(".env"),
+                home.join(".config/openclaw/gateway.env")
+            ]
+        );
+        assert_eq!(
+            dotenv_files(&env(&[("OPENCLAW_PROFILE", "work")]), &state, home)[0],
+            home.join(".openclaw-work/.env")
+        );
+        assert_eq!(
+            dotenv_files(
+                &env(&[
+                    ("OPENCLAW_STATE_DIR", "/srv/oc"),
+                    ("OPENCLAW_CONFIG_PATH", "/etc/oc/openclaw.json")
+                ]),
+                &state,
+                home
+            ),
+            [
+                PathBuf::from("/srv/oc/.env"),
+                PathBuf::from("/etc/oc/.env"),
+                home.join(".config/openclaw/gateway.env")
+            ]
+        );
     }
 
     #[test]

@@ -139,6 +139,13 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
         ("AWS_CONFIG_FILE".into(), empty.clone()),
         ("AWS_SHARED_CREDENTIALS_FILE".into(), empty),
         ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+        // Not AWS, but in every environment the tool runs with: direct token probes go to the
+        // shared loopback Anthropic stand-in, never to the real API (an empty value, set by a
+        // test after this, means "where the gateway's own config points").
+        (
+            "OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL".into(),
+            shared_standin().base_url.clone(),
+        ),
     ]
 }
 
@@ -303,9 +310,6 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
     for (k, v) in aws_env(&moto().endpoint) {
         command.env(k, v);
     }
-    // Direct token probes go to the shared loopback stand-in unless a test says otherwise
-    // (an empty value: use the gateway's own configured base URL).
-    command.env("ANTHROPIC_BASE_URL", &shared_standin().base_url);
     for (k, v) in extra_env {
         command.env(k, v);
     }
@@ -720,7 +724,6 @@ pub fn spawn_tool(args: &[&str], extra_env: &[(&str, &str)]) -> Child {
     command
         .args(args)
         .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .env("ANTHROPIC_BASE_URL", &shared_standin().base_url)
         .envs(aws_env(&moto().endpoint))
         .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
