@@ -247,9 +247,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     );
     assert!(!providers.contains("anthropic:"), "{version}: {auth}");
 
-    if version == SEED_RELEASE {
-        under_the_hardened_service(&user, &secret, &first, &tokens);
-    }
+    under_the_hardened_service(&user, version, &secret, &first, &tokens);
 
     // A second run is a no-op: no OpenClaw process asked (its debug log names every call), no
     // probe of ours (the gateway itself may still be busy with the last turn).
@@ -421,7 +419,13 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
 /// service of the user's manager): Node cannot even start there (`MemoryDenyWriteExecute=yes`),
 /// yet the forced sync restarts the gateway and proves it through the gateway's RPC, because the
 /// OpenClaw CLI runs as a transient unit of the user's manager, outside the sandbox.
-fn under_the_hardened_service(user: &TestUser, secret: &str, token: &str, tokens: &[String]) {
+fn under_the_hardened_service(
+    user: &TestUser,
+    version: &str,
+    secret: &str,
+    token: &str,
+    tokens: &[String],
+) {
     let sandbox = user.service_sandbox();
     assert!(
         sandbox.iter().any(|p| p == "MemoryDenyWriteExecute=yes"),
@@ -460,7 +464,8 @@ fn under_the_hardened_service(user: &TestUser, secret: &str, token: &str, tokens
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_eq!(
-        report["gateway"]["proof"]["method"], "gateway-auth-status",
+        report["gateway"]["proof"]["method"],
+        expected_proof(version).0,
         "{report}"
     );
     assert_eq!(
