@@ -666,20 +666,7 @@ impl FaultProxy {
     }
 
     fn request(&self, method: &str, path: &str, body: &str) -> String {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-        response
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned()
+        loopback_request(self.port, method, path, body)
     }
 
     /// Queues faults, one per coming request: "throttle", "500", "hang", "drop", "malformed".
@@ -710,6 +697,24 @@ impl Drop for FaultProxy {
         drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
+}
+
+/// One HTTP/1.0 request to a test helper on 127.0.0.1; returns the response body.
+pub fn loopback_request(port: u16, method: &str, path: &str, body: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The loopback Anthropic stand-in shared by this test binary (direct token probes).
