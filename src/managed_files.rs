@@ -18,7 +18,7 @@
 //!   `~/.openclaw-env`, and removal of lines that hold a literal token (the runbook's old habit).
 
 use crate::fsutil::ExistingFile;
-use crate::secret::{Token, TokenKind, MANAGED_VARIABLES};
+use crate::secret::{Token, TokenKind, CREDENTIAL_VARIABLES, MANAGED_VARIABLES};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -210,26 +210,26 @@ pub fn dot_env_content(existing: Option<&[u8]>, token: &Token) -> Zeroizing<Vec<
     out
 }
 
+/// Every `KEY=value` assignment of an env file (or, with `Environment=` lines, a drop-in), in
+/// order, as (key, raw value): line endings and one leading `Environment=` or `export ` removed.
+pub fn assignments(content: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    lines_with_endings(content).filter_map(|line| {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = line.strip_prefix(b"Environment=").unwrap_or(line);
+        let (_, key, value) = split_assignment(line)?;
+        Some((key, value))
+    })
+}
+
 /// The value the last assignment of `variable` in an env file (or, with `Environment=` lines, a
 /// drop-in) gives it, as systemd reads it: later lines win.
 pub fn assigned_value<'a>(content: &'a [u8], variable: &str) -> Option<&'a [u8]> {
-    lines_with_endings(content)
-        .filter_map(|line| {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let line = line.strip_prefix(b"Environment=").unwrap_or(line);
-            let (_, key, value) = split_assignment(line)?;
-            (key == variable.as_bytes()).then_some(value)
-        })
+    assignments(content)
+        .filter(|(key, _)| *key == variable.as_bytes())
+        .map(|(_, value)| value)
         .last()
 }
-
-/// Variables the runbook used to export with a literal token in `~/.bash_profile`.
-const PROFILE_TOKEN_VARIABLES: [&str; 3] = [
-    "ANTHROPIC_OAUTH_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-];
 
 fn holds_literal_token(line: &[u8]) -> bool {
     let Some((_, key, value)) = split_assignment(line) else {
@@ -239,7 +239,7 @@ fn holds_literal_token(line: &[u8]) -> bool {
         .strip_prefix(b"\"")
         .or_else(|| value.strip_prefix(b"'"))
         .unwrap_or(value);
-    PROFILE_TOKEN_VARIABLES.iter().any(|v| v.as_bytes() == key) && value.starts_with(b"sk-ant-")
+    CREDENTIAL_VARIABLES.iter().any(|v| v.as_bytes() == key) && value.starts_with(b"sk-ant-")
 }
 
 fn profile_block(kind: TokenKind) -> String {

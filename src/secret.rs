@@ -60,6 +60,14 @@ impl TokenKind {
 /// Both variables this program manages.
 pub const MANAGED_VARIABLES: [&str; 2] = ["ANTHROPIC_OAUTH_TOKEN", "ANTHROPIC_API_KEY"];
 
+/// Every variable that carries an Anthropic credential: ours, and Claude Code's own (which the
+/// runbook used to export too). Never passed on, never echoed.
+pub const CREDENTIAL_VARIABLES: [&str; 3] = [
+    "ANTHROPIC_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
+
 /// A validated Anthropic token. The bytes are wiped when it is dropped.
 pub struct Token {
     value: Zeroizing<String>,

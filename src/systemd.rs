@@ -4,8 +4,9 @@
 //! printed or passed on a command line).
 
 use crate::error::{Error, Result};
+use crate::managed_files;
 use crate::privileges::TargetUser;
-use crate::secret::Fingerprint;
+use crate::secret::{Fingerprint, CREDENTIAL_VARIABLES};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -303,25 +304,16 @@ fn next_transient() -> u32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// `KEY=VALUE` lines of an environment file as systemd reads them (comments and blank lines
-/// skipped, one level of quotes removed), credentials left out.
+/// `KEY=VALUE` lines of an environment file (read with `managed_files::assignments`), one
+/// level of quotes removed, credentials left out.
 pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(content)
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+    managed_files::assignments(content)
+        .filter_map(|(key, value)| {
+            let key = std::str::from_utf8(key).ok()?;
+            if CREDENTIAL_VARIABLES.contains(&key) {
                 return None;
             }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let (key, value) = line.split_once('=')?;
-            let key = key.trim();
-            if key.is_empty()
-                || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                || CREDENTIAL_VARIABLES.contains(&key)
-            {
-                return None;
-            }
+            let value = String::from_utf8_lossy(value);
             let value = value.trim();
             let value = value
                 .strip_prefix('"')
@@ -332,13 +324,6 @@ pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
         })
         .collect()
 }
-
-/// Variables that never leave `exec_context`: they hold credentials of ours.
-const CREDENTIAL_VARIABLES: [&str; 3] = [
-    "ANTHROPIC_OAUTH_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-];
 
 impl ExecContext {
     /// Parses `systemctl show -p ExecStart,Environment,EnvironmentFiles` output.
