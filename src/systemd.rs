@@ -325,6 +325,16 @@ pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The value the last assignment of `key` in an environment list gives it (later ones win, as
+/// in systemd).
+pub fn env_value<'a>(environment: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    environment
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 impl ExecContext {
     /// Parses `systemctl show -p ExecStart,Environment,EnvironmentFiles` output.
     pub fn parse(text: &str) -> ExecContext {
@@ -368,11 +378,7 @@ impl ExecContext {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.environment
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        env_value(&self.environment, key)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::anthropic_probe::{self, Finding, Verdict};
 use crate::error::{Error, Result};
 use crate::managed_files;
 use crate::secret::{Fingerprint, Token};
-use crate::systemd::Systemctl;
+use crate::systemd::{env_value, Systemctl};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -254,16 +254,17 @@ pub fn configured_base_url(config_text: &str) -> Option<String> {
 /// The gateway's `openclaw.json`: `OPENCLAW_CONFIG_PATH`, else `<state>/openclaw.json` with the
 /// state dir from the unit's `OPENCLAW_STATE_DIR`, else the one this run resolved.
 pub fn config_path(unit_env: &[(String, String)], state_dir: &Path) -> PathBuf {
-    let get = |key: &str| {
-        unit_env
-            .iter()
-            .rev()
-            .find(|(k, v)| k == key && !v.is_empty())
-            .map(|(_, v)| PathBuf::from(v))
-    };
-    get("OPENCLAW_CONFIG_PATH")
-        .or_else(|| get("OPENCLAW_STATE_DIR").map(|d| d.join("openclaw.json")))
+    unit_value(unit_env, "OPENCLAW_CONFIG_PATH")
+        .map(PathBuf::from)
+        .or_else(|| {
+            unit_value(unit_env, "OPENCLAW_STATE_DIR").map(|d| Path::new(d).join("openclaw.json"))
+        })
         .unwrap_or_else(|| state_dir.join("openclaw.json"))
+}
+
+/// A variable the unit sets to something (an empty assignment counts as unset).
+fn unit_value<'a>(unit_env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    env_value(unit_env, key).filter(|v| !v.is_empty())
 }
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(20);
@@ -449,11 +450,8 @@ fn direct_probe(
 
 /// The keys the unit's `OPENCLAW_SERVICE_MANAGED_ENV_KEYS` lists (comma-separated, upper case).
 pub fn managed_keys(unit_env: &[(String, String)]) -> Vec<String> {
-    unit_env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "OPENCLAW_SERVICE_MANAGED_ENV_KEYS")
-        .map(|(_, v)| {
+    unit_value(unit_env, "OPENCLAW_SERVICE_MANAGED_ENV_KEYS")
+        .map(|v| {
             v.split(',')
                 .map(|k| k.trim().to_ascii_uppercase())
                 .filter(|k| !k.is_empty())
@@ -467,18 +465,11 @@ pub fn managed_keys(unit_env: &[(String, String)]) -> Vec<String> {
 /// `~/.openclaw-<profile>` for `OPENCLAW_PROFILE`, else the one this run resolved), the config
 /// dir's `.env` when it is elsewhere, then `~/.config/openclaw/gateway.env`.
 pub fn dotenv_files(unit_env: &[(String, String)], state_dir: &Path, home: &Path) -> Vec<PathBuf> {
-    let get = |key: &str| {
-        unit_env
-            .iter()
-            .rev()
-            .find(|(k, v)| k == key && !v.is_empty())
-            .map(|(_, v)| v.clone())
-    };
-    let gateway_state = get("OPENCLAW_STATE_DIR")
+    let gateway_state = unit_value(unit_env, "OPENCLAW_STATE_DIR")
         .map(PathBuf::from)
         .or_else(|| {
-            get("OPENCLAW_PROFILE")
-                .filter(|p| p != "default")
+            unit_value(unit_env, "OPENCLAW_PROFILE")
+                .filter(|p| *p != "default")
                 .map(|p| home.join(format!(".openclaw-{p}")))
         })
         .unwrap_or_else(|| state_dir.to_path_buf());
