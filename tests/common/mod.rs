@@ -635,33 +635,58 @@ pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
 pub struct FaultProxy {
     pub port: u16,
     pub endpoint: String,
+    _helper: PythonHelper,
+}
+
+/// A Python helper of the tests (`tests/support/<script>`) on a free loopback port, started
+/// under a watchdog shell that kills it when this process exits (its stdin pipe closes) or
+/// when dropped.
+pub struct PythonHelper {
+    pub port: u16,
     child: Child,
+}
+
+impl PythonHelper {
+    /// Starts `script PORT args…` and waits until `GET ready_path` answers 200.
+    pub fn start(script: &str, args: &[&str], ready_path: &str) -> PythonHelper {
+        let port = free_port();
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(r#"p="$1"; shift; "$p" "$@" >/dev/null 2>&1 & c=$!; read -r _; kill "$c""#)
+            .arg("watchdog")
+            .arg(tools_dir().join("venv/bin/python"))
+            .arg(Path::new(MANIFEST_DIR).join("tests/support").join(script))
+            .arg(port.to_string())
+            .args(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !http_get_ok(port, ready_path) {
+            assert!(Instant::now() < deadline, "{script} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PythonHelper { port, child }
+    }
+}
+
+impl Drop for PythonHelper {
+    fn drop(&mut self) {
+        // Closing the watchdog's stdin makes it kill the helper; killing the watchdog itself
+        // would orphan the helper.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 impl FaultProxy {
     pub fn start() -> FaultProxy {
         let upstream = moto().endpoint.rsplit(':').next().unwrap().to_owned();
-        let port = free_port();
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(r#""$1" "$2" "$3" "$4" >/dev/null 2>&1 & p=$!; read -r _; kill "$p""#)
-            .arg("watchdog")
-            .arg(tools_dir().join("venv/bin/python"))
-            .arg(Path::new(MANIFEST_DIR).join("tests/support/fault_proxy.py"))
-            .arg(port.to_string())
-            .arg(upstream)
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !http_get_ok(port, "/__proxy/stats") {
-            assert!(Instant::now() < deadline, "fault proxy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let helper = PythonHelper::start("fault_proxy.py", &[&upstream], "/__proxy/stats");
         FaultProxy {
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
+            port: helper.port,
+            endpoint: format!("http://127.0.0.1:{}", helper.port),
+            _helper: helper,
         }
     }
 
@@ -687,15 +712,6 @@ impl FaultProxy {
         let stats: serde_json::Value =
             serde_json::from_str(&self.request("GET", "/__proxy/stats", "")).unwrap();
         stats["by_operation"][operation].as_u64().unwrap_or(0)
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        // Closing the watchdog's stdin makes it kill the proxy; killing the watchdog itself
-        // would orphan the proxy.
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
     }
 }
 

@@ -83,34 +83,16 @@ pub fn json_in(text: &str) -> Option<Value> {
 pub struct AnthropicStandIn {
     pub port: u16,
     pub base_url: String,
-    child: Child,
+    _helper: PythonHelper,
 }
 
 impl AnthropicStandIn {
     pub fn start() -> AnthropicStandIn {
-        let port = free_port();
-        let child = Command::new("bash")
-            .arg("-c")
-            .arg(r#""$1" "$2" "$3" >/dev/null 2>&1 & p=$!; read -r _; kill "$p""#)
-            .arg("watchdog")
-            .arg(tools_dir().join("venv/bin/python"))
-            .arg(Path::new(MANIFEST_DIR).join("tests/support/anthropic_standin.py"))
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !http_get_ok(port, "/__standin/requests") {
-            assert!(
-                Instant::now() < deadline,
-                "Anthropic stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let helper = PythonHelper::start("anthropic_standin.py", &[], "/__standin/requests");
         AnthropicStandIn {
-            port,
-            base_url: format!("http://127.0.0.1:{port}"),
-            child,
+            port: helper.port,
+            base_url: format!("http://127.0.0.1:{}", helper.port),
+            _helper: helper,
         }
     }
 
@@ -137,13 +119,6 @@ impl AnthropicStandIn {
 
     pub fn reset(&self) {
         self.request("POST", "/__standin/reset", "");
-    }
-}
-
-impl Drop for AnthropicStandIn {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
     }
 }
 
