@@ -158,6 +158,19 @@ fn turn(
         "{} agent turn for {agent} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}\nstand-in saw: {requests:?}",
         gateway.version
     );
+    // What reached "Anthropic" for this turn (fingerprints and header kinds only).
+    for r in &requests {
+        eprintln!(
+            "{} turn {agent}: {} {} {} {} stream={} agent={}",
+            gateway.version,
+            r["method"],
+            r["path"],
+            r["kind"],
+            r["fingerprint"],
+            r["stream"],
+            r["agent"]
+        );
+    }
     requests
 }
 
