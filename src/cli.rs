@@ -848,6 +848,7 @@ fn dry_run_lines(report: &SyncReport) -> Vec<String> {
             crate::managed_files::FileAction::Create => "create",
             crate::managed_files::FileAction::Update => "update",
             crate::managed_files::FileAction::FixMetadata => "fix mode/owner of",
+            crate::managed_files::FileAction::Replace => "replace (unreadable)",
             crate::managed_files::FileAction::Unchanged => continue,
         };
         lines.push(format!(

@@ -52,14 +52,19 @@ pub fn refuse_symlink(path: &Path) -> Result<()> {
     }
 }
 
-fn io_error(path: &Path, what: &str, err: std::io::Error) -> Error {
+fn io_error(path: &Path, what: &'static str, err: std::io::Error) -> Error {
     let detail = match err.raw_os_error() {
         Some(libc::ELOOP) => SYMLINK_REFUSED.to_string(),
         Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
         Some(libc::EISDIR) => "it is a directory".to_string(),
         _ => err.to_string(),
     };
-    Error::failed(format!("{}: cannot {what}: {detail}", path.display()))
+    Error::Io {
+        path: path.to_path_buf(),
+        action: what,
+        detail,
+        source: err,
+    }
 }
 
 /// Reads a managed file without following a symlink. `Ok(None)` when it does not exist.
@@ -159,6 +164,57 @@ fn temp_prefix(path: &Path) -> Result<OsString> {
 pub fn parent_of(path: &Path) -> Result<&Path> {
     path.parent()
         .ok_or_else(|| Error::failed(format!("{}: has no parent directory", path.display())))
+}
+
+/// Why this process could not write `path` (checked before the gateway is stopped), or `None`.
+/// An atomic write needs write access to the directory (the nearest existing one, which the write
+/// would create the rest below); an `in_place` write (SQLite stores) needs the file too. Checked
+/// with the effective ids, so it answers for the user the privileges were dropped to, and a
+/// read-only mount (the hardened service's sandbox) shows as such.
+pub fn unwritable_reason(path: &Path, in_place: bool) -> Option<String> {
+    use nix::unistd::{faccessat, AccessFlags};
+    let check = |target: &Path, mode: AccessFlags| {
+        faccessat(
+            nix::fcntl::AT_FDCWD,
+            target,
+            mode,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        )
+    };
+    let explain = |target: &Path, errno: nix::errno::Errno| {
+        let hint = match errno {
+            nix::errno::Errno::EROFS => {
+                " (read-only here; under the hardened service, add it to ReadWritePaths=)"
+            }
+            nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => {
+                " (owned by another user; fix the owner, e.g. `chown -R <user>:` it)"
+            }
+            _ => "",
+        };
+        format!(
+            "{}: cannot write {}: {}{hint}",
+            path.display(),
+            if target == path {
+                "it"
+            } else {
+                "in its directory"
+            },
+            errno.desc()
+        )
+    };
+    let mut dir = path.parent()?;
+    while fs::symlink_metadata(dir).is_err() {
+        dir = dir.parent()?;
+    }
+    if let Err(errno) = check(dir, AccessFlags::W_OK | AccessFlags::X_OK) {
+        return Some(explain(dir, errno));
+    }
+    if in_place && fs::symlink_metadata(path).is_ok() {
+        if let Err(errno) = check(path, AccessFlags::W_OK) {
+            return Some(explain(path, errno));
+        }
+    }
+    None
 }
 
 /// Removes temp files of `path` that an earlier, killed run left behind.

@@ -322,6 +322,9 @@ pub enum FileAction {
     Update,
     /// Same content, wrong mode or owner: rewritten atomically, no restart needed.
     FixMetadata,
+    /// A file of ours this user cannot read (left root-owned by the legacy root script): replaced
+    /// by a rename in the user's own directory, which needs no access to the old file.
+    Replace,
     Unchanged,
 }
 
@@ -373,8 +376,28 @@ impl FilePlan {
         }
     }
 
+    /// A file of ours that cannot be read: it is replaced.
+    pub fn replace_unreadable(
+        role: FileRole,
+        path: PathBuf,
+        desired: Zeroizing<Vec<u8>>,
+        mode: u32,
+    ) -> FilePlan {
+        FilePlan {
+            role,
+            path,
+            desired,
+            mode,
+            action: FileAction::Replace,
+            removed_literal_tokens: 0,
+        }
+    }
+
     pub fn content_changes(&self) -> bool {
-        matches!(self.action, FileAction::Create | FileAction::Update)
+        matches!(
+            self.action,
+            FileAction::Create | FileAction::Update | FileAction::Replace
+        )
     }
 }
 

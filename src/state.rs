@@ -118,3 +118,45 @@ impl RunLock {
         }
     }
 }
+
+/// One Anthropic entry in one store: the store's path and the profile id (`#references` when
+/// only dangling references to removed profiles were left).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct StoreEntry {
+    pub path: std::path::PathBuf,
+    pub profile: String,
+}
+
+/// `store-cleanings.json`: the store entries a restart removed for one secret version. Written
+/// before the gateway is stopped for them, so that an entry that comes back (re-imported on every
+/// start) costs one restart per version, not one per run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoreCleanings {
+    pub secret_arn: String,
+    pub version_id: String,
+    pub fingerprint: crate::secret::Fingerprint,
+    pub cleaned: Vec<StoreEntry>,
+}
+
+/// The entries cleaned before for this version, if the record is about it. A missing or
+/// unreadable record counts as none (the worst case is one more restart).
+pub fn load_cleanings(
+    path: &Path,
+    arn: &str,
+    version_id: &str,
+    fingerprint: &crate::secret::Fingerprint,
+) -> Option<StoreCleanings> {
+    let file = fsutil::read_managed(path).ok()??;
+    let record: StoreCleanings = serde_json::from_slice(&file.content).ok()?;
+    (record.secret_arn == arn
+        && record.version_id == version_id
+        && record.fingerprint == *fingerprint)
+        .then_some(record)
+}
+
+pub fn save_cleanings(path: &Path, record: &StoreCleanings) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| Error::failed(format!("cannot serialise store cleanings: {e}")))?;
+    bytes.push(b'\n');
+    fsutil::write_atomic(path, &bytes, 0o600)
+}

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::managed_files;
 use crate::privileges::TargetUser;
-use crate::secret::{Fingerprint, CREDENTIAL_VARIABLES};
+use crate::secret::{Fingerprint, CREDENTIAL_VARIABLES, MANAGED_VARIABLES};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -74,7 +74,7 @@ impl Systemctl {
     fn run(&self, args: &[&str]) -> Result<String> {
         let (output, stdout, stderr) = self.output(args)?;
         if !output.status.success() {
-            return Err(Error::failed(format!(
+            return Err(Error::Systemd(format!(
                 "systemctl --user {} failed for {} ({}): {}",
                 args.join(" "),
                 self.user.name,
@@ -94,13 +94,13 @@ impl Systemctl {
             .arg("--no-ask-password")
             .args(args)
             .output()
-            .map_err(|e| Error::failed(format!("cannot run systemctl: {e}")))?;
+            .map_err(|e| Error::Systemd(format!("cannot run systemctl: {e}")))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if stderr.contains("Running in chroot, ignoring")
             || stdout.contains("Running in chroot, ignoring")
         {
-            return Err(Error::failed(format!(
+            return Err(Error::Systemd(format!(
                 "systemctl --user {} was ignored (\"Running in chroot\"): no user manager reachable for {}",
                 args.join(" "),
                 self.user.name
@@ -211,12 +211,47 @@ impl Systemctl {
         command.arg("--").args(argv);
         let output = command
             .output()
-            .map_err(|e| Error::failed(format!("cannot run systemd-run: {e}")))?;
+            .map_err(|e| Error::Systemd(format!("cannot run systemd-run: {e}")))?;
         Ok((
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         ))
+    }
+
+    /// The credential variables the unit's next start hands the gateway, with where each comes
+    /// from: `Environment=` (unit file and drop-ins), then each `EnvironmentFile=` in order, a
+    /// later assignment overriding an earlier one, as systemd does.
+    pub fn unit_credentials(&self, unit: &str) -> Result<Vec<CredentialSource>> {
+        let context = self.exec_context(unit)?;
+        let mut found: Vec<CredentialSource> = context
+            .credentials
+            .iter()
+            .map(|(variable, fingerprint)| CredentialSource {
+                variable: variable.clone(),
+                fingerprint: fingerprint.clone(),
+                origin: format!("Environment= of {unit} (`systemctl --user cat {unit}`)"),
+            })
+            .collect();
+        for file in &context.environment_files {
+            let path = file.trim_start_matches('-');
+            let Ok(Some(content)) = crate::fsutil::read_managed(std::path::Path::new(path)) else {
+                continue;
+            };
+            for (key, value) in managed_files::assignments(&content.content) {
+                let Some(variable) = CREDENTIAL_VARIABLES.iter().find(|v| v.as_bytes() == key)
+                else {
+                    continue;
+                };
+                found.retain(|c| c.variable != *variable);
+                found.push(CredentialSource {
+                    variable: (*variable).to_owned(),
+                    fingerprint: Fingerprint::of(unquote(value)),
+                    origin: path.to_owned(),
+                });
+            }
+        }
+        Ok(found)
     }
 
     pub fn daemon_reload(&self) -> Result<()> {
@@ -249,7 +284,7 @@ impl Systemctl {
                 break status.main_pid;
             }
             if status.active_state == "failed" || Instant::now() >= deadline {
-                return Err(Error::failed(format!(
+                return Err(Error::GatewayDown(format!(
                     "{unit} did not come up with a new main process within {} s (state {}, MainPID {}); see `journalctl --user -u {unit}`",
                     limits.timeout.as_secs(),
                     status.active_state,
@@ -275,7 +310,7 @@ impl Systemctl {
         std::thread::sleep(limits.settle);
         let after = self.show(unit)?;
         if !after.is_active() || after.main_pid != pid {
-            return Err(Error::failed(format!(
+            return Err(Error::GatewayDown(format!(
                 "{unit} stopped running within {} ms of starting (state {}, MainPID {} instead of {pid}); see `journalctl --user -u {unit}`",
                 limits.settle.as_millis(),
                 after.active_state,
@@ -295,6 +330,17 @@ pub struct ExecContext {
     pub environment: Vec<(String, String)>,
     /// `EnvironmentFile=` paths, `-`-prefixed when missing files are ignored.
     pub environment_files: Vec<String>,
+    /// The Anthropic credentials `Environment=` sets, as fingerprints (the last one of each wins).
+    pub credentials: Vec<(String, Fingerprint)>,
+}
+
+/// Where the unit's start hands the gateway a credential variable, as systemd resolves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialSource {
+    pub variable: String,
+    pub fingerprint: Fingerprint,
+    /// "Environment= of <unit>" or the environment file's path.
+    pub origin: String,
 }
 
 /// A number per transient unit of this process, so names never collide with one systemd is
@@ -325,6 +371,18 @@ pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A value with one level of surrounding quotes and whitespace removed, as systemd reads an
+/// environment file.
+fn unquote(value: &[u8]) -> &[u8] {
+    let value = value.trim_ascii();
+    for quote in [b'"', b'\''] {
+        if value.len() >= 2 && value[0] == quote && value[value.len() - 1] == quote {
+            return &value[1..value.len() - 1];
+        }
+    }
+    value
+}
+
 /// The value the last assignment of `key` in an environment list gives it (later ones win, as
 /// in systemd).
 pub fn env_value<'a>(environment: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -352,14 +410,21 @@ impl ExecContext {
                     }
                 }
                 "Environment" => {
-                    context.environment = split_quoted(value)
-                        .into_iter()
-                        .filter_map(|entry| {
-                            let (k, v) = entry.split_once('=')?;
-                            (!CREDENTIAL_VARIABLES.contains(&k))
-                                .then(|| (k.to_owned(), v.to_owned()))
-                        })
-                        .collect();
+                    let mut entries = split_quoted(value);
+                    for entry in &entries {
+                        let Some((k, v)) = entry.split_once('=') else {
+                            continue;
+                        };
+                        if CREDENTIAL_VARIABLES.contains(&k) {
+                            context.credentials.retain(|(name, _)| name != k);
+                            context
+                                .credentials
+                                .push((k.to_owned(), Fingerprint::of(v.as_bytes())));
+                        } else {
+                            context.environment.push((k.to_owned(), v.to_owned()));
+                        }
+                    }
+                    entries.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 }
                 "EnvironmentFiles" => {
                     // One per line: "/path (ignore_errors=yes)".
@@ -434,30 +499,75 @@ pub struct VerifyLimits {
 
 /// Compares the variable in a running process's environment with the expected fingerprint.
 pub fn check_environment(unit: &str, pid: u32, expect: &Expectation) -> Result<()> {
-    match environ_fingerprint(pid, expect.variable)? {
-        Some(found) if &found == expect.fingerprint => Ok(()),
-        Some(found) => Err(Error::failed(format!(
-            "{unit} (pid {pid}) runs with {} = {found}, not the synced token {}: an EnvironmentFile= or another drop-in overrides ours (check ~/.openclaw/gateway.systemd.env and `systemctl --user cat {unit}`)",
-            expect.variable, expect.fingerprint
-        ))),
-        None => Err(Error::failed(format!(
-            "{unit} (pid {pid}) runs without {}: the drop-in was not loaded or an UnsetEnvironment= removes it (check `systemctl --user cat {unit}`)",
-            expect.variable
-        ))),
+    let found = environ_fingerprints(pid)?;
+    let ours = found.iter().find(|(name, _)| name == expect.variable);
+    match ours {
+        Some((_, fingerprint)) if fingerprint == expect.fingerprint => {}
+        Some((_, fingerprint)) => {
+            return Err(Error::GatewayRunsOtherToken {
+                unit: unit.to_owned(),
+                pid,
+                variable: expect.variable.to_owned(),
+                found: fingerprint.clone(),
+                expected: expect.fingerprint.clone(),
+            })
+        }
+        None => {
+            return Err(Error::GatewayLacksToken {
+                unit: unit.to_owned(),
+                pid,
+                variable: expect.variable.to_owned(),
+            })
+        }
     }
+    match found
+        .iter()
+        .find(|(name, _)| preferred_over(name, expect.variable))
+    {
+        Some((variable, fingerprint)) => Err(Error::CompetingCredential {
+            unit: unit.to_owned(),
+            variable: variable.clone(),
+            found: fingerprint.clone(),
+            origin: format!("its environment (pid {pid}; another drop-in or EnvironmentFile=)"),
+            ours: expect.variable.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether OpenClaw takes `other` before `ours` when both are set: it reads
+/// `ANTHROPIC_OAUTH_TOKEN` before `ANTHROPIC_API_KEY`, so a leftover OAuth token hides an API key
+/// (the reverse is harmless).
+pub fn preferred_over(other: &str, ours: &str) -> bool {
+    let rank = |name: &str| MANAGED_VARIABLES.iter().position(|v| *v == name);
+    matches!((rank(other), rank(ours)), (Some(a), Some(b)) if a < b)
+}
+
+/// Fingerprints of every credential variable in `/proc/<pid>/environ`.
+pub fn environ_fingerprints(pid: u32) -> Result<Vec<(String, Fingerprint)>> {
+    let environ = Zeroizing::new(
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map_err(|source| Error::ProcUnreadable { pid, source })?,
+    );
+    Ok(environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            CREDENTIAL_VARIABLES.iter().find_map(|variable| {
+                entry
+                    .strip_prefix(variable.as_bytes())
+                    .and_then(|rest| rest.strip_prefix(b"="))
+                    .map(|value| ((*variable).to_owned(), Fingerprint::of(value)))
+            })
+        })
+        .collect())
 }
 
 /// Fingerprint of `variable` in `/proc/<pid>/environ`, or `None` when it is not set.
 pub fn environ_fingerprint(pid: u32, variable: &str) -> Result<Option<Fingerprint>> {
-    let path = format!("/proc/{pid}/environ");
-    let environ = Zeroizing::new(
-        std::fs::read(&path).map_err(|e| Error::failed(format!("{path}: cannot read: {e}")))?,
-    );
-    let prefix = format!("{variable}=");
-    Ok(environ
-        .split(|b| *b == 0)
-        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .map(Fingerprint::of))
+    Ok(environ_fingerprints(pid)?
+        .into_iter()
+        .find(|(name, _)| name == variable)
+        .map(|(_, fingerprint)| fingerprint))
 }
 
 #[cfg(test)]

@@ -1,0 +1,161 @@
+//! The only side effects of a sync: writing the managed files (files that belong partly to
+//! someone else are read again right before the write, so an edit made since the plan is kept),
+//! cleaning stores, and the gateway's stop → write → clean → reload → start → verify, with the
+//! `restart-pending` marker that lets the next run start a gateway a killed run left stopped.
+
+use super::decide::StoreStep;
+use super::plan::{self, Plan};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::managed_files::{FileAction, FileRole};
+use crate::secret::Token;
+use crate::stores::document::{Cleaning, ProfileSelector};
+use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
+use std::path::Path;
+
+/// What cleaning did to each planned store, aligned with `Plan::stores`: `None` when the store
+/// was not touched.
+pub type StoreResults = Vec<Option<std::result::Result<Cleaning, String>>>;
+
+/// What the apply step needs.
+pub struct Applier<'a> {
+    pub plan: &'a Plan,
+    pub token: &'a Token,
+    pub selector: &'a ProfileSelector,
+    pub store_step: StoreStep,
+    pub systemctl: &'a Systemctl,
+    pub unit: &'a str,
+    pub expect: &'a Expectation<'a>,
+    pub verify: VerifyLimits,
+    pub marker: &'a Path,
+}
+
+/// A gateway proven to run with the token, after a restart or without one.
+pub struct Running {
+    pub restarted: bool,
+    pub old_pid: Option<u32>,
+    pub new_pid: u32,
+    pub stores: StoreResults,
+}
+
+impl Applier<'_> {
+    /// Writes every file that differs and cleans every store that needs it (unless held). Store
+    /// failures are collected (the store is left as it was); a file failure stops the run.
+    pub fn write_and_clean(&self) -> Result<StoreResults> {
+        for file in &self.plan.files {
+            if file.action == FileAction::Unchanged {
+                continue;
+            }
+            let dir = fsutil::parent_of(&file.path)?;
+            fsutil::ensure_dir(dir, file.role == FileRole::DropIn)?;
+            let fresh;
+            let desired = if plan::edited_in_place(file.role) {
+                // Someone else's bytes: render again from what is there now.
+                let now = fsutil::read_managed(&file.path)?;
+                match plan::render(
+                    file.role,
+                    now.as_ref().map(|f| f.content.as_slice()),
+                    self.token,
+                ) {
+                    Some((content, _)) => {
+                        fresh = content;
+                        &fresh
+                    }
+                    // The managed line went away meanwhile: nothing of ours is left there.
+                    None => continue,
+                }
+            } else {
+                &file.desired
+            };
+            tracing::info!(path = %file.path.display(), action = ?file.action, "writing");
+            fsutil::write_atomic(&file.path, desired, file.mode)?;
+        }
+        Ok(self
+            .plan
+            .stores
+            .iter()
+            .map(|planned| match &planned.inspected {
+                Ok(cleaning) if cleaning.is_empty() => None,
+                Ok(_) if self.store_step == StoreStep::Hold => None,
+                Ok(_) => Some(
+                    planned
+                        .store
+                        .clean(self.selector)
+                        .map_err(|e| e.to_string()),
+                ),
+                Err(_) => None,
+            })
+            .collect())
+    }
+
+    /// Stop, write, clean, reload, start, verify. Once stopped, the gateway is started again
+    /// whatever failed in between; the first error is returned after that.
+    pub fn restart(&self, status: &UnitStatus, daemon_reload: bool) -> Result<Running> {
+        let unit = self.unit;
+        let old_pid = (status.main_pid != 0).then_some(status.main_pid);
+        fsutil::write_atomic(self.marker, format!("{unit}\n").as_bytes(), 0o600)?;
+        tracing::info!(unit, "stopping the gateway");
+        let stopped = self.systemctl.stop(unit);
+        let applied = if stopped.is_ok() {
+            self.write_and_clean()
+        } else {
+            Ok(Vec::new())
+        };
+        let reloaded = if daemon_reload && stopped.is_ok() {
+            self.systemctl.daemon_reload()
+        } else {
+            Ok(())
+        };
+        tracing::info!(unit, "starting the gateway");
+        let started = self.systemctl.start(unit);
+        if started.is_ok() {
+            std::fs::remove_file(self.marker).map_err(|source| Error::Io {
+                path: self.marker.to_path_buf(),
+                action: "remove",
+                detail: source.to_string(),
+                source,
+            })?;
+            fsutil::sync_dir(fsutil::parent_of(self.marker)?)?;
+        }
+        stopped?;
+        let stores = applied?;
+        reloaded?;
+        started?;
+        let new_pid = self
+            .systemctl
+            .verify(unit, old_pid, self.expect, self.verify)?;
+        Ok(Running {
+            restarted: true,
+            old_pid,
+            new_pid,
+            stores,
+        })
+    }
+
+    /// Proves the running gateway carries the token, then writes what only needs a rewrite
+    /// (mode, owner). When the gateway runs another token or none (a run killed after writing),
+    /// it is restarted; an error about reading the process is returned as it is.
+    pub fn verify_or_restart(&self, status: &UnitStatus) -> Result<Running> {
+        match self
+            .systemctl
+            .confirm_running(self.unit, status.main_pid, self.expect, self.verify)
+        {
+            Ok(()) => Ok(Running {
+                restarted: false,
+                old_pid: Some(status.main_pid),
+                new_pid: status.main_pid,
+                stores: self.write_and_clean()?,
+            }),
+            Err(
+                err @ (Error::GatewayRunsOtherToken { .. }
+                | Error::GatewayLacksToken { .. }
+                | Error::CompetingCredential { .. }
+                | Error::GatewayDown(_)),
+            ) => {
+                tracing::info!(unit = self.unit, reason = %err, "the running gateway is not proven; restarting it");
+                self.restart(status, status.need_daemon_reload)
+            }
+            Err(err) => Err(err),
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! `sync`, in the order DESIGN.md section 2 fixes, as one pass of gather → decide → apply →
+//! report: lock → one GetSecretValue → validate → plan (`plan`: desired files and store edits
+//! next to what is on disk) → the facts (plan, state file, `restart-pending` marker, store
+//! cleanings of this version, and, only when the decision needs it, the unit and what systemd
+//! would hand it) → one [`decide::Action`] (`decide`, pure and table-tested) → `apply` (the only
+//! side effects) → prove through the gateway's own RPC that its agents use the token, with a live
+//! probe (`openclaw::proof`) → write the state file only when everything succeeded → `report`.
+//!
+//! The rules the decision follows are in `decide`'s docs and the README's "Decisions"; what is
+//! decided here, around the action:
+//! - `daemon-reload` runs after the drop-in is written (it must see the new file), before start.
+//! - Once the gateway was stopped it is always started again, even when a write failed; the run
+//!   then exits 1 without writing the state, so the next run retries.
+//! - A store that cannot be read, understood or written is left untouched and reported; the rest
+//!   of the run goes on, the exit code is 1 and the state is not written (DESIGN.md 2.7).
+//! - Store entries cleaned before a restart are recorded (`store-cleanings.json`) before the
+//!   stop; entries that are back right after the start, or on a later run of the same version,
+//!   are reported with what probably re-creates them and are not restarted for again.
+
+pub mod apply;
+pub mod decide;
+pub mod plan;
+pub mod report;
+
+pub use report::{
+    FileReport, GatewayAction, GatewayReport, Outcome, SecretReport, StoreReport, SyncReport,
+};
+
+use crate::aws::{self, AwsSettings};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::managed_files::ManagedPaths;
+use crate::openclaw::proof::{self, ProofOptions};
+use crate::secret::{Fingerprint, Token};
+use crate::session;
+use crate::state::{self, AppliedState, GatewayOutcome, RunLock, StoreCleanings, StoreEntry};
+use crate::stores::{self, document::ProfileSelector};
+use crate::systemd::{CredentialSource, Expectation, Systemctl, UnitStatus, VerifyLimits};
+use apply::{Applier, Running, StoreResults};
+use decide::{Action, Credentials, Facts, Flags, StateFacts, StoreFacts, StoreStep, UnitFacts};
+use plan::Plan;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything `sync` needs, after flags, environment and config file were layered.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub secret_id: String,
+    pub json_key: String,
+    pub user: Option<String>,
+    pub home: Option<PathBuf>,
+    pub unit: String,
+    pub state_dir: Option<PathBuf>,
+    pub profile_ids: Option<Vec<String>>,
+    pub shell_profile: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub no_restart: bool,
+    /// After applying, prove with a live request that Anthropic accepts the token.
+    pub probe: bool,
+    /// Where a direct probe goes instead of the gateway's configured `baseUrl`.
+    pub anthropic_base_url: Option<String>,
+    pub lock_timeout: Duration,
+    pub verify: VerifyLimits,
+    pub aws: AwsSettings,
+}
+
+/// Runs a sync. Returns the report, or the error that stopped it.
+pub fn run(options: &SyncOptions) -> Result<SyncReport> {
+    let session = session::enter(
+        options.user.as_deref(),
+        options.home.as_deref(),
+        Some((&options.aws, &options.secret_id)),
+    )?;
+    let target = session.target;
+    let (runtime, config) = session.aws.expect("sync always talks to AWS");
+
+    let openclaw_state = stores::resolve_state_dir(&target.home, options.state_dir.as_deref());
+    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    let _lock = if options.dry_run {
+        None
+    } else {
+        fsutil::ensure_dir(&paths.state_dir, true)?;
+        Some(RunLock::acquire(&paths.lock_file(), options.lock_timeout)?)
+    };
+
+    let secret = runtime.block_on(aws::fetch_secret(
+        &config,
+        &options.secret_id,
+        &options.json_key,
+    ))?;
+    drop(runtime);
+    let token = &secret.token;
+
+    // Gather.
+    let mut warnings = Vec::new();
+    let selector = ProfileSelector {
+        only_ids: options.profile_ids.clone(),
+    };
+    let plan = plan::build(
+        &paths,
+        &openclaw_state,
+        token,
+        options.shell_profile,
+        &selector,
+        &mut warnings,
+    )?;
+    let (previous, state_warning) = state::load(&paths.state_file());
+    warnings.extend(state_warning);
+    let marker = paths.state_dir.join("restart-pending");
+    let cleanings_file = paths.state_dir.join("store-cleanings.json");
+    let cleaned_before = state::load_cleanings(
+        &cleanings_file,
+        &secret.arn,
+        &secret.version_id,
+        token.fingerprint(),
+    );
+    let mut facts = Facts {
+        flags: Flags {
+            dry_run: options.dry_run,
+            force: options.force,
+            no_restart: options.no_restart,
+        },
+        files: plan.file_facts(),
+        stores: StoreFacts {
+            dirty: plan.store_entries(),
+            cleaned_before: cleaned_before.as_ref().map(|r| r.cleaned.clone()),
+        },
+        state: StateFacts {
+            current: previous.as_ref().is_some_and(|p| {
+                p.secret_arn == secret.arn
+                    && p.version_id == secret.version_id
+                    && p.fingerprint == *token.fingerprint()
+                    && p.unit == options.unit
+                    && p.variable == token.kind().variable()
+            }),
+            previous: previous.as_ref().map(|p| p.gateway),
+        },
+        restart_pending: std::fs::symlink_metadata(&marker).is_ok(),
+        unit: UnitFacts::NotAsked,
+    };
+
+    // Decide (twice when the unit matters: looking at it costs a systemctl call).
+    let systemctl = Systemctl::new(target.clone());
+    let mut decision = decide::decide(&facts);
+    let mut status = UnitStatus::default();
+    if decision.action == Action::AskUnit {
+        status = systemctl.show(&options.unit)?;
+        facts.unit = unit_facts(&systemctl, &options.unit, &status, &facts, token)?;
+        decision = decide::decide(&facts);
+    }
+    tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
+
+    let mut report = report::new(&target, options, &secret, &plan, warnings);
+    let expect = Expectation {
+        variable: token.kind().variable(),
+        fingerprint: token.fingerprint(),
+    };
+    let applier = Applier {
+        plan: &plan,
+        token,
+        selector: &selector,
+        store_step: decision.stores,
+        systemctl: &systemctl,
+        unit: &options.unit,
+        expect: &expect,
+        verify: options.verify,
+        marker: &marker,
+    };
+
+    // Apply.
+    let cleaned: Option<StoreResults>;
+    let outcome = match decision.action {
+        Action::AskUnit => {
+            return Err(Error::failed(
+                "internal error: the decision still needs the unit's status",
+            ))
+        }
+        Action::DryRun {
+            result,
+            would_restart,
+        } => {
+            report.result = result;
+            if would_restart {
+                report.gateway.action = GatewayAction::WouldRestart;
+            }
+            report.stores =
+                report::stores(&plan, None, decision.stores, &held_reason(&paths), None);
+            return Ok(report);
+        }
+        Action::Report(action) => {
+            report.gateway.action = action;
+            report.stores =
+                report::stores(&plan, None, decision.stores, &held_reason(&paths), None);
+            return Ok(report);
+        }
+        Action::Refuse(reason) => {
+            return Err(Error::Refused {
+                unit: options.unit.clone(),
+                reason,
+            })
+        }
+        Action::WriteOnly {
+            outcome,
+            daemon_reload,
+        } => {
+            cleaned = Some(applier.write_and_clean()?);
+            if daemon_reload {
+                systemctl.daemon_reload()?;
+            }
+            report.gateway.action = match outcome {
+                GatewayOutcome::UnitNotFound => {
+                    report.warnings.push(format!(
+                        "gateway unit {} not found for {}: files written, nothing restarted",
+                        options.unit, target.name
+                    ));
+                    // A unit that vanished while stopped by us cannot be started.
+                    remove_marker(&marker)?;
+                    GatewayAction::UnitNotFound
+                }
+                GatewayOutcome::Inactive => {
+                    report.warnings.push(format!(
+                        "{} is stopped; left stopped (it reads the new token when started)",
+                        options.unit
+                    ));
+                    GatewayAction::Inactive
+                }
+                _ => GatewayAction::NotRestarted,
+            };
+            outcome
+        }
+        Action::Verify | Action::Restart { .. } => {
+            let running = match decision.action {
+                Action::Restart {
+                    reason,
+                    daemon_reload,
+                } => {
+                    tracing::info!(unit = options.unit, ?reason, "restarting the gateway");
+                    if decision.stores == StoreStep::Clean {
+                        record_cleanings(&cleanings_file, cleaned_before, &secret, &plan)?;
+                    }
+                    applier.restart(&status, daemon_reload)?
+                }
+                _ => applier.verify_or_restart(&status)?,
+            };
+            let Running {
+                restarted,
+                old_pid,
+                new_pid,
+                stores,
+            } = running;
+            report.gateway.action = if restarted {
+                GatewayAction::Restarted
+            } else {
+                GatewayAction::Verified
+            };
+            report.gateway.old_pid = old_pid;
+            report.gateway.new_pid = Some(new_pid);
+            cleaned = Some(stores);
+            GatewayOutcome::Verified
+        }
+    };
+
+    if outcome == GatewayOutcome::Verified {
+        // The process environment is right; now the gateway's own view, and a live probe.
+        let proof = proof::prove(
+            &systemctl,
+            &options.unit,
+            token,
+            &openclaw_state,
+            ProofOptions {
+                cli_state: paths.state_dir.join("openclaw-cli"),
+                home: paths.home.clone(),
+                agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),
+                probe: options.probe,
+                base_url: options.anthropic_base_url.clone(),
+                deadline: Instant::now() + options.verify.timeout,
+            },
+        )?;
+        if let Some(rejected) = proof::rejection(&proof, token) {
+            return Err(rejected);
+        }
+        tracing::info!(proof = %proof.describe(), "gateway proven");
+        report.warnings.extend(proof.notes.iter().cloned());
+        report.gateway.proof = Some(proof);
+        // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
+        remove_marker(&marker)?;
+    }
+
+    // Entries this restart removed that the start brought straight back are reported as held.
+    let recheck = (report.gateway.action == GatewayAction::Restarted).then_some(&selector);
+    report.stores = report::stores(
+        &plan,
+        cleaned.as_ref(),
+        decision.stores,
+        &held_reason(&paths),
+        recheck,
+    );
+    report.result = Outcome::Applied;
+    if report.stores_failed() {
+        report.warnings.push(
+            "state not recorded: a store needs attention (see above); the next run checks again"
+                .to_owned(),
+        );
+        return Ok(report);
+    }
+    let new_state = AppliedState {
+        secret_arn: secret.arn.clone(),
+        version_id: secret.version_id.clone(),
+        fingerprint: token.fingerprint().clone(),
+        variable: token.kind().variable().to_owned(),
+        unit: options.unit.clone(),
+        gateway: outcome,
+        gateway_pid: report.gateway.new_pid,
+        applied_at: state::now_rfc3339(),
+        version_created_at: secret.created_date.clone(),
+    };
+    state::save(&paths.state_file(), &new_state)?;
+    Ok(report)
+}
+
+/// The unit's facts; what systemd would hand the gateway is judged only when it is already what
+/// the next start gets (nothing the gateway reads changes, no daemon-reload pending).
+fn unit_facts(
+    systemctl: &Systemctl,
+    unit: &str,
+    status: &UnitStatus,
+    facts: &Facts,
+    token: &Token,
+) -> Result<UnitFacts> {
+    if !status.exists() {
+        return Ok(UnitFacts::Missing);
+    }
+    let need_daemon_reload = status.need_daemon_reload;
+    if status.is_inactive() {
+        return Ok(UnitFacts::Inactive { need_daemon_reload });
+    }
+    let credentials = if facts.files.gateway_content || need_daemon_reload {
+        Credentials::Unknown
+    } else {
+        judge_credentials(
+            &systemctl.unit_credentials(unit)?,
+            token.kind().variable(),
+            token.fingerprint(),
+        )
+    };
+    Ok(if status.is_active() {
+        UnitFacts::Active {
+            need_daemon_reload,
+            credentials,
+        }
+    } else {
+        UnitFacts::NotRunning {
+            need_daemon_reload,
+            credentials,
+        }
+    })
+}
+
+/// Whether what systemd hands the gateway lets OpenClaw use our token: our variable with our
+/// fingerprint, and no variable OpenClaw takes first.
+pub fn judge_credentials(
+    sources: &[CredentialSource],
+    variable: &str,
+    fingerprint: &Fingerprint,
+) -> Credentials {
+    match sources.iter().find(|s| s.variable == variable) {
+        Some(ours) if ours.fingerprint != *fingerprint => {
+            return Credentials::Bad(format!(
+                "{} sets {variable} = {}, not the synced token {fingerprint}, and overrides our drop-in; a restart cannot fix that: remove or correct that assignment, then sync again",
+                ours.origin, ours.fingerprint
+            ))
+        }
+        Some(_) => {}
+        None => {
+            return Credentials::Bad(format!(
+                "systemd hands the gateway no {variable} although our drop-in sets it (an UnsetEnvironment= or a later empty assignment?); check `systemctl --user cat` for the unit"
+            ))
+        }
+    }
+    match sources
+        .iter()
+        .find(|s| crate::systemd::preferred_over(&s.variable, variable))
+    {
+        Some(other) => Credentials::Bad(format!(
+            "{} sets {} ({}), which OpenClaw uses before {variable}, so the synced token would not be used: remove that assignment, then sync again",
+            other.origin, other.variable, other.fingerprint
+        )),
+        None => Credentials::Good,
+    }
+}
+
+fn remove_marker(marker: &Path) -> Result<()> {
+    match std::fs::remove_file(marker) {
+        Ok(()) => fsutil::sync_dir(fsutil::parent_of(marker)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: marker.to_path_buf(),
+            action: "remove",
+            detail: source.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Records, before the stop, the store entries this restart removes for this version (added to
+/// what earlier restarts of the same version removed).
+fn record_cleanings(
+    file: &Path,
+    before: Option<StoreCleanings>,
+    secret: &aws::FetchedSecret,
+    plan: &Plan,
+) -> Result<()> {
+    let entries = plan.store_entries();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut cleaned: Vec<StoreEntry> = before.map(|r| r.cleaned).unwrap_or_default();
+    cleaned.extend(entries);
+    cleaned.sort();
+    cleaned.dedup();
+    state::save_cleanings(
+        file,
+        &StoreCleanings {
+            secret_arn: secret.arn.clone(),
+            version_id: secret.version_id.clone(),
+            fingerprint: secret.token.fingerprint().clone(),
+            cleaned,
+        },
+    )
+}
+
+/// The text for store entries that keep coming back: what probably re-creates them, the fix.
+fn held_reason(paths: &ManagedPaths) -> String {
+    let claude = paths.home.join(".claude/.credentials.json");
+    let source = if claude.exists() {
+        format!(
+            "OpenClaw importing another CLI's login from {} (it exists)",
+            claude.display()
+        )
+    } else {
+        "OpenClaw importing another CLI's login (e.g. ~/.claude/.credentials.json), an auth profile in openclaw.json, or another process writing the store".to_owned()
+    };
+    format!(
+        "came back after a restart removed them for this secret version: probably {source}; remove that source, then run `openclaw-token-sync sync --force` (no further restart for them until the secret version or the entries change)"
+    )
+}

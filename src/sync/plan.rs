@@ -1,0 +1,206 @@
+//! The desired state next to what is on disk: every managed file's content for the token (one
+//! [`render`] per role, used again right before a write so an edit made meanwhile is kept), the
+//! stores and what each holds, and the facts the decision needs from them (what changes, what
+//! cannot be written, which store entries are there).
+
+use super::decide::FileFacts;
+use crate::error::Result;
+use crate::fsutil;
+use crate::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
+use crate::secret::Token;
+use crate::state::StoreEntry;
+use crate::stores::{self, document::Cleaning, document::ProfileSelector, Agent, CredentialStore};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// The desired state next to what is on disk.
+pub struct Plan {
+    pub files: Vec<FilePlan>,
+    pub stores: Vec<PlannedStore>,
+}
+
+/// One credential store and what it holds (or why it is skipped).
+pub struct PlannedStore {
+    pub agent: Agent,
+    pub store: Box<dyn CredentialStore>,
+    pub inspected: std::result::Result<Cleaning, String>,
+}
+
+impl PlannedStore {
+    /// The Anthropic entries to remove, when the store can be cleaned.
+    pub fn entries(&self) -> Vec<StoreEntry> {
+        let Ok(cleaning) = &self.inspected else {
+            return Vec::new();
+        };
+        let path = self.store.location().to_path_buf();
+        let mut entries: Vec<StoreEntry> = cleaning
+            .removed_profiles
+            .iter()
+            .map(|profile| StoreEntry {
+                path: path.clone(),
+                profile: profile.clone(),
+            })
+            .collect();
+        if entries.is_empty() && cleaning.removed_references > 0 {
+            entries.push(StoreEntry {
+                path,
+                profile: "#references".to_owned(),
+            });
+        }
+        entries
+    }
+}
+
+impl Plan {
+    pub fn file_facts(&self) -> FileFacts {
+        FileFacts {
+            gateway_content: self
+                .files
+                .iter()
+                .any(|f| f.content_changes() && f.role.affects_gateway()),
+            dropin: self
+                .files
+                .iter()
+                .any(|f| f.role == FileRole::DropIn && f.content_changes()),
+            any_write: self.files.iter().any(|f| f.action != FileAction::Unchanged),
+            unwritable: self
+                .files
+                .iter()
+                .filter(|f| f.action != FileAction::Unchanged)
+                .find_map(|f| fsutil::unwritable_reason(&f.path, false)),
+        }
+    }
+
+    /// Every Anthropic entry the stores hold that can be removed, sorted.
+    pub fn store_entries(&self) -> Vec<StoreEntry> {
+        let mut entries: Vec<StoreEntry> =
+            self.stores.iter().flat_map(PlannedStore::entries).collect();
+        entries.sort();
+        entries
+    }
+}
+
+/// The content a file of `role` must have for `token`, given what it holds now (`None`: it does
+/// not exist), and the number of literal tokens removed (shell profile). `None` when the file is
+/// not ours to write (an OpenClaw env file that sets no managed variable, or is missing).
+pub fn render(
+    role: FileRole,
+    existing: Option<&[u8]>,
+    token: &Token,
+) -> Option<(Zeroizing<Vec<u8>>, usize)> {
+    match role {
+        FileRole::DropIn => Some((files::dropin_content(token), 0)),
+        FileRole::LegacyEnv => Some((files::legacy_env_content(token), 0)),
+        FileRole::DotEnv => Some((files::dot_env_content(existing, token), 0)),
+        FileRole::GatewayEnv | FileRole::GlobalGatewayEnv => {
+            files::edit_env_file(existing?, token).map(|edited| (edited, 0))
+        }
+        FileRole::ShellProfile => Some(files::edit_shell_profile(existing, token.kind())),
+    }
+}
+
+/// Whether a role's file is edited in place (its other bytes belong to someone else) rather
+/// than rendered from the token alone.
+pub fn edited_in_place(role: FileRole) -> bool {
+    !matches!(role, FileRole::DropIn | FileRole::LegacyEnv)
+}
+
+/// Reads everything the plan depends on and computes the desired state.
+pub fn build(
+    paths: &ManagedPaths,
+    openclaw_state: &Path,
+    token: &Token,
+    shell_profile: bool,
+    selector: &ProfileSelector,
+    warnings: &mut Vec<String>,
+) -> Result<Plan> {
+    let uid = nix::unistd::geteuid().as_raw();
+    // The drop-in's directory is ours: a symlink there is refused before anything is read.
+    fsutil::refuse_symlink(&paths.dropin_dir)?;
+    let mut wanted = vec![
+        (FileRole::DropIn, paths.dropin.clone()),
+        (FileRole::LegacyEnv, paths.legacy_env.clone()),
+    ];
+    // `<state>/.env` always carries the token (releases from 2026.8.1 drop a managed key that no
+    // global dotenv file holds). It lives in OpenClaw's state dir, which this tool never creates.
+    if openclaw_state.is_dir() {
+        wanted.push((FileRole::DotEnv, paths.dot_env.clone()));
+    } else {
+        warnings.push(format!(
+            "no OpenClaw state directory at {}: {} not written (OpenClaw 2026.8.1 and later need it; run `openclaw onboard` or pass --state-dir)",
+            openclaw_state.display(),
+            paths.dot_env.display()
+        ));
+    }
+    wanted.push((FileRole::GatewayEnv, paths.gateway_env.clone()));
+    wanted.push((FileRole::GlobalGatewayEnv, paths.global_gateway_env.clone()));
+    if shell_profile {
+        wanted.push((FileRole::ShellProfile, paths.shell_profile.clone()));
+    }
+
+    let mut file_plans = Vec::new();
+    for (role, path) in wanted {
+        let existing = match fsutil::read_managed(&path) {
+            Ok(existing) => existing,
+            Err(crate::error::Error::Io { source, .. })
+                if !edited_in_place(role)
+                    && source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                // Ours entirely (e.g. `~/.openclaw-env` left root-owned 0600 by the legacy root
+                // script): nothing in it is needed, so it is replaced.
+                if let Some((desired, _)) = render(role, None, token) {
+                    warnings.push(format!(
+                        "{}: this user cannot read it (left root-owned by the legacy root script?); replacing it",
+                        path.display()
+                    ));
+                    file_plans.push(FilePlan::replace_unreadable(role, path, desired, 0o600));
+                }
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let Some((desired, removed)) =
+            render(role, existing.as_ref().map(|f| f.content.as_slice()), token)
+        else {
+            continue;
+        };
+        // The shell profile holds no token; it keeps the mode the user gave it.
+        let mode = match role {
+            FileRole::ShellProfile => existing.as_ref().map_or(0o600, |f| f.mode),
+            _ => 0o600,
+        };
+        let mut plan = FilePlan::compare(role, path, desired, mode, existing.as_ref(), uid);
+        plan.removed_literal_tokens = removed;
+        file_plans.push(plan);
+    }
+
+    let (agents, agent_warnings) = stores::discover_agents(openclaw_state, &paths.home);
+    warnings.extend(agent_warnings);
+    let mut planned = Vec::new();
+    for agent in agents {
+        for detected in stores::stores_in(&agent, openclaw_state) {
+            warnings.extend(detected.note);
+            let inspected = detected
+                .store
+                .inspect(selector)
+                .map_err(|e| e.to_string())
+                .and_then(|cleaning| {
+                    // A store that needs cleaning but cannot be written is skipped now, before
+                    // anything is stopped for it.
+                    match fsutil::unwritable_reason(detected.store.location(), true) {
+                        Some(why) if !cleaning.is_empty() => Err(why),
+                        _ => Ok(cleaning),
+                    }
+                });
+            planned.push(PlannedStore {
+                agent: agent.clone(),
+                store: detected.store,
+                inspected,
+            });
+        }
+    }
+    Ok(Plan {
+        files: file_plans,
+        stores: planned,
+    })
+}

@@ -1,0 +1,214 @@
+//! What a sync tells the operator: the report (text is rendered by `cli::output`, JSON is this
+//! structure serialised). It holds fingerprints, paths, ids and counts, never a token.
+
+use super::apply::StoreResults;
+use super::decide::StoreStep;
+use super::plan::Plan;
+use crate::managed_files::{FileAction, FileRole};
+use crate::openclaw::proof::GatewayProof;
+use crate::stores::document::{Cleaning, ProfileSelector};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Applied,
+    Unchanged,
+    DryRun,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SecretReport {
+    pub arn: String,
+    pub version_id: String,
+    pub fingerprint: String,
+    pub kind: &'static str,
+    pub variable: &'static str,
+    pub created_date: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub role: FileRole,
+    pub action: FileAction,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub removed_literal_tokens: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize, Debug)]
+pub struct StoreReport {
+    pub agent: String,
+    pub layout: &'static str,
+    pub path: PathBuf,
+    pub removed_profiles: Vec<String>,
+    pub removed_references: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayAction {
+    /// Stopped, files written, started, environment verified.
+    Restarted,
+    /// Already running with the token; proven without a restart.
+    Verified,
+    /// Nothing to do.
+    Unchanged,
+    NotRestarted,
+    UnitNotFound,
+    /// Stopped on purpose; left stopped.
+    Inactive,
+    /// Dry run: a restart would happen.
+    WouldRestart,
+}
+
+#[derive(Serialize, Debug)]
+pub struct GatewayReport {
+    pub unit: String,
+    pub action: GatewayAction,
+    pub old_pid: Option<u32>,
+    pub new_pid: Option<u32>,
+    /// How the running gateway was shown to use the token (after a restart or a verification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<GatewayProof>,
+}
+
+/// What a sync did (or, with `--dry-run`, would do). Contains no token, only fingerprints.
+#[derive(Serialize, Debug)]
+pub struct SyncReport {
+    pub result: Outcome,
+    pub user: String,
+    pub home: PathBuf,
+    pub secret: SecretReport,
+    pub files: Vec<FileReport>,
+    pub stores: Vec<StoreReport>,
+    pub gateway: GatewayReport,
+    pub warnings: Vec<String>,
+}
+
+impl SyncReport {
+    /// Exit code: 0, or 1 when a store was skipped or holds a profile that keeps coming back.
+    pub fn exit_code(&self) -> u8 {
+        if self.stores_failed() {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub fn stores_failed(&self) -> bool {
+        self.stores.iter().any(|s| s.error.is_some())
+    }
+}
+
+/// The report before anything is applied: the secret, the planned file actions, the warnings.
+pub fn new(
+    target: &crate::privileges::TargetUser,
+    options: &super::SyncOptions,
+    secret: &crate::aws::FetchedSecret,
+    plan: &Plan,
+    warnings: Vec<String>,
+) -> SyncReport {
+    SyncReport {
+        result: Outcome::Unchanged,
+        user: target.name.clone(),
+        home: target.home.clone(),
+        secret: SecretReport {
+            arn: secret.arn.clone(),
+            version_id: secret.version_id.clone(),
+            fingerprint: secret.token.fingerprint().to_string(),
+            kind: secret.token.kind().label(),
+            variable: secret.token.kind().variable(),
+            created_date: secret.created_date.clone(),
+        },
+        files: plan
+            .files
+            .iter()
+            .map(|f| FileReport {
+                path: f.path.clone(),
+                role: f.role,
+                action: f.action,
+                removed_literal_tokens: f.removed_literal_tokens,
+            })
+            .collect(),
+        stores: Vec::new(),
+        gateway: GatewayReport {
+            unit: options.unit.clone(),
+            action: GatewayAction::Unchanged,
+            old_pid: None,
+            new_pid: None,
+            proof: None,
+        },
+        warnings,
+    }
+}
+
+/// One line per store that was (or would be) cleaned, skipped, or is held. `applied` is what
+/// cleaning did (aligned with the plan); without it the inspection is reported. With `recheck`,
+/// a store this run cleaned is inspected again and reported held when its entries are back.
+pub fn stores(
+    plan: &Plan,
+    applied: Option<&StoreResults>,
+    step: StoreStep,
+    held_reason: &str,
+    recheck: Option<&ProfileSelector>,
+) -> Vec<StoreReport> {
+    plan.stores
+        .iter()
+        .enumerate()
+        .map(|(index, planned)| {
+            let done = applied.and_then(|a| a.get(index)).and_then(Option::as_ref);
+            let (cleaning, mut error) = match done.unwrap_or(&planned.inspected) {
+                Ok(c) => (c.clone(), None),
+                Err(e) => (Default::default(), Some(e.clone())),
+            };
+            let mut report = StoreReport {
+                agent: planned.agent.id.clone(),
+                layout: planned.store.layout(),
+                path: planned.store.location().to_path_buf(),
+                removed_profiles: cleaning.removed_profiles.clone(),
+                removed_references: cleaning.removed_references,
+                error: None,
+            };
+            if done.is_none() && step == StoreStep::Hold && !cleaning.is_empty() {
+                // Held: nothing was removed.
+                report.removed_profiles.clear();
+                report.removed_references = 0;
+                error = Some(format!(
+                    "Anthropic entries ({}) {held_reason}",
+                    entry_names(&cleaning)
+                ));
+            }
+            if let (Some(selector), Some(Ok(removed))) = (recheck, done) {
+                if !removed.is_empty() {
+                    if let Ok(now) = planned.store.inspect(selector) {
+                        if !now.is_empty() {
+                            error = Some(format!(
+                                "Anthropic entries ({}) were back right after the gateway started; they {held_reason}",
+                                entry_names(&now)
+                            ));
+                        }
+                    }
+                }
+            }
+            report.error = error;
+            report
+        })
+        .filter(|r| r.error.is_some() || !r.removed_profiles.is_empty() || r.removed_references > 0)
+        .collect()
+}
+
+fn entry_names(cleaning: &Cleaning) -> String {
+    if cleaning.removed_profiles.is_empty() {
+        format!("{} dangling reference(s)", cleaning.removed_references)
+    } else {
+        cleaning.removed_profiles.join(", ")
+    }
+}
