@@ -146,7 +146,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let mut status = UnitStatus::default();
     if decision.action == Action::AskUnit {
         status = systemctl.show(&options.unit)?;
-        facts.unit = unit_facts(&systemctl, &options.unit, &status, &facts, token)?;
+        facts.unit = unit_facts(&systemctl, &options.unit, &status, &facts, token, &paths)?;
         decision = decide::decide(&facts);
     }
     tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
@@ -327,11 +327,18 @@ fn unit_facts(
     status: &UnitStatus,
     facts: &Facts,
     token: &Token,
+    paths: &ManagedPaths,
 ) -> Result<UnitFacts> {
     if !status.exists() {
         return Ok(UnitFacts::Missing);
     }
-    let need_daemon_reload = status.need_daemon_reload;
+    // systemd does not always flag a drop-in it has never loaded (a new `<unit>.d/`, e.g. one
+    // written by a `--no-restart` run) as a pending reload: count that as one.
+    let dropin_loaded = status
+        .drop_in_paths
+        .iter()
+        .any(|loaded| Path::new(loaded) == paths.dropin);
+    let need_daemon_reload = status.need_daemon_reload || (!dropin_loaded && paths.dropin.exists());
     if status.is_inactive() {
         return Ok(UnitFacts::Inactive { need_daemon_reload });
     }

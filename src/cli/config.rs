@@ -1,0 +1,398 @@
+//! Layered configuration: flags beat environment (`OPENCLAW_TOKEN_SYNC_*`, through clap, and
+//! the standard AWS variables) beat the TOML config file beat defaults, turned into each
+//! command's validated options. A boolean has an explicit off switch at every layer
+//! (`--no-force`, `OPENCLAW_TOKEN_SYNC_NO_RESTART=false`, ...), so a config file can never pin
+//! one on.
+
+use super::args::*;
+use super::DEFAULT_CONFIG;
+use crate::aws::AwsSettings;
+use crate::error::{Error, Result};
+use crate::status::StatusOptions;
+use crate::sync::SyncOptions;
+use crate::systemd::VerifyLimits;
+use crate::trigger::{self, TriggerOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+impl ApiArgs {
+    pub(super) fn settings(self, file: &FileConfig) -> (AwsSettings, OutputFormat) {
+        let output = self.output.or(file.output).unwrap_or(OutputFormat::Text);
+        (
+            aws_settings(self.region, self.endpoint_url, self.api_timeout, file),
+            output,
+        )
+    }
+}
+
+impl SecretArgs {
+    /// `(secret id if any, JSON key, AWS settings)`, flags and environment over the config file.
+    pub(super) fn resolve(self, file: &FileConfig) -> (Option<String>, String, AwsSettings) {
+        let json_key = self
+            .json_key
+            .or_else(|| file.json_key.clone())
+            .unwrap_or_else(|| "token".to_owned());
+        let aws = aws_settings(self.region, self.endpoint_url, self.timeout, file);
+        (self.secret_id, json_key, aws)
+    }
+}
+
+/// `HostArgs` after the config file filled what the flags and environment left open.
+pub(super) struct Host {
+    pub(super) user: Option<String>,
+    pub(super) home: Option<PathBuf>,
+    pub(super) unit: String,
+    pub(super) state_dir: Option<PathBuf>,
+}
+
+impl HostArgs {
+    pub(super) fn resolve(self, file: &FileConfig) -> Result<Host> {
+        Ok(Host {
+            unit: unit_name(self.unit, file)?,
+            user: self.user.or_else(|| file.user.clone()),
+            home: self.home.or_else(|| file.home.clone()),
+            state_dir: self.state_dir.or_else(|| file.state_dir.clone()),
+        })
+    }
+}
+
+impl ProbeArgs {
+    /// (probe on?, base URL override), flags and environment over the config file.
+    pub(super) fn resolve(self, file: &FileConfig) -> (bool, Option<String>) {
+        (
+            self.probe || !layered(self.no_probe, false, file.probe.map(|on| !on), false),
+            self.anthropic_base_url
+                .or_else(|| file.anthropic_base_url.clone())
+                .filter(|url| !url.is_empty()),
+        )
+    }
+}
+
+/// The config file: any flag, kebab-case, as TOML.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct FileConfig {
+    secret_id: Option<String>,
+    json_key: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    user: Option<String>,
+    home: Option<PathBuf>,
+    unit: Option<String>,
+    state_dir: Option<PathBuf>,
+    profile_ids: Option<Vec<String>>,
+    shell_profile: Option<bool>,
+    dry_run: Option<bool>,
+    force: Option<bool>,
+    no_restart: Option<bool>,
+    probe: Option<bool>,
+    anthropic_base_url: Option<String>,
+    output: Option<OutputFormat>,
+    timeout: Option<u64>,
+    lock_timeout: Option<u64>,
+    verify_timeout: Option<u64>,
+    settle_ms: Option<u64>,
+    token_lifetime_days: Option<u64>,
+    expiry_warning_days: Option<u64>,
+}
+
+pub(super) fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
+    let (path, required) = match explicit {
+        Some(path) => (path.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(FileConfig::default())
+        }
+        Err(e) => {
+            return Err(Error::config(format!(
+                "{}: cannot read config file: {e}",
+                path.display()
+            )))
+        }
+    };
+    toml::from_str(&text).map_err(|e| {
+        Error::config(format!(
+            "{}: invalid config file: {}",
+            path.display(),
+            e.message()
+        ))
+    })
+}
+
+/// One boolean through the layers: its off switch (a flag) wins, then the flag or its
+/// environment variable (`Some` when either was given, `=false` included), then the config file,
+/// then the default.
+pub(super) fn layered(given: Option<bool>, off: bool, file: Option<bool>, default: bool) -> bool {
+    if off {
+        return false;
+    }
+    given.or(file).unwrap_or(default)
+}
+
+pub(super) fn env_is_set(names: &[&str]) -> bool {
+    names
+        .iter()
+        .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+}
+
+/// Flags beat the standard AWS environment, which beats the config file.
+pub(super) fn aws_settings(
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    timeout: Option<u64>,
+    file: &FileConfig,
+) -> AwsSettings {
+    let region = region.or_else(|| {
+        (!env_is_set(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+            .then(|| file.region.clone())
+            .flatten()
+    });
+    let endpoint_url = endpoint_url.or_else(|| {
+        (!env_is_set(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"]))
+            .then(|| file.endpoint_url.clone())
+            .flatten()
+    });
+    let timeout = Duration::from_secs(timeout.or(file.timeout).unwrap_or(30).max(1));
+    AwsSettings {
+        region,
+        endpoint_url,
+        operation_timeout: timeout,
+        connect_timeout: Duration::from_secs(3).min(timeout),
+    }
+}
+
+pub(super) fn unit_name(flag: Option<String>, file: &FileConfig) -> Result<String> {
+    let unit = flag
+        .or_else(|| file.unit.clone())
+        .unwrap_or_else(|| "openclaw-gateway.service".to_owned());
+    if unit.is_empty()
+        || unit.starts_with('-')
+        || unit.contains('/')
+        || unit.chars().any(char::is_whitespace)
+    {
+        return Err(Error::config(format!("--unit {unit:?} is not a unit name")));
+    }
+    service_unit(unit)
+}
+
+/// The gateway is a service: a bare name gets `.service` as systemctl gives it (the drop-in
+/// directory is named after the full unit name, and systemd reads no other), another unit type
+/// is refused.
+pub(super) fn service_unit(unit: String) -> Result<String> {
+    const OTHER_TYPES: [&str; 10] = [
+        ".socket",
+        ".timer",
+        ".target",
+        ".mount",
+        ".automount",
+        ".path",
+        ".slice",
+        ".scope",
+        ".swap",
+        ".device",
+    ];
+    if unit.ends_with(".service") {
+        Ok(unit)
+    } else if OTHER_TYPES.iter().any(|suffix| unit.ends_with(suffix)) {
+        Err(Error::config(format!(
+            "--unit {unit:?} is not a service; the gateway runs as a .service unit"
+        )))
+    } else {
+        Ok(format!("{unit}.service"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_are_completed_like_systemctl_does() {
+        assert_eq!(
+            service_unit("openclaw-gateway".into()).unwrap(),
+            "openclaw-gateway.service"
+        );
+        assert_eq!(
+            service_unit("openclaw-gateway-work.service".into()).unwrap(),
+            "openclaw-gateway-work.service"
+        );
+        assert_eq!(service_unit("gw@1".into()).unwrap(), "gw@1.service");
+        assert_eq!(
+            service_unit("openclaw.timer".into())
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn every_boolean_can_be_switched_off_at_a_higher_layer() {
+        // (flag or environment, off switch, config file) -> value
+        assert!(!layered(None, false, None, false));
+        assert!(layered(None, false, Some(true), false));
+        assert!(
+            !layered(Some(false), false, Some(true), false),
+            "environment =false beats the file"
+        );
+        assert!(
+            !layered(None, true, Some(true), false),
+            "the off switch beats the file"
+        );
+        assert!(
+            !layered(Some(true), true, None, false),
+            "the off switch beats the environment"
+        );
+        assert!(layered(Some(true), false, Some(false), false));
+    }
+}
+
+/// `--secret-id`, else the environment (through clap), else the config file.
+pub(super) fn required_secret_id(flag: Option<String>, file: &FileConfig) -> Result<String> {
+    flag.or_else(|| file.secret_id.clone()).ok_or_else(|| {
+        Error::config("no secret: pass --secret-id, set OPENCLAW_TOKEN_SYNC_SECRET_ID, or put secret-id in the config file")
+    })
+}
+
+pub(super) fn trigger_options(
+    secret_id: Option<String>,
+    action: trigger::Action,
+    fleet: FleetArgs,
+    aws: AwsSettings,
+    file: &FileConfig,
+) -> Result<TriggerOptions> {
+    let secret_id = required_secret_id(secret_id, file)?;
+    let tags = fleet
+        .targets
+        .iter()
+        .map(|t| trigger::parse_target(t))
+        .collect::<Result<Vec<_>>>()?;
+    let mut extra_args = Vec::new();
+    for (on, flag) in [
+        (fleet.force, "--force"),
+        (fleet.no_restart, "--no-restart"),
+        (fleet.dry_run, "--dry-run"),
+    ] {
+        if on {
+            extra_args.push(flag.to_owned());
+        }
+    }
+    Ok(TriggerOptions {
+        tags,
+        instance_ids: fleet.instance_ids,
+        document: fleet
+            .document
+            .unwrap_or_else(|| crate::ssm_document::DEFAULT_DOCUMENT_NAME.to_owned()),
+        action,
+        secret_id,
+        user: fleet
+            .user
+            .or(file.user.clone())
+            .or_else(|| crate::ssm_document::default_of("user"))
+            .unwrap_or_default(),
+        unit: unit_name(fleet.unit, file)?,
+        instance_region: fleet.instance_region.unwrap_or_default(),
+        extra_args,
+        max_concurrency: fleet.max_concurrency.unwrap_or_else(|| "10%".to_owned()),
+        max_errors: fleet.max_errors.unwrap_or_else(|| "0".to_owned()),
+        comment: fleet
+            .comment
+            .unwrap_or_else(|| "openclaw-token-sync trigger".to_owned()),
+        wait: fleet.wait,
+        timeout: Duration::from_secs(fleet.timeout.unwrap_or(900)),
+        poll_interval: Duration::from_secs(fleet.poll_interval.unwrap_or(3).max(1)),
+        aws,
+    })
+}
+
+pub(super) fn status_options(
+    args: StatusArgs,
+    file: FileConfig,
+) -> Result<(StatusOptions, OutputFormat)> {
+    let (secret_id, json_key, aws) = args.secret.resolve(&file);
+    let check_secret = if args.check_secret {
+        Some(secret_id.or(file.secret_id.clone()).ok_or_else(|| {
+            Error::config("--check-secret needs --secret-id (or secret-id in the config file)")
+        })?)
+    } else {
+        None
+    };
+    let host = args.host.resolve(&file)?;
+    let (probe, anthropic_base_url) = args.probe.resolve(&file);
+    let options = StatusOptions {
+        probe,
+        anthropic_base_url,
+        unit: host.unit,
+        user: host.user,
+        home: host.home,
+        state_dir: host.state_dir,
+        check_secret,
+        json_key,
+        aws,
+        token_lifetime_days: args
+            .token_lifetime_days
+            .or(file.token_lifetime_days)
+            .unwrap_or(365),
+        expiry_warning_days: args
+            .expiry_warning_days
+            .or(file.expiry_warning_days)
+            .unwrap_or(30),
+    };
+    Ok((
+        options,
+        args.output.or(file.output).unwrap_or(OutputFormat::Text),
+    ))
+}
+
+pub(super) fn sync_options(
+    args: SyncArgs,
+    file: FileConfig,
+) -> Result<(SyncOptions, OutputFormat)> {
+    let (secret_id, json_key, aws) = args.secret.resolve(&file);
+    let (probe, anthropic_base_url) = args.probe.resolve(&file);
+    let host = args.host.resolve(&file)?;
+    let secret_id = required_secret_id(secret_id, &file)?;
+    if secret_id.is_empty() || secret_id.len() > 2048 {
+        return Err(Error::config("--secret-id must be 1 to 2048 characters"));
+    }
+    let profile_ids = if args.profile_ids.is_empty() {
+        file.profile_ids.filter(|ids| !ids.is_empty())
+    } else {
+        Some(args.profile_ids)
+    };
+    let options = SyncOptions {
+        secret_id,
+        json_key,
+        user: host.user,
+        home: host.home,
+        unit: host.unit,
+        state_dir: host.state_dir,
+        profile_ids,
+        shell_profile: layered(
+            args.shell_profile,
+            args.no_shell_profile,
+            file.shell_profile,
+            false,
+        ),
+        dry_run: layered(
+            args.dry_run.then_some(true),
+            args.no_dry_run,
+            file.dry_run,
+            false,
+        ),
+        force: layered(args.force.then_some(true), args.no_force, file.force, false),
+        no_restart: layered(args.no_restart, args.restart, file.no_restart, false),
+        probe,
+        anthropic_base_url,
+        lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
+        verify: VerifyLimits {
+            timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
+            settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
+        },
+        aws,
+    };
+    let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
+    Ok((options, output))
+}

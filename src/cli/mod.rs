@@ -1,0 +1,176 @@
+//! The command line (DESIGN.md section 5): `args` (what clap parses), `config` (flags over
+//! environment over the TOML config file, into each command's options), `output` (text and
+//! JSON), and here the entry point: logging setup, dispatch, and turning a report or an error
+//! into an exit code (0 success, 1 failure, 2 usage or configuration).
+
+mod args;
+mod config;
+mod output;
+
+pub use output::summary_line;
+
+use crate::error::{Error, Result};
+use crate::put::{self, PutOptions};
+use crate::status::{self, StatusReport};
+use crate::sync::{self, SyncReport};
+use crate::trigger::{self, TriggerReport};
+use args::{Cli, Command, OutputFormat, PutArgs, TriggerArgs};
+use clap::Parser;
+use config::*;
+use output::*;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Default config file, read when it exists and `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/openclaw-token-sync/config.toml";
+
+/// Runs one prepared command: configuration errors exit 2, run errors 1, reports their own code.
+fn execute<O, R>(
+    json_requested: bool,
+    prepared: Result<(O, OutputFormat)>,
+    run: impl FnOnce(&O) -> Result<R>,
+    print: impl FnOnce(&R, OutputFormat),
+    exit_code: impl FnOnce(&R) -> u8,
+) -> ExitCode {
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json_requested),
+    };
+    match run(&options) {
+        Ok(report) => {
+            print(&report, output);
+            ExitCode::from(exit_code(&report))
+        }
+        Err(err) => fail(&err, output == OutputFormat::Json),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let ours = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        _ => LevelFilter::DEBUG,
+    };
+    // The SDK's own debug and trace events can include request and response bodies: never
+    // let them through, whatever the verbosity.
+    let filter = Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target("openclaw_token_sync", ours);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(filter),
+        )
+        .try_init();
+}
+
+/// Entry point: parses arguments, runs the command, prints the outcome, returns the exit code.
+pub fn main() -> ExitCode {
+    // Files are created with explicit modes; a restrictive umask covers anything else.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Sync(args) => {
+            let json_requested = args.output == Some(OutputFormat::Json);
+            let prepared = load_file_config(config).and_then(|file| sync_options(args, file));
+            execute(
+                json_requested,
+                prepared,
+                sync::run,
+                print_report,
+                SyncReport::exit_code,
+            )
+        }
+        Command::Status(args) => {
+            let json_requested = args.output == Some(OutputFormat::Json);
+            let prepared = load_file_config(config).and_then(|file| status_options(args, file));
+            execute(
+                json_requested,
+                prepared,
+                status::run,
+                print_status,
+                StatusReport::exit_code,
+            )
+        }
+        Command::Trigger(args) => run_trigger(args, config),
+        Command::Put(args) => run_put(args, config),
+    }
+}
+
+fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
+    let json = args.api.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(config).and_then(|file| {
+        let (aws, output) = args.api.settings(&file);
+        let options = trigger_options(
+            args.secret_id,
+            args.action.unwrap_or(trigger::Action::Sync),
+            args.fleet,
+            aws,
+            &file,
+        )?;
+        Ok((options, output))
+    });
+    execute(
+        json,
+        prepared,
+        trigger::run,
+        print_trigger,
+        TriggerReport::exit_code,
+    )
+}
+
+fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
+    let json = args.api.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(config).and_then(|file| {
+        let (aws, output) = args.api.settings(&file);
+        let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
+        let chained = if args.trigger {
+            Some(trigger_options(
+                Some(secret_id.clone()),
+                trigger::Action::Sync,
+                args.fleet,
+                aws.clone(),
+                &file,
+            )?)
+        } else if !args.fleet.targets.is_empty() || !args.fleet.instance_ids.is_empty() {
+            return Err(Error::config(
+                "--targets / --instance-ids with put need --trigger",
+            ));
+        } else {
+            None
+        };
+        let options = PutOptions {
+            secret_id,
+            json_key: args.json_key.clone(),
+            aws,
+        };
+        Ok((options, chained, output))
+    });
+    let (options, chained, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json),
+    };
+    let result = put::read_token_from_stdin().and_then(|token| put::run(&options, token));
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => return fail(&err, output == OutputFormat::Json),
+    };
+    print_put(&report, output);
+    match chained {
+        None => ExitCode::SUCCESS,
+        Some(trigger_options) => match trigger::run(&trigger_options) {
+            Ok(report) => {
+                print_trigger(&report, output);
+                ExitCode::from(report.exit_code())
+            }
+            Err(err) => fail(&err, output == OutputFormat::Json),
+        },
+    }
+}

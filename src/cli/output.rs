@@ -1,0 +1,255 @@
+//! Output: a report as text (one summary line, plus what a dry run would do) or JSON, warnings
+//! and errors on stderr, and the JSON error body. Nothing here ever sees a token.
+
+use super::args::OutputFormat;
+use crate::error::Error;
+use crate::put::PutReport;
+use crate::status::{Severity, StatusReport};
+use crate::sync::{self, GatewayAction, Outcome, SyncReport};
+use crate::trigger::TriggerReport;
+use std::process::ExitCode;
+
+pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        ),
+        OutputFormat::Text => println!(
+            "put: version {} ({}, {}) is now AWSCURRENT of {}",
+            report.version_id, report.kind, report.fingerprint, report.arn
+        ),
+    }
+}
+
+pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+        return;
+    }
+    println!(
+        "trigger: {} sent with document {} as {} command(s): {}",
+        report.action,
+        report.document,
+        report.command_ids.len(),
+        report.command_ids.join(", ")
+    );
+    if !report.waited {
+        return;
+    }
+    for instance in &report.instances {
+        println!(
+            "{:<20} {:<12} {}",
+            instance.instance_id, instance.status, instance.summary
+        );
+    }
+    println!(
+        "{} instance(s): {} succeeded, {} failed{}",
+        report.instances.len(),
+        report.succeeded,
+        report.failed,
+        if report.complete {
+            ""
+        } else {
+            ", gave up waiting (--timeout)"
+        }
+    );
+}
+
+pub(super) fn print_status(report: &StatusReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+        return;
+    }
+    println!(
+        "openclaw-token-sync status for {} ({}), unit {}",
+        report.user,
+        report.home.display(),
+        report.unit
+    );
+    for finding in &report.findings {
+        let label = match finding.severity {
+            Severity::Ok => "ok",
+            Severity::Warning => "WARNING",
+            Severity::Problem => "PROBLEM",
+        };
+        println!("  {label:<8} {:<26} {}", finding.check, finding.seen);
+        if let Some(why) = &finding.why {
+            println!("  {:<8} {:<26} why: {why}", "", "");
+        }
+        if let Some(fix) = &finding.fix {
+            println!("  {:<8} {:<26} fix: {fix}", "", "");
+        }
+    }
+    println!(
+        "{}: {} problem(s), {} warning(s)",
+        if report.healthy {
+            "healthy"
+        } else {
+            "attention"
+        },
+        report.problems,
+        report.warnings
+    );
+}
+
+pub(super) fn fail(err: &Error, json: bool) -> ExitCode {
+    eprintln!("openclaw-token-sync: error: {err}");
+    if json {
+        let body = serde_json::json!({
+            "result": "failed",
+            "error": err.message(),
+            "exit_code": err.exit_code(),
+        });
+        println!("{body}");
+    }
+    ExitCode::from(err.exit_code())
+}
+
+pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
+    for warning in &report.warnings {
+        eprintln!("openclaw-token-sync: warning: {warning}");
+    }
+    for store in report.stores.iter().filter(|s| s.error.is_some()) {
+        eprintln!(
+            "openclaw-token-sync: error: store of agent {} ({}) needs attention: {}",
+            store.agent,
+            store.path.display(),
+            store.error.as_deref().unwrap_or_default()
+        );
+    }
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        ),
+        OutputFormat::Text => {
+            if report.result == Outcome::DryRun {
+                for line in dry_run_lines(report) {
+                    println!("{line}");
+                }
+            }
+            if report.result == Outcome::Applied {
+                for store in report.stores.iter().filter(|s| s.error.is_none()) {
+                    println!("{}", store_line("removed from", store));
+                }
+            }
+            println!("{}", summary_line(report));
+        }
+    }
+}
+
+pub(super) fn dry_run_lines(report: &SyncReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in &report.files {
+        let verb = match file.action {
+            crate::managed_files::FileAction::Create => "create",
+            crate::managed_files::FileAction::Update => "update",
+            crate::managed_files::FileAction::FixMetadata => "fix mode/owner of",
+            crate::managed_files::FileAction::Replace => "replace (unreadable)",
+            crate::managed_files::FileAction::Unchanged => continue,
+        };
+        lines.push(format!(
+            "would {verb} {} ({} {})",
+            file.path.display(),
+            report.secret.variable,
+            report.secret.fingerprint
+        ));
+    }
+    for store in &report.stores {
+        if !store.removed_profiles.is_empty() || store.removed_references > 0 {
+            lines.push(store_line("would remove from", store));
+        }
+    }
+    if report.gateway.action == GatewayAction::WouldRestart {
+        lines.push(format!(
+            "would stop, then start {} and verify it",
+            report.gateway.unit
+        ));
+    }
+    lines
+}
+
+/// What was (or would be) removed from one store: ids and a count, never values.
+pub(super) fn store_line(verb: &str, store: &sync::StoreReport) -> String {
+    format!(
+        "{verb} agent {} ({}): profiles [{}], {} references",
+        store.agent,
+        store.path.display(),
+        store.removed_profiles.join(", "),
+        store.removed_references
+    )
+}
+
+/// The one summary line of a run.
+pub fn summary_line(report: &SyncReport) -> String {
+    let secret = format!(
+        "version {} ({}, {})",
+        report.secret.version_id, report.secret.kind, report.secret.fingerprint
+    );
+    let changed_files = report
+        .files
+        .iter()
+        .filter(|f| f.action != crate::managed_files::FileAction::Unchanged)
+        .count();
+    let removed: usize = report.stores.iter().map(|s| s.removed_profiles.len()).sum();
+    let agents = report
+        .stores
+        .iter()
+        .filter(|s| !s.removed_profiles.is_empty() || s.removed_references > 0)
+        .count();
+    let skipped = report.stores.iter().filter(|s| s.error.is_some()).count();
+    let proof = report
+        .gateway
+        .proof
+        .as_ref()
+        .map(|p| format!(" ({})", p.describe()))
+        .unwrap_or_default();
+    let gateway = match report.gateway.action {
+        GatewayAction::Restarted => format!(
+            "{} restarted (pid {} -> {}) and verified{proof}",
+            report.gateway.unit,
+            report.gateway.old_pid.map_or("-".into(), |p| p.to_string()),
+            report.gateway.new_pid.map_or("-".into(), |p| p.to_string())
+        ),
+        GatewayAction::Verified => format!(
+            "{} verified without restart (pid {}){proof}",
+            report.gateway.unit,
+            report.gateway.new_pid.unwrap_or(0)
+        ),
+        GatewayAction::Unchanged => format!("{} not restarted", report.gateway.unit),
+        GatewayAction::NotRestarted => {
+            format!("{} not restarted (--no-restart)", report.gateway.unit)
+        }
+        GatewayAction::UnitNotFound => {
+            format!("{} not found, nothing restarted", report.gateway.unit)
+        }
+        GatewayAction::Inactive => format!("{} is stopped, left stopped", report.gateway.unit),
+        GatewayAction::WouldRestart => format!("{} would be restarted", report.gateway.unit),
+    };
+    let skipped_note = if skipped > 0 {
+        format!("; {skipped} store(s) need attention (exit 1)")
+    } else {
+        String::new()
+    };
+    match report.result {
+        Outcome::Unchanged => format!(
+            "unchanged: {secret} already applied for {}; {gateway}{skipped_note}",
+            report.user
+        ),
+        Outcome::Applied => format!(
+            "applied: {secret} for {}: {changed_files} file(s) written, {removed} Anthropic profile(s) removed from {agents} store(s); {gateway}{skipped_note}",
+            report.user
+        ),
+        Outcome::DryRun => format!(
+            "dry run: {secret} for {}: {changed_files} file(s) would change, {removed} Anthropic profile(s) would be removed; nothing was touched{skipped_note}",
+            report.user
+        ),
+    }
+}
