@@ -205,50 +205,6 @@ pub(super) fn service_unit(unit: String) -> Result<String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unit_names_are_completed_like_systemctl_does() {
-        assert_eq!(
-            service_unit("openclaw-gateway".into()).unwrap(),
-            "openclaw-gateway.service"
-        );
-        assert_eq!(
-            service_unit("openclaw-gateway-work.service".into()).unwrap(),
-            "openclaw-gateway-work.service"
-        );
-        assert_eq!(service_unit("gw@1".into()).unwrap(), "gw@1.service");
-        assert_eq!(
-            service_unit("openclaw.timer".into())
-                .unwrap_err()
-                .exit_code(),
-            2
-        );
-    }
-
-    #[test]
-    fn every_boolean_can_be_switched_off_at_a_higher_layer() {
-        // (flag or environment, off switch, config file) -> value
-        assert!(!layered(None, false, None, false));
-        assert!(layered(None, false, Some(true), false));
-        assert!(
-            !layered(Some(false), false, Some(true), false),
-            "environment =false beats the file"
-        );
-        assert!(
-            !layered(None, true, Some(true), false),
-            "the off switch beats the file"
-        );
-        assert!(
-            !layered(Some(true), true, None, false),
-            "the off switch beats the environment"
-        );
-        assert!(layered(Some(true), false, Some(false), false));
-    }
-}
-
 /// `--secret-id`, else the environment (through clap), else the config file.
 pub(super) fn required_secret_id(flag: Option<String>, file: &FileConfig) -> Result<String> {
     flag.or_else(|| file.secret_id.clone()).ok_or_else(|| {
@@ -395,4 +351,48 @@ pub(super) fn sync_options(
     };
     let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
     Ok((options, output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_are_completed_like_systemctl_does() {
+        assert_eq!(
+            service_unit("openclaw-gateway".into()).unwrap(),
+            "openclaw-gateway.service"
+        );
+        assert_eq!(
+            service_unit("openclaw-gateway-work.service".into()).unwrap(),
+            "openclaw-gateway-work.service"
+        );
+        assert_eq!(service_unit("gw@1".into()).unwrap(), "gw@1.service");
+        assert_eq!(
+            service_unit("openclaw.timer".into())
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn every_boolean_can_be_switched_off_at_a_higher_layer() {
+        // (flag or environment, off switch, config file) -> value
+        assert!(!layered(None, false, None, false));
+        assert!(layered(None, false, Some(true), false));
+        assert!(
+            !layered(Some(false), false, Some(true), false),
+            "environment =false beats the file"
+        );
+        assert!(
+            !layered(None, true, Some(true), false),
+            "the off switch beats the file"
+        );
+        assert!(
+            !layered(Some(true), true, None, false),
+            "the off switch beats the environment"
+        );
+        assert!(layered(Some(true), false, Some(false), false));
+    }
 }
