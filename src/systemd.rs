@@ -153,7 +153,7 @@ impl Systemctl {
         let text = Zeroizing::new(self.run(&[
             "show",
             "-p",
-            "ExecStart,Environment,EnvironmentFiles",
+            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths",
             "--",
             unit,
         ])?);
@@ -230,7 +230,9 @@ impl Systemctl {
             .map(|(variable, fingerprint)| CredentialSource {
                 variable: variable.clone(),
                 fingerprint: fingerprint.clone(),
-                origin: format!("Environment= of {unit} (`systemctl --user cat {unit}`)"),
+                origin: unit_file_setting(&context.unit_files, variable).unwrap_or_else(|| {
+                    format!("Environment= of {unit} (`systemctl --user cat {unit}`)")
+                }),
             })
             .collect();
         for file in &context.environment_files {
@@ -332,6 +334,8 @@ pub struct ExecContext {
     pub environment_files: Vec<String>,
     /// The Anthropic credentials `Environment=` sets, as fingerprints (the last one of each wins).
     pub credentials: Vec<(String, Fingerprint)>,
+    /// The unit file and its drop-ins, in the order systemd applies them.
+    pub unit_files: Vec<String>,
 }
 
 /// Where the unit's start hands the gateway a credential variable, as systemd resolves it.
@@ -369,6 +373,23 @@ pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
             Some((key.to_owned(), value.to_owned()))
         })
         .collect()
+}
+
+/// The last of the unit's files whose `Environment=` lines assign `variable`, as
+/// "Environment= in PATH".
+fn unit_file_setting(unit_files: &[String], variable: &str) -> Option<String> {
+    let needle = format!("{variable}=");
+    unit_files.iter().rev().find_map(|path| {
+        let content = crate::fsutil::read_managed(std::path::Path::new(path)).ok()??;
+        let sets = content.content.split(|b| *b == b'\n').any(|line| {
+            let line = line.trim_ascii_start();
+            line.starts_with(b"Environment=")
+                && line
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes())
+        });
+        sets.then(|| format!("Environment= in {path}"))
+    })
 }
 
 /// A value with one level of surrounding quotes and whitespace removed, as systemd reads an
@@ -426,6 +447,10 @@ impl ExecContext {
                     }
                     entries.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 }
+                "FragmentPath" if !value.is_empty() => context.unit_files.insert(0, value.to_owned()),
+                "DropInPaths" => context
+                    .unit_files
+                    .extend(value.split_whitespace().map(str::to_owned)),
                 "EnvironmentFiles" => {
                     // One per line: "/path (ignore_errors=yes)".
                     let (path, flags) = value.rsplit_once(" (").unwrap_or((value, ""));
