@@ -447,7 +447,9 @@ impl ExecContext {
                     }
                     entries.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 }
-                "FragmentPath" if !value.is_empty() => context.unit_files.insert(0, value.to_owned()),
+                "FragmentPath" if !value.is_empty() => {
+                    context.unit_files.insert(0, value.to_owned())
+                }
                 "DropInPaths" => context
                     .unit_files
                     .extend(value.split_whitespace().map(str::to_owned)),

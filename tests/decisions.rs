@@ -116,7 +116,10 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     assert!(error.contains("anthropic:claude-code"), "{error}");
     assert!(error.contains("right after the gateway started"), "{error}");
     assert!(error.contains("--force"), "{error}");
-    assert!(!user.state_file().exists(), "a store problem is a failed run");
+    assert!(
+        !user.state_file().exists(),
+        "a store problem is a failed run"
+    );
 
     // Later runs of the same version report it and do not restart again.
     let pid = user.main_pid();
@@ -129,7 +132,11 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
         assert!(error.contains("anthropic:default"), "{error}");
         assert!(error.contains("came back"), "{error}");
         assert!(run.stderr.contains(STORE.trim_start_matches(".openclaw/")));
-        assert_eq!(user.main_pid(), pid, "no restart for a problem that comes back");
+        assert_eq!(
+            user.main_pid(),
+            pid,
+            "no restart for a problem that comes back"
+        );
     }
 
     // The operator removes the cause; the store still holds what the last start wrote, so the
@@ -156,7 +163,12 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     let pid = user.main_pid();
     let all = vec![token.clone(), third.clone()];
     let run = run_tool(&args(&secret, &user, &["--output", "json"]), &[], &all);
-    assert_eq!(run.json()["gateway"]["action"], "restarted", "{}", run.stdout);
+    assert_eq!(
+        run.json()["gateway"]["action"],
+        "restarted",
+        "{}",
+        run.stdout
+    );
     assert_ne!(user.main_pid(), pid);
 }
 
@@ -185,7 +197,11 @@ fn a_store_this_user_cannot_write_is_reported_and_never_restarted_for() {
         let error = report["stores"][0]["error"].as_str().unwrap();
         assert!(error.contains("cannot write"), "{error}");
         assert!(error.contains("auth-profiles.json"), "{error}");
-        assert_eq!(user.main_pid(), pid, "never stopped for a store it cannot clean");
+        assert_eq!(
+            user.main_pid(),
+            pid,
+            "never stopped for a store it cannot clean"
+        );
     }
     assert_eq!(fs::read(user.path(STORE)).unwrap(), seed);
 }
@@ -232,7 +248,9 @@ fn a_unit_name_without_service_gets_it() {
     let run = sync_for(&user, &secret, &["--unit", "openclaw-gateway"], &tokens);
     run.expect_status(0);
     assert!(user.dropin().exists());
-    assert!(!user.path(".config/systemd/user/openclaw-gateway.d").exists());
+    assert!(!user
+        .path(".config/systemd/user/openclaw-gateway.d")
+        .exists());
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
     // The same unit either way: nothing to do.
     let run = sync_for(&user, &secret, &[], &tokens);
@@ -263,7 +281,11 @@ fn a_credential_openclaw_prefers_over_ours_is_never_reported_verified() {
     // First run: the drop-in is new, so only the started process can tell.
     let run = sync_for(&user, &secret, &[], &tokens);
     run.expect_status(1);
-    assert!(run.stderr.contains("ANTHROPIC_OAUTH_TOKEN"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ANTHROPIC_OAUTH_TOKEN"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("prefers"), "{}", run.stderr);
     assert!(!user.state_file().exists());
     let pid = user.main_pid();
@@ -310,7 +332,10 @@ fn an_edit_made_while_the_gateway_stops_is_kept() {
     assert!(output.status.success(), "{output:?}");
     let content = fs::read_to_string(user.path(".openclaw/.env")).unwrap();
     assert!(content.contains("OPERATOR_A=1\n"), "{content}");
-    assert!(content.contains("OPERATOR_B=2\n"), "the edit made meanwhile was lost");
+    assert!(
+        content.contains("OPERATOR_B=2\n"),
+        "the edit made meanwhile was lost"
+    );
     assert!(content.contains(&second) && !content.contains(&first));
 }
 

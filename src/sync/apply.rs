@@ -5,10 +5,12 @@
 
 use super::decide::StoreStep;
 use super::plan::{self, Plan};
+use crate::aws;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::managed_files::{FileAction, FileRole};
 use crate::secret::Token;
+use crate::state::{self, StoreCleanings, StoreEntry};
 use crate::stores::document::{Cleaning, ProfileSelector};
 use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use std::path::Path;
@@ -158,4 +160,44 @@ impl Applier<'_> {
             Err(err) => Err(err),
         }
     }
+}
+
+pub fn remove_marker(marker: &Path) -> Result<()> {
+    match std::fs::remove_file(marker) {
+        Ok(()) => fsutil::sync_dir(fsutil::parent_of(marker)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: marker.to_path_buf(),
+            action: "remove",
+            detail: source.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Records, before the stop, the store entries this restart removes for this version (added to
+/// what earlier restarts of the same version removed).
+pub fn record_cleanings(
+    file: &Path,
+    before: Option<StoreCleanings>,
+    secret: &aws::FetchedSecret,
+    plan: &Plan,
+) -> Result<()> {
+    let entries = plan.store_entries();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut cleaned: Vec<StoreEntry> = before.map(|r| r.cleaned).unwrap_or_default();
+    cleaned.extend(entries);
+    cleaned.sort();
+    cleaned.dedup();
+    state::save_cleanings(
+        file,
+        &StoreCleanings {
+            secret_arn: secret.arn.clone(),
+            version_id: secret.version_id.clone(),
+            fingerprint: secret.token.fingerprint().clone(),
+            cleaned,
+        },
+    )
 }

@@ -849,6 +849,11 @@ mod tests {
                 StoreStep::Clean,
             ),
         ];
+        assert_eq!(
+            cases.len(),
+            36,
+            "README \"Guarantees\" gives the size of this table"
+        );
         for (name, facts, action, stores) in cases {
             let got = decide(&facts);
             assert_eq!(got.action, action, "{name}");

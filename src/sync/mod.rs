@@ -19,6 +19,7 @@
 
 pub mod apply;
 pub mod decide;
+pub mod facts;
 pub mod plan;
 pub mod report;
 
@@ -31,15 +32,13 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::managed_files::ManagedPaths;
 use crate::openclaw::proof::{self, ProofOptions};
-use crate::secret::{Fingerprint, Token};
 use crate::session;
-use crate::state::{self, AppliedState, GatewayOutcome, RunLock, StoreCleanings, StoreEntry};
+use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
 use crate::stores::{self, document::ProfileSelector};
-use crate::systemd::{CredentialSource, Expectation, Systemctl, UnitStatus, VerifyLimits};
+use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use apply::{Applier, Running, StoreResults};
-use decide::{Action, Credentials, Facts, Flags, StateFacts, StoreFacts, StoreStep, UnitFacts};
-use plan::Plan;
-use std::path::{Path, PathBuf};
+use decide::{Action, StoreStep};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Everything `sync` needs, after flags, environment and config file were layered.
@@ -115,30 +114,14 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         &secret.version_id,
         token.fingerprint(),
     );
-    let mut facts = Facts {
-        flags: Flags {
-            dry_run: options.dry_run,
-            force: options.force,
-            no_restart: options.no_restart,
-        },
-        files: plan.file_facts(),
-        stores: StoreFacts {
-            dirty: plan.store_entries(),
-            cleaned_before: cleaned_before.as_ref().map(|r| r.cleaned.clone()),
-        },
-        state: StateFacts {
-            current: previous.as_ref().is_some_and(|p| {
-                p.secret_arn == secret.arn
-                    && p.version_id == secret.version_id
-                    && p.fingerprint == *token.fingerprint()
-                    && p.unit == options.unit
-                    && p.variable == token.kind().variable()
-            }),
-            previous: previous.as_ref().map(|p| p.gateway),
-        },
-        restart_pending: std::fs::symlink_metadata(&marker).is_ok(),
-        unit: UnitFacts::NotAsked,
-    };
+    let mut facts = facts::gather(
+        options,
+        &secret,
+        &plan,
+        previous.as_ref(),
+        cleaned_before.as_ref(),
+        &marker,
+    );
 
     // Decide (twice when the unit matters: looking at it costs a systemctl call).
     let systemctl = Systemctl::new(target.clone());
@@ -146,7 +129,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let mut status = UnitStatus::default();
     if decision.action == Action::AskUnit {
         status = systemctl.show(&options.unit)?;
-        facts.unit = unit_facts(&systemctl, &options.unit, &status, &facts, token, &paths)?;
+        facts.unit = facts::unit_facts(&systemctl, &options.unit, &status, &facts, token, &paths)?;
         decision = decide::decide(&facts);
     }
     tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
@@ -184,14 +167,24 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             if would_restart {
                 report.gateway.action = GatewayAction::WouldRestart;
             }
-            report.stores =
-                report::stores(&plan, None, decision.stores, &held_reason(&paths), None);
+            report.stores = report::stores(
+                &plan,
+                None,
+                decision.stores,
+                &report::held_reason(&paths),
+                None,
+            );
             return Ok(report);
         }
         Action::Report(action) => {
             report.gateway.action = action;
-            report.stores =
-                report::stores(&plan, None, decision.stores, &held_reason(&paths), None);
+            report.stores = report::stores(
+                &plan,
+                None,
+                decision.stores,
+                &report::held_reason(&paths),
+                None,
+            );
             return Ok(report);
         }
         Action::Refuse(reason) => {
@@ -215,7 +208,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                         options.unit, target.name
                     ));
                     // A unit that vanished while stopped by us cannot be started.
-                    remove_marker(&marker)?;
+                    apply::remove_marker(&marker)?;
                     GatewayAction::UnitNotFound
                 }
                 GatewayOutcome::Inactive => {
@@ -237,7 +230,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                 } => {
                     tracing::info!(unit = options.unit, ?reason, "restarting the gateway");
                     if decision.stores == StoreStep::Clean {
-                        record_cleanings(&cleanings_file, cleaned_before, &secret, &plan)?;
+                        apply::record_cleanings(&cleanings_file, cleaned_before, &secret, &plan)?;
                     }
                     applier.restart(&status, daemon_reload)?
                 }
@@ -284,7 +277,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         report.warnings.extend(proof.notes.iter().cloned());
         report.gateway.proof = Some(proof);
         // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
-        remove_marker(&marker)?;
+        apply::remove_marker(&marker)?;
     }
 
     // Entries this restart removed that the start brought straight back are reported as held.
@@ -293,7 +286,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         &plan,
         cleaned.as_ref(),
         decision.stores,
-        &held_reason(&paths),
+        &report::held_reason(&paths),
         recheck,
     );
     report.result = Outcome::Applied;
@@ -317,138 +310,4 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     };
     state::save(&paths.state_file(), &new_state)?;
     Ok(report)
-}
-
-/// The unit's facts; what systemd would hand the gateway is judged only when it is already what
-/// the next start gets (nothing the gateway reads changes, no daemon-reload pending).
-fn unit_facts(
-    systemctl: &Systemctl,
-    unit: &str,
-    status: &UnitStatus,
-    facts: &Facts,
-    token: &Token,
-    paths: &ManagedPaths,
-) -> Result<UnitFacts> {
-    if !status.exists() {
-        return Ok(UnitFacts::Missing);
-    }
-    // systemd does not always flag a drop-in it has never loaded (a new `<unit>.d/`, e.g. one
-    // written by a `--no-restart` run) as a pending reload: count that as one.
-    let dropin_loaded = status
-        .drop_in_paths
-        .iter()
-        .any(|loaded| Path::new(loaded) == paths.dropin);
-    let need_daemon_reload = status.need_daemon_reload || (!dropin_loaded && paths.dropin.exists());
-    if status.is_inactive() {
-        return Ok(UnitFacts::Inactive { need_daemon_reload });
-    }
-    let credentials = if facts.files.gateway_content || need_daemon_reload {
-        Credentials::Unknown
-    } else {
-        judge_credentials(
-            &systemctl.unit_credentials(unit)?,
-            token.kind().variable(),
-            token.fingerprint(),
-        )
-    };
-    Ok(if status.is_active() {
-        UnitFacts::Active {
-            need_daemon_reload,
-            credentials,
-        }
-    } else {
-        UnitFacts::NotRunning {
-            need_daemon_reload,
-            credentials,
-        }
-    })
-}
-
-/// Whether what systemd hands the gateway lets OpenClaw use our token: our variable with our
-/// fingerprint, and no variable OpenClaw takes first.
-pub fn judge_credentials(
-    sources: &[CredentialSource],
-    variable: &str,
-    fingerprint: &Fingerprint,
-) -> Credentials {
-    match sources.iter().find(|s| s.variable == variable) {
-        Some(ours) if ours.fingerprint != *fingerprint => {
-            return Credentials::Bad(format!(
-                "{} sets {variable} = {}, not the synced token {fingerprint}, and overrides our drop-in; a restart cannot fix that: remove or correct that assignment, then sync again",
-                ours.origin, ours.fingerprint
-            ))
-        }
-        Some(_) => {}
-        None => {
-            return Credentials::Bad(format!(
-                "systemd hands the gateway no {variable} although our drop-in sets it (an UnsetEnvironment= or a later empty assignment?); check `systemctl --user cat` for the unit"
-            ))
-        }
-    }
-    match sources
-        .iter()
-        .find(|s| crate::systemd::preferred_over(&s.variable, variable))
-    {
-        Some(other) => Credentials::Bad(format!(
-            "{} sets {} ({}), which OpenClaw uses before {variable}, so the synced token would not be used: remove that assignment, then sync again",
-            other.origin, other.variable, other.fingerprint
-        )),
-        None => Credentials::Good,
-    }
-}
-
-fn remove_marker(marker: &Path) -> Result<()> {
-    match std::fs::remove_file(marker) {
-        Ok(()) => fsutil::sync_dir(fsutil::parent_of(marker)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io {
-            path: marker.to_path_buf(),
-            action: "remove",
-            detail: source.to_string(),
-            source,
-        }),
-    }
-}
-
-/// Records, before the stop, the store entries this restart removes for this version (added to
-/// what earlier restarts of the same version removed).
-fn record_cleanings(
-    file: &Path,
-    before: Option<StoreCleanings>,
-    secret: &aws::FetchedSecret,
-    plan: &Plan,
-) -> Result<()> {
-    let entries = plan.store_entries();
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut cleaned: Vec<StoreEntry> = before.map(|r| r.cleaned).unwrap_or_default();
-    cleaned.extend(entries);
-    cleaned.sort();
-    cleaned.dedup();
-    state::save_cleanings(
-        file,
-        &StoreCleanings {
-            secret_arn: secret.arn.clone(),
-            version_id: secret.version_id.clone(),
-            fingerprint: secret.token.fingerprint().clone(),
-            cleaned,
-        },
-    )
-}
-
-/// The text for store entries that keep coming back: what probably re-creates them, the fix.
-fn held_reason(paths: &ManagedPaths) -> String {
-    let claude = paths.home.join(".claude/.credentials.json");
-    let source = if claude.exists() {
-        format!(
-            "OpenClaw importing another CLI's login from {} (it exists)",
-            claude.display()
-        )
-    } else {
-        "OpenClaw importing another CLI's login (e.g. ~/.claude/.credentials.json), an auth profile in openclaw.json, or another process writing the store".to_owned()
-    };
-    format!(
-        "came back after a restart removed them for this secret version: probably {source}; remove that source, then run `openclaw-token-sync sync --force` (no further restart for them until the secret version or the entries change)"
-    )
 }

@@ -4,7 +4,7 @@
 use super::apply::StoreResults;
 use super::decide::StoreStep;
 use super::plan::Plan;
-use crate::managed_files::{FileAction, FileRole};
+use crate::managed_files::{FileAction, FileRole, ManagedPaths};
 use crate::openclaw::proof::GatewayProof;
 use crate::stores::document::{Cleaning, ProfileSelector};
 use serde::Serialize;
@@ -211,4 +211,20 @@ fn entry_names(cleaning: &Cleaning) -> String {
     } else {
         cleaning.removed_profiles.join(", ")
     }
+}
+
+/// The text for store entries that keep coming back: what probably re-creates them, the fix.
+pub fn held_reason(paths: &ManagedPaths) -> String {
+    let claude = paths.home.join(".claude/.credentials.json");
+    let source = if claude.exists() {
+        format!(
+            "OpenClaw importing another CLI's login from {} (it exists)",
+            claude.display()
+        )
+    } else {
+        "OpenClaw importing another CLI's login (e.g. ~/.claude/.credentials.json), an auth profile in openclaw.json, or another process writing the store".to_owned()
+    };
+    format!(
+        "came back after a restart removed them for this secret version: probably {source}; remove that source, then run `openclaw-token-sync sync --force` (no further restart for them until the secret version or the entries change)"
+    )
 }
