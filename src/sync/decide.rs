@@ -362,492 +362,52 @@ mod tests {
             dirty: vec![entry("anthropic:default")],
             cleaned_before: Some(vec![entry("anthropic:default"), entry("anthropic:x")]),
         };
+        #[rustfmt::skip]
         let cases: Vec<(&str, Facts, Action, StoreStep)> = vec![
-            (
-                "settled: nothing to do, no systemctl",
-                settled(),
-                Action::Report(GatewayAction::Unchanged),
-                StoreStep::Clean,
-            ),
-            (
-                "settled + --force asks for the unit",
-                Facts {
-                    flags: Flags {
-                        force: true,
-                        ..Flags::default()
-                    },
-                    ..settled()
-                },
-                Action::AskUnit,
-                StoreStep::Clean,
-            ),
-            (
-                "settled + --force restarts",
-                Facts {
-                    flags: Flags {
-                        force: true,
-                        ..Flags::default()
-                    },
-                    unit: active(),
-                    ..settled()
-                },
-                restart(RestartReason::Force, false),
-                StoreStep::Clean,
-            ),
+            ("settled: nothing to do, no systemctl", settled(), Action::Report(GatewayAction::Unchanged), StoreStep::Clean),
+            ("settled + --force asks for the unit", Facts { flags: Flags { force: true, ..Flags::default() }, ..settled() }, Action::AskUnit, StoreStep::Clean),
+            ("settled + --force restarts", Facts { flags: Flags { force: true, ..Flags::default() }, unit: active(), ..settled() }, restart(RestartReason::Force, false), StoreStep::Clean),
             // 1: a run killed while the gateway was stopped; the next run must not say "unchanged".
-            (
-                "killed run, files and state current: ask",
-                Facts {
-                    restart_pending: true,
-                    ..settled()
-                },
-                Action::AskUnit,
-                StoreStep::Clean,
-            ),
-            (
-                "killed run, gateway inactive: start it",
-                Facts {
-                    restart_pending: true,
-                    unit: UnitFacts::Inactive {
-                        need_daemon_reload: false,
-                    },
-                    ..settled()
-                },
-                restart(RestartReason::Resume, false),
-                StoreStep::Clean,
-            ),
-            (
-                "killed run + --no-restart still starts it",
-                Facts {
-                    restart_pending: true,
-                    flags: Flags {
-                        no_restart: true,
-                        ..Flags::default()
-                    },
-                    unit: UnitFacts::Inactive {
-                        need_daemon_reload: true,
-                    },
-                    ..settled()
-                },
-                restart(RestartReason::Resume, true),
-                StoreStep::Clean,
-            ),
-            (
-                "killed run + bad credentials still starts it",
-                Facts {
-                    restart_pending: true,
-                    unit: UnitFacts::NotRunning {
-                        need_daemon_reload: false,
-                        credentials: bad.clone(),
-                    },
-                    ..settled()
-                },
-                restart(RestartReason::Resume, false),
-                StoreStep::Clean,
-            ),
-            (
-                "killed run, unit gone",
-                Facts {
-                    restart_pending: true,
-                    unit: UnitFacts::Missing,
-                    ..settled()
-                },
-                Action::WriteOnly {
-                    outcome: GatewayOutcome::UnitNotFound,
-                    daemon_reload: false,
-                },
-                StoreStep::Clean,
-            ),
-            (
-                "killed run, dry run says it would restart",
-                Facts {
-                    restart_pending: true,
-                    flags: Flags {
-                        dry_run: true,
-                        ..Flags::default()
-                    },
-                    ..settled()
-                },
-                Action::DryRun {
-                    result: Outcome::DryRun,
-                    would_restart: true,
-                },
-                StoreStep::Clean,
-            ),
+            ("killed run, files and state current: ask", Facts { restart_pending: true, ..settled() }, Action::AskUnit, StoreStep::Clean),
+            ("killed run, gateway inactive: start it", Facts { restart_pending: true, unit: UnitFacts::Inactive { need_daemon_reload: false }, ..settled() }, restart(RestartReason::Resume, false), StoreStep::Clean),
+            ("killed run + --no-restart still starts it", Facts { restart_pending: true, flags: Flags { no_restart: true, ..Flags::default() }, unit: UnitFacts::Inactive { need_daemon_reload: true }, ..settled() }, restart(RestartReason::Resume, true), StoreStep::Clean),
+            ("killed run + bad credentials still starts it", Facts { restart_pending: true, unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: bad.clone() }, ..settled() }, restart(RestartReason::Resume, false), StoreStep::Clean),
+            ("killed run, unit gone", Facts { restart_pending: true, unit: UnitFacts::Missing, ..settled() }, Action::WriteOnly { outcome: GatewayOutcome::UnitNotFound, daemon_reload: false }, StoreStep::Clean),
+            ("killed run, dry run says it would restart", Facts { restart_pending: true, flags: Flags { dry_run: true, ..Flags::default() }, ..settled() }, Action::DryRun { result: Outcome::DryRun, would_restart: true }, StoreStep::Clean),
             // A new version.
-            (
-                "new version, running: restart with reload",
-                Facts {
-                    unit: active(),
-                    ..new_version()
-                },
-                restart(RestartReason::Files, true),
-                StoreStep::Clean,
-            ),
-            (
-                "new version, --no-restart",
-                Facts {
-                    flags: Flags {
-                        no_restart: true,
-                        ..Flags::default()
-                    },
-                    ..new_version()
-                },
-                Action::WriteOnly {
-                    outcome: GatewayOutcome::NotRestarted,
-                    daemon_reload: false,
-                },
-                StoreStep::Clean,
-            ),
-            (
-                "new version, unit missing",
-                Facts {
-                    unit: UnitFacts::Missing,
-                    ..new_version()
-                },
-                Action::WriteOnly {
-                    outcome: GatewayOutcome::UnitNotFound,
-                    daemon_reload: false,
-                },
-                StoreStep::Clean,
-            ),
-            (
-                "new version, stopped on purpose",
-                Facts {
-                    unit: UnitFacts::Inactive {
-                        need_daemon_reload: false,
-                    },
-                    ..new_version()
-                },
-                Action::WriteOnly {
-                    outcome: GatewayOutcome::Inactive,
-                    daemon_reload: true,
-                },
-                StoreStep::Clean,
-            ),
-            (
-                "new version, failed gateway: restart",
-                Facts {
-                    unit: UnitFacts::NotRunning {
-                        need_daemon_reload: false,
-                        credentials: Credentials::Unknown,
-                    },
-                    ..new_version()
-                },
-                restart(RestartReason::Files, true),
-                StoreStep::Clean,
-            ),
-            (
-                "new version, dry run",
-                Facts {
-                    flags: Flags {
-                        dry_run: true,
-                        ..Flags::default()
-                    },
-                    ..new_version()
-                },
-                Action::DryRun {
-                    result: Outcome::DryRun,
-                    would_restart: true,
-                },
-                StoreStep::Clean,
-            ),
-            (
-                "new version, dry run + --no-restart",
-                Facts {
-                    flags: Flags {
-                        dry_run: true,
-                        no_restart: true,
-                        ..Flags::default()
-                    },
-                    ..new_version()
-                },
-                Action::DryRun {
-                    result: Outcome::DryRun,
-                    would_restart: false,
-                },
-                StoreStep::Clean,
-            ),
+            ("new version, running: restart with reload", Facts { unit: active(), ..new_version() }, restart(RestartReason::Files, true), StoreStep::Clean),
+            ("new version, --no-restart", Facts { flags: Flags { no_restart: true, ..Flags::default() }, ..new_version() }, Action::WriteOnly { outcome: GatewayOutcome::NotRestarted, daemon_reload: false }, StoreStep::Clean),
+            ("new version, unit missing", Facts { unit: UnitFacts::Missing, ..new_version() }, Action::WriteOnly { outcome: GatewayOutcome::UnitNotFound, daemon_reload: false }, StoreStep::Clean),
+            ("new version, stopped on purpose", Facts { unit: UnitFacts::Inactive { need_daemon_reload: false }, ..new_version() }, Action::WriteOnly { outcome: GatewayOutcome::Inactive, daemon_reload: true }, StoreStep::Clean),
+            ("new version, failed gateway: restart", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: Credentials::Unknown }, ..new_version() }, restart(RestartReason::Files, true), StoreStep::Clean),
+            ("new version, dry run", Facts { flags: Flags { dry_run: true, ..Flags::default() }, ..new_version() }, Action::DryRun { result: Outcome::DryRun, would_restart: true }, StoreStep::Clean),
+            ("new version, dry run + --no-restart", Facts { flags: Flags { dry_run: true, no_restart: true, ..Flags::default() }, ..new_version() }, Action::DryRun { result: Outcome::DryRun, would_restart: false }, StoreStep::Clean),
             // 3 and the pre-flight: nothing is stopped when a write would fail.
-            (
-                "unwritable file: refuse before the stop",
-                Facts {
-                    files: FileFacts {
-                        unwritable: Some("/h/x: read-only".into()),
-                        ..new_version().files
-                    },
-                    unit: active(),
-                    ..new_version()
-                },
-                Action::Refuse("/h/x: read-only".into()),
-                StoreStep::Clean,
-            ),
+            ("unwritable file: refuse before the stop", Facts { files: FileFacts { unwritable: Some("/h/x: read-only".into()), ..new_version().files }, unit: active(), ..new_version() }, Action::Refuse("/h/x: read-only".into()), StoreStep::Clean),
             // Store cleaning.
-            (
-                "dirty store, first time: restart",
-                Facts {
-                    stores: StoreFacts {
-                        dirty: vec![entry("anthropic:default")],
-                        cleaned_before: None,
-                    },
-                    unit: active(),
-                    ..settled()
-                },
-                restart(RestartReason::Stores, false),
-                StoreStep::Clean,
-            ),
+            ("dirty store, first time: restart", Facts { stores: StoreFacts { dirty: vec![entry("anthropic:default")], cleaned_before: None }, unit: active(), ..settled() }, restart(RestartReason::Stores, false), StoreStep::Clean),
             // 2: it came back after the restart for this version: hold, no restart, no unit call.
-            (
-                "recurring store problem, settled: held",
-                Facts {
-                    stores: recurring.clone(),
-                    ..settled()
-                },
-                Action::Report(GatewayAction::Unchanged),
-                StoreStep::Hold,
-            ),
-            (
-                "recurring store problem, state behind: verify only",
-                Facts {
-                    stores: recurring.clone(),
-                    unit: active(),
-                    state: StateFacts {
-                        current: false,
-                        previous: None,
-                    },
-                    ..settled()
-                },
-                Action::Verify,
-                StoreStep::Hold,
-            ),
-            (
-                "recurring + a new profile: one more restart",
-                Facts {
-                    stores: StoreFacts {
-                        dirty: vec![entry("anthropic:default"), entry("anthropic:new")],
-                        ..recurring.clone()
-                    },
-                    unit: active(),
-                    ..settled()
-                },
-                restart(RestartReason::Stores, false),
-                StoreStep::Clean,
-            ),
-            (
-                "recurring + --force: restart",
-                Facts {
-                    stores: recurring.clone(),
-                    flags: Flags {
-                        force: true,
-                        ..Flags::default()
-                    },
-                    unit: active(),
-                    ..settled()
-                },
-                restart(RestartReason::Force, false),
-                StoreStep::Clean,
-            ),
-            (
-                "recurring + new version: restart and clean",
-                Facts {
-                    stores: recurring.clone(),
-                    unit: active(),
-                    ..new_version()
-                },
-                restart(RestartReason::Files, true),
-                StoreStep::Clean,
-            ),
-            (
-                "recurring, dry run: no restart promised",
-                Facts {
-                    stores: recurring.clone(),
-                    flags: Flags {
-                        dry_run: true,
-                        ..Flags::default()
-                    },
-                    ..settled()
-                },
-                Action::DryRun {
-                    result: Outcome::Unchanged,
-                    would_restart: false,
-                },
-                StoreStep::Hold,
-            ),
+            ("recurring store problem, settled: held", Facts { stores: recurring.clone(), ..settled() }, Action::Report(GatewayAction::Unchanged), StoreStep::Hold),
+            ("recurring store problem, state behind: verify only", Facts { stores: recurring.clone(), unit: active(), state: StateFacts { current: false, previous: None }, ..settled() }, Action::Verify, StoreStep::Hold),
+            ("recurring + a new profile: one more restart", Facts { stores: StoreFacts { dirty: vec![entry("anthropic:default"), entry("anthropic:new")], ..recurring.clone() }, unit: active(), ..settled() }, restart(RestartReason::Stores, false), StoreStep::Clean),
+            ("recurring + --force: restart", Facts { stores: recurring.clone(), flags: Flags { force: true, ..Flags::default() }, unit: active(), ..settled() }, restart(RestartReason::Force, false), StoreStep::Clean),
+            ("recurring + new version: restart and clean", Facts { stores: recurring.clone(), unit: active(), ..new_version() }, restart(RestartReason::Files, true), StoreStep::Clean),
+            ("recurring, dry run: no restart promised", Facts { stores: recurring.clone(), flags: Flags { dry_run: true, ..Flags::default() }, ..settled() }, Action::DryRun { result: Outcome::Unchanged, would_restart: false }, StoreStep::Hold),
             // State behind (a run killed after writing): a check, not a restart.
-            (
-                "state behind, running: verify",
-                Facts {
-                    unit: active(),
-                    state: StateFacts {
-                        current: false,
-                        previous: None,
-                    },
-                    ..settled()
-                },
-                Action::Verify,
-                StoreStep::Clean,
-            ),
-            (
-                "state behind, daemon-reload pending: restart",
-                Facts {
-                    unit: UnitFacts::Active {
-                        need_daemon_reload: true,
-                        credentials: Credentials::Unknown,
-                    },
-                    state: StateFacts {
-                        current: false,
-                        previous: None,
-                    },
-                    ..settled()
-                },
-                restart(RestartReason::Reload, true),
-                StoreStep::Clean,
-            ),
-            (
-                "mode fix only: verify, no restart",
-                Facts {
-                    files: FileFacts {
-                        any_write: true,
-                        ..FileFacts::default()
-                    },
-                    unit: active(),
-                    ..settled()
-                },
-                Action::Verify,
-                StoreStep::Clean,
-            ),
+            ("state behind, running: verify", Facts { unit: active(), state: StateFacts { current: false, previous: None }, ..settled() }, Action::Verify, StoreStep::Clean),
+            ("state behind, daemon-reload pending: restart", Facts { unit: UnitFacts::Active { need_daemon_reload: true, credentials: Credentials::Unknown }, state: StateFacts { current: false, previous: None }, ..settled() }, restart(RestartReason::Reload, true), StoreStep::Clean),
+            ("mode fix only: verify, no restart", Facts { files: FileFacts { any_write: true, ..FileFacts::default() }, unit: active(), ..settled() }, Action::Verify, StoreStep::Clean),
             // 5: systemd would hand the gateway another token or a preferred variable.
-            (
-                "override or preferred variable: refuse, no restart",
-                Facts {
-                    unit: UnitFacts::Active {
-                        need_daemon_reload: false,
-                        credentials: bad.clone(),
-                    },
-                    state: StateFacts {
-                        current: false,
-                        previous: None,
-                    },
-                    ..settled()
-                },
-                Action::Refuse("zz-operator.conf overrides".into()),
-                StoreStep::Clean,
-            ),
-            (
-                "override + --force: still refused",
-                Facts {
-                    flags: Flags {
-                        force: true,
-                        ..Flags::default()
-                    },
-                    unit: UnitFacts::Active {
-                        need_daemon_reload: false,
-                        credentials: bad.clone(),
-                    },
-                    ..settled()
-                },
-                Action::Refuse("zz-operator.conf overrides".into()),
-                StoreStep::Clean,
-            ),
-            (
-                "override on a failed gateway: refuse",
-                Facts {
-                    unit: UnitFacts::NotRunning {
-                        need_daemon_reload: false,
-                        credentials: bad.clone(),
-                    },
-                    ..new_version()
-                },
-                Action::Refuse("zz-operator.conf overrides".into()),
-                StoreStep::Clean,
-            ),
-            (
-                "failed gateway, nothing else: restart",
-                Facts {
-                    unit: UnitFacts::NotRunning {
-                        need_daemon_reload: false,
-                        credentials: Credentials::Good,
-                    },
-                    state: StateFacts {
-                        current: false,
-                        previous: None,
-                    },
-                    ..settled()
-                },
-                restart(RestartReason::NotRunning, false),
-                StoreStep::Clean,
-            ),
+            ("override or preferred variable: refuse, no restart", Facts { unit: UnitFacts::Active { need_daemon_reload: false, credentials: bad.clone() }, state: StateFacts { current: false, previous: None }, ..settled() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
+            ("override + --force: still refused", Facts { flags: Flags { force: true, ..Flags::default() }, unit: UnitFacts::Active { need_daemon_reload: false, credentials: bad.clone() }, ..settled() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
+            ("override on a failed gateway: refuse", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: bad.clone() }, ..new_version() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
+            ("failed gateway, nothing else: restart", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: Credentials::Good }, state: StateFacts { current: false, previous: None }, ..settled() }, restart(RestartReason::NotRunning, false), StoreStep::Clean),
             // Repeat runs after a run that could not prove anything write nothing.
-            (
-                "repeat --no-restart",
-                Facts {
-                    flags: Flags {
-                        no_restart: true,
-                        ..Flags::default()
-                    },
-                    state: StateFacts {
-                        current: true,
-                        previous: Some(GatewayOutcome::NotRestarted),
-                    },
-                    ..settled()
-                },
-                Action::Report(GatewayAction::NotRestarted),
-                StoreStep::Clean,
-            ),
-            (
-                "after --no-restart, a plain run restarts? no: verifies",
-                Facts {
-                    unit: active(),
-                    state: StateFacts {
-                        current: true,
-                        previous: Some(GatewayOutcome::NotRestarted),
-                    },
-                    ..settled()
-                },
-                Action::Verify,
-                StoreStep::Clean,
-            ),
-            (
-                "repeat, unit still missing",
-                Facts {
-                    unit: UnitFacts::Missing,
-                    state: StateFacts {
-                        current: true,
-                        previous: Some(GatewayOutcome::UnitNotFound),
-                    },
-                    ..settled()
-                },
-                Action::Report(GatewayAction::UnitNotFound),
-                StoreStep::Clean,
-            ),
-            (
-                "repeat, still stopped on purpose",
-                Facts {
-                    unit: UnitFacts::Inactive {
-                        need_daemon_reload: false,
-                    },
-                    state: StateFacts {
-                        current: true,
-                        previous: Some(GatewayOutcome::Inactive),
-                    },
-                    ..settled()
-                },
-                Action::Report(GatewayAction::Inactive),
-                StoreStep::Clean,
-            ),
-            (
-                "was stopped, now running: verify",
-                Facts {
-                    unit: active(),
-                    state: StateFacts {
-                        current: true,
-                        previous: Some(GatewayOutcome::Inactive),
-                    },
-                    ..settled()
-                },
-                Action::Verify,
-                StoreStep::Clean,
-            ),
+            ("repeat --no-restart", Facts { flags: Flags { no_restart: true, ..Flags::default() }, state: StateFacts { current: true, previous: Some(GatewayOutcome::NotRestarted) }, ..settled() }, Action::Report(GatewayAction::NotRestarted), StoreStep::Clean),
+            ("after --no-restart, a plain run verifies (and restarts if the token is not there)", Facts { unit: active(), state: StateFacts { current: true, previous: Some(GatewayOutcome::NotRestarted) }, ..settled() }, Action::Verify, StoreStep::Clean),
+            ("repeat, unit still missing", Facts { unit: UnitFacts::Missing, state: StateFacts { current: true, previous: Some(GatewayOutcome::UnitNotFound) }, ..settled() }, Action::Report(GatewayAction::UnitNotFound), StoreStep::Clean),
+            ("repeat, still stopped on purpose", Facts { unit: UnitFacts::Inactive { need_daemon_reload: false }, state: StateFacts { current: true, previous: Some(GatewayOutcome::Inactive) }, ..settled() }, Action::Report(GatewayAction::Inactive), StoreStep::Clean),
+            ("was stopped, now running: verify", Facts { unit: active(), state: StateFacts { current: true, previous: Some(GatewayOutcome::Inactive) }, ..settled() }, Action::Verify, StoreStep::Clean),
         ];
         assert_eq!(
             cases.len(),
