@@ -63,12 +63,19 @@ pub enum Error {
     /// `systemctl` or `systemd-run` failed or could not reach the user's manager.
     #[error("{0}")]
     Systemd(String),
-    /// Checked before anything changed: the run refused to stop the gateway.
-    #[error("refusing to restart {unit}: {reason}")]
+    /// Checked before anything changed: the run refused to write or restart anything.
+    #[error("refusing to touch {unit} (nothing was changed): {reason}")]
     Refused { unit: String, reason: String },
     /// Anthropic (directly or through the gateway) rejected the token.
     #[error("{0}")]
     TokenRejected(String),
+    /// A failure, and the credential stores that need attention too (often its cause).
+    #[error("{error}; the stores need attention: {stores}")]
+    WithStores {
+        #[source]
+        error: Box<Error>,
+        stores: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -85,6 +92,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) => 2,
+            Error::WithStores { error, .. } => error.exit_code(),
             _ => 1,
         }
     }
@@ -116,6 +124,9 @@ mod tests {
             unit: "u.service".into(),
             reason: "why".into(),
         };
-        assert_eq!(refused.to_string(), "refusing to restart u.service: why");
+        assert_eq!(
+            refused.to_string(),
+            "refusing to touch u.service (nothing was changed): why"
+        );
     }
 }

@@ -60,6 +60,9 @@ pub struct ManagedPaths {
     pub global_gateway_env: PathBuf,
     pub shell_profile: PathBuf,
     pub state_dir: PathBuf,
+    /// Where releases that took `--unit NAME` literally wrote the drop-in for `NAME.service`
+    /// (`NAME.d/`, which systemd never reads): removed when it is ours.
+    pub stray_dropin: Option<PathBuf>,
 }
 
 impl ManagedPaths {
@@ -75,6 +78,11 @@ impl ManagedPaths {
             global_gateway_env: home.join(".config/openclaw/gateway.env"),
             shell_profile: home.join(".bash_profile"),
             state_dir: home.join(".local/state/openclaw-token-sync"),
+            stray_dropin: unit.strip_suffix(".service").map(|bare| {
+                home.join(".config/systemd/user")
+                    .join(format!("{bare}.d"))
+                    .join(DROPIN_NAME)
+            }),
         }
     }
 
@@ -85,6 +93,11 @@ impl ManagedPaths {
     pub fn lock_file(&self) -> PathBuf {
         self.state_dir.join("lock")
     }
+}
+
+/// Whether a file's content is one this tool rendered whole (drop-in, `~/.openclaw-env`).
+pub fn written_by_us(content: &[u8]) -> bool {
+    content.starts_with(HEADER.as_bytes())
 }
 
 /// Content of the drop-in for a token.

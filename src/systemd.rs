@@ -246,6 +246,9 @@ impl Systemctl {
                     continue;
                 };
                 found.retain(|c| c.variable != *variable);
+                if unquote(value).is_empty() {
+                    continue;
+                }
                 found.push(CredentialSource {
                     variable: (*variable).to_owned(),
                     fingerprint: Fingerprint::of(unquote(value)),
@@ -437,10 +440,13 @@ impl ExecContext {
                             continue;
                         };
                         if CREDENTIAL_VARIABLES.contains(&k) {
+                            // An empty value is how an operator blanks a variable: unset.
                             context.credentials.retain(|(name, _)| name != k);
-                            context
-                                .credentials
-                                .push((k.to_owned(), Fingerprint::of(v.as_bytes())));
+                            if !v.is_empty() {
+                                context
+                                    .credentials
+                                    .push((k.to_owned(), Fingerprint::of(v.as_bytes())));
+                            }
                         } else {
                             context.environment.push((k.to_owned(), v.to_owned()));
                         }
@@ -572,10 +578,19 @@ pub fn preferred_over(other: &str, ours: &str) -> bool {
 
 /// Fingerprints of every credential variable in `/proc/<pid>/environ`.
 pub fn environ_fingerprints(pid: u32) -> Result<Vec<(String, Fingerprint)>> {
-    let environ = Zeroizing::new(
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .map_err(|source| Error::ProcUnreadable { pid, source })?,
-    );
+    let environ = Zeroizing::new(std::fs::read(format!("/proc/{pid}/environ")).map_err(
+        |source| {
+            if source.kind() == std::io::ErrorKind::NotFound
+                || source.raw_os_error() == Some(nix::libc::ESRCH)
+            {
+                Error::GatewayDown(format!(
+                    "the gateway's process {pid} exited before its environment could be read"
+                ))
+            } else {
+                Error::ProcUnreadable { pid, source }
+            }
+        },
+    )?);
     Ok(environ
         .split(|b| *b == 0)
         .filter_map(|entry| {
@@ -583,6 +598,7 @@ pub fn environ_fingerprints(pid: u32) -> Result<Vec<(String, Fingerprint)>> {
                 entry
                     .strip_prefix(variable.as_bytes())
                     .and_then(|rest| rest.strip_prefix(b"="))
+                    .filter(|value| !value.is_empty())
                     .map(|value| ((*variable).to_owned(), Fingerprint::of(value)))
             })
         })

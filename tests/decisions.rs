@@ -84,6 +84,30 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     let run = sync_for(&user, &secret, &[], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+
+    // A run that only cleans a store (same version), killed the same way: the next run starts
+    // the gateway and finishes the cleaning (not "came back": it was never removed).
+    let seed = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
+    user.write(STORE, &seed, 0o600);
+    let mut child = spawn_tool(&args(&secret, &user, &[]), &[]);
+    wait_for_state(&user, "deactivating");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for_state(&user, "inactive");
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    assert_eq!(
+        report["stores"][0]["removed_profiles"],
+        serde_json::json!(["anthropic:claude-code", "anthropic:default"]),
+        "{report}"
+    );
+    assert!(!fs::read_to_string(user.path(STORE))
+        .unwrap()
+        .contains("anthropic:"));
+    assert_eq!(user.show("ActiveState"), "active");
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
 }
 
 #[test]
@@ -242,15 +266,25 @@ fn a_unit_name_without_service_gets_it() {
         return;
     }
     let user = TestUser::new("ocs-unitname", true);
+    let old = new_token(false);
     let token = new_token(false);
-    let tokens = vec![token.clone()];
+    let tokens = vec![old.clone(), token.clone()];
+    // What earlier releases wrote for `--unit openclaw-gateway`: a token where nothing reads it.
+    user.write(
+        ".config/systemd/user/openclaw-gateway.d/anthropic.conf",
+        format!("# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n[Service]\nEnvironment=ANTHROPIC_OAUTH_TOKEN={old}\n").as_bytes(),
+        0o600,
+    );
     let secret = create_secret("tests/unitname", &token);
     let run = sync_for(&user, &secret, &["--unit", "openclaw-gateway"], &tokens);
     run.expect_status(0);
     assert!(user.dropin().exists());
-    assert!(!user
-        .path(".config/systemd/user/openclaw-gateway.d")
-        .exists());
+    assert!(
+        !user
+            .path(".config/systemd/user/openclaw-gateway.d")
+            .exists(),
+        "the stray drop-in and its directory are gone"
+    );
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
     // The same unit either way: nothing to do.
     let run = sync_for(&user, &secret, &[], &tokens);
@@ -294,7 +328,7 @@ fn a_credential_openclaw_prefers_over_ours_is_never_reported_verified() {
     // Next runs refuse before stopping anything, naming the file.
     let run = sync_for(&user, &secret, &[], &tokens);
     run.expect_status(1);
-    assert!(run.stderr.contains("refusing to restart"), "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to touch"), "{}", run.stderr);
     assert!(run.stderr.contains("zz-operator.conf"), "{}", run.stderr);
     assert_eq!(user.main_pid(), pid, "a refusal does not restart");
 

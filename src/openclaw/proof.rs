@@ -496,7 +496,7 @@ fn dotenv_value(files: &[PathBuf], variable: &str) -> Option<(PathBuf, Fingerpri
 /// The failure for a proof whose live probe was rejected, naming what rejected it.
 pub fn rejection(proof: &GatewayProof, token: &Token) -> Option<Error> {
     let probe = proof.probe.as_ref().filter(|_| proof.rejected())?;
-    Some(Error::failed(format!(
+    Some(Error::TokenRejected(format!(
         "the token {} was rejected ({}, {}): the gateway runs with a token Anthropic refuses; store a valid one (`openclaw-token-sync put`), then sync again",
         token.fingerprint(),
         probe.finding.detail,

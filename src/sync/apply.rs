@@ -30,6 +30,16 @@ pub struct Applier<'a> {
     pub expect: &'a Expectation<'a>,
     pub verify: VerifyLimits,
     pub marker: &'a Path,
+    /// Where the store entries a restart removed are recorded, with what earlier restarts of
+    /// this version removed.
+    pub cleanings: Cleanings<'a>,
+}
+
+/// The record of store entries removed by restarts of one secret version.
+pub struct Cleanings<'a> {
+    pub file: &'a Path,
+    pub before: Option<&'a StoreCleanings>,
+    pub secret: &'a aws::FetchedSecret,
 }
 
 /// A gateway proven to run with the token, after a restart or without one.
@@ -44,6 +54,14 @@ impl Applier<'_> {
     /// Writes every file that differs and cleans every store that needs it (unless held). Store
     /// failures are collected (the store is left as it was); a file failure stops the run.
     pub fn write_and_clean(&self) -> Result<StoreResults> {
+        for stray in &self.plan.stray {
+            tracing::info!(path = %stray.display(), "removing a drop-in systemd never reads");
+            remove_file(stray)?;
+            // The directory goes too when that left it empty; anything else in it stays.
+            if let Some(dir) = stray.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         for file in &self.plan.files {
             if file.action == FileAction::Unchanged {
                 continue;
@@ -103,6 +121,12 @@ impl Applier<'_> {
         } else {
             Ok(Vec::new())
         };
+        // Before the start (a kill after it must not cost a second restart), and only for what
+        // was really removed: a clean that failed or never ran is not a store that "came back".
+        let recorded = match &applied {
+            Ok(results) => self.record(results),
+            Err(_) => Ok(()),
+        };
         let reloaded = if daemon_reload && stopped.is_ok() {
             self.systemctl.daemon_reload()
         } else {
@@ -111,18 +135,13 @@ impl Applier<'_> {
         tracing::info!(unit, "starting the gateway");
         let started = self.systemctl.start(unit);
         if started.is_ok() {
-            std::fs::remove_file(self.marker).map_err(|source| Error::Io {
-                path: self.marker.to_path_buf(),
-                action: "remove",
-                detail: source.to_string(),
-                source,
-            })?;
-            fsutil::sync_dir(fsutil::parent_of(self.marker)?)?;
+            remove_file(self.marker)?;
         }
         stopped?;
         let stores = applied?;
         reloaded?;
         started?;
+        recorded?;
         let new_pid = self
             .systemctl
             .verify(unit, old_pid, self.expect, self.verify)?;
@@ -132,6 +151,39 @@ impl Applier<'_> {
             new_pid,
             stores,
         })
+    }
+
+    /// Adds the entries `results` removed to the record of this version.
+    fn record(&self, results: &StoreResults) -> Result<()> {
+        let removed: Vec<StoreEntry> = self
+            .plan
+            .stores
+            .iter()
+            .zip(results)
+            .filter(|(_, result)| matches!(result, Some(Ok(done)) if !done.is_empty()))
+            .flat_map(|(planned, _)| planned.entries())
+            .collect();
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let Cleanings {
+            file,
+            before,
+            secret,
+        } = &self.cleanings;
+        let mut cleaned: Vec<StoreEntry> = before.map(|r| r.cleaned.clone()).unwrap_or_default();
+        cleaned.extend(removed);
+        cleaned.sort();
+        cleaned.dedup();
+        state::save_cleanings(
+            file,
+            &StoreCleanings {
+                secret_arn: secret.arn.clone(),
+                version_id: secret.version_id.clone(),
+                fingerprint: secret.token.fingerprint().clone(),
+                cleaned,
+            },
+        )
     }
 
     /// Proves the running gateway carries the token, then writes what only needs a rewrite
@@ -163,41 +215,19 @@ impl Applier<'_> {
 }
 
 pub fn remove_marker(marker: &Path) -> Result<()> {
-    match std::fs::remove_file(marker) {
-        Ok(()) => fsutil::sync_dir(fsutil::parent_of(marker)?),
+    remove_file(marker)
+}
+
+/// Removes a file (a missing one is fine) and makes the removal durable.
+fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => fsutil::sync_dir(fsutil::parent_of(path)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(Error::Io {
-            path: marker.to_path_buf(),
+            path: path.to_path_buf(),
             action: "remove",
             detail: source.to_string(),
             source,
         }),
     }
-}
-
-/// Records, before the stop, the store entries this restart removes for this version (added to
-/// what earlier restarts of the same version removed).
-pub fn record_cleanings(
-    file: &Path,
-    before: Option<StoreCleanings>,
-    secret: &aws::FetchedSecret,
-    plan: &Plan,
-) -> Result<()> {
-    let entries = plan.store_entries();
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut cleaned: Vec<StoreEntry> = before.map(|r| r.cleaned).unwrap_or_default();
-    cleaned.extend(entries);
-    cleaned.sort();
-    cleaned.dedup();
-    state::save_cleanings(
-        file,
-        &StoreCleanings {
-            secret_arn: secret.arn.clone(),
-            version_id: secret.version_id.clone(),
-            fingerprint: secret.token.fingerprint().clone(),
-            cleaned,
-        },
-    )
 }

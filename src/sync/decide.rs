@@ -189,7 +189,8 @@ pub fn decide(facts: &Facts) -> Decision {
         restart_pending,
         unit,
     } = facts;
-    let hold = !flags.force && !files.gateway_content && stores.recurring();
+    // A resumed run finishes what the killed one started, store cleaning included.
+    let hold = !flags.force && !restart_pending && !files.gateway_content && stores.recurring();
     let store_step = if hold {
         StoreStep::Hold
     } else {
@@ -372,6 +373,7 @@ mod tests {
             ("killed run, gateway inactive: start it", Facts { restart_pending: true, unit: UnitFacts::Inactive { need_daemon_reload: false }, ..settled() }, restart(RestartReason::Resume, false), StoreStep::Clean),
             ("killed run + --no-restart still starts it", Facts { restart_pending: true, flags: Flags { no_restart: true, ..Flags::default() }, unit: UnitFacts::Inactive { need_daemon_reload: true }, ..settled() }, restart(RestartReason::Resume, true), StoreStep::Clean),
             ("killed run + bad credentials still starts it", Facts { restart_pending: true, unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: bad.clone() }, ..settled() }, restart(RestartReason::Resume, false), StoreStep::Clean),
+            ("killed run with a recurring store problem: clean it", Facts { restart_pending: true, stores: recurring.clone(), unit: active(), ..settled() }, restart(RestartReason::Resume, false), StoreStep::Clean),
             ("killed run, unit gone", Facts { restart_pending: true, unit: UnitFacts::Missing, ..settled() }, Action::WriteOnly { outcome: GatewayOutcome::UnitNotFound, daemon_reload: false }, StoreStep::Clean),
             ("killed run, dry run says it would restart", Facts { restart_pending: true, flags: Flags { dry_run: true, ..Flags::default() }, ..settled() }, Action::DryRun { result: Outcome::DryRun, would_restart: true }, StoreStep::Clean),
             // A new version.
@@ -400,7 +402,7 @@ mod tests {
             // 5: systemd would hand the gateway another token or a preferred variable.
             ("override or preferred variable: refuse, no restart", Facts { unit: UnitFacts::Active { need_daemon_reload: false, credentials: bad.clone() }, state: StateFacts { current: false, previous: None }, ..settled() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
             ("override + --force: still refused", Facts { flags: Flags { force: true, ..Flags::default() }, unit: UnitFacts::Active { need_daemon_reload: false, credentials: bad.clone() }, ..settled() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
-            ("override on a failed gateway: refuse", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: bad.clone() }, ..new_version() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
+            ("override on a failed gateway: refuse", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: bad.clone() }, state: StateFacts { current: false, previous: None }, ..settled() }, Action::Refuse("zz-operator.conf overrides".into()), StoreStep::Clean),
             ("failed gateway, nothing else: restart", Facts { unit: UnitFacts::NotRunning { need_daemon_reload: false, credentials: Credentials::Good }, state: StateFacts { current: false, previous: None }, ..settled() }, restart(RestartReason::NotRunning, false), StoreStep::Clean),
             // Repeat runs after a run that could not prove anything write nothing.
             ("repeat --no-restart", Facts { flags: Flags { no_restart: true, ..Flags::default() }, state: StateFacts { current: true, previous: Some(GatewayOutcome::NotRestarted) }, ..settled() }, Action::Report(GatewayAction::NotRestarted), StoreStep::Clean),
@@ -411,7 +413,7 @@ mod tests {
         ];
         assert_eq!(
             cases.len(),
-            36,
+            37,
             "README \"Guarantees\" gives the size of this table"
         );
         for (name, facts, action, stores) in cases {
@@ -437,7 +439,7 @@ mod tests {
             },
         ];
         for unit in units {
-            for bits in 0..16u8 {
+            for bits in 0..64u8 {
                 let facts = Facts {
                     restart_pending: true,
                     flags: Flags {
@@ -447,16 +449,27 @@ mod tests {
                     },
                     files: FileFacts {
                         unwritable: (bits & 4 != 0).then(|| "ro".to_owned()),
-                        ..FileFacts::default()
+                        gateway_content: bits & 16 != 0,
+                        dropin: bits & 16 != 0,
+                        any_write: bits & 16 != 0,
+                    },
+                    stores: if bits & 32 != 0 {
+                        StoreFacts {
+                            dirty: vec![entry("anthropic:default")],
+                            cleaned_before: Some(vec![entry("anthropic:default")]),
+                        }
+                    } else {
+                        StoreFacts::default()
                     },
                     state: StateFacts {
                         current: bits & 8 != 0,
                         previous: Some(GatewayOutcome::Verified),
                     },
                     unit: unit.clone(),
-                    ..Facts::default()
                 };
-                let action = decide(&facts).action;
+                let decision = decide(&facts);
+                assert_eq!(decision.stores, StoreStep::Clean, "{facts:?}");
+                let action = decision.action;
                 let ok = match unit {
                     UnitFacts::Missing => matches!(action, Action::WriteOnly { .. }),
                     _ => matches!(

@@ -55,7 +55,7 @@ pub fn gather(
 pub fn unit_facts(
     systemctl: &Systemctl,
     unit: &str,
-    status: &UnitStatus,
+    status: &mut UnitStatus,
     facts: &Facts,
     token: &Token,
     paths: &ManagedPaths,
@@ -63,17 +63,33 @@ pub fn unit_facts(
     if !status.exists() {
         return Ok(UnitFacts::Missing);
     }
-    // systemd does not always flag a drop-in it has never loaded (a new `<unit>.d/`, e.g. one
-    // written by a `--no-restart` run) as a pending reload: count that as one.
-    let dropin_loaded = status
-        .drop_in_paths
-        .iter()
-        .any(|loaded| Path::new(loaded) == paths.dropin);
-    let need_daemon_reload = status.need_daemon_reload || (!dropin_loaded && paths.dropin.exists());
+    let on_disk = paths.dropin.exists();
+    let unloaded = |status: &UnitStatus| {
+        on_disk
+            && !facts.files.dropin
+            && !status.need_daemon_reload
+            && !dropin_loaded(status, &paths.dropin)
+    };
+    if unloaded(status) {
+        // Our drop-in is on disk and current, yet systemd neither loaded it nor flags a reload
+        // (it does not notice a `<unit>.d/` it has never seen, e.g. after a `--no-restart` run):
+        // reload (which restarts nothing) and look again.
+        systemctl.daemon_reload()?;
+        *status = systemctl.show(unit)?;
+    }
+    let never_loads = unloaded(status);
+    let need_daemon_reload = status.need_daemon_reload
+        || (on_disk && !never_loads && !dropin_loaded(status, &paths.dropin));
     if status.is_inactive() {
         return Ok(UnitFacts::Inactive { need_daemon_reload });
     }
-    let credentials = if facts.files.gateway_content || need_daemon_reload {
+    let credentials = if never_loads {
+        Credentials::Bad(format!(
+            "systemd does not load {} for {unit}, even after a daemon-reload: the user manager reads its units from elsewhere (XDG_CONFIG_HOME, or --home {} is not the manager's home); point --home and --unit at the unit the manager runs",
+            paths.dropin.display(),
+            paths.home.display()
+        ))
+    } else if facts.files.gateway_content || need_daemon_reload {
         Credentials::Unknown
     } else {
         judge_credentials(
@@ -92,6 +108,19 @@ pub fn unit_facts(
             need_daemon_reload,
             credentials,
         }
+    })
+}
+
+/// Whether systemd loaded our drop-in (paths compared as written and resolved, so a symlinked
+/// home still matches).
+fn dropin_loaded(status: &UnitStatus, dropin: &Path) -> bool {
+    let resolved = std::fs::canonicalize(dropin).ok();
+    status.drop_in_paths.iter().any(|loaded| {
+        let loaded = Path::new(loaded);
+        loaded == dropin
+            || resolved
+                .as_deref()
+                .is_some_and(|r| std::fs::canonicalize(loaded).is_ok_and(|l| l == r))
     })
 }
 

@@ -37,7 +37,7 @@ use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
 use crate::stores::{self, document::ProfileSelector};
 use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use apply::{Applier, Running, StoreResults};
-use decide::{Action, StoreStep};
+use decide::Action;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,14 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let mut status = UnitStatus::default();
     if decision.action == Action::AskUnit {
         status = systemctl.show(&options.unit)?;
-        facts.unit = facts::unit_facts(&systemctl, &options.unit, &status, &facts, token, &paths)?;
+        facts.unit = facts::unit_facts(
+            &systemctl,
+            &options.unit,
+            &mut status,
+            &facts,
+            token,
+            &paths,
+        )?;
         decision = decide::decide(&facts);
     }
     tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
@@ -149,6 +156,11 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         expect: &expect,
         verify: options.verify,
         marker: &marker,
+        cleanings: apply::Cleanings {
+            file: &cleanings_file,
+            before: cleaned_before.as_ref(),
+            secret: &secret,
+        },
     };
 
     // Apply.
@@ -229,9 +241,6 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                     daemon_reload,
                 } => {
                     tracing::info!(unit = options.unit, ?reason, "restarting the gateway");
-                    if decision.stores == StoreStep::Clean {
-                        apply::record_cleanings(&cleanings_file, cleaned_before, &secret, &plan)?;
-                    }
                     applier.restart(&status, daemon_reload)?
                 }
                 _ => applier.verify_or_restart(&status)?,
@@ -254,9 +263,18 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         }
     };
 
+    // Entries this restart removed that the start brought straight back are reported as held.
+    let recheck = (report.gateway.action == GatewayAction::Restarted).then_some(&selector);
+    report.stores = report::stores(
+        &plan,
+        cleaned.as_ref(),
+        decision.stores,
+        &report::held_reason(&paths),
+        recheck,
+    );
     if outcome == GatewayOutcome::Verified {
         // The process environment is right; now the gateway's own view, and a live probe.
-        let proof = proof::prove(
+        let proven = proof::prove(
             &systemctl,
             &options.unit,
             token,
@@ -269,10 +287,23 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
                 base_url: options.anthropic_base_url.clone(),
                 deadline: Instant::now() + options.verify.timeout,
             },
-        )?;
-        if let Some(rejected) = proof::rejection(&proof, token) {
-            return Err(rejected);
-        }
+        )
+        .and_then(|proof| match proof::rejection(&proof, token) {
+            Some(rejected) => Err(rejected),
+            None => Ok(proof),
+        });
+        let proof = match proven {
+            Ok(proof) => proof,
+            // A store that needs attention is often why (the gateway uses a re-imported
+            // profile): the error names it too, since the report is not printed.
+            Err(error) if report.stores_failed() => {
+                return Err(Error::WithStores {
+                    error: Box::new(error),
+                    stores: report::store_problems(&report.stores),
+                })
+            }
+            Err(error) => return Err(error),
+        };
         tracing::info!(proof = %proof.describe(), "gateway proven");
         report.warnings.extend(proof.notes.iter().cloned());
         report.gateway.proof = Some(proof);
@@ -280,15 +311,6 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         apply::remove_marker(&marker)?;
     }
 
-    // Entries this restart removed that the start brought straight back are reported as held.
-    let recheck = (report.gateway.action == GatewayAction::Restarted).then_some(&selector);
-    report.stores = report::stores(
-        &plan,
-        cleaned.as_ref(),
-        decision.stores,
-        &report::held_reason(&paths),
-        recheck,
-    );
     report.result = Outcome::Applied;
     if report.stores_failed() {
         report.warnings.push(

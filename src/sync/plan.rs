@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 pub struct Plan {
     pub files: Vec<FilePlan>,
     pub stores: Vec<PlannedStore>,
+    /// Files of ours that only hold a token where nothing reads it: removed.
+    pub stray: Vec<std::path::PathBuf>,
 }
 
 /// One credential store and what it holds (or why it is skipped).
@@ -62,7 +64,8 @@ impl Plan {
                 .files
                 .iter()
                 .any(|f| f.role == FileRole::DropIn && f.content_changes()),
-            any_write: self.files.iter().any(|f| f.action != FileAction::Unchanged),
+            any_write: !self.stray.is_empty()
+                || self.files.iter().any(|f| f.action != FileAction::Unchanged),
             unwritable: self
                 .files
                 .iter()
@@ -199,8 +202,20 @@ pub fn build(
             });
         }
     }
+    // A drop-in an earlier `--unit NAME` run wrote to `NAME.d/`: a copy of a token no one reads.
+    let mut stray = Vec::new();
+    let ours = |path: &&std::path::PathBuf| matches!(fsutil::read_managed(path), Ok(Some(found)) if files::written_by_us(&found.content));
+    if let Some(path) = paths.stray_dropin.as_ref().filter(ours) {
+        match fsutil::unwritable_reason(path, false) {
+            None => stray.push(path.clone()),
+            Some(why) => warnings.push(format!(
+                "a drop-in systemd never reads still holds a token and cannot be removed: {why}"
+            )),
+        }
+    }
     Ok(Plan {
         files: file_plans,
         stores: planned,
+        stray,
     })
 }

@@ -114,8 +114,14 @@ pub fn new(
     options: &super::SyncOptions,
     secret: &crate::aws::FetchedSecret,
     plan: &Plan,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
 ) -> SyncReport {
+    for stray in &plan.stray {
+        warnings.push(format!(
+            "{}: a drop-in an earlier run wrote for a unit name without `.service`, where systemd never reads it; it holds a token, so it is removed",
+            stray.display()
+        ));
+    }
     SyncReport {
         result: Outcome::Unchanged,
         user: target.name.clone(),
@@ -203,6 +209,22 @@ pub fn stores(
         })
         .filter(|r| r.error.is_some() || !r.removed_profiles.is_empty() || r.removed_references > 0)
         .collect()
+}
+
+/// The stores that need attention, in one line for an error message.
+pub fn store_problems(stores: &[StoreReport]) -> String {
+    stores
+        .iter()
+        .filter_map(|store| {
+            let error = store.error.as_deref()?;
+            Some(format!(
+                "store of agent {} ({}): {error}",
+                store.agent,
+                store.path.display()
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn entry_names(cleaning: &Cleaning) -> String {
