@@ -40,20 +40,6 @@ fn wait_for_state(user: &TestUser, state: &str) {
     }
 }
 
-fn args<'a>(secret: &'a str, user: &'a TestUser, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "sync",
-        "--secret-id",
-        secret,
-        "--user",
-        &user.name,
-        "--settle-ms",
-        "300",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 #[test]
 fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     if !require_root("killed_stop") {
@@ -67,7 +53,7 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
 
     // Same version, files and state current: only --force restarts. Killed during the stop.
-    let mut child = spawn_tool(&args(&secret, &user, &["--force"]), &[]);
+    let mut child = spawn_tool(&sync_args(&secret, &user, &["--force"]), &[]);
     wait_for_state(&user, "deactivating");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -89,7 +75,7 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     // the gateway and finishes the cleaning (not "came back": it was never removed).
     let seed = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
     user.write(STORE, &seed, 0o600);
-    let mut child = spawn_tool(&args(&secret, &user, &[]), &[]);
+    let mut child = spawn_tool(&sync_args(&secret, &user, &[]), &[]);
     wait_for_state(&user, "deactivating");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -186,7 +172,7 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     put_secret(&secret, &third);
     let pid = user.main_pid();
     let all = vec![token.clone(), third.clone()];
-    let run = run_tool(&args(&secret, &user, &["--output", "json"]), &[], &all);
+    let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &all);
     assert_eq!(
         run.json()["gateway"]["action"],
         "restarted",
@@ -354,7 +340,7 @@ fn an_edit_made_while_the_gateway_stops_is_kept() {
     sync_for(&user, &secret, &[], &tokens).expect_status(0);
 
     put_secret(&secret, &second);
-    let child = spawn_tool(&args(&secret, &user, &[]), &[]);
+    let child = spawn_tool(&sync_args(&secret, &user, &[]), &[]);
     wait_for_state(&user, "deactivating");
     let mut env = fs::OpenOptions::new()
         .append(true)
@@ -414,7 +400,7 @@ fn config_file_booleans_can_be_switched_off_by_flags_and_environment() {
     // OPENCLAW_TOKEN_SYNC_NO_RESTART=false beats no-restart = true.
     put_secret(&secret, &second);
     let run = run_tool(
-        &args(
+        &sync_args(
             &secret,
             &user,
             &["--config", config_path, "--no-force", "--output", "json"],

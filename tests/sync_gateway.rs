@@ -7,20 +7,6 @@ use common::*;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-fn sync_args<'a>(secret: &'a str, user: &'a TestUser, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "sync",
-        "--secret-id",
-        secret,
-        "--user",
-        &user.name,
-        "--settle-ms",
-        "300",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 #[test]
 fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
     if !require_root("first_sync") {

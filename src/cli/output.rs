@@ -11,10 +11,7 @@ use std::process::ExitCode;
 
 pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
     match output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(report).expect("report serialises")
-        ),
+        OutputFormat::Json => print_json(report),
         OutputFormat::Text => println!(
             "put: version {} ({}, {}) is now AWSCURRENT of {}",
             report.version_id, report.kind, report.fingerprint, report.arn
@@ -24,11 +21,7 @@ pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
 
 pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("report serialises")
-        );
-        return;
+        return print_json(report);
     }
     println!(
         "trigger: {} sent with document {} as {} command(s): {}",
@@ -61,11 +54,7 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
 
 pub(super) fn print_status(report: &StatusReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("report serialises")
-        );
-        return;
+        return print_json(report);
     }
     println!(
         "openclaw-token-sync status for {} ({}), unit {}",
@@ -125,10 +114,7 @@ pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
         );
     }
     match output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(report).expect("report serialises")
-        ),
+        OutputFormat::Json => print_json(report),
         OutputFormat::Text => {
             if report.result == Outcome::DryRun {
                 for line in dry_run_lines(report) {
@@ -252,4 +238,12 @@ pub fn summary_line(report: &SyncReport) -> String {
             report.user
         ),
     }
+}
+
+/// One report as one line of JSON on stdout.
+fn print_json(report: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string(report).expect("report serialises")
+    );
 }

@@ -164,6 +164,15 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     };
 
     // Apply.
+    let untouched_stores = || {
+        report::stores(
+            &plan,
+            None,
+            decision.stores,
+            &report::held_reason(&paths),
+            None,
+        )
+    };
     let cleaned: Option<StoreResults>;
     let outcome = match decision.action {
         Action::AskUnit => {
@@ -179,24 +188,12 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
             if would_restart {
                 report.gateway.action = GatewayAction::WouldRestart;
             }
-            report.stores = report::stores(
-                &plan,
-                None,
-                decision.stores,
-                &report::held_reason(&paths),
-                None,
-            );
+            report.stores = untouched_stores();
             return Ok(report);
         }
         Action::Report(action) => {
             report.gateway.action = action;
-            report.stores = report::stores(
-                &plan,
-                None,
-                decision.stores,
-                &report::held_reason(&paths),
-                None,
-            );
+            report.stores = untouched_stores();
             return Ok(report);
         }
         Action::Refuse(reason) => {

@@ -325,6 +325,11 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
 
 /// `sync --secret-id SECRET --user USER --settle-ms 300 EXTRA...`, as root for a test user.
 pub fn sync_for(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run {
+    run_tool(&sync_args(secret, user, extra), &[], tokens)
+}
+
+/// `sync --secret-id SECRET --user USER --settle-ms 300 EXTRA...` as arguments.
+pub fn sync_args<'a>(secret: &'a str, user: &'a TestUser, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "sync",
         "--secret-id",
@@ -335,7 +340,7 @@ pub fn sync_for(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]
         "300",
     ];
     args.extend_from_slice(extra);
-    run_tool(&args, &[], tokens)
+    args
 }
 
 // ---------------------------------------------------------------- files
