@@ -111,9 +111,12 @@ pub async fn fetch_secret(
     json_key: &str,
 ) -> Result<FetchedSecret> {
     let client = aws_sdk_secretsmanager::Client::new(config);
+    // AWSCURRENT is the default; asking for it by name also holds on servers that keep a
+    // separate "default version" (moto does not move it on UpdateSecretVersionStage).
     let mut output = client
         .get_secret_value()
         .secret_id(secret_id)
+        .version_stage("AWSCURRENT")
         .send()
         .await
         .map_err(|e| describe_get_error(secret_id, e))?;

@@ -139,7 +139,7 @@ service, operation, *rest = sys.argv[1:]
 kwargs = {}
 for i in range(0, len(rest), 2):
     key = "".join(p.capitalize() for p in rest[i][2:].split("-"))
-    kwargs[key] = rest[i + 1]
+    kwargs[key] = {"true": True, "false": False}.get(rest[i + 1], rest[i + 1])
 method = getattr(boto3.client(service), operation.replace("-", "_"))
 print(json.dumps(method(**kwargs), default=str))
 "#;
@@ -397,6 +397,70 @@ fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
     );
     assert_eq!(proxy.count("secretsmanager.PutSecretValue"), 1);
     assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
+}
+
+#[test]
+fn put_rolls_back_to_an_older_version_and_keeps_the_other_json_keys() {
+    let first = new_token(false);
+    let (a, b) = (new_token(false), new_token(false));
+    let tokens = vec![first.clone(), a.clone(), b.clone()];
+    let secret = create_secret("tests/put-rollback", &first);
+    // By label: moto's label-less answer does not follow UpdateSecretVersionStage.
+    let current = || {
+        aws_json(
+            "secretsmanager",
+            "get-secret-value",
+            &["--secret-id", &secret, "--version-stage", "AWSCURRENT"],
+        )
+    };
+    let put_a = put(&secret, &a, &["--output", "json"], &tokens);
+    put_a.expect_status(0);
+    assert_eq!(put_a.json()["action"], "created");
+    let version_a = put_a.json()["version_id"].as_str().unwrap().to_owned();
+    put(&secret, &b, &[], &tokens).expect_status(0);
+    assert_eq!(current()["SecretString"], b.as_str());
+
+    // Back to A: AWSCURRENT moves to A's version; no new version.
+    let back = put(&secret, &a, &["--output", "json"], &tokens);
+    back.expect_status(0);
+    let report = back.json();
+    assert_eq!(report["action"], "moved", "{report}");
+    assert_eq!(report["version_id"], version_a.as_str());
+    let now = current();
+    assert_eq!(now["SecretString"], a.as_str());
+    assert_eq!(now["VersionId"], version_a.as_str());
+    let versions = aws_json(
+        "secretsmanager",
+        "list-secret-version-ids",
+        &["--secret-id", &secret, "--include-deprecated", "true"],
+    );
+    assert_eq!(
+        versions["Versions"].as_array().unwrap().len(),
+        3,
+        "{versions}"
+    );
+    let text = put(&secret, &a, &[], &tokens);
+    text.expect_status(0);
+    assert!(
+        text.stdout.contains("already AWSCURRENT"),
+        "{}",
+        text.stdout
+    );
+
+    // --json-key: the new value keeps expires_at.
+    let json_secret = create_secret(
+        "tests/put-json",
+        &format!(r#"{{"token":"{first}","expires_at":"2027-06-01T00:00:00Z"}}"#),
+    );
+    put(&json_secret, &b, &["--json-key", "token"], &tokens).expect_status(0);
+    let stored = aws_json(
+        "secretsmanager",
+        "get-secret-value",
+        &["--secret-id", &json_secret],
+    );
+    let value: Value = serde_json::from_str(stored["SecretString"].as_str().unwrap()).unwrap();
+    assert_eq!(value["token"], b.as_str());
+    assert_eq!(value["expires_at"], "2027-06-01T00:00:00Z");
 }
 
 /// Renders the document's runCommand the way SSM does: `{{ name }}` replaced by the value, after

@@ -3,18 +3,33 @@
 
 use super::args::OutputFormat;
 use crate::error::Error;
-use crate::put::PutReport;
+use crate::put::{PutAction, PutReport};
 use crate::status::{Severity, StatusReport};
 use crate::sync::{self, GatewayAction, Outcome, SyncReport};
 use crate::trigger::TriggerReport;
 use std::process::ExitCode;
 
 pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
-    match output {
-        OutputFormat::Json => print_json(report),
-        OutputFormat::Text => println!(
-            "put: version {} ({}, {}) is now AWSCURRENT of {}",
-            report.version_id, report.kind, report.fingerprint, report.arn
+    if output == OutputFormat::Json {
+        return print_json(report);
+    }
+    let what = format!(
+        "version {} ({}, {})",
+        report.version_id, report.kind, report.fingerprint
+    );
+    let was = report.previous_version_id.as_deref().unwrap_or("none");
+    match report.action {
+        PutAction::Created => println!(
+            "put: {what} is now AWSCURRENT of {} (a new version; AWSCURRENT was {was})",
+            report.arn
+        ),
+        PutAction::Moved => println!(
+            "put: {what} is AWSCURRENT of {} again (an older version held this token: moved back from {was}, no new version)",
+            report.arn
+        ),
+        PutAction::Unchanged => println!(
+            "put: {what} was already AWSCURRENT of {}; nothing changed",
+            report.arn
         ),
     }
 }
