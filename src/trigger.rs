@@ -88,6 +88,9 @@ pub struct TriggerReport {
     pub instances: Vec<InstanceResult>,
     pub succeeded: usize,
     pub failed: usize,
+    /// With `--wait`: why the run counts as failed although no instance failed (none reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl TriggerReport {
@@ -95,7 +98,11 @@ impl TriggerReport {
         if !self.waited {
             return 0;
         }
-        if self.complete && self.failed == 0 && self.succeeded == self.instances.len() {
+        if self.complete
+            && !self.instances.is_empty()
+            && self.failed == 0
+            && self.succeeded == self.instances.len()
+        {
             0
         } else {
             1
@@ -206,6 +213,7 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         instances: Vec::new(),
         succeeded: 0,
         failed: 0,
+        problem: None,
     };
     if !options.wait {
         return Ok(report);
@@ -274,6 +282,24 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         .iter()
         .filter(|i| is_terminal(&i.status) && i.status != "Success")
         .count();
+    if report.instances.is_empty() {
+        report.problem = Some(if options.tags.is_empty() {
+            format!(
+                "none of the {} instance id(s) was reached: check that they exist in this region and are online in SSM (managed instances with the agent running)",
+                options.instance_ids.len()
+            )
+        } else {
+            format!(
+                "no instance matched {}: check the tag and the region, and that the instances are online in SSM",
+                options
+                    .tags
+                    .iter()
+                    .map(|(k, v)| format!("tag:{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        });
+    }
     Ok(report)
 }
 
@@ -346,6 +372,7 @@ mod tests {
             command_ids: vec!["c".into()],
             waited: true,
             complete,
+            problem: None,
             succeeded: statuses.iter().filter(|s| **s == "Success").count(),
             failed: statuses
                 .iter()
@@ -362,6 +389,11 @@ mod tests {
         assert_eq!(report(&["Success", "TimedOut"], true).exit_code(), 1);
         assert_eq!(report(&["Success", "InProgress"], false).exit_code(), 1);
         assert_eq!(report(&[], false).exit_code(), 1);
+        assert_eq!(
+            report(&[], true).exit_code(),
+            1,
+            "nobody reached is a failure"
+        );
     }
 
     #[test]

@@ -129,6 +129,17 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
         "{}",
         run.stdout
     );
+
+    // A tag that matches nothing reached nobody: a failure that names the tag.
+    let run = trigger_and_wait(&proxy, &doc, &["--targets", "tag:Role=gw-nobody"]);
+    run.expect_status(1);
+    assert!(run.stdout.contains("0 instance(s)"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("no instance matched tag:Role=gw-nobody"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Calls moto through boto3's CLI-like client for assertions the tool does not make itself.
@@ -529,6 +540,46 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         assert!(stdout.contains(expected), "{action}: {stdout}");
     }
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
+
+    // `status` with warnings only (exit 3: the gateway is stopped) is not a failed instance.
+    user.systemctl(&["stop", UNIT]);
+    let direct = run_tool(
+        &[
+            "status",
+            "--user",
+            &user.name,
+            "--check-secret",
+            "--secret-id",
+            &secret,
+        ],
+        &[],
+        &tokens,
+    );
+    direct.expect_status(3);
+    let script = render(&[
+        ("action", "status"),
+        ("secretId", &secret),
+        ("user", &user.name),
+        ("extraArgs", ""),
+    ]);
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("warning(s)"));
+    user.systemctl(&["start", UNIT]);
+
+    // Portable to bash before 4.4 (Amazon Linux 2), where an empty array under `set -u` is an
+    // unbound variable: the script expands no array at all.
+    assert!(
+        !script.contains("[@]") && !script.contains("[*]"),
+        "{script}"
+    );
 
     // Extra flags pass through as separate words.
     let script = render(&[

@@ -48,6 +48,9 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     if !report.waited {
         return;
     }
+    if let Some(problem) = &report.problem {
+        eprintln!("openclaw-token-sync: error: {problem}");
+    }
     for instance in &report.instances {
         println!(
             "{:<20} {:<12} {}",
