@@ -603,3 +603,51 @@ fn state_dir_resolution_prefers_the_override_then_the_default_then_legacy() {
         );
     }
 }
+
+/// Many takers race for a store lock that starts out stale, round after round: at no moment do
+/// two of them hold it (a takeover never removes a fresh lock another taker just made).
+#[test]
+fn racing_takeovers_of_a_stale_store_lock_never_give_two_holders() {
+    use openclaw_token_sync::stores::json_lock::StoreLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("auth-profiles.json");
+    let lock_path = dir.path().join("auth-profiles.json.lock");
+    const TAKERS: usize = 8;
+    let holders = Arc::new(AtomicUsize::new(0));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    for _round in 0..10 {
+        // Stale: created long ago.
+        std::fs::write(&lock_path, r#"{"pid":1,"createdAt":1000}"#).unwrap();
+        let barrier = Arc::new(Barrier::new(TAKERS));
+        let threads: Vec<_> = (0..TAKERS)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let (holders, overlaps) = (holders.clone(), overlaps.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let lock = StoreLock::acquire(&store, std::time::Duration::from_secs(20))
+                        .expect("every taker gets the lock in turn");
+                    if holders.fetch_add(1, Ordering::SeqCst) != 0 {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    drop(lock);
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(!lock_path.exists(), "the last holder removed its lock");
+    }
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "two takers held the lock at once"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing left aside: {left:?}");
+}

@@ -1,13 +1,19 @@
 //! OpenClaw's advisory lock on a JSON store: `<file>.lock` holding `{pid, createdAt}`, stale after
 //! 30 seconds or once its process is gone. We wait a bounded time for a live lock, take it
 //! ourselves while we edit, and remove it afterwards (only if it is still ours).
+//!
+//! Taking over a stale lock never removes another taker's fresh one: the lock judged stale is
+//! renamed aside (atomic) and removed only when the file moved is that very lock (same device and
+//! inode); a fresh lock caught instead is put back with `renameat2(RENAME_NOREPLACE)`, which never
+//! replaces a newer one. Then the exclusive create decides who holds it.
 
 use crate::error::{Error, Result};
 use nix::libc;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A lock older than this is abandoned (OpenClaw's own rule).
@@ -57,14 +63,11 @@ impl StoreLock {
                     return Ok(StoreLock { path, content });
                 }
                 Err(err) if err.kind() == ErrorKind::AlreadyExists => {
-                    if holder_is_stale(&path) {
-                        // Another cleaner may race us to it; either way the next create decides.
-                        let _ = if path.is_dir() {
-                            fs::remove_dir(&path)
-                        } else {
-                            fs::remove_file(&path)
-                        };
-                        continue;
+                    if let Some(judged) = stale_lock(&path) {
+                        take_over(&path, judged)?;
+                        if Instant::now() < deadline {
+                            continue;
+                        }
                     }
                     if Instant::now() >= deadline {
                         return Err(Error::failed(format!(
@@ -101,10 +104,89 @@ struct LockBody {
     created_at: Option<serde_json::Value>,
 }
 
-fn holder_is_stale(path: &Path) -> bool {
+/// What identifies one lock: device, inode (which a new file may reuse at once), and its body
+/// (a fresh lock has another pid or time) or, for a directory lock, its modification time (which
+/// a rename leaves alone).
+#[derive(Debug, PartialEq, Eq)]
+struct LockIdentity {
+    dev: u64,
+    ino: u64,
+    body: Vec<u8>,
+    mtime_ns: i128,
+}
+
+fn identity(path: &Path) -> Option<LockIdentity> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    Some(LockIdentity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        body: if meta.is_file() {
+            fs::read(path).ok()?
+        } else {
+            Vec::new()
+        },
+        mtime_ns: if meta.is_dir() {
+            i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+        } else {
+            0
+        },
+    })
+}
+
+/// The identity of the lock at `path` when it is stale, `None` when it is live. A lock that
+/// vanished meanwhile is "stale" with an identity nothing matches.
+fn stale_lock(path: &Path) -> Option<Option<LockIdentity>> {
     let Ok(meta) = fs::symlink_metadata(path) else {
-        return true;
+        return Some(None);
     };
+    let judged = identity(path);
+    holder_is_stale(path, &meta).then_some(judged)
+}
+
+static ASIDE: AtomicU64 = AtomicU64::new(0);
+
+/// Removes the stale lock `judged` without ever removing a fresh one (see the module docs).
+fn take_over(path: &Path, judged: Option<LockIdentity>) -> Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(
+        ".ocsync-stale.{}.{}",
+        std::process::id(),
+        ASIDE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let aside = PathBuf::from(aside);
+    match fs::rename(path, &aside) {
+        Ok(()) => {}
+        // Gone already: someone else took it over; the next create decides.
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(err) => {
+            return Err(Error::failed(format!(
+                "{}: cannot take over a stale lock: {err}",
+                path.display()
+            )))
+        }
+    }
+    if judged.is_none() || identity(&aside) != judged {
+        // A fresh lock of another taker: put it back, unless an even newer one is there.
+        let restored = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &aside,
+            nix::fcntl::AT_FDCWD,
+            path,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        if restored.is_ok() {
+            return Ok(());
+        }
+    }
+    let _ = if aside.is_dir() {
+        fs::remove_dir_all(&aside)
+    } else {
+        fs::remove_file(&aside)
+    };
+    Ok(())
+}
+
+fn holder_is_stale(path: &Path, meta: &fs::Metadata) -> bool {
     let age_by_mtime = meta
         .modified()
         .ok()
@@ -164,5 +246,34 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_to_string(&lock_path).unwrap(), live);
+    }
+
+    #[test]
+    fn a_fresh_lock_that_replaced_the_stale_one_survives_a_takeover() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_path = dir.path().join("auth-profiles.json.lock");
+        fs::write(&lock_path, r#"{"pid":1,"createdAt":1000}"#).unwrap();
+        let judged = stale_lock(&lock_path).expect("stale");
+        // Meanwhile another taker removed it and created its own.
+        fs::remove_file(&lock_path).unwrap();
+        let fresh = format!(
+            r#"{{"pid":{},"createdAt":{}}}"#,
+            std::process::id(),
+            now_ms()
+        );
+        fs::write(&lock_path, &fresh).unwrap();
+        take_over(&lock_path, judged).unwrap();
+        assert_eq!(fs::read_to_string(&lock_path).unwrap(), fresh);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing left aside"
+        );
+        // The stale one itself is removed.
+        fs::write(&lock_path, r#"{"pid":1,"createdAt":1000}"#).unwrap();
+        let judged = stale_lock(&lock_path).unwrap();
+        take_over(&lock_path, judged).unwrap();
+        assert!(!lock_path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
