@@ -1,10 +1,16 @@
 //! Who a sync acts for, and becoming that user. Run as root with `--user NAME`, the process drops
 //! its supplementary groups, gid and uid to the target user before the first file operation, so
 //! every file is created by the user and no root write ever lands in a path the user controls.
+//!
+//! Root without `--user` acts as the owner of the home it was given (`--home`, the config file's
+//! `home`, else `$HOME`): a home that belongs to a user is that user's, whatever the invoking
+//! identity, so root never leaves a root-owned file in it. Only a home root owns (`/root`) is
+//! worked on as root. With `--user`, a `--home` owned by anyone else is refused (exit 2).
 
 use crate::error::{Error, Result};
 use nix::unistd::{self, Gid, Uid, User};
 use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -53,6 +59,43 @@ pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<Targe
             "home directory {} is not absolute",
             home.display()
         )));
+    }
+    let entry = if euid.is_root() {
+        let owner = std::fs::metadata(&home)
+            .map_err(|e| {
+                Error::config(format!(
+                    "home directory {}: cannot inspect: {e}",
+                    home.display()
+                ))
+            })?
+            .uid();
+        match user {
+            None if owner != 0 => User::from_uid(Uid::from_raw(owner))
+                .map_err(|e| Error::config(format!("cannot look up uid {owner}: {e}")))?
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "home directory {} belongs to uid {owner}, which has no passwd entry; pass --user",
+                        home.display()
+                    ))
+                })?,
+            Some(name) if owner != entry.uid.as_raw() => {
+                return Err(Error::config(format!(
+                    "home directory {} belongs to uid {owner}, not to {name} (uid {}); pass the right --user or --home",
+                    home.display(),
+                    entry.uid
+                )))
+            }
+            _ => entry,
+        }
+    } else {
+        entry
+    };
+    if user.is_none() && entry.uid != euid {
+        tracing::info!(
+            user = entry.name,
+            home = %home.display(),
+            "acting as the owner of the home"
+        );
     }
     Ok(TargetUser {
         name: entry.name,

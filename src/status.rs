@@ -150,10 +150,24 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
     let aws = options.check_secret.as_deref().map(|id| (&options.aws, id));
     let session = session::enter(options.user.as_deref(), options.home.as_deref(), aws)?;
     let target = session.target.clone();
-    let openclaw_state = stores::resolve_state_dir(&target.home, options.state_dir.as_deref());
+    let state_dir = crate::openclaw::state_dir::for_unit(
+        &Systemctl::new(target.clone()),
+        &options.unit,
+        &target.home,
+        options.state_dir.as_deref(),
+    );
+    let openclaw_state = state_dir.path.clone();
     let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
     let mut findings = Findings(Vec::new());
     let unit = options.unit.as_str();
+    findings.ok(
+        "state-dir",
+        format!(
+            "OpenClaw's state directory {} (from {})",
+            openclaw_state.display(),
+            state_dir.source
+        ),
+    );
 
     // The state file and the drop-in say which variable and token we expect.
     let (applied, state_warning) = state::load(&paths.state_file());

@@ -153,7 +153,7 @@ impl Systemctl {
         let text = Zeroizing::new(self.run(&[
             "show",
             "-p",
-            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths",
+            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths,MainPID",
             "--",
             unit,
         ])?);
@@ -195,14 +195,7 @@ impl Systemctl {
         // The gateway's variables: its `EnvironmentFile=`s read here (credentials left out; an
         // `EnvironmentFile=` of the transient unit would override our `--setenv`s and hand the
         // child a token), then its `Environment=` (credentials already removed), then ours.
-        let mut environment: Vec<(String, String)> = Vec::new();
-        for file in &context.environment_files {
-            let path = file.trim_start_matches('-');
-            if let Ok(Some(found)) = crate::fsutil::read_managed(std::path::Path::new(path)) {
-                environment.extend(env_file_assignments(&found.content));
-            }
-        }
-        environment.extend(context.environment.iter().cloned());
+        let mut environment = context.start_environment();
         environment.push(("NO_COLOR".to_owned(), "1".to_owned()));
         for (key, value) in &environment {
             command.arg(format!("--setenv={key}"));
@@ -339,6 +332,41 @@ pub struct ExecContext {
     pub credentials: Vec<(String, Fingerprint)>,
     /// The unit file and its drop-ins, in the order systemd applies them.
     pub unit_files: Vec<String>,
+    /// The running main process, 0 when none.
+    pub main_pid: u32,
+}
+
+impl ExecContext {
+    /// What the unit's next start hands its process (credentials left out): the
+    /// `EnvironmentFile=`s read here, then `Environment=`; later assignments win.
+    pub fn start_environment(&self) -> Vec<(String, String)> {
+        let mut environment: Vec<(String, String)> = Vec::new();
+        for file in &self.environment_files {
+            let path = file.trim_start_matches('-');
+            if let Ok(Some(found)) = crate::fsutil::read_managed(std::path::Path::new(path)) {
+                environment.extend(env_file_assignments(&found.content));
+            }
+        }
+        environment.extend(self.environment.iter().cloned());
+        environment
+    }
+}
+
+/// The values of `keys` in a running process's environment (never a credential: only the keys
+/// asked for are kept).
+pub fn process_environment(pid: u32, keys: &[&str]) -> Vec<(String, String)> {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")).map(Zeroizing::new) else {
+        return Vec::new();
+    };
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let text = std::str::from_utf8(entry).ok()?;
+            let (key, value) = text.split_once('=')?;
+            keys.contains(&key)
+                .then(|| (key.to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 /// Where the unit's start hands the gateway a credential variable, as systemd resolves it.
@@ -453,6 +481,7 @@ impl ExecContext {
                     }
                     entries.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 }
+                "MainPID" => context.main_pid = value.trim().parse().unwrap_or(0),
                 "FragmentPath" if !value.is_empty() => {
                     context.unit_files.insert(0, value.to_owned())
                 }

@@ -6,7 +6,7 @@ mod common;
 
 use openclaw_token_sync::stores::document::ProfileSelector;
 use openclaw_token_sync::stores::{
-    self, discover_agents, sqlite_agent, sqlite_shared, stores_in, Agent, CredentialStore,
+    discover_agents, sqlite_agent, sqlite_shared, stores_in, Agent, CredentialStore,
 };
 use rusqlite::Connection;
 use std::fs;
@@ -580,28 +580,17 @@ fn agents_come_from_disk_and_from_both_config_formats() {
 
 #[test]
 fn state_dir_resolution_prefers_the_override_then_the_default_then_legacy() {
+    use openclaw_token_sync::openclaw::state_dir;
     let root = tempfile::tempdir().unwrap();
     let home = root.path();
     let explicit = home.join("custom");
-    assert_eq!(stores::resolve_state_dir(home, Some(&explicit)), explicit);
-    if std::env::var_os("OPENCLAW_STATE_DIR").is_none()
-        && std::env::var_os("OPENCLAW_HOME").is_none()
-    {
-        assert_eq!(
-            stores::resolve_state_dir(home, None),
-            home.join(".openclaw")
-        );
-        fs::create_dir(home.join(".clawdbot")).unwrap();
-        assert_eq!(
-            stores::resolve_state_dir(home, None),
-            home.join(".clawdbot")
-        );
-        fs::create_dir(home.join(".openclaw")).unwrap();
-        assert_eq!(
-            stores::resolve_state_dir(home, None),
-            home.join(".openclaw")
-        );
-    }
+    let dir = |explicit: Option<&std::path::Path>| state_dir::resolve(home, explicit, &[]).path;
+    assert_eq!(dir(Some(&explicit)), explicit);
+    assert_eq!(dir(None), home.join(".openclaw"));
+    fs::create_dir(home.join(".clawdbot")).unwrap();
+    assert_eq!(dir(None), home.join(".clawdbot"));
+    fs::create_dir(home.join(".openclaw")).unwrap();
+    assert_eq!(dir(None), home.join(".openclaw"));
 }
 
 /// Many takers race for a store lock that starts out stale, round after round: at no moment do

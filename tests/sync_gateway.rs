@@ -569,3 +569,179 @@ fn stale_anthropic_profiles_are_removed_from_every_agent() {
     let meta = fs::metadata(user.path(".openclaw/agents/work/agent/auth-profiles.json")).unwrap();
     assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, user.uid));
 }
+
+/// Every path below `dir` (and `dir` itself) belongs to `uid`.
+fn assert_all_owned_by(dir: &std::path::Path, uid: u32) {
+    let meta = fs::symlink_metadata(dir).unwrap();
+    assert_eq!(
+        meta.uid(),
+        uid,
+        "{} is not owned by uid {uid}",
+        dir.display()
+    );
+    if meta.is_dir() {
+        for entry in fs::read_dir(dir).unwrap() {
+            assert_all_owned_by(&entry.unwrap().path(), uid);
+        }
+    }
+}
+
+#[test]
+fn root_without_user_acts_as_the_owner_of_the_home() {
+    if !require_root("root_no_user") {
+        return;
+    }
+    let user = TestUser::new("ocs-rootnouser", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/rootnouser", &token);
+    let home = user.home.to_str().unwrap();
+    let run = run_tool(
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--home",
+            home,
+            "--settle-ms",
+            "300",
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["user"], user.name.as_str());
+    assert_eq!(report["gateway"]["action"], "restarted");
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
+    assert_all_owned_by(&user.home, user.uid);
+    // The same run with --user finds nothing to do.
+    let run = sync_for(&user, &secret, &[], &tokens);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    // --user with a home that belongs to someone else is refused.
+    let run = run_tool(
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--user",
+            &user.name,
+            "--home",
+            "/root",
+        ],
+        &[],
+        &tokens,
+    );
+    run.expect_status(2);
+    assert!(run.stderr.contains("belongs to uid 0"), "{}", run.stderr);
+}
+
+#[test]
+fn the_state_dir_comes_from_the_gateway_s_environment() {
+    if !require_root("gateway_state_dir") {
+        return;
+    }
+    let user = TestUser::new("ocs-statedir", false);
+    let stale = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
+    // The unit points OpenClaw elsewhere; ~/.openclaw (made by the harness) is a decoy.
+    user.write(
+        &format!(".config/systemd/user/{UNIT}.d/zz-state.conf"),
+        b"[Service]\nEnvironment=OPENCLAW_STATE_DIR=%h/oc-state\n",
+        0o644,
+    );
+    user.write(
+        "oc-state/agents/main/agent/auth-profiles.json",
+        &stale,
+        0o600,
+    );
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", UNIT]);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/statedir", &token);
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(
+        report["state_dir"]["path"],
+        user.path("oc-state").to_str().unwrap()
+    );
+    assert_eq!(
+        report["state_dir"]["source"],
+        format!("OPENCLAW_STATE_DIR of {UNIT}")
+    );
+    assert_eq!(
+        report["stores"][0]["path"],
+        user.path("oc-state/agents/main/agent/auth-profiles.json")
+            .to_str()
+            .unwrap()
+    );
+    assert!(
+        !fs::read_to_string(user.path("oc-state/agents/main/agent/auth-profiles.json"))
+            .unwrap()
+            .contains("anthropic:")
+    );
+    assert!(fs::read_to_string(user.path("oc-state/.env"))
+        .unwrap()
+        .contains(&token));
+    assert!(
+        !user.path(".openclaw/.env").exists(),
+        "the decoy is left alone"
+    );
+    let status = run_tool(
+        &[
+            "status",
+            "--user",
+            &user.name,
+            "--no-probe",
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    let findings = status.json()["findings"].clone();
+    let state = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "state-dir")
+        .expect("a state-dir finding");
+    assert!(
+        state["seen"].as_str().unwrap().contains("oc-state")
+            && state["seen"]
+                .as_str()
+                .unwrap()
+                .contains("OPENCLAW_STATE_DIR of"),
+        "{state}"
+    );
+
+    // Set only in the user manager's environment: the running process says it.
+    fs::remove_file(user.path(&format!(".config/systemd/user/{UNIT}.d/zz-state.conf"))).unwrap();
+    user.write(
+        ".openclaw-work/agents/main/agent/auth-profiles.json",
+        &stale,
+        0o600,
+    );
+    user.systemctl(&["set-environment", "OPENCLAW_PROFILE=work"]);
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["restart", UNIT]);
+    let run = sync_for(&user, &secret, &["--force", "--output", "json"], &tokens);
+    run.expect_status(0);
+    let report = run.json();
+    assert!(
+        report["state_dir"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("OPENCLAW_PROFILE of the gateway process"),
+        "{report}"
+    );
+    assert!(
+        !fs::read_to_string(user.path(".openclaw-work/agents/main/agent/auth-profiles.json"))
+            .unwrap()
+            .contains("anthropic:")
+    );
+}

@@ -70,28 +70,6 @@ pub struct Agent {
     pub dir: PathBuf,
 }
 
-/// Where OpenClaw keeps its state for the target user: an explicit override, else
-/// `$OPENCLAW_STATE_DIR`, else `$OPENCLAW_HOME/.openclaw`, else `~/.openclaw`, falling back to the
-/// legacy `~/.clawdbot` only when that exists and `~/.openclaw` does not.
-pub fn resolve_state_dir(home: &Path, explicit: Option<&Path>) -> PathBuf {
-    if let Some(dir) = explicit {
-        return dir.to_path_buf();
-    }
-    if let Some(dir) = std::env::var_os("OPENCLAW_STATE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    if let Some(base) = std::env::var_os("OPENCLAW_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(base).join(".openclaw");
-    }
-    let current = home.join(".openclaw");
-    let legacy = home.join(".clawdbot");
-    if !current.exists() && legacy.is_dir() {
-        legacy
-    } else {
-        current
-    }
-}
-
 /// Every agent: `main` always, each `<state>/agents/<id>/agent/`, and each `agentDir` named in
 /// `openclaw.json`. Problems reading `openclaw.json` come back as warnings; the agents found on
 /// disk are returned regardless.

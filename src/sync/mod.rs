@@ -32,9 +32,10 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::managed_files::ManagedPaths;
 use crate::openclaw::proof::{self, ProofOptions};
+use crate::openclaw::state_dir;
 use crate::session;
 use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
-use crate::stores::{self, document::ProfileSelector};
+use crate::stores::document::ProfileSelector;
 use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use apply::{Applier, Running, StoreResults};
 use decide::Action;
@@ -74,7 +75,14 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let target = session.target;
     let (runtime, config) = session.aws.expect("sync always talks to AWS");
 
-    let openclaw_state = stores::resolve_state_dir(&target.home, options.state_dir.as_deref());
+    let systemctl = Systemctl::new(target.clone());
+    let state_dir = state_dir::for_unit(
+        &systemctl,
+        &options.unit,
+        &target.home,
+        options.state_dir.as_deref(),
+    );
+    let openclaw_state = state_dir.path.clone();
     let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
     let _lock = if options.dry_run {
         None
@@ -124,7 +132,6 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     );
 
     // Decide (twice when the unit matters: looking at it costs a systemctl call).
-    let systemctl = Systemctl::new(target.clone());
     let mut decision = decide::decide(&facts);
     let mut status = UnitStatus::default();
     if decision.action == Action::AskUnit {
@@ -142,6 +149,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
 
     let mut report = report::new(&target, options, &secret, &plan, warnings);
+    report.state_dir = Some(state_dir);
     let expect = Expectation {
         variable: token.kind().variable(),
         fingerprint: token.fingerprint(),

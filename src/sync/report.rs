@@ -86,6 +86,9 @@ pub struct SyncReport {
     pub result: Outcome,
     pub user: String,
     pub home: PathBuf,
+    /// OpenClaw's state directory and where that came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<crate::openclaw::state_dir::StateDir>,
     pub secret: SecretReport,
     pub files: Vec<FileReport>,
     pub stores: Vec<StoreReport>,
@@ -126,6 +129,7 @@ pub fn new(
         result: Outcome::Unchanged,
         user: target.name.clone(),
         home: target.home.clone(),
+        state_dir: None,
         secret: SecretReport {
             arn: secret.arn.clone(),
             version_id: secret.version_id.clone(),
