@@ -291,6 +291,16 @@ fn every_iam_identity_policy_passes_parliament() {
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", policy.display()))
             })
             .collect();
+        // parliament exits 1 exactly when it reports findings; anything else (a crash, a
+        // missing module) would otherwise pass as "no findings".
+        assert_eq!(
+            output.status.code(),
+            Some(i32::from(!findings.is_empty())),
+            "{}: parliament exited {:?}: {}",
+            policy.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
         let real: Vec<&Value> = findings
             .iter()
             .filter(|f| !known_false_positive(f))
@@ -313,4 +323,120 @@ fn every_iam_identity_policy_passes_parliament() {
             }
         }
     }
+}
+
+/// `scripts/ensure-python-venv` installs python3-venv when `python3 -m venv` fails. A stand-in
+/// `python3` (whose venv module is "missing" until the package is "installed") and a recording
+/// `apt-get`: removing the real package from the test machine is not an option.
+#[test]
+fn a_python_without_venv_gets_python3_venv_installed() {
+    if !require_root("venv_fallback") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let installed = dir.path().join("installed");
+    let apt_log = dir.path().join("apt.log");
+    let real_python = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v python3"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    fs::write(
+        bin.join("python3"),
+        format!(
+            "#!/bin/sh\nif [ \"$1 $2\" = \"-m venv\" ] && [ ! -e '{}' ]; then echo 'ensurepip is not available' >&2; exit 1; fi\nexec {} \"$@\"\n",
+            installed.display(),
+            real_python.trim()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("apt-get"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$*\" in *install*) touch '{}' ;; esac\n",
+            apt_log.display(),
+            installed.display()
+        ),
+    )
+    .unwrap();
+    for script in [bin.join("python3"), dir.path().join("apt-get")] {
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |apt: &Path| {
+        Command::new("bash")
+            .arg(repo("scripts/ensure-python-venv"))
+            .env("PATH", &path)
+            .env("OCSYNC_APT_GET", apt)
+            .output()
+            .unwrap()
+    };
+    let output = run(&dir.path().join("apt-get"));
+    assert!(output.status.success(), "{output:?}");
+    let log = fs::read_to_string(&apt_log).unwrap();
+    assert!(
+        log.contains("install") && log.contains("python3-venv"),
+        "{log}"
+    );
+    // Working already: nothing is installed.
+    fs::remove_file(&apt_log).unwrap();
+    assert!(run(&dir.path().join("apt-get")).status.success());
+    assert!(!apt_log.exists());
+    // Still broken after the install: a clear failure.
+    fs::remove_file(&installed).unwrap();
+    let output = run(Path::new("/bin/true"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("still does not work"));
+}
+
+/// The test harness picks the user manager that fits the host: the real user@UID.service with
+/// linger where PID 1 is systemd, a hand-started `systemd --user` elsewhere (this machine).
+#[test]
+fn the_harness_picks_the_user_manager_mode_of_the_host() {
+    let script = repo("tests/support/user-manager.sh");
+    let mode = |env: &[(&str, &Path)]| {
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg("mode")
+            .env_remove("OCSYNC_MANAGER_MODE")
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    // This host, as it is.
+    let pid1 = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    let booted = pid1.trim() == "systemd" && Path::new("/run/systemd/system").is_dir();
+    assert_eq!(mode(&[]), if booted { "linger" } else { "standalone" });
+    // A systemd host and a container, described by a /proc and a /run/systemd/system of our own.
+    let fake = tempfile::tempdir().unwrap();
+    let proc_dir = fake.path().join("proc");
+    fs::create_dir_all(proc_dir.join("1")).unwrap();
+    let run_systemd = fake.path().join("run-systemd-system");
+    fs::create_dir(&run_systemd).unwrap();
+    fs::write(proc_dir.join("1/comm"), "systemd\n").unwrap();
+    let host = [
+        ("OCSYNC_PROC", proc_dir.as_path()),
+        ("OCSYNC_RUN_SYSTEMD", run_systemd.as_path()),
+    ];
+    assert_eq!(mode(&host), "linger");
+    fs::write(proc_dir.join("1/comm"), "tini\n").unwrap();
+    assert_eq!(mode(&host), "standalone");
+    fs::write(proc_dir.join("1/comm"), "systemd\n").unwrap();
+    let absent = fake.path().join("absent");
+    let not_booted = [
+        ("OCSYNC_PROC", proc_dir.as_path()),
+        ("OCSYNC_RUN_SYSTEMD", absent.as_path()),
+    ];
+    assert_eq!(mode(&not_booted), "standalone");
 }

@@ -44,11 +44,27 @@ pub fn require_root(test: &str) -> bool {
     if is_root() {
         return true;
     }
-    let reason =
-        format!("{test}: skipped: needs root to create a user and run its systemd --user manager");
-    assert!(!in_ci(), "{reason} (CI=true: skipping is a failure)");
-    eprintln!("{reason}");
+    skip(&format!(
+        "{test}: needs root to create a user and run its systemd --user manager"
+    ));
     false
+}
+
+/// Records a skipped test. Under `CI=true` a skip is a failure (panics with the reason);
+/// otherwise the reason goes to stderr and to `target/test-skips.log`, which `scripts/test`
+/// prints after cargo's summary (cargo hides the stderr of a test that passes).
+pub fn skip(reason: &str) {
+    assert!(
+        !in_ci(),
+        "skipped: {reason} (CI=true: skipping is a failure)"
+    );
+    eprintln!("skipped: {reason}");
+    let log = std::env::var_os("OCSYNC_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target/test-skips.log"));
+    if let Ok(mut file) = fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = std::io::Write::write_all(&mut file, format!("skipped: {reason}\n").as_bytes());
+    }
 }
 
 // ---------------------------------------------------------------- moto

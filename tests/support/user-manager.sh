@@ -1,12 +1,83 @@
 #!/usr/bin/env bash
-# Starts or stops a real `systemd --user` manager for a throwaway user on a host whose PID 1 is
-# not systemd (DESIGN.md section 7). Test harness only; needs root.
-#   user-manager.sh start USER   -> prints the manager's PID once it answers "running"
+# Starts or stops a real `systemd --user` manager for a throwaway user. Test harness only; needs
+# root. Two modes, chosen by `mode` (DESIGN.md section 7):
+#   linger      PID 1 is systemd (an ordinary Debian/Ubuntu VM, cgroup v2): the user's real
+#               user@UID.service, started by `loginctl enable-linger` and stopped with it;
+#   standalone  PID 1 is not systemd (containers, this project's CI machine): `systemd --user`
+#               started by hand in a cgroup of its own, with a private /run/systemd.
+#   user-manager.sh mode          -> prints linger or standalone
+#   user-manager.sh start USER    -> prints the manager's PID once it answers "running"
 #   user-manager.sh stop USER PID
+# OCSYNC_MANAGER_MODE forces a mode; OCSYNC_PROC (default /proc) and OCSYNC_RUN_SYSTEMD (default
+# /run/systemd/system) are where `mode` looks, so the selection can be checked without a VM.
 set -euo pipefail
-cmd=$1 user=$2
+
+mode() {
+    if [ -n "${OCSYNC_MANAGER_MODE:-}" ]; then
+        echo "$OCSYNC_MANAGER_MODE"
+        return
+    fi
+    local comm
+    comm=$(cat "${OCSYNC_PROC:-/proc}/1/comm" 2>/dev/null || true)
+    # sd_booted(): PID 1 is systemd and it says so in /run/systemd/system.
+    if [ "$comm" = systemd ] && [ -d "${OCSYNC_RUN_SYSTEMD:-/run/systemd/system}" ]; then
+        echo linger
+    else
+        echo standalone
+    fi
+}
+
+wait_running() { # USER UID PID-or-empty LOG-or-empty
+    local user=$1 uid=$2 manager=$3 log=$4 state
+    for _ in $(seq 1 100); do
+        state=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="/run/user/$uid" systemctl --user show -p SystemState --value 2>/dev/null || true)
+        if [ "$state" = running ] || [ "$state" = degraded ]; then
+            return 0
+        fi
+        if [ -n "$manager" ] && ! kill -0 "$manager" 2>/dev/null; then
+            echo "systemd --user for $user exited early; log follows" >&2
+            [ -n "$log" ] && cat "$log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "systemd --user for $user did not answer within 10 s" >&2
+    [ -n "$log" ] && cat "$log" >&2
+    return 1
+}
+
+cmd=${1:-}
+case "$cmd" in
+mode)
+    mode
+    exit 0
+    ;;
+start|stop) ;;
+*)
+    echo "usage: $0 mode | start USER | stop USER PID" >&2
+    exit 2
+    ;;
+esac
+user=$2
 uid=$(id -u "$user")
 cg="ocsync-$user"
+
+if [ "$(mode)" = linger ]; then
+    case "$cmd" in
+    start)
+        loginctl enable-linger "$user"
+        systemctl start "user@$uid.service"
+        wait_running "$user" "$uid" "" "" || { journalctl -u "user@$uid.service" -n 50 >&2 || true; exit 1; }
+        systemctl show -p MainPID --value "user@$uid.service"
+        ;;
+    stop)
+        loginctl disable-linger "$user" || true
+        systemctl stop "user@$uid.service" || true
+        ;;
+    esac
+    exit 0
+fi
+
 case "$cmd" in
 start)
     for hierarchy in systemd unified; do
@@ -32,21 +103,10 @@ start)
                 /lib/systemd/systemd --user' _ "$user" "$home" "$uid"
     ) </dev/null >"$log" 2>&1 &
     manager=$!
-    for _ in $(seq 1 100); do
-        state=$(runuser -u "$user" -- env XDG_RUNTIME_DIR="/run/user/$uid" systemctl --user show -p SystemState --value 2>/dev/null || true)
-        if [ "$state" = running ] || [ "$state" = degraded ]; then
-            echo "$manager"
-            exit 0
-        fi
-        if ! kill -0 "$manager" 2>/dev/null; then
-            echo "systemd --user for $user exited early; log follows" >&2
-            cat "$log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "systemd --user for $user did not answer within 10 s; log follows" >&2
-    cat "$log" >&2
+    if wait_running "$user" "$uid" "$manager" "$log"; then
+        echo "$manager"
+        exit 0
+    fi
     kill "$manager" 2>/dev/null || true
     exit 1
     ;;
@@ -55,9 +115,5 @@ stop)
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
-    ;;
-*)
-    echo "usage: $0 start|stop USER [PID]" >&2
-    exit 2
     ;;
 esac
