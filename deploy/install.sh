@@ -4,14 +4,14 @@
 # timer/script (disabled, and a copy kept under /var/backups/openclaw-token-sync/).
 #
 #   install.sh --user NAME --secret-id ID [--region REGION] [--binary PATH] [--unit NAME]
-#              [--root DIR] [--home DIR --uid N] [--no-enable]
+#              [--version-stage CANARY] [--root DIR] [--home DIR --uid N] [--no-enable]
 #   install.sh --uninstall [--root DIR] [--purge]
 #
 # --root DIR installs into a scratch root (nothing is enabled; for packaging and tests).
 # Uninstall keeps /etc/openclaw-token-sync/config.toml unless --purge.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root="" user="" secret_id="" region="" binary="" unit="openclaw-gateway.service"
+root="" user="" secret_id="" region="" binary="" unit="openclaw-gateway.service" version_stage=""
 home="" uid="" enable=1 uninstall=0 purge=0
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
         --user) user=$2; shift 2 ;;
         --secret-id) secret_id=$2; shift 2 ;;
         --region) region=$2; shift 2 ;;
+        --version-stage) version_stage=$2; shift 2 ;;
         --binary) binary=$2; shift 2 ;;
         --unit) unit=$2; shift 2 ;;
         --root) root=$(cd "$2" && pwd); shift 2 ;;
@@ -72,6 +73,7 @@ fi
 [ -n "$secret_id" ] || { echo "install.sh: --secret-id is required" >&2; exit 2; }
 printf '%s' "$user" | grep -Eq '^[a-z_][a-z0-9_-]{0,31}$' || { echo "install.sh: invalid user name" >&2; exit 2; }
 printf '%s' "$secret_id" | grep -Eq '^[A-Za-z0-9/_+=.@:-]{1,2048}$' || { echo "install.sh: invalid secret id" >&2; exit 2; }
+[ -z "$version_stage" ] || printf '%s' "$version_stage" | grep -Eq '^[A-Za-z0-9_.+=@-]{1,256}$' || { echo "install.sh: invalid version stage" >&2; exit 2; }
 [ -z "$region" ] || printf '%s' "$region" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]$' || { echo "install.sh: invalid region" >&2; exit 2; }
 if [ -z "$home" ]; then home=$(getent passwd "$user" | cut -d: -f6); fi
 if [ -z "$uid" ]; then uid=$(id -u "$user"); fi
@@ -101,6 +103,7 @@ else
         echo "user = \"$user\""
         echo "unit = \"$unit\""
         [ -n "$region" ] && echo "region = \"$region\""
+        [ -n "$version_stage" ] && echo "version-stage = \"$version_stage\""
     } > "$config"
     chmod 0600 "$config"
     say "wrote /etc/openclaw-token-sync/config.toml"

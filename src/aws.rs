@@ -32,6 +32,8 @@ pub struct AwsSettings {
 /// A fetched and validated secret version.
 #[derive(Debug)]
 pub struct FetchedSecret {
+    /// The staging label whose version this is (AWSCURRENT after a canary fallback).
+    pub stage: String,
     pub arn: String,
     pub version_id: String,
     pub created_date: Option<String>,
@@ -104,22 +106,39 @@ pub async fn freeze_credentials(config: SdkConfig) -> Result<SdkConfig> {
         .build())
 }
 
-/// One `GetSecretValue` of the AWSCURRENT version, parsed and validated.
+/// One `GetSecretValue` of the version under `stage` (AWSCURRENT, or a canary label), parsed and
+/// validated. A canary label no version carries (promoted, or never put) falls back to
+/// AWSCURRENT: a second call, only then.
 pub async fn fetch_secret(
     config: &SdkConfig,
     secret_id: &str,
     json_key: &str,
+    stage: &str,
 ) -> Result<FetchedSecret> {
     let client = aws_sdk_secretsmanager::Client::new(config);
     // AWSCURRENT is the default; asking for it by name also holds on servers that keep a
     // separate "default version" (moto does not move it on UpdateSecretVersionStage).
-    let mut output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .version_stage("AWSCURRENT")
-        .send()
-        .await
-        .map_err(|e| describe_get_error(secret_id, e))?;
+    let get = |stage: &str| {
+        client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .send()
+    };
+    let (output, applied) = match get(stage).await {
+        Err(SdkError::ServiceError(context))
+            if stage != "AWSCURRENT"
+                && matches!(
+                    context.err(),
+                    GetSecretValueError::ResourceNotFoundException(_)
+                ) =>
+        {
+            tracing::info!(stage, "no version carries the label; applying AWSCURRENT");
+            (get("AWSCURRENT").await, "AWSCURRENT")
+        }
+        other => (other, stage),
+    };
+    let mut output = output.map_err(|e| describe_get_error(secret_id, e))?;
     let arn = output.arn.take().unwrap_or_else(|| secret_id.to_owned());
     let version_id = output.version_id.take().ok_or_else(|| {
         Error::failed(format!(
@@ -140,6 +159,7 @@ pub async fn fetch_secret(
     let (token, metadata) = parsed
         .map_err(|e| Error::failed(format!("secret {secret_id} (version {version_id}): {e}")))?;
     Ok(FetchedSecret {
+        stage: applied.to_owned(),
         arn,
         version_id,
         created_date,

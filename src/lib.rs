@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod managed_files;
 pub mod openclaw;
 pub mod privileges;
+pub mod promote;
 pub mod put;
 pub mod secret;
 pub mod session;

@@ -5,7 +5,8 @@
 //! Root without `--user` acts as the owner of the home it was given (`--home`, the config file's
 //! `home`, else `$HOME`): a home that belongs to a user is that user's, whatever the invoking
 //! identity, so root never leaves a root-owned file in it. Only a home root owns (`/root`) is
-//! worked on as root. With `--user`, a `--home` owned by anyone else is refused (exit 2).
+//! worked on as root. With `--user`, a `--home` owned by anyone else is refused (exit 2); the
+//! user's own passwd home is taken as it is (a root-owned home of a chroot or service account).
 
 use crate::error::{Error, Result};
 use nix::unistd::{self, Gid, Uid, User};
@@ -78,7 +79,7 @@ pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<Targe
                         home.display()
                     ))
                 })?,
-            Some(name) if owner != entry.uid.as_raw() => {
+            Some(name) if home_override.is_some() && owner != entry.uid.as_raw() => {
                 return Err(Error::config(format!(
                     "home directory {} belongs to uid {owner}, not to {name} (uid {}); pass the right --user or --home",
                     home.display(),

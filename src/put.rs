@@ -10,6 +10,7 @@
 //! labels are read back and AWSCURRENT is moved onto the version when it is not there. With
 //! `--json-key` the current JSON object keeps its other keys (e.g. `expires_at`).
 
+use crate::anthropic_probe::Verdict;
 use crate::aws::{self, AwsSettings};
 use crate::error::{Error, Result};
 use crate::secret::{self, Token};
@@ -22,16 +23,27 @@ pub struct PutOptions {
     pub secret_id: String,
     /// Store `{"<key>": "<token>"}` instead of the plain token.
     pub json_key: Option<String>,
+    /// Put the version under this staging label instead of AWSCURRENT (a canary).
+    pub label: Option<String>,
+    /// Prove with one request that Anthropic accepts the token before storing it.
+    pub probe: bool,
+    /// Where that request goes (default: the public API).
+    pub anthropic_base_url: Option<String>,
     pub aws: AwsSettings,
 }
+
+/// How long the probe before storing may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Serialize, Debug)]
 pub struct PutReport {
     pub arn: String,
-    /// The version that is AWSCURRENT now (confirmed through its staging labels).
+    /// The version that carries `stage` now (confirmed through the staging labels).
     pub version_id: String,
+    /// AWSCURRENT, or the label given with `--label`.
+    pub stage: String,
     pub action: PutAction,
-    /// Where AWSCURRENT was before, when it moved.
+    /// Where the stage was before, when it moved.
     pub previous_version_id: Option<String>,
     pub fingerprint: String,
     pub kind: &'static str,
@@ -159,7 +171,7 @@ pub fn value_to_store(
 }
 
 /// A failed call, by its error code and message (never the request, which may hold the token).
-fn sdk_failure(
+pub(crate) fn sdk_failure(
     what: &str,
     secret_id: &str,
     err: impl aws_sdk_secretsmanager::error::ProvideErrorMetadata,
@@ -173,7 +185,7 @@ fn sdk_failure(
 }
 
 /// Every version that has a staging label, with its labels.
-async fn labelled_versions(
+pub(crate) async fn labelled_versions(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
 ) -> Result<Vec<(String, Vec<String>)>> {
@@ -200,10 +212,11 @@ async fn labelled_versions(
     }
 }
 
-/// The version AWSCURRENT is on.
-async fn current_version(
+/// The version a staging label is on.
+async fn stage_version(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
+    stage: &str,
 ) -> Result<Option<String>> {
     let described = client
         .describe_secret()
@@ -213,12 +226,12 @@ async fn current_version(
         .map_err(|e| sdk_failure("DescribeSecret", secret_id, e))?;
     Ok(described.version_ids_to_stages().and_then(|map| {
         map.iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
             .map(|(id, _)| id.clone())
     }))
 }
 
-const CURRENT: &str = "AWSCURRENT";
+pub(crate) const CURRENT: &str = "AWSCURRENT";
 
 /// Validates and stores the token, or moves AWSCURRENT back to the older version that holds it.
 /// Returns the version that is now AWSCURRENT, confirmed through the staging labels.
@@ -230,56 +243,107 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
     let config = runtime.block_on(aws::load_config(&options.aws, &options.secret_id))?;
     let client = aws_sdk_secretsmanager::Client::new(&config);
     let secret_id = options.secret_id.as_str();
+    if options.probe {
+        let base = options
+            .anthropic_base_url
+            .clone()
+            .unwrap_or_else(|| crate::anthropic_probe::PUBLIC_BASE_URL.to_owned());
+        let finding = crate::anthropic_probe::probe(&base, &token, PROBE_TIMEOUT);
+        match finding.verdict {
+            Verdict::Accepted => {}
+            Verdict::Rejected => {
+                return Err(Error::TokenRejected(format!(
+                    "{base} rejected the token {} ({}); nothing was stored",
+                    token.fingerprint(),
+                    finding.detail
+                )))
+            }
+            Verdict::Inconclusive => {
+                return Err(Error::failed(format!(
+                    "could not show that {base} accepts the token {} ({}); nothing was stored (--no-probe stores it without this check)",
+                    token.fingerprint(),
+                    finding.detail
+                )))
+            }
+        }
+    }
+    let stage = options.label.as_deref().unwrap_or(CURRENT);
     runtime.block_on(async {
         let versions = labelled_versions(&client, secret_id).await?;
-        let current = versions
-            .iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
-            .map(|(id, _)| id.clone());
+        let holder_of = |label: &str| {
+            versions
+                .iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == label))
+                .map(|(id, _)| id.clone())
+        };
+        let current = holder_of(CURRENT);
+        let before = holder_of(stage);
         let mut arn = secret_id.to_owned();
-        let mut current_value: Option<Zeroizing<String>> = None;
-        let mut holder: Option<String> = None;
-        for (version_id, _) in &versions {
-            let mut got = client
+        // AWSCURRENT's value first: with --json-key the new value keeps its other keys.
+        let mut values: Vec<(String, Option<Zeroizing<String>>)> = Vec::new();
+        for (version_id, stages) in &versions {
+            // Mid-rotation versions (AWSPENDING only) are never a rollback target.
+            if stages.iter().all(|s| s == "AWSPENDING") {
+                continue;
+            }
+            let got = client
                 .get_secret_value()
                 .secret_id(secret_id)
                 .version_id(version_id)
                 .send()
-                .await
-                .map_err(|e| sdk_failure("GetSecretValue", secret_id, e))?;
-            if let Some(found) = got.arn.take() {
-                arn = found;
-            }
-            let Some(text) = got.secret_string.take().map(Zeroizing::new) else {
-                continue;
+                .await;
+            let text = match got {
+                Ok(mut got) => {
+                    if let Some(found) = got.arn.take() {
+                        arn = found;
+                    }
+                    got.secret_string.take().map(Zeroizing::new)
+                }
+                // An old version this caller may not read (another KMS key, a condition on
+                // the stage) is simply not a candidate.
+                Err(err) => {
+                    tracing::info!(version_id, error = %sdk_failure("GetSecretValue", secret_id, err), "skipping a version");
+                    None
+                }
             };
-            let key = options.json_key.as_deref().unwrap_or("token");
-            let holds = secret::parse_secret_string(text.clone(), key)
-                .is_ok_and(|(stored, _)| stored.expose() == token.expose());
-            if holds && holder.is_none() {
-                holder = Some(version_id.clone());
-            }
-            if Some(version_id) == current.as_ref() {
-                current_value = Some(text);
-            }
+            values.push((version_id.clone(), text));
         }
+        let current_value = values
+            .iter()
+            .find(|(id, _)| Some(id) == current.as_ref())
+            .and_then(|(_, text)| text.as_deref().map(String::as_str));
+        let desired = value_to_store(&token, options.json_key.as_deref(), current_value)?;
+        // A version holding exactly the value we would store: the one carrying the stage, else
+        // AWSPREVIOUS, else any.
+        let holders: Vec<&String> = values
+            .iter()
+            .filter(|(_, text)| text.as_deref().is_some_and(|t| same_value(t, &desired)))
+            .map(|(id, _)| id)
+            .collect();
+        let previous = holder_of("AWSPREVIOUS");
+        let holder = holders
+            .iter()
+            .find(|id| Some(**id) == before.as_ref())
+            .or_else(|| holders.iter().find(|id| Some(**id) == previous.as_ref()))
+            .or_else(|| holders.first())
+            .map(|id| (*id).clone());
         let (version_id, action) = match holder {
-            Some(version) if Some(&version) == current.as_ref() => (version, PutAction::Unchanged),
+            Some(version) if Some(&version) == before.as_ref() => (version, PutAction::Unchanged),
             Some(version) => {
-                move_current(&client, secret_id, &version, current.as_deref()).await?;
+                move_stage(&client, secret_id, stage, &version, before.as_deref()).await?;
                 (version, PutAction::Moved)
             }
             None => {
-                let value = value_to_store(
-                    &token,
-                    options.json_key.as_deref(),
-                    current_value.as_deref().map(String::as_str),
-                )?;
-                let output = client
+                let mut request = client
                     .put_secret_value()
                     .secret_id(secret_id)
-                    .secret_string(value.as_str())
-                    .client_request_token(fresh_request_token()?)
+                    .secret_string(desired.as_str())
+                    .client_request_token(fresh_request_token()?);
+                if stage != CURRENT {
+                    // Only the label: AWSCURRENT stays where it is (a canary).
+                    request = request.version_stages(stage);
+                }
+                let output = request
                     .send()
                     .await
                     .map_err(|e| sdk_failure("PutSecretValue", secret_id, e))?;
@@ -290,22 +354,21 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
                 (version, PutAction::Created)
             }
         };
-        // Trust the labels, not the answer: AWSCURRENT must be on that version now.
-        let now = current_version(&client, secret_id).await?;
+        // Trust the labels, not the answer. A version of another writer that took the stage
+        // meanwhile is not overridden: that is a conflict for the operators to settle.
+        let now = stage_version(&client, secret_id, stage).await?;
         if now.as_deref() != Some(version_id.as_str()) {
-            move_current(&client, secret_id, &version_id, now.as_deref()).await?;
-            let again = current_version(&client, secret_id).await?;
-            if again.as_deref() != Some(version_id.as_str()) {
-                return Err(Error::failed(format!(
-                    "{secret_id}: AWSCURRENT is on version {} after moving it to {version_id}; another writer may be rotating the secret",
-                    again.as_deref().unwrap_or("none")
-                )));
-            }
+            return Err(Error::failed(format!(
+                "{secret_id}: {stage} is on version {} instead of {version_id} ({}): another writer changed the secret meanwhile; check with `aws secretsmanager list-secret-version-ids`, then put again",
+                now.as_deref().unwrap_or("none"),
+                token.fingerprint()
+            )));
         }
         Ok(PutReport {
             arn,
             version_id,
-            previous_version_id: current.filter(|_| action != PutAction::Unchanged),
+            stage: stage.to_owned(),
+            previous_version_id: before.filter(|_| action != PutAction::Unchanged),
             action,
             fingerprint: token.fingerprint().to_string(),
             kind: token.kind().label(),
@@ -313,17 +376,33 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
     })
 }
 
-/// Moves AWSCURRENT to `version` (Secrets Manager then labels the old one AWSPREVIOUS).
-async fn move_current(
+/// Whether a stored value is the one we would store: the same text, or the same JSON object.
+fn same_value(stored: &str, desired: &str) -> bool {
+    if stored == desired {
+        return true;
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(stored),
+        serde_json::from_str::<serde_json::Value>(desired),
+    ) {
+        (Ok(a @ serde_json::Value::Object(_)), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Moves a staging label to `version` (for AWSCURRENT, Secrets Manager then labels the old one
+/// AWSPREVIOUS); `from` is the version that has it now.
+pub(crate) async fn move_stage(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
+    stage: &str,
     version: &str,
     from: Option<&str>,
 ) -> Result<()> {
     client
         .update_secret_version_stage()
         .secret_id(secret_id)
-        .version_stage(CURRENT)
+        .version_stage(stage)
         .move_to_version_id(version)
         .set_remove_from_version_id(from.map(str::to_owned))
         .send()

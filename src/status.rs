@@ -160,14 +160,22 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
     let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
     let mut findings = Findings(Vec::new());
     let unit = options.unit.as_str();
-    findings.ok(
-        "state-dir",
-        format!(
-            "OpenClaw's state directory {} (from {})",
-            openclaw_state.display(),
-            state_dir.source
-        ),
+    let seen = format!(
+        "OpenClaw's state directory {} (from {})",
+        openclaw_state.display(),
+        state_dir.source
     );
+    if state_dir.source.contains("could not be read") {
+        findings.add(
+            "state-dir",
+            Severity::Warning,
+            seen,
+            "the gateway's environment decides where OpenClaw keeps its state; without it this is a guess",
+            format!("make the user manager reachable (linger), or pass --state-dir; see `systemctl --user show {unit}`"),
+        );
+    } else {
+        findings.ok("state-dir", seen);
+    }
 
     // The state file and the drop-in say which variable and token we expect.
     let (applied, state_warning) = state::load(&paths.state_file());
@@ -225,7 +233,12 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
     check_state(&mut findings, applied.as_ref(), state_warning, unit);
     let mut expires_at = None;
     if let (Some(secret_id), Some((runtime, config))) = (&options.check_secret, &session.aws) {
-        match runtime.block_on(aws::fetch_secret(config, secret_id, &options.json_key)) {
+        match runtime.block_on(aws::fetch_secret(
+            config,
+            secret_id,
+            &options.json_key,
+            "AWSCURRENT",
+        )) {
             Ok(secret) => {
                 expires_at = secret.metadata.expires_at.clone();
                 match &applied {

@@ -192,9 +192,9 @@ impl Systemctl {
                 "--property=RuntimeMaxSec={}",
                 limit.as_secs().max(1)
             ));
-        // The gateway's variables: its `EnvironmentFile=`s read here (credentials left out; an
-        // `EnvironmentFile=` of the transient unit would override our `--setenv`s and hand the
-        // child a token), then its `Environment=` (credentials already removed), then ours.
+        // The gateway's variables: its `Environment=` (credentials already removed), then its
+        // `EnvironmentFile=`s read here (credentials left out; an `EnvironmentFile=` of the
+        // transient unit would override our `--setenv`s and hand the child a token), then ours.
         let mut environment = context.start_environment();
         environment.push(("NO_COLOR".to_owned(), "1".to_owned()));
         for (key, value) in &environment {
@@ -250,6 +250,26 @@ impl Systemctl {
             }
         }
         Ok(found)
+    }
+
+    /// The user manager's own environment (`systemctl --user show-environment`: what
+    /// `set-environment` and `environment.d` give every unit), only the `keys` asked for.
+    pub fn manager_environment(&self, keys: &[&str]) -> Result<Vec<(String, String)>> {
+        let text = self.run(&["show-environment"])?;
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                keys.contains(&key).then(|| {
+                    // Values with special characters come as $'...'.
+                    let value = value
+                        .strip_prefix("$'")
+                        .and_then(|v| v.strip_suffix('\''))
+                        .unwrap_or(value);
+                    (key.to_owned(), value.to_owned())
+                })
+            })
+            .collect())
     }
 
     pub fn daemon_reload(&self) -> Result<()> {
@@ -337,17 +357,17 @@ pub struct ExecContext {
 }
 
 impl ExecContext {
-    /// What the unit's next start hands its process (credentials left out): the
-    /// `EnvironmentFile=`s read here, then `Environment=`; later assignments win.
+    /// What the unit's next start hands its process on top of the manager's environment
+    /// (credentials left out): `Environment=`, then the `EnvironmentFile=`s read here, which
+    /// override it as in systemd; later assignments win.
     pub fn start_environment(&self) -> Vec<(String, String)> {
-        let mut environment: Vec<(String, String)> = Vec::new();
+        let mut environment: Vec<(String, String)> = self.environment.clone();
         for file in &self.environment_files {
             let path = file.trim_start_matches('-');
             if let Ok(Some(found)) = crate::fsutil::read_managed(std::path::Path::new(path)) {
                 environment.extend(env_file_assignments(&found.content));
             }
         }
-        environment.extend(self.environment.iter().cloned());
         environment
     }
 }

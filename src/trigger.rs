@@ -47,6 +47,9 @@ pub struct TriggerOptions {
     /// Region parameter passed to the instances ("" = their own).
     pub instance_region: String,
     pub extra_args: Vec<String>,
+    /// The staging label the instances sync (sent only when it is not AWSCURRENT, so documents
+    /// that predate the parameter keep working).
+    pub version_stage: Option<String>,
     pub max_concurrency: String,
     pub max_errors: String,
     pub comment: String,
@@ -99,6 +102,7 @@ impl TriggerReport {
             return 0;
         }
         if self.complete
+            && self.problem.is_none()
             && !self.instances.is_empty()
             && self.failed == 0
             && self.succeeded == self.instances.len()
@@ -148,6 +152,13 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
     ];
     if options.action == Action::Sync {
         parameters.push(("extraArgs", options.extra_args.join(" ")));
+        if let Some(stage) = options
+            .version_stage
+            .as_ref()
+            .filter(|s| *s != "AWSCURRENT")
+        {
+            parameters.push(("versionStage", stage.clone()));
+        }
     }
     let parameters = ssm_document::parameters(&parameters)?;
     for id in &options.instance_ids {
@@ -220,6 +231,8 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
     }
 
     let deadline = Instant::now() + options.timeout;
+    // Instances SSM never ran because the error threshold stopped the command.
+    let mut stopped_before = 0usize;
     let progress = std::io::stderr().is_terminal();
     let mut pending: Vec<String> = command_ids.clone();
     loop {
@@ -241,9 +254,18 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default();
             if is_terminal(&status) {
-                report
-                    .instances
-                    .extend(list_invocations(&runtime, &client, id)?);
+                let invocations = list_invocations(&runtime, &client, id)?;
+                let never_ran = usize::try_from(command.target_count())
+                    .unwrap_or(0)
+                    .saturating_sub(invocations.len())
+                    + invocations
+                        .iter()
+                        .filter(|i| i.status == "Cancelled")
+                        .count();
+                if status == "Failed" && never_ran > 0 {
+                    stopped_before += never_ran;
+                }
+                report.instances.extend(invocations);
             } else {
                 still_running.push(id.clone());
             }
@@ -282,7 +304,12 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         .iter()
         .filter(|i| is_terminal(&i.status) && i.status != "Success")
         .count();
-    if report.instances.is_empty() {
+    if stopped_before > 0 {
+        report.problem = Some(format!(
+            "the rollout stopped at the error threshold (--max-errors {}): {stopped_before} instance(s) never ran; find the cause in the failed rows (a token Anthropic rejects: `openclaw-token-sync rollback`), then trigger again",
+            options.max_errors
+        ));
+    } else if report.instances.is_empty() {
         report.problem = Some(if options.tags.is_empty() {
             format!(
                 "none of the {} instance id(s) was reached: check that they exist in this region and are online in SSM (managed instances with the agent running)",

@@ -256,6 +256,55 @@ fn the_cloudformation_template_passes_cfn_lint_and_carries_the_document() {
         template["Parameters"]["AssociationRateMinutes"]["MinValue"],
         30
     );
+    // The push goes through the rollout runbook, whose run of the sync document has a brake.
+    let runbook = &resources["RolloutRunbook"]["Properties"];
+    assert_eq!(runbook["DocumentType"], "Automation");
+    let step = &runbook["Content"]["mainSteps"][0];
+    assert_eq!(step["action"], "aws:runCommand");
+    assert_eq!(step["inputs"]["MaxErrors"], "{{ MaxErrors }}");
+    assert_eq!(step["inputs"]["MaxConcurrency"], "{{ MaxConcurrency }}");
+    assert_eq!(
+        step["inputs"]["Parameters"]["versionStage"],
+        serde_json::json!(["{{ VersionStage }}"])
+    );
+    assert_eq!(template["Parameters"]["RolloutMaxErrors"]["Default"], "1");
+    assert_eq!(
+        template["Parameters"]["RolloutMaxConcurrency"]["Default"],
+        "10%"
+    );
+    for (rule, label, stage) in [
+        ("PushOnRotation", "AWSCURRENT", "AWSCURRENT"),
+        ("PushCanary", "CANARY", "CANARY"),
+    ] {
+        let properties = &resources[rule]["Properties"];
+        assert_eq!(
+            properties["EventPattern"]["detail"]["labelUpdated"],
+            serde_json::json!([label])
+        );
+        let target = &properties["Targets"][0];
+        assert!(
+            target["Arn"]["Fn::Sub"]
+                .as_str()
+                .unwrap()
+                .contains("automation-definition/${RolloutRunbook}"),
+            "{rule}: {target}"
+        );
+        let input = target["Input"]["Fn::Sub"][0].as_str().unwrap();
+        assert!(
+            input.contains(&format!("\"VersionStage\":[\"{stage}\"]"))
+                && input.contains("${RolloutMaxErrors}"),
+            "{rule}: {input}"
+        );
+    }
+    // No direct Run Command push is left: every rule goes through the runbook.
+    assert!(resources
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .all(|r| r["Properties"]["Targets"][0]
+            .get("RunCommandParameters")
+            .is_none()));
 }
 
 /// parliament's action table lists only `document` resources for ssm:SendCommand, while AWS also

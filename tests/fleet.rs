@@ -7,9 +7,8 @@ mod common;
 use common::*;
 use openclaw_token_sync::ssm_document;
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn moto_admin(args: &[&str]) -> String {
     moto_admin_in("us-east-1", args)
@@ -117,6 +116,31 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
     assert_eq!(parameters["user"], serde_json::json!(["ubuntu"]));
     assert_eq!(parameters["extraArgs"], serde_json::json!(["--force"]));
     assert_eq!(listed["Commands"][0]["Targets"][0]["Key"], "tag:Role");
+    assert!(
+        parameters.get("versionStage").is_none(),
+        "AWSCURRENT is the document's default: not sent, so older documents keep working"
+    );
+
+    // A canary push names the label.
+    let run = trigger_and_wait(
+        &proxy,
+        &doc,
+        &[
+            "--targets",
+            "tag:Role=gw-tag",
+            "--version-stage",
+            "CANARY",
+            "--output",
+            "json",
+        ],
+    );
+    run.expect_status(0);
+    let command_id = run.json()["command_ids"][0].as_str().unwrap().to_owned();
+    let listed = aws_json("ssm", "list-commands", &["--command-id", &command_id]);
+    assert_eq!(
+        listed["Commands"][0]["Parameters"]["versionStage"],
+        serde_json::json!(["CANARY"])
+    );
 
     // Text output: one row per instance.
     let run = trigger_and_wait(&proxy, &doc, &["--targets", "tag:Role=gw-tag"]);
@@ -288,34 +312,6 @@ fn put(secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
     put_at(&moto().endpoint, secret, stdin, extra, tokens)
 }
 
-/// `put` against `endpoint` with `stdin` as its input; checks its output for leaks.
-fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
-    let mut command = Command::new(BIN);
-    command
-        .args(["put", "--secret-id", secret])
-        .args(extra)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(endpoint))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert_no_leak("put stdout", &output.stdout, tokens);
-    assert_no_leak("put stderr", &output.stderr, tokens);
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 #[test]
 fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
     let first = new_token(false);
@@ -472,6 +468,170 @@ fn put_rolls_back_to_an_older_version_and_keeps_the_other_json_keys() {
     let value: Value = serde_json::from_str(stored["SecretString"].as_str().unwrap()).unwrap();
     assert_eq!(value["token"], b.as_str());
     assert_eq!(value["expires_at"], "2027-06-01T00:00:00Z");
+}
+
+/// version id -> staging labels of a secret, as moto lists them.
+fn labels(secret: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let listed = aws_json(
+        "secretsmanager",
+        "list-secret-version-ids",
+        &["--secret-id", secret],
+    );
+    listed["Versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let mut stages: Vec<String> = v["VersionStages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect();
+            stages.sort();
+            (v["VersionId"].as_str().unwrap().to_owned(), stages)
+        })
+        .filter(|(_, stages)| !stages.is_empty())
+        .collect()
+}
+
+fn holder(secret: &str, label: &str) -> Option<String> {
+    labels(secret)
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == label))
+        .map(|(id, _)| id)
+}
+
+#[test]
+fn put_probes_the_token_first_and_stores_nothing_anthropic_rejects() {
+    let first = new_token(false);
+    let (bad, good, later) = (new_token(false), new_token(true), new_token(false));
+    let tokens = vec![first.clone(), bad.clone(), good.clone(), later.clone()];
+    let secret = create_secret("tests/put-probe", &first);
+    let current = || {
+        aws_json(
+            "secretsmanager",
+            "get-secret-value",
+            &["--secret-id", &secret, "--version-stage", "AWSCURRENT"],
+        )["SecretString"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Rejected (the stand-in answers 401 authentication_error for it): nothing stored.
+    shared_standin().reject(&bad);
+    let run = put(&secret, &bad, &[], &tokens);
+    run.expect_status(1);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was stored"), "{}", run.stderr);
+    assert!(run.stderr.contains(&fingerprint(&bad)), "{}", run.stderr);
+    assert_eq!(current(), first);
+    assert_eq!(labels(&secret).len(), 1, "no version was added");
+    // Unreachable: nothing stored unless --no-probe.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let run = put(&secret, &good, &["--anthropic-base-url", &closed], &tokens);
+    run.expect_status(1);
+    assert!(run.stderr.contains("--no-probe"), "{}", run.stderr);
+    assert_eq!(current(), first);
+    put(
+        &secret,
+        &good,
+        &["--anthropic-base-url", &closed, "--no-probe"],
+        &tokens,
+    )
+    .expect_status(0);
+    assert_eq!(current(), good);
+    // Accepted: the probe reached the stand-in with the token's fingerprint.
+    put(&secret, &later, &[], &tokens).expect_status(0);
+    assert_eq!(current(), later);
+    assert!(shared_standin()
+        .requests()
+        .iter()
+        .any(|r| r["fingerprint"] == fingerprint(&later).as_str()));
+}
+
+#[test]
+fn canary_put_promote_and_rollback_move_the_staging_labels() {
+    let (a, b) = (new_token(false), new_token(false));
+    let tokens = vec![a.clone(), b.clone()];
+    let secret = create_secret("tests/put-canary", &a);
+    let version_a = holder(&secret, "AWSCURRENT").unwrap();
+
+    // The canary: a new version under CANARY only; AWSCURRENT stays on A.
+    let run = put(
+        &secret,
+        &b,
+        &["--label", "CANARY", "--output", "json"],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["stage"], "CANARY");
+    assert_eq!(report["action"], "created");
+    let version_b = report["version_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        holder(&secret, "CANARY").as_deref(),
+        Some(version_b.as_str())
+    );
+    assert_eq!(
+        holder(&secret, "AWSCURRENT").as_deref(),
+        Some(version_a.as_str())
+    );
+    put(&secret, &b, &["--label", "AWSCURRENT"], &tokens).expect_status(2);
+
+    // Promote: AWSCURRENT to B, AWSPREVIOUS to A, the label gone.
+    let run = run_tool(
+        &["promote", "--secret-id", &secret, "--output", "json"],
+        &[],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["before"]["version_id"], version_a.as_str());
+    assert_eq!(report["after"]["version_id"], version_b.as_str());
+    assert_eq!(report["after"]["fingerprint"], fingerprint(&b).as_str());
+    assert_eq!(
+        holder(&secret, "AWSCURRENT").as_deref(),
+        Some(version_b.as_str())
+    );
+    assert_eq!(
+        holder(&secret, "AWSPREVIOUS").as_deref(),
+        Some(version_a.as_str())
+    );
+    assert_eq!(holder(&secret, "CANARY"), None);
+    // Nothing left to promote.
+    let run = run_tool(&["promote", "--secret-id", &secret], &[], &tokens);
+    run.expect_status(2);
+    assert!(run.stderr.contains("CANARY"), "{}", run.stderr);
+
+    // Roll back, then roll the rollback back.
+    let run = run_tool(&["rollback", "--secret-id", &secret], &[], &tokens);
+    run.expect_status(0);
+    assert!(
+        run.stdout.contains(&fingerprint(&a)) && run.stdout.contains(&fingerprint(&b)),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        holder(&secret, "AWSCURRENT").as_deref(),
+        Some(version_a.as_str())
+    );
+    assert_eq!(
+        holder(&secret, "AWSPREVIOUS").as_deref(),
+        Some(version_b.as_str())
+    );
+    run_tool(&["rollback", "--secret-id", &secret], &[], &tokens).expect_status(0);
+    assert_eq!(
+        holder(&secret, "AWSCURRENT").as_deref(),
+        Some(version_b.as_str())
+    );
+    assert_eq!(
+        holder(&secret, "AWSPREVIOUS").as_deref(),
+        Some(version_a.as_str())
+    );
+    // A secret with one version has nothing to roll back to.
+    let single = create_secret("tests/put-single", &a);
+    run_tool(&["rollback", "--secret-id", &single], &[], &tokens).expect_status(2);
 }
 
 /// Renders the document's runCommand the way SSM does: `{{ name }}` replaced by the value, after

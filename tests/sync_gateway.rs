@@ -719,7 +719,7 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
         "{state}"
     );
 
-    // Set only in the user manager's environment: the running process says it.
+    // Set only in the user manager's environment (`set-environment`), which every start gets.
     fs::remove_file(user.path(&format!(".config/systemd/user/{UNIT}.d/zz-state.conf"))).unwrap();
     user.write(
         ".openclaw-work/agents/main/agent/auth-profiles.json",
@@ -736,7 +736,7 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
         report["state_dir"]["source"]
             .as_str()
             .unwrap()
-            .starts_with("OPENCLAW_PROFILE of the gateway process"),
+            .starts_with(&format!("OPENCLAW_PROFILE of {UNIT}")),
         "{report}"
     );
     assert!(
@@ -744,4 +744,53 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
             .unwrap()
             .contains("anthropic:")
     );
+}
+
+#[test]
+fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
+    if !require_root("canary_sync") {
+        return;
+    }
+    let user = TestUser::new("ocs-canary", true);
+    let (fleet, canary) = (new_token(false), new_token(false));
+    let tokens = vec![fleet.clone(), canary.clone()];
+    let secret = create_secret("tests/canary-sync", &fleet);
+    put_at(
+        &moto().endpoint,
+        &secret,
+        &canary,
+        &["--label", "CANARY"],
+        &tokens,
+    )
+    .expect_status(0);
+    // A fleet instance stays on AWSCURRENT ...
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(0);
+    assert_eq!(run.json()["secret"]["stage"], "AWSCURRENT");
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &fleet);
+    // ... a canary applies the label (flag or environment).
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[("OPENCLAW_TOKEN_SYNC_VERSION_STAGE", "CANARY")],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["secret"]["stage"], "CANARY");
+    assert_eq!(report["gateway"]["action"], "restarted");
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &canary);
+    // Promoted: the label is gone, the canary falls back to AWSCURRENT, which is its version.
+    run_tool(&["promote", "--secret-id", &secret], &[], &tokens).expect_status(0);
+    let pid = user.main_pid();
+    let run = sync_for(
+        &user,
+        &secret,
+        &["--version-stage", "CANARY", "--output", "json"],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["secret"]["stage"], "AWSCURRENT");
+    assert_eq!(report["result"], "unchanged", "{report}");
+    assert_eq!(user.main_pid(), pid);
 }

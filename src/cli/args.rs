@@ -36,8 +36,13 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run sync (or status) on many instances through SSM Run Command.
     Trigger(TriggerArgs),
-    /// Store a new token (read from stdin) as the secret's AWSCURRENT version.
+    /// Store a new token (read from stdin) as the secret's AWSCURRENT version (or, with
+    /// --label, as a canary), after a live request proved Anthropic accepts it.
     Put(PutArgs),
+    /// Move AWSCURRENT to the version a label (default CANARY) points at, and remove the label.
+    Promote(PromoteArgs),
+    /// Move AWSCURRENT back to the AWSPREVIOUS version.
+    Rollback(RollbackArgs),
 }
 
 /// Where and how a fleet command runs; shared by `trigger` and `put --trigger`.
@@ -88,6 +93,9 @@ pub(crate) struct FleetArgs {
     /// Pass --dry-run to sync on the instances.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// The staging label the instances sync [default: AWSCURRENT].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) version_stage: Option<String>,
 }
 
 /// AWS access and output for the operator-side commands (`trigger`, `put`).
@@ -126,7 +134,48 @@ pub(crate) struct PutArgs {
     /// Secrets Manager secret name or ARN.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
     pub(crate) secret_id: Option<String>,
-    /// Store {"KEY": token} instead of the plain token.
+    /// Store {"KEY": token} instead of the plain token (the secret's other keys are kept).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) json_key: Option<String>,
+    /// Put the version under this staging label only (e.g. CANARY); AWSCURRENT stays.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) label: Option<String>,
+    #[command(flatten)]
+    pub(crate) probe: ProbeArgs,
+    /// Then run `trigger` with the fleet flags below.
+    #[arg(long)]
+    pub(crate) trigger: bool,
+    #[command(flatten)]
+    pub(crate) fleet: FleetArgs,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct PromoteArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    pub(crate) secret_id: Option<String>,
+    /// The label whose version becomes AWSCURRENT [default: CANARY].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) label: Option<String>,
+    #[command(flatten)]
+    pub(crate) stage: StageArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RollbackArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    pub(crate) secret_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) stage: StageArgs,
+}
+
+/// What `promote` and `rollback` share with `put`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StageArgs {
+    /// Key of the token in a JSON secret, for the fingerprints [default: token].
     #[arg(long, value_name = "KEY")]
     pub(crate) json_key: Option<String>,
     /// Then run `trigger` with the fleet flags below.
@@ -255,6 +304,10 @@ pub(crate) struct SyncArgs {
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     pub(crate) output: Option<OutputFormat>,
+    /// Apply the version under this staging label (a canary), falling back to AWSCURRENT when
+    /// no version carries it [default: AWSCURRENT].
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_VERSION_STAGE", value_name = "NAME")]
+    pub(crate) version_stage: Option<String>,
     /// Seconds to wait for another run's lock [default: 120].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) lock_timeout: Option<u64>,

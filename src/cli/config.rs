@@ -73,7 +73,7 @@ impl ProbeArgs {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct FileConfig {
     secret_id: Option<String>,
-    json_key: Option<String>,
+    pub(super) json_key: Option<String>,
     region: Option<String>,
     endpoint_url: Option<String>,
     user: Option<String>,
@@ -87,6 +87,7 @@ pub(super) struct FileConfig {
     no_restart: Option<bool>,
     probe: Option<bool>,
     anthropic_base_url: Option<String>,
+    version_stage: Option<String>,
     output: Option<OutputFormat>,
     timeout: Option<u64>,
     lock_timeout: Option<u64>,
@@ -205,6 +206,34 @@ pub(super) fn service_unit(unit: String) -> Result<String> {
     }
 }
 
+/// A Secrets Manager staging label: 1 to 256 of the characters AWS allows.
+pub(super) fn stage_name(name: String) -> Result<String> {
+    let valid = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.+=@-".contains(&b));
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::config(format!(
+            "{name:?} is not a staging label (1 to 256 of A-Z a-z 0-9 _ . + = @ -)"
+        )))
+    }
+}
+
+/// A label for `put --label` / `promote --label`: a staging label of the operator's own; the
+/// AWS-managed ones move through `put` (AWSCURRENT) and `rollback` (AWSPREVIOUS).
+pub(super) fn canary_label(name: String) -> Result<String> {
+    let name = stage_name(name)?;
+    if name.starts_with("AWS") {
+        return Err(Error::config(format!(
+            "{name} is managed by Secrets Manager; a canary label is one of your own, e.g. CANARY"
+        )));
+    }
+    Ok(name)
+}
+
 /// `--secret-id`, else the environment (through clap), else the config file.
 pub(super) fn required_secret_id(flag: Option<String>, file: &FileConfig) -> Result<String> {
     flag.or_else(|| file.secret_id.clone()).ok_or_else(|| {
@@ -251,6 +280,7 @@ pub(super) fn trigger_options(
         unit: unit_name(fleet.unit, file)?,
         instance_region: fleet.instance_region.unwrap_or_default(),
         extra_args,
+        version_stage: fleet.version_stage.map(stage_name).transpose()?,
         max_concurrency: fleet.max_concurrency.unwrap_or_else(|| "10%".to_owned()),
         max_errors: fleet.max_errors.unwrap_or_else(|| "0".to_owned()),
         comment: fleet
@@ -342,6 +372,11 @@ pub(super) fn sync_options(
         no_restart: layered(args.no_restart, args.restart, file.no_restart, false),
         probe,
         anthropic_base_url,
+        version_stage: stage_name(
+            args.version_stage
+                .or(file.version_stage.clone())
+                .unwrap_or_else(|| "AWSCURRENT".to_owned()),
+        )?,
         lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
         verify: VerifyLimits {
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),

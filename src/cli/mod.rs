@@ -10,11 +10,12 @@ mod output;
 pub use output::summary_line;
 
 use crate::error::{Error, Result};
+use crate::promote::{self, StageMove, StageOptions};
 use crate::put::{self, PutOptions};
 use crate::status::{self, StatusReport};
 use crate::sync::{self, SyncReport};
 use crate::trigger::{self, TriggerReport};
-use args::{Cli, Command, OutputFormat, PutArgs, TriggerArgs};
+use args::{Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
 use clap::Parser;
 use config::*;
 use output::*;
@@ -101,6 +102,8 @@ pub fn main() -> ExitCode {
         }
         Command::Trigger(args) => run_trigger(args, config),
         Command::Put(args) => run_put(args, config),
+        Command::Promote(args) => run_stage(args.secret_id, Some(args.label), args.stage, config),
+        Command::Rollback(args) => run_stage(args.secret_id, None, args.stage, config),
     }
 }
 
@@ -131,24 +134,17 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
     let prepared = load_file_config(config).and_then(|file| {
         let (aws, output) = args.api.settings(&file);
         let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
-        let chained = if args.trigger {
-            Some(trigger_options(
-                Some(secret_id.clone()),
-                trigger::Action::Sync,
-                args.fleet,
-                aws.clone(),
-                &file,
-            )?)
-        } else if !args.fleet.targets.is_empty() || !args.fleet.instance_ids.is_empty() {
-            return Err(Error::config(
-                "--targets / --instance-ids with put need --trigger",
-            ));
-        } else {
-            None
-        };
+        let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
+        let (probe, anthropic_base_url) = args.probe.resolve(&file);
         let options = PutOptions {
             secret_id,
             json_key: args.json_key.clone(),
+            label: args.label.clone().map(canary_label).transpose()?,
+            probe,
+            // put has no gateway to ask: the operator's ANTHROPIC_BASE_URL counts too.
+            anthropic_base_url: anthropic_base_url
+                .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
+                .filter(|url| !url.is_empty()),
             aws,
         };
         Ok((options, chained, output))
@@ -163,6 +159,71 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
         Err(err) => return fail(&err, output == OutputFormat::Json),
     };
     print_put(&report, output);
+    run_chained(chained, output)
+}
+
+fn run_stage(
+    secret_id: Option<String>,
+    movement: Option<Option<String>>,
+    args: StageArgs,
+    config: Option<&Path>,
+) -> ExitCode {
+    let json = args.api.output == Some(OutputFormat::Json);
+    let prepared = load_file_config(config).and_then(|file| {
+        let (aws, output) = args.api.settings(&file);
+        let secret_id = required_secret_id(secret_id, &file)?;
+        let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
+        let movement = match movement {
+            Some(label) => StageMove::Promote {
+                label: canary_label(label.unwrap_or_else(|| "CANARY".to_owned()))?,
+            },
+            None => StageMove::Rollback,
+        };
+        let options = StageOptions {
+            secret_id,
+            json_key: args
+                .json_key
+                .or(file.json_key.clone())
+                .unwrap_or_else(|| "token".to_owned()),
+            aws,
+        };
+        Ok((options, movement, chained, output))
+    });
+    let (options, movement, chained, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return fail(&err, json),
+    };
+    match promote::run(&options, &movement) {
+        Ok(report) => print_stage(&report, output),
+        Err(err) => return fail(&err, output == OutputFormat::Json),
+    }
+    run_chained(chained, output)
+}
+
+/// `--trigger` with the fleet flags, for the commands that change the secret.
+fn chained_trigger(
+    secret_id: &str,
+    wanted: bool,
+    fleet: FleetArgs,
+    aws: &crate::aws::AwsSettings,
+    file: &FileConfig,
+) -> Result<Option<trigger::TriggerOptions>> {
+    if wanted {
+        Ok(Some(trigger_options(
+            Some(secret_id.to_owned()),
+            trigger::Action::Sync,
+            fleet,
+            aws.clone(),
+            file,
+        )?))
+    } else if !fleet.targets.is_empty() || !fleet.instance_ids.is_empty() {
+        Err(Error::config("--targets / --instance-ids need --trigger"))
+    } else {
+        Ok(None)
+    }
+}
+
+fn run_chained(chained: Option<trigger::TriggerOptions>, output: OutputFormat) -> ExitCode {
     match chained {
         None => ExitCode::SUCCESS,
         Some(trigger_options) => match trigger::run(&trigger_options) {

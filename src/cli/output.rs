@@ -3,6 +3,7 @@
 
 use super::args::OutputFormat;
 use crate::error::Error;
+use crate::promote::{StageReport, VersionView};
 use crate::put::{PutAction, PutReport};
 use crate::status::{Severity, StatusReport};
 use crate::sync::{self, GatewayAction, Outcome, SyncReport};
@@ -18,20 +19,47 @@ pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
         report.version_id, report.kind, report.fingerprint
     );
     let was = report.previous_version_id.as_deref().unwrap_or("none");
+    let stage = &report.stage;
     match report.action {
         PutAction::Created => println!(
-            "put: {what} is now AWSCURRENT of {} (a new version; AWSCURRENT was {was})",
+            "put: {what} is now {stage} of {} (a new version; {stage} was {was})",
             report.arn
         ),
         PutAction::Moved => println!(
-            "put: {what} is AWSCURRENT of {} again (an older version held this token: moved back from {was}, no new version)",
+            "put: {what} is {stage} of {} again (an older version held this value: moved from {was}, no new version)",
             report.arn
         ),
         PutAction::Unchanged => println!(
-            "put: {what} was already AWSCURRENT of {}; nothing changed",
+            "put: {what} was already {stage} of {}; nothing changed",
             report.arn
         ),
     }
+}
+
+pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        return print_json(report);
+    }
+    let show = |view: &VersionView| {
+        format!(
+            "version {} ({})",
+            view.version_id,
+            view.fingerprint.as_deref().unwrap_or("fingerprint unknown")
+        )
+    };
+    println!(
+        "{}{}: AWSCURRENT of {} moved from {} to {}; AWSPREVIOUS is now {}",
+        report.action,
+        report
+            .label
+            .as_deref()
+            .map(|l| format!(" {l}"))
+            .unwrap_or_default(),
+        report.arn,
+        show(&report.before),
+        show(&report.after),
+        report.before.version_id
+    );
 }
 
 pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {

@@ -251,14 +251,11 @@ pub fn configured_base_url(config_text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The gateway's `openclaw.json`: `OPENCLAW_CONFIG_PATH`, else `<state>/openclaw.json` with the
-/// state dir from the unit's `OPENCLAW_STATE_DIR`, else the one this run resolved.
+/// The gateway's `openclaw.json`: `OPENCLAW_CONFIG_PATH`, else `<state>/openclaw.json` (the state
+/// dir is the gateway's, resolved by `openclaw::state_dir` from its environment).
 pub fn config_path(unit_env: &[(String, String)], state_dir: &Path) -> PathBuf {
     unit_value(unit_env, "OPENCLAW_CONFIG_PATH")
         .map(PathBuf::from)
-        .or_else(|| {
-            unit_value(unit_env, "OPENCLAW_STATE_DIR").map(|d| Path::new(d).join("openclaw.json"))
-        })
         .unwrap_or_else(|| state_dir.join("openclaw.json"))
 }
 
@@ -461,20 +458,11 @@ pub fn managed_keys(unit_env: &[(String, String)]) -> Vec<String> {
 }
 
 /// The global dotenv files the gateway reads, first one wins for a managed key (OpenClaw
-/// 2026.8.1+): `<state>/.env` with the state dir from the unit (`OPENCLAW_STATE_DIR`, else
-/// `~/.openclaw-<profile>` for `OPENCLAW_PROFILE`, else the one this run resolved), the config
-/// dir's `.env` when it is elsewhere, then `~/.config/openclaw/gateway.env`.
+/// 2026.8.1+): `<state>/.env` (the gateway's state dir, as `openclaw::state_dir` resolved it),
+/// the config dir's `.env` when it is elsewhere, then `~/.config/openclaw/gateway.env`.
 pub fn dotenv_files(unit_env: &[(String, String)], state_dir: &Path, home: &Path) -> Vec<PathBuf> {
-    let gateway_state = unit_value(unit_env, "OPENCLAW_STATE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            unit_value(unit_env, "OPENCLAW_PROFILE")
-                .filter(|p| *p != "default")
-                .map(|p| home.join(format!(".openclaw-{p}")))
-        })
-        .unwrap_or_else(|| state_dir.to_path_buf());
-    let mut files = vec![gateway_state.join(".env")];
-    if let Some(config_dir) = config_path(unit_env, &gateway_state).parent() {
+    let mut files = vec![state_dir.join(".env")];
+    if let Some(config_dir) = config_path(unit_env, state_dir).parent() {
         let config_env = config_dir.join(".env");
         if !files.contains(&config_env) {
             files.push(config_env);
@@ -661,16 +649,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            dotenv_files(&env(&[("OPENCLAW_PROFILE", "work")]), &state, home)[0],
-            home.join(".openclaw-work/.env")
-        );
-        assert_eq!(
             dotenv_files(
-                &env(&[
-                    ("OPENCLAW_STATE_DIR", "/srv/oc"),
-                    ("OPENCLAW_CONFIG_PATH", "/etc/oc/openclaw.json")
-                ]),
-                &state,
+                &env(&[("OPENCLAW_CONFIG_PATH", "/etc/oc/openclaw.json")]),
+                Path::new("/srv/oc"),
                 home
             ),
             [
@@ -685,8 +666,6 @@ mod tests {
     fn the_config_path_and_base_url_follow_the_unit() {
         let state = Path::new("/home/u/.openclaw");
         assert_eq!(config_path(&[], state), state.join("openclaw.json"));
-        let env = vec![("OPENCLAW_STATE_DIR".to_owned(), "/srv/oc".to_owned())];
-        assert_eq!(config_path(&env, state), Path::new("/srv/oc/openclaw.json"));
         let env = vec![
             ("OPENCLAW_STATE_DIR".to_owned(), "/srv/oc".to_owned()),
             ("OPENCLAW_CONFIG_PATH".to_owned(), "/etc/oc.json".to_owned()),

@@ -5,11 +5,13 @@
 //! gateway reads another directory would leave its stale profiles (which beat the variable) in
 //! place.
 //!
-//! Where the variables are looked up, first match wins: `--state-dir`; the unit's configuration
-//! (`Environment=` of the unit and its drop-ins, then its `EnvironmentFile=`s, as systemd hands
-//! them to the next start); the running gateway's own environment (`/proc/<MainPID>/environ`,
-//! which also carries the user manager's environment, e.g. `systemctl --user set-environment`);
-//! this process's environment; OpenClaw's default.
+//! Where the variables are looked up: `--state-dir` wins; else the environment the unit's next
+//! start hands the gateway, merged variable by variable as systemd does (the user manager's
+//! environment from `set-environment` and `environment.d`, then `Environment=` of the unit and
+//! its drop-ins, then its `EnvironmentFile=`s); when that sets none of them, the running
+//! gateway's own environment (`/proc/<MainPID>/environ`); then this process's environment; then
+//! OpenClaw's default. A relative path is taken from the user's home, the working directory of a
+//! user unit unless it sets another.
 //!
 //! OpenClaw's rule for one environment: `OPENCLAW_STATE_DIR` (a leading `~` is the effective
 //! home); else `OPENCLAW_PROFILE` → `<home>/.openclaw-<profile>` (`default` → `.openclaw`); else
@@ -96,11 +98,14 @@ pub fn default_dir(home: &Path) -> PathBuf {
     }
 }
 
+/// `~` and `~/…` from the effective home; a relative path from the user's home (a user unit's
+/// working directory); `~user/…` is not expanded by OpenClaw either and stays relative.
 fn expand_home(path: &str, home: &Path) -> PathBuf {
     match path.strip_prefix('~') {
         Some("") => home.to_path_buf(),
         Some(rest) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
-        _ => PathBuf::from(path),
+        _ if Path::new(path).is_absolute() => PathBuf::from(path),
+        _ => home.join(path),
     }
 }
 
@@ -122,7 +127,11 @@ pub fn for_unit(
     }
     match systemctl.exec_context(unit) {
         Ok(context) => {
-            let configured = context.start_environment();
+            // Manager, then Environment=, then the files: later assignments win.
+            let mut configured = systemctl
+                .manager_environment(&STATE_VARIABLES)
+                .unwrap_or_default();
+            configured.extend(context.start_environment());
             let running = if context.main_pid != 0 {
                 crate::systemd::process_environment(context.main_pid, &STATE_VARIABLES)
             } else {
@@ -202,6 +211,16 @@ mod tests {
             Some((PathBuf::from("/data/.openclaw"), "OPENCLAW_HOME"))
         );
         assert_eq!(dir(&[("OPENCLAW_STATE_DIR", "  ")]), None, "blank is unset");
+        assert_eq!(
+            dir(&[("OPENCLAW_STATE_DIR", "oc-state")]),
+            Some((PathBuf::from("/home/u/oc-state"), "OPENCLAW_STATE_DIR")),
+            "relative to the user unit's working directory, the home"
+        );
+        // One merged environment: a later OPENCLAW_STATE_DIR beats an earlier profile.
+        assert_eq!(
+            dir(&[("OPENCLAW_PROFILE", "work"), ("OPENCLAW_STATE_DIR", "/x")]),
+            Some((PathBuf::from("/x"), "OPENCLAW_STATE_DIR"))
+        );
     }
 
     #[test]

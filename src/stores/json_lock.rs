@@ -120,8 +120,9 @@ fn identity(path: &Path) -> Option<LockIdentity> {
     Some(LockIdentity {
         dev: meta.dev(),
         ino: meta.ino(),
+        // An unreadable lock (root-owned, left by the legacy root script) still has an identity.
         body: if meta.is_file() {
-            fs::read(path).ok()?
+            fs::read(path).unwrap_or_default()
         } else {
             Vec::new()
         },
@@ -166,15 +167,9 @@ fn take_over(path: &Path, judged: Option<LockIdentity>) -> Result<()> {
         }
     }
     if judged.is_none() || identity(&aside) != judged {
-        // A fresh lock of another taker: put it back, unless an even newer one is there.
-        let restored = nix::fcntl::renameat2(
-            nix::fcntl::AT_FDCWD,
-            &aside,
-            nix::fcntl::AT_FDCWD,
-            path,
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-        );
-        if restored.is_ok() {
+        // A fresh lock of another taker: put it back, unless an even newer one is there (then
+        // two takers believe they hold it whatever we do; the window is one rename long).
+        if put_back(&aside, path) {
             return Ok(());
         }
     }
@@ -184,6 +179,25 @@ fn take_over(path: &Path, judged: Option<LockIdentity>) -> Result<()> {
         fs::remove_file(&aside)
     };
     Ok(())
+}
+
+/// Moves `aside` back to `path` without replacing anything there: `renameat2(RENAME_NOREPLACE)`,
+/// or, on filesystems without it (NFS), a hard link (which never replaces either) and an unlink.
+fn put_back(aside: &Path, path: &Path) -> bool {
+    let renamed = nix::fcntl::renameat2(
+        nix::fcntl::AT_FDCWD,
+        aside,
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+    );
+    match renamed {
+        Ok(()) => true,
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) if !aside.is_dir() => {
+            fs::hard_link(aside, path).is_ok() && fs::remove_file(aside).is_ok()
+        }
+        Err(_) => false,
+    }
 }
 
 fn holder_is_stale(path: &Path, meta: &fs::Metadata) -> bool {

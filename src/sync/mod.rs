@@ -60,6 +60,8 @@ pub struct SyncOptions {
     pub probe: bool,
     /// Where a direct probe goes instead of the gateway's configured `baseUrl`.
     pub anthropic_base_url: Option<String>,
+    /// The staging label whose version is applied (AWSCURRENT unless a canary).
+    pub version_stage: String,
     pub lock_timeout: Duration,
     pub verify: VerifyLimits,
     pub aws: AwsSettings,
@@ -95,6 +97,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         &config,
         &options.secret_id,
         &options.json_key,
+        &options.version_stage,
     ))?;
     drop(runtime);
     let token = &secret.token;

@@ -22,6 +22,8 @@ pub enum Outcome {
 pub struct SecretReport {
     pub arn: String,
     pub version_id: String,
+    /// The staging label applied (AWSCURRENT, or a canary label).
+    pub stage: String,
     pub fingerprint: String,
     pub kind: &'static str,
     pub variable: &'static str,
@@ -133,6 +135,7 @@ pub fn new(
         secret: SecretReport {
             arn: secret.arn.clone(),
             version_id: secret.version_id.clone(),
+            stage: secret.stage.clone(),
             fingerprint: secret.token.fingerprint().to_string(),
             kind: secret.token.kind().label(),
             variable: secret.token.kind().variable(),

@@ -760,6 +760,34 @@ pub fn shared_standin() -> &'static openclaw::AnthropicStandIn {
     STANDIN.get_or_init(openclaw::AnthropicStandIn::start)
 }
 
+/// `put` against `endpoint` with `stdin` as its input; checks its output for leaks.
+pub fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .args(["put", "--secret-id", secret])
+        .args(extra)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(endpoint))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_no_leak("put stdout", &output.stdout, tokens);
+    assert_no_leak("put stderr", &output.stderr, tokens);
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Spawns the binary in the background with the moto environment (for kills and races).
 pub fn spawn_tool(args: &[&str], extra_env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(BIN);
