@@ -20,6 +20,8 @@ pub enum StageMove {
     Promote { label: String },
     /// AWSCURRENT back to AWSPREVIOUS.
     Rollback,
+    /// A canary abandoned: the label is removed, AWSCURRENT stays (its instances fall back).
+    Abort { label: String },
 }
 
 #[derive(Clone, Debug)]
@@ -47,7 +49,8 @@ pub struct StageReport {
     /// The label promoted (and removed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// AWSCURRENT before and after.
+    /// AWSCURRENT before and after (for a canary rollback: the canary's version, and the
+    /// AWSCURRENT version its instances fall back to).
     pub before: VersionView,
     pub after: VersionView,
 }
@@ -71,6 +74,30 @@ pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> 
         };
         let current = holder_of(CURRENT)
             .ok_or_else(|| Error::config(format!("{secret_id} has no AWSCURRENT version")))?;
+        if let StageMove::Abort { label } = movement {
+            let canary = holder_of(label).ok_or_else(|| {
+                Error::config(format!(
+                    "no version of {secret_id} carries the label {label}: nothing to roll back"
+                ))
+            })?;
+            let (arn, before) = view(&client, secret_id, &canary, &options.json_key).await;
+            client
+                .update_secret_version_stage()
+                .secret_id(secret_id)
+                .version_stage(label)
+                .remove_from_version_id(&canary)
+                .send()
+                .await
+                .map_err(|e| sdk_failure("UpdateSecretVersionStage", secret_id, e))?;
+            let (_, after) = view(&client, secret_id, &current, &options.json_key).await;
+            return Ok(StageReport {
+                arn,
+                action: "rollback",
+                label: Some(label.clone()),
+                before,
+                after,
+            });
+        }
         let (target, label) = match movement {
             StageMove::Promote { label } => (
                 holder_of(label).ok_or_else(|| {
@@ -80,6 +107,7 @@ pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> 
                 })?,
                 Some(label.clone()),
             ),
+            StageMove::Abort { .. } => unreachable!("handled above"),
             StageMove::Rollback => (
                 holder_of("AWSPREVIOUS").ok_or_else(|| {
                     Error::config(format!(
@@ -124,7 +152,7 @@ pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> 
             arn,
             action: match movement {
                 StageMove::Promote { .. } => "promote",
-                StageMove::Rollback => "rollback",
+                _ => "rollback",
             },
             label,
             before,

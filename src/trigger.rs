@@ -47,8 +47,8 @@ pub struct TriggerOptions {
     /// Region parameter passed to the instances ("" = their own).
     pub instance_region: String,
     pub extra_args: Vec<String>,
-    /// The staging label the instances sync (sent only when it is not AWSCURRENT, so documents
-    /// that predate the parameter keep working).
+    /// The staging label the instances sync (sent only when given, so documents that predate
+    /// the parameter keep working and each instance otherwise keeps its own setting).
     pub version_stage: Option<String>,
     pub max_concurrency: String,
     pub max_errors: String,
@@ -255,16 +255,11 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
                 .unwrap_or_default();
             if is_terminal(&status) {
                 let invocations = list_invocations(&runtime, &client, id)?;
-                let never_ran = usize::try_from(command.target_count())
-                    .unwrap_or(0)
-                    .saturating_sub(invocations.len())
-                    + invocations
-                        .iter()
-                        .filter(|i| i.status == "Cancelled")
-                        .count();
-                if status == "Failed" && never_ran > 0 {
-                    stopped_before += never_ran;
-                }
+                stopped_before += stopped_by_threshold(
+                    &status,
+                    usize::try_from(command.target_count()).unwrap_or(0),
+                    &invocations,
+                );
                 report.instances.extend(invocations);
             } else {
                 still_running.push(id.clone());
@@ -328,6 +323,20 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         });
     }
     Ok(report)
+}
+
+/// How many targets a finished command never ran because its error threshold stopped it: SSM
+/// marks such a command Failed and sends nothing more (targets without an invocation) or cancels
+/// what had not started.
+pub fn stopped_by_threshold(status: &str, targets: usize, invocations: &[InstanceResult]) -> usize {
+    if status != "Failed" {
+        return 0;
+    }
+    targets.saturating_sub(invocations.len())
+        + invocations
+            .iter()
+            .filter(|i| i.status == "Cancelled")
+            .count()
 }
 
 /// Every invocation of one command with its output, 50 per page.
@@ -407,6 +416,36 @@ mod tests {
                 .count(),
             instances,
         }
+    }
+
+    #[test]
+    fn a_failed_command_with_targets_left_was_stopped_by_its_threshold() {
+        let row = |status: &str| InstanceResult {
+            instance_id: "i-1".into(),
+            command_id: "c".into(),
+            status: status.into(),
+            summary: String::new(),
+            response_code: None,
+        };
+        let ran = [row("Failed"), row("Success")];
+        assert_eq!(stopped_by_threshold("Failed", 10, &ran), 8);
+        assert_eq!(stopped_by_threshold("Success", 10, &ran), 0);
+        assert_eq!(
+            stopped_by_threshold("Failed", 2, &ran),
+            0,
+            "all ran: just failures"
+        );
+        assert_eq!(
+            stopped_by_threshold(
+                "Failed",
+                3,
+                &[row("Failed"), row("Cancelled"), row("Cancelled")]
+            ),
+            2
+        );
+        let mut stopped = report(&["Failed", "Success"], true);
+        stopped.problem = Some("stopped".into());
+        assert_eq!(stopped.exit_code(), 1);
     }
 
     #[test]

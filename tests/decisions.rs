@@ -412,3 +412,29 @@ fn config_file_booleans_can_be_switched_off_by_flags_and_environment() {
     assert_eq!(run.json()["gateway"]["action"], "restarted");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &second);
 }
+
+#[test]
+fn a_new_token_anthropic_rejects_changes_nothing() {
+    if !require_root("rejected_new_token") {
+        return;
+    }
+    let user = TestUser::new("ocs-rejectnew", true);
+    let good = new_token(false);
+    let bad = new_token(false);
+    let tokens = vec![good.clone(), bad.clone()];
+    let secret = create_secret("tests/rejectnew", &good);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+    let before = snapshot(&user.home);
+    let pid = user.main_pid();
+    shared_standin().reject(&bad);
+    put_secret(&secret, &bad);
+    for _ in 0..2 {
+        let run = sync_for(&user, &secret, &[], &tokens);
+        run.expect_status(1);
+        assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+        assert_eq!(snapshot(&user.home), before, "not one byte changed");
+        assert_eq!(user.main_pid(), pid, "the gateway keeps running on its token");
+    }
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &good);
+}

@@ -267,14 +267,27 @@ fn the_cloudformation_template_passes_cfn_lint_and_carries_the_document() {
         step["inputs"]["Parameters"]["versionStage"],
         serde_json::json!(["{{ VersionStage }}"])
     );
-    assert_eq!(template["Parameters"]["RolloutMaxErrors"]["Default"], "1");
+    assert_eq!(template["Parameters"]["RolloutMaxErrors"]["Default"], "0");
+    assert_eq!(
+        runbook["Content"]["parameters"]["MaxErrors"]["default"], "0",
+        "the first failure stops a rollout"
+    );
+    // Canaries are gateways too: the runbook targets the gateway tag and the rule's tag.
+    assert_eq!(step["inputs"]["Targets"][0]["Key"], "tag:Role");
+    // A document update must not need a replacement (the documents have names of their own).
+    for document in ["SyncDocument", "RolloutRunbook"] {
+        assert_eq!(
+            resources[document]["Properties"]["UpdateMethod"], "NewVersion",
+            "{document}"
+        );
+    }
     assert_eq!(
         template["Parameters"]["RolloutMaxConcurrency"]["Default"],
         "10%"
     );
     for (rule, label, stage) in [
-        ("PushOnRotation", "AWSCURRENT", "AWSCURRENT"),
-        ("PushCanary", "CANARY", "CANARY"),
+        ("PushOnRotation", "AWSCURRENT", None),
+        ("PushCanary", "CANARY", Some("CANARY")),
     ] {
         let properties = &resources[rule]["Properties"];
         assert_eq!(
@@ -290,11 +303,15 @@ fn the_cloudformation_template_passes_cfn_lint_and_carries_the_document() {
             "{rule}: {target}"
         );
         let input = target["Input"]["Fn::Sub"][0].as_str().unwrap();
-        assert!(
-            input.contains(&format!("\"VersionStage\":[\"{stage}\"]"))
-                && input.contains("${RolloutMaxErrors}"),
-            "{rule}: {input}"
-        );
+        assert!(input.contains("${RolloutMaxErrors}"), "{rule}: {input}");
+        match stage {
+            // The fleet push leaves each instance its own stage (a canary keeps CANARY).
+            None => assert!(!input.contains("VersionStage"), "{rule}: {input}"),
+            Some(stage) => assert!(
+                input.contains(&format!("\"VersionStage\":[\"{stage}\"]")),
+                "{rule}: {input}"
+            ),
+        }
     }
     // No direct Run Command push is left: every rule goes through the runbook.
     assert!(resources

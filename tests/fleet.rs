@@ -629,6 +629,28 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
         holder(&secret, "AWSPREVIOUS").as_deref(),
         Some(version_a.as_str())
     );
+    // A canary abandoned: rollback --label removes the label, AWSCURRENT stays.
+    let c = new_token(false);
+    let tokens = vec![a.clone(), b.clone(), c.clone()];
+    put(&secret, &c, &["--label", "CANARY"], &tokens).expect_status(0);
+    let run = run_tool(
+        &["rollback", "--secret-id", &secret, "--label", "CANARY"],
+        &[],
+        &tokens,
+    );
+    run.expect_status(0);
+    assert!(run.stdout.contains("fall back"), "{}", run.stdout);
+    assert_eq!(holder(&secret, "CANARY"), None);
+    assert_eq!(
+        holder(&secret, "AWSCURRENT").as_deref(),
+        Some(version_b.as_str())
+    );
+    run_tool(
+        &["rollback", "--secret-id", &secret, "--label", "CANARY"],
+        &[],
+        &tokens,
+    )
+    .expect_status(2);
     // A secret with one version has nothing to roll back to.
     let single = create_secret("tests/put-single", &a);
     run_tool(&["rollback", "--secret-id", &single], &[], &tokens).expect_status(2);

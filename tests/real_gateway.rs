@@ -379,21 +379,38 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         assert_turn_carries(&requests, &current, &format!("{version} after the repair"));
     }
 
-    // A token Anthropic rejects: sync fails, names the rejection, records nothing; status fails.
+    // A token Anthropic rejects: sync checks a new token before it writes anything, so it fails,
+    // names the rejection, records nothing, and the gateway keeps running on its token.
     let state_before = std::fs::read(user.state_file()).unwrap();
+    let dropin_before = std::fs::read(user.dropin()).unwrap();
+    let pid = user.main_pid();
     let bad = new_token(false);
     tokens.push(bad.clone());
     standin.reject(&bad);
     put_secret(&secret, &bad);
-    let run = sync(&user, &secret, &[], &tokens);
-    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("rejected"), "{}", run.stderr);
-    assert!(run.stderr.contains(&fingerprint(&bad)), "{}", run.stderr);
-    assert_eq!(
-        std::fs::read(user.state_file()).unwrap(),
-        state_before,
-        "state written for a rejected token"
-    );
+    for _ in 0..2 {
+        let run = sync(&user, &secret, &[], &tokens);
+        assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+        assert!(run.stderr.contains(&fingerprint(&bad)), "{}", run.stderr);
+        assert_eq!(
+            std::fs::read(user.state_file()).unwrap(),
+            state_before,
+            "state written for a rejected token"
+        );
+        assert_eq!(
+            std::fs::read(user.dropin()).unwrap(),
+            dropin_before,
+            "a rejected token reached the drop-in"
+        );
+        assert_eq!(
+            user.main_pid(),
+            pid,
+            "a rejected token must not restart the gateway"
+        );
+    }
+    // A token revoked while the gateway runs on it: status fails.
+    standin.reject(&current);
     let status = run_tool(
         &["status", "--user", &user.name, "--output", "json"],
         &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", "")],
@@ -408,15 +425,6 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
             .iter()
             .any(|f| f["check"] == "token-probe" && f["severity"] == "problem"),
         "{findings}"
-    );
-    // The next run does not restart again (the files are current); it fails the same way.
-    let pid = user.main_pid();
-    let run = sync(&user, &secret, &[], &tokens);
-    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        user.main_pid(),
-        pid,
-        "a rejected token must not restart the gateway on every run"
     );
 
     // Only the files meant to hold a token hold one.

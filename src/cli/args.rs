@@ -41,7 +41,7 @@ pub(crate) enum Command {
     Put(PutArgs),
     /// Move AWSCURRENT to the version a label (default CANARY) points at, and remove the label.
     Promote(PromoteArgs),
-    /// Move AWSCURRENT back to the AWSPREVIOUS version.
+    /// Move AWSCURRENT back to the AWSPREVIOUS version (or, with --label, abort a canary).
     Rollback(RollbackArgs),
 }
 
@@ -168,6 +168,10 @@ pub(crate) struct RollbackArgs {
     /// Secrets Manager secret name or ARN.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
     pub(crate) secret_id: Option<String>,
+    /// Abort a canary instead: remove this label (its instances fall back to AWSCURRENT);
+    /// AWSCURRENT does not move.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) label: Option<String>,
     #[command(flatten)]
     pub(crate) stage: StageArgs,
 }

@@ -102,8 +102,13 @@ pub fn main() -> ExitCode {
         }
         Command::Trigger(args) => run_trigger(args, config),
         Command::Put(args) => run_put(args, config),
-        Command::Promote(args) => run_stage(args.secret_id, Some(args.label), args.stage, config),
-        Command::Rollback(args) => run_stage(args.secret_id, None, args.stage, config),
+        Command::Promote(args) => {
+            run_stage(args.secret_id, Some(args.label), args.stage, config, false)
+        }
+        Command::Rollback(args) => match args.label {
+            Some(label) => run_stage(args.secret_id, Some(Some(label)), args.stage, config, true),
+            None => run_stage(args.secret_id, None, args.stage, config, false),
+        },
     }
 }
 
@@ -134,17 +139,27 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
     let prepared = load_file_config(config).and_then(|file| {
         let (aws, output) = args.api.settings(&file);
         let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
-        let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
+        let label = args.label.clone().map(canary_label).transpose()?;
+        let mut chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
+        if let (Some(trigger), Some(label)) = (chained.as_mut(), &label) {
+            // A canary is pushed as a canary (unless --version-stage said otherwise).
+            trigger.version_stage.get_or_insert_with(|| label.clone());
+        }
+        // put has no gateway to ask: the operator's ANTHROPIC_BASE_URL counts too, above the
+        // config file (flags and environment beat the file).
+        let operator_url = args
+            .probe
+            .anthropic_base_url
+            .clone()
+            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
+            .filter(|url| !url.is_empty());
         let (probe, anthropic_base_url) = args.probe.resolve(&file);
         let options = PutOptions {
             secret_id,
             json_key: args.json_key.clone(),
-            label: args.label.clone().map(canary_label).transpose()?,
+            label,
             probe,
-            // put has no gateway to ask: the operator's ANTHROPIC_BASE_URL counts too.
-            anthropic_base_url: anthropic_base_url
-                .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
-                .filter(|url| !url.is_empty()),
+            anthropic_base_url: operator_url.or(anthropic_base_url),
             aws,
         };
         Ok((options, chained, output))
@@ -167,6 +182,7 @@ fn run_stage(
     movement: Option<Option<String>>,
     args: StageArgs,
     config: Option<&Path>,
+    abort: bool,
 ) -> ExitCode {
     let json = args.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
@@ -174,9 +190,14 @@ fn run_stage(
         let secret_id = required_secret_id(secret_id, &file)?;
         let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
         let movement = match movement {
-            Some(label) => StageMove::Promote {
-                label: canary_label(label.unwrap_or_else(|| "CANARY".to_owned()))?,
-            },
+            Some(label) => {
+                let label = canary_label(label.unwrap_or_else(|| "CANARY".to_owned()))?;
+                if abort {
+                    StageMove::Abort { label }
+                } else {
+                    StageMove::Promote { label }
+                }
+            }
             None => StageMove::Rollback,
         };
         let options = StageOptions {

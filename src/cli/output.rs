@@ -47,6 +47,15 @@ pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
             view.fingerprint.as_deref().unwrap_or("fingerprint unknown")
         )
     };
+    if let (Some(label), "rollback") = (&report.label, report.action) {
+        println!(
+            "rollback {label}: the label left {} of {}; its instances fall back to AWSCURRENT, {}",
+            show(&report.before),
+            report.arn,
+            show(&report.after)
+        );
+        return;
+    }
     println!(
         "{}{}: AWSCURRENT of {} moved from {} to {}; AWSPREVIOUS is now {}",
         report.action,

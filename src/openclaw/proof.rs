@@ -409,6 +409,23 @@ pub fn prove(
     Ok(proof)
 }
 
+/// Where our own probe goes: the override (`--anthropic-base-url`), else the gateway's
+/// configured `models.providers.anthropic.baseUrl`, else the public API.
+pub fn probe_target(
+    unit_env: &[(String, String)],
+    state_dir: &Path,
+    override_url: Option<&str>,
+) -> String {
+    override_url
+        .map(str::to_owned)
+        .or_else(|| {
+            std::fs::read_to_string(config_path(unit_env, state_dir))
+                .ok()
+                .and_then(|text| configured_base_url(&text))
+        })
+        .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned())
+}
+
 /// Our own probe, when the gateway's could not be used and probing is on.
 fn direct_probe(
     proof: &mut GatewayProof,
@@ -418,16 +435,7 @@ fn direct_probe(
     options: &ProofOptions,
 ) {
     if options.probe && proof.probe.is_none() {
-        let config = config_path(unit_env, state_dir);
-        let base = options
-            .base_url
-            .clone()
-            .or_else(|| {
-                std::fs::read_to_string(&config)
-                    .ok()
-                    .and_then(|text| configured_base_url(&text))
-            })
-            .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned());
+        let base = probe_target(unit_env, state_dir, options.base_url.as_deref());
         let finding = anthropic_probe::probe(&base, token, PROBE_TIMEOUT);
         proof.probe = Some(ProbeReport {
             via: ProbeVia::Direct,

@@ -67,6 +67,9 @@ pub struct SyncOptions {
     pub aws: AwsSettings,
 }
 
+/// How long the check of a new token before it is applied may take.
+const PRE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs a sync. Returns the report, or the error that stopped it.
 pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let session = session::enter(
@@ -157,6 +160,45 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         variable: token.kind().variable(),
         fingerprint: token.fingerprint(),
     };
+    // A new token goes to Anthropic before it goes anywhere else: one it rejects changes nothing
+    // (the gateway keeps running on its current token), so neither the timer nor a push can
+    // roll a revoked or mistyped token out (the push's brake counts this exit 1).
+    let writes_token = matches!(
+        decision.action,
+        Action::WriteOnly { .. }
+            | Action::Restart {
+                reason: decide::RestartReason::Files,
+                ..
+            }
+    ) && facts.files.gateway_content;
+    if options.probe && writes_token {
+        let unit_env = systemctl
+            .exec_context(&options.unit)
+            .map(|c| c.start_environment())
+            .unwrap_or_default();
+        let base = proof::probe_target(
+            &unit_env,
+            &openclaw_state,
+            options.anthropic_base_url.as_deref(),
+        );
+        let finding = crate::anthropic_probe::probe(&base, token, PRE_PROBE_TIMEOUT);
+        match finding.verdict {
+            crate::anthropic_probe::Verdict::Rejected => {
+                return Err(Error::TokenRejected(format!(
+                    "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
+                    token.fingerprint(),
+                    secret.version_id,
+                    finding.detail
+                )))
+            }
+            crate::anthropic_probe::Verdict::Inconclusive => report.warnings.push(format!(
+                "could not check the new token {} with {base} before applying it ({}); applied anyway",
+                token.fingerprint(),
+                finding.detail
+            )),
+            crate::anthropic_probe::Verdict::Accepted => {}
+        }
+    }
     let applier = Applier {
         plan: &plan,
         token,
