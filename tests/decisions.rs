@@ -434,7 +434,11 @@ fn a_new_token_anthropic_rejects_changes_nothing() {
         assert!(run.stderr.contains("rejected"), "{}", run.stderr);
         assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
         assert_eq!(snapshot(&user.home), before, "not one byte changed");
-        assert_eq!(user.main_pid(), pid, "the gateway keeps running on its token");
+        assert_eq!(
+            user.main_pid(),
+            pid,
+            "the gateway keeps running on its token"
+        );
     }
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &good);
 }
