@@ -138,6 +138,23 @@ for legacy in \
     say "retired legacy ${legacy#"$root"} (copy in ${backup#"$root"}/)"
 done
 
+# The gateway is a user unit: it runs without a login session (at boot, for SSM and the timer)
+# only when its user lingers.
+if [ "$live_systemd" = 1 ]; then
+    if loginctl enable-linger "$user"; then
+        say "enabled lingering for $user (its systemd manager and gateway run without a login)"
+    else
+        say "could not enable lingering for $user: run loginctl enable-linger $user"
+    fi
+elif [ -n "$root" ]; then
+    install -d -m 0755 "$root/var/lib/systemd/linger"
+    : > "$root/var/lib/systemd/linger/$user"
+    record "/var/lib/systemd/linger/$user"
+    say "enabled lingering for $user (flag file in the scratch root)"
+else
+    say "systemd is not running: enable lingering for $user once it is (loginctl enable-linger $user)"
+fi
+
 if [ "$enable" = 1 ] && [ "$live_systemd" = 1 ]; then
     systemctl daemon-reload
     systemctl enable --now openclaw-token-sync.timer

@@ -22,6 +22,9 @@ use crate::secret::{Token, TokenKind, CREDENTIAL_VARIABLES, MANAGED_VARIABLES};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+/// The gateway unit OpenClaw installs (without a profile).
+pub const DEFAULT_UNIT: &str = "openclaw-gateway.service";
+
 /// Name of the drop-in file inside `<unit>.d/`.
 pub const DROPIN_NAME: &str = "anthropic.conf";
 const PROFILE_BEGIN: &str = "# >>> openclaw-token-sync >>>";
@@ -52,6 +55,8 @@ impl FileRole {
 #[derive(Clone, Debug)]
 pub struct ManagedPaths {
     pub home: PathBuf,
+    /// The gateway unit these paths are for.
+    pub unit: String,
     pub dropin_dir: PathBuf,
     pub dropin: PathBuf,
     pub legacy_env: PathBuf,
@@ -70,6 +75,7 @@ impl ManagedPaths {
         let dropin_dir = home.join(".config/systemd/user").join(format!("{unit}.d"));
         ManagedPaths {
             home: home.to_path_buf(),
+            unit: unit.to_owned(),
             dropin: dropin_dir.join(DROPIN_NAME),
             dropin_dir,
             legacy_env: home.join(".openclaw-env"),
@@ -86,8 +92,29 @@ impl ManagedPaths {
         }
     }
 
+    /// `state.json` for the default unit; `state-<unit>.json` for every other gateway of the
+    /// user, so several gateways keep separate records (the same for the marker and the store
+    /// cleanings).
     pub fn state_file(&self) -> PathBuf {
-        self.state_dir.join("state.json")
+        self.per_unit("state", ".json")
+    }
+
+    /// The marker that says "this tool stopped the gateway and has not started it yet".
+    pub fn restart_marker(&self) -> PathBuf {
+        self.per_unit("restart-pending", "")
+    }
+
+    pub fn cleanings_file(&self) -> PathBuf {
+        self.per_unit("store-cleanings", ".json")
+    }
+
+    fn per_unit(&self, stem: &str, extension: &str) -> PathBuf {
+        if self.unit == DEFAULT_UNIT {
+            self.state_dir.join(format!("{stem}{extension}"))
+        } else {
+            self.state_dir
+                .join(format!("{stem}-{}{extension}", self.unit))
+        }
     }
 
     pub fn lock_file(&self) -> PathBuf {

@@ -291,6 +291,12 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         expires_at.as_deref(),
     );
     check_legacy_timer(&mut findings, &target, &paths.home);
+    check_linger(
+        &mut findings,
+        &target.name,
+        Path::new(LINGER_DIR),
+        !std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    );
     let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
     check_claude_credentials(&mut findings, fragment_path, &paths.home);
 
@@ -777,6 +783,34 @@ fn check_expiry(
 
 const LEGACY_NAMES: [&str; 2] = ["fetch-claude-token.timer", "fetch-claude-token.service"];
 
+/// Where logind keeps one flag file per user with lingering enabled.
+const LINGER_DIR: &str = "/var/lib/systemd/linger";
+
+/// A user gateway runs without a login session only when the user lingers: otherwise its manager
+/// (and the gateway) stops at logout and does not start at boot, and `systemctl --user` from SSM
+/// or the timer finds no manager. A problem when this runs unattended (no terminal), a warning
+/// at a terminal (the operator's own session keeps the manager alive for now).
+fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattended: bool) {
+    if linger_dir.join(user).exists() {
+        findings.ok(
+            "linger",
+            format!("lingering is enabled for {user}: its gateway runs without a login session"),
+        );
+        return;
+    }
+    findings.add(
+        "linger",
+        if unattended {
+            Severity::Problem
+        } else {
+            Severity::Warning
+        },
+        format!("lingering is not enabled for {user}"),
+        "without it the user's systemd manager, and the gateway with it, stops at logout and does not start at boot; `systemctl --user` from SSM or the timer then finds no manager",
+        format!("sudo loginctl enable-linger {user} (deploy/install.sh does this)"),
+    );
+}
+
 fn check_legacy_timer(
     findings: &mut Findings,
     target: &crate::privileges::TargetUser,
@@ -886,6 +920,21 @@ fn check_claude_credentials(findings: &mut Findings, fragment_path: Option<&str>
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn linger_is_a_problem_only_when_unattended() {
+        let dir = tempfile::tempdir().unwrap();
+        let severity = |unattended| {
+            let mut findings = Findings(Vec::new());
+            check_linger(&mut findings, "ubuntu", dir.path(), unattended);
+            findings.0[0].severity
+        };
+        assert_eq!(severity(true), Severity::Problem);
+        assert_eq!(severity(false), Severity::Warning);
+        std::fs::write(dir.path().join("ubuntu"), "").unwrap();
+        assert_eq!(severity(true), Severity::Ok);
+    }
+
     use super::*;
 
     #[test]

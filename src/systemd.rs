@@ -252,6 +252,38 @@ impl Systemctl {
         Ok(found)
     }
 
+    /// The user's OpenClaw gateway units: every service unit file whose name starts with
+    /// `openclaw` and that is a gateway (named `openclaw-gateway…`, as OpenClaw names the unit of
+    /// each profile, or marked `OPENCLAW_SERVICE_KIND=gateway` in its environment, as OpenClaw's
+    /// own units are), templates left out, sorted. A unit OpenClaw was told to name otherwise
+    /// (`OPENCLAW_SYSTEMD_UNIT`) is not found: name it with `--unit`.
+    pub fn gateways(&self) -> Result<Vec<String>> {
+        let listed = self.run(&[
+            "list-unit-files",
+            "--type=service",
+            "--no-legend",
+            "--plain",
+            "openclaw*",
+        ])?;
+        let mut found = Vec::new();
+        for name in listed.lines().filter_map(|l| l.split_whitespace().next()) {
+            if !name.ends_with(".service") || name.contains("@.") || name.ends_with("@.service") {
+                continue;
+            }
+            let named = name.starts_with("openclaw-gateway");
+            let marked = || {
+                self.exec_context(name)
+                    .is_ok_and(|c| c.get("OPENCLAW_SERVICE_KIND") == Some("gateway"))
+            };
+            if named || marked() {
+                found.push(name.to_owned());
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// The user manager's own environment (`systemctl --user show-environment`: what
     /// `set-environment` and `environment.d` give every unit), only the `keys` asked for.
     pub fn manager_environment(&self, keys: &[&str]) -> Result<Vec<(String, String)>> {

@@ -69,6 +69,10 @@ fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstal
         String::from_utf8_lossy(&output.stderr)
     );
 
+    // The gateway's user lingers, so its user unit runs without a login session.
+    assert!(r.join("var/lib/systemd/linger/ubuntu").exists(), "{stdout}");
+    assert!(stdout.contains("lingering"), "{stdout}");
+
     let bin = r.join("usr/local/bin/openclaw-token-sync");
     assert_eq!(
         fs::metadata(&bin).unwrap().permissions().mode() & 0o777,

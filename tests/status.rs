@@ -333,3 +333,30 @@ fn an_unloaded_drop_in_and_a_second_variable_are_reported() {
         "{report:#}"
     );
 }
+
+#[test]
+fn a_user_without_linger_is_a_problem_when_unattended() {
+    if !require_root("status_linger") {
+        return;
+    }
+    let (user, token, _secret) = synced_user("ocs-st-linger", "tests/status-linger");
+    let tokens = vec![token];
+    let (_, report) = status(&user, &[], &tokens);
+    assert_eq!(severity_of(&report, "linger"), "ok", "{report:#}");
+    // As on a host where nobody ran `loginctl enable-linger` (the harness's manager stands in
+    // for a lingering one and says so in logind's flag directory).
+    let flag = std::path::Path::new("/var/lib/systemd/linger").join(&user.name);
+    std::fs::remove_file(&flag).unwrap();
+    let (code, report) = status(&user, &[], &tokens);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(severity_of(&report, "linger"), "problem");
+    let linger = &finding(&report, "linger")[0];
+    assert!(
+        linger["fix"]
+            .as_str()
+            .unwrap()
+            .contains("loginctl enable-linger"),
+        "{linger}"
+    );
+    std::fs::write(&flag, "").unwrap();
+}

@@ -794,3 +794,125 @@ fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
     assert_eq!(report["result"], "unchanged", "{report}");
     assert_eq!(user.main_pid(), pid);
 }
+
+/// The environment variable of a running unit's main process (another unit than `UNIT`).
+fn unit_env(user: &TestUser, unit: &str, variable: &str) -> Option<String> {
+    let pid = user.systemctl(&["show", "-p", "MainPID", "--value", unit]);
+    let environ = fs::read(format!("/proc/{}/environ", pid.trim())).ok()?;
+    environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(format!("{variable}=").as_bytes()))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+#[test]
+fn every_gateway_of_the_user_is_synced_in_one_run_with_one_api_call() {
+    if !require_root("two_gateways") {
+        return;
+    }
+    let user = TestUser::new("ocs-twogw", true);
+    let unit_text = fs::read_to_string(user.path(&format!(".config/systemd/user/{UNIT}"))).unwrap();
+    // OpenClaw's unit for the profile `work` (state in ~/.openclaw-work) ...
+    user.write(
+        ".config/systemd/user/openclaw-gateway-work.service",
+        unit_text
+            .replace(
+                "Environment=OPENCLAW_SERVICE_KIND=gateway",
+                "Environment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=work",
+            )
+            .as_bytes(),
+        0o644,
+    );
+    // ... and an OpenClaw unit that is not a gateway: left alone.
+    user.write(
+        ".config/systemd/user/openclaw-node.service",
+        unit_text
+            .replace(
+                "OPENCLAW_SERVICE_KIND=gateway",
+                "OPENCLAW_SERVICE_KIND=node",
+            )
+            .as_bytes(),
+        0o644,
+    );
+    let stale = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
+    user.write(
+        ".openclaw-work/agents/main/agent/auth-profiles.json",
+        &stale,
+        0o600,
+    );
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", "openclaw-gateway-work.service"]);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/twogw", &token);
+    let proxy = FaultProxy::start();
+    let endpoint = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &endpoint,
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    let gateways = report["gateways"]
+        .as_array()
+        .expect("one entry per gateway");
+    let units: Vec<&str> = gateways
+        .iter()
+        .map(|g| g["unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, ["openclaw-gateway-work.service", UNIT], "{report}");
+    for gateway in gateways {
+        assert_eq!(
+            gateway["report"]["gateway"]["action"], "restarted",
+            "{gateway}"
+        );
+    }
+    assert_eq!(
+        gateways[0]["report"]["state_dir"]["path"],
+        user.path(".openclaw-work").to_str().unwrap()
+    );
+    assert_eq!(
+        proxy.count("secretsmanager.GetSecretValue"),
+        1,
+        "one call for both"
+    );
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
+    assert_eq!(
+        unit_env(
+            &user,
+            "openclaw-gateway-work.service",
+            "ANTHROPIC_OAUTH_TOKEN"
+        )
+        .as_deref(),
+        Some(token.as_str())
+    );
+    assert!(
+        !fs::read_to_string(user.path(".openclaw-work/agents/main/agent/auth-profiles.json"))
+            .unwrap()
+            .contains("anthropic:")
+    );
+    assert!(fs::read_to_string(user.path(".openclaw-work/.env"))
+        .unwrap()
+        .contains(&token));
+    assert!(!user
+        .path(".config/systemd/user/openclaw-node.service.d")
+        .exists());
+    assert!(user
+        .path(".local/state/openclaw-token-sync/state-openclaw-gateway-work.service.json")
+        .exists());
+
+    // Both current: one line each, nothing restarted.
+    let run = run_tool(&sync_args(&secret, &user, &[]), &endpoint, &tokens);
+    run.expect_status(0);
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("unchanged:"))
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+}

@@ -42,12 +42,15 @@ pub(super) struct Host {
     pub(super) user: Option<String>,
     pub(super) home: Option<PathBuf>,
     pub(super) unit: String,
+    /// `--unit`, its environment variable or the config file named the unit.
+    pub(super) unit_named: bool,
     pub(super) state_dir: Option<PathBuf>,
 }
 
 impl HostArgs {
     pub(super) fn resolve(self, file: &FileConfig) -> Result<Host> {
         Ok(Host {
+            unit_named: self.unit.is_some() || file.unit.is_some(),
             unit: unit_name(self.unit, file)?,
             user: self.user.or_else(|| file.user.clone()),
             home: self.home.or_else(|| file.home.clone()),
@@ -353,6 +356,7 @@ pub(super) fn sync_options(
         json_key,
         user: host.user,
         home: host.home,
+        discover: !host.unit_named,
         unit: host.unit,
         state_dir: host.state_dir,
         profile_ids,

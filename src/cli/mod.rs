@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::promote::{self, StageMove, StageOptions};
 use crate::put::{self, PutOptions};
 use crate::status::{self, StatusReport};
-use crate::sync::{self, SyncReport};
+use crate::sync::{self, SyncRun};
 use crate::trigger::{self, TriggerReport};
 use args::{Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
 use clap::Parser;
@@ -85,8 +85,8 @@ pub fn main() -> ExitCode {
                 json_requested,
                 prepared,
                 sync::run,
-                print_report,
-                SyncReport::exit_code,
+                print_sync,
+                SyncRun::exit_code,
             )
         }
         Command::Status(args) => {

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::promote::{StageReport, VersionView};
 use crate::put::{PutAction, PutReport};
 use crate::status::{Severity, StatusReport};
-use crate::sync::{self, GatewayAction, Outcome, SyncReport};
+use crate::sync::{self, GatewayAction, Outcome, SyncReport, SyncRun};
 use crate::trigger::TriggerReport;
 use std::process::ExitCode;
 
@@ -154,6 +154,38 @@ pub(super) fn fail(err: &Error, json: bool) -> ExitCode {
         println!("{body}");
     }
     ExitCode::from(err.exit_code())
+}
+
+/// One gateway: its report as before. Several: each report (or error) in turn; JSON
+/// `{"gateways": [{"unit", "report"} | {"unit", "error", "exit_code"}]}`.
+pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
+    if let [(_, Ok(report))] = run.gateways.as_slice() {
+        return print_report(report, output);
+    }
+    if output == OutputFormat::Json {
+        let gateways: Vec<serde_json::Value> = run
+            .gateways
+            .iter()
+            .map(|(unit, result)| match result {
+                Ok(report) => serde_json::json!({ "unit": unit, "report": report }),
+                Err(err) => serde_json::json!({
+                    "unit": unit,
+                    "error": err.message(),
+                    "exit_code": err.exit_code(),
+                }),
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "gateways": gateways }));
+    }
+    for (unit, result) in &run.gateways {
+        match result {
+            Ok(report) => print_report(report, output),
+            Err(err) => {
+                eprintln!("openclaw-token-sync: error: {unit}: {err}");
+                println!("failed: {unit}: {err}");
+            }
+        }
+    }
 }
 
 pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {

@@ -62,6 +62,9 @@ pub struct SyncOptions {
     pub anthropic_base_url: Option<String>,
     /// The staging label whose version is applied (AWSCURRENT unless a canary).
     pub version_stage: String,
+    /// No unit was named: sync every OpenClaw gateway unit of the user (`unit` when none is
+    /// found).
+    pub discover: bool,
     pub lock_timeout: Duration,
     pub verify: VerifyLimits,
     pub aws: AwsSettings,
@@ -70,8 +73,31 @@ pub struct SyncOptions {
 /// How long the check of a new token before it is applied may take.
 const PRE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs a sync. Returns the report, or the error that stopped it.
-pub fn run(options: &SyncOptions) -> Result<SyncReport> {
+/// What one `sync` did: one entry per gateway, in the order they were found.
+#[derive(Debug)]
+pub struct SyncRun {
+    pub gateways: Vec<(String, Result<SyncReport>)>,
+}
+
+impl SyncRun {
+    /// The worst of the gateways' exit codes.
+    pub fn exit_code(&self) -> u8 {
+        self.gateways
+            .iter()
+            .map(|(_, result)| match result {
+                Ok(report) => report.exit_code(),
+                Err(err) => err.exit_code(),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs a sync: enters the user, takes the lock, fetches the secret once, then syncs each
+/// gateway (`--unit`, else every OpenClaw gateway unit of the user: `Systemctl::gateways`). With
+/// one gateway its error is the run's error; with several, a gateway that fails does not stop the
+/// others and the exit code is the worst.
+pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     let session = session::enter(
         options.user.as_deref(),
         options.home.as_deref(),
@@ -79,23 +105,17 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     )?;
     let target = session.target;
     let (runtime, config) = session.aws.expect("sync always talks to AWS");
-
     let systemctl = Systemctl::new(target.clone());
-    let state_dir = state_dir::for_unit(
-        &systemctl,
-        &options.unit,
-        &target.home,
-        options.state_dir.as_deref(),
-    );
-    let openclaw_state = state_dir.path.clone();
-    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
     let _lock = if options.dry_run {
         None
     } else {
-        fsutil::ensure_dir(&paths.state_dir, true)?;
-        Some(RunLock::acquire(&paths.lock_file(), options.lock_timeout)?)
+        fsutil::ensure_dir(&own_state, true)?;
+        Some(RunLock::acquire(
+            &own_state.join("lock"),
+            options.lock_timeout,
+        )?)
     };
-
     let secret = runtime.block_on(aws::fetch_secret(
         &config,
         &options.secret_id,
@@ -103,6 +123,58 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         &options.version_stage,
     ))?;
     drop(runtime);
+
+    let units = if options.discover {
+        match systemctl.gateways() {
+            Ok(found) if !found.is_empty() => found,
+            Ok(_) => vec![options.unit.clone()],
+            Err(err) => {
+                tracing::info!(error = %err, "gateway discovery failed; using the default unit");
+                vec![options.unit.clone()]
+            }
+        }
+    } else {
+        vec![options.unit.clone()]
+    };
+    if let [unit] = units.as_slice() {
+        let one = SyncOptions {
+            unit: unit.clone(),
+            ..options.clone()
+        };
+        let report = sync_unit(&one, &target, &systemctl, &secret)?;
+        return Ok(SyncRun {
+            gateways: vec![(unit.clone(), Ok(report))],
+        });
+    }
+    let gateways = units
+        .into_iter()
+        .map(|unit| {
+            let one = SyncOptions {
+                unit: unit.clone(),
+                ..options.clone()
+            };
+            let result = sync_unit(&one, &target, &systemctl, &secret);
+            (unit, result)
+        })
+        .collect();
+    Ok(SyncRun { gateways })
+}
+
+/// Syncs one gateway unit with the secret already fetched.
+fn sync_unit(
+    options: &SyncOptions,
+    target: &crate::privileges::TargetUser,
+    systemctl: &Systemctl,
+    secret: &aws::FetchedSecret,
+) -> Result<SyncReport> {
+    let state_dir = state_dir::for_unit(
+        systemctl,
+        &options.unit,
+        &target.home,
+        options.state_dir.as_deref(),
+    );
+    let openclaw_state = state_dir.path.clone();
+    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
     let token = &secret.token;
 
     // Gather.
@@ -120,8 +192,8 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     )?;
     let (previous, state_warning) = state::load(&paths.state_file());
     warnings.extend(state_warning);
-    let marker = paths.state_dir.join("restart-pending");
-    let cleanings_file = paths.state_dir.join("store-cleanings.json");
+    let marker = paths.restart_marker();
+    let cleanings_file = paths.cleanings_file();
     let cleaned_before = state::load_cleanings(
         &cleanings_file,
         &secret.arn,
@@ -130,7 +202,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     );
     let mut facts = facts::gather(
         options,
-        &secret,
+        secret,
         &plan,
         previous.as_ref(),
         cleaned_before.as_ref(),
@@ -142,19 +214,13 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     let mut status = UnitStatus::default();
     if decision.action == Action::AskUnit {
         status = systemctl.show(&options.unit)?;
-        facts.unit = facts::unit_facts(
-            &systemctl,
-            &options.unit,
-            &mut status,
-            &facts,
-            token,
-            &paths,
-        )?;
+        facts.unit =
+            facts::unit_facts(systemctl, &options.unit, &mut status, &facts, token, &paths)?;
         decision = decide::decide(&facts);
     }
     tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
 
-    let mut report = report::new(&target, options, &secret, &plan, warnings);
+    let mut report = report::new(target, options, secret, &plan, warnings);
     report.state_dir = Some(state_dir);
     let expect = Expectation {
         variable: token.kind().variable(),
@@ -204,7 +270,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         token,
         selector: &selector,
         store_step: decision.stores,
-        systemctl: &systemctl,
+        systemctl,
         unit: &options.unit,
         expect: &expect,
         verify: options.verify,
@@ -212,7 +278,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
         cleanings: apply::Cleanings {
             file: &cleanings_file,
             before: cleaned_before.as_ref(),
-            secret: &secret,
+            secret,
         },
     };
 
@@ -325,7 +391,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncReport> {
     if outcome == GatewayOutcome::Verified {
         // The process environment is right; now the gateway's own view, and a live probe.
         let proven = proof::prove(
-            &systemctl,
+            systemctl,
             &options.unit,
             token,
             &openclaw_state,

@@ -104,6 +104,10 @@ start)
     ) </dev/null >"$log" 2>&1 &
     manager=$!
     if wait_running "$user" "$uid" "$manager" "$log"; then
+        # This manager runs without a login session, as a lingering user's does: say so where
+        # logind would (status checks it).
+        install -d -m 0755 /var/lib/systemd/linger
+        : > "/var/lib/systemd/linger/$user"
         echo "$manager"
         exit 0
     fi
@@ -112,6 +116,7 @@ start)
     ;;
 stop)
     pid=$3
+    rm -f "/var/lib/systemd/linger/$user"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
