@@ -11,7 +11,7 @@
 # Uninstall keeps /etc/openclaw-token-sync/config.toml unless --purge.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root="" user="" secret_id="" region="" binary="" unit="openclaw-gateway.service" version_stage=""
+root="" user="" secret_id="" region="" binary="" unit="" version_stage=""
 home="" uid="" enable=1 uninstall=0 purge=0
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -101,7 +101,8 @@ else
         echo "# openclaw-token-sync configuration (see README). Flags and environment override it."
         echo "secret-id = \"$secret_id\""
         echo "user = \"$user\""
-        echo "unit = \"$unit\""
+        # No unit: sync finds every OpenClaw gateway of the user (one per profile).
+        [ -n "$unit" ] && echo "unit = \"$unit\""
         [ -n "$region" ] && echo "region = \"$region\""
         [ -n "$version_stage" ] && echo "version-stage = \"$version_stage\""
     } > "$config"

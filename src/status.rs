@@ -295,7 +295,10 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         &mut findings,
         &target.name,
         Path::new(LINGER_DIR),
-        !std::io::IsTerminal::is_terminal(&std::io::stdin()),
+        // Unattended: under systemd (the timer) or SSM Run Command.
+        ["INVOCATION_ID", "AWS_SSM_INSTANCE_ID"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty())),
     );
     let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
     check_claude_credentials(&mut findings, fragment_path, &paths.home);
@@ -465,6 +468,7 @@ fn check_gateway_runtime(
         probe: options.probe,
         base_url: options.anthropic_base_url.clone(),
         deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+        already_probed: None,
     };
     let proof = match proof::prove(&systemctl, unit, &token, state_dir, proof_options) {
         Ok(proof) => proof,
@@ -788,8 +792,8 @@ const LINGER_DIR: &str = "/var/lib/systemd/linger";
 
 /// A user gateway runs without a login session only when the user lingers: otherwise its manager
 /// (and the gateway) stops at logout and does not start at boot, and `systemctl --user` from SSM
-/// or the timer finds no manager. A problem when this runs unattended (no terminal), a warning
-/// at a terminal (the operator's own session keeps the manager alive for now).
+/// or the timer finds no manager. A problem when this runs unattended (under the timer or SSM
+/// Run Command), a warning otherwise (the operator's own session keeps the manager alive).
 fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattended: bool) {
     if linger_dir.join(user).exists() {
         findings.ok(

@@ -252,11 +252,11 @@ impl Systemctl {
         Ok(found)
     }
 
-    /// The user's OpenClaw gateway units: every service unit file whose name starts with
-    /// `openclaw` and that is a gateway (named `openclaw-gateway…`, as OpenClaw names the unit of
-    /// each profile, or marked `OPENCLAW_SERVICE_KIND=gateway` in its environment, as OpenClaw's
-    /// own units are), templates left out, sorted. A unit OpenClaw was told to name otherwise
-    /// (`OPENCLAW_SYSTEMD_UNIT`) is not found: name it with `--unit`.
+    /// The user's OpenClaw gateway units: service unit files named `openclaw*` whose environment
+    /// says `OPENCLAW_SERVICE_KIND=gateway` (every OpenClaw release marks its gateway units so,
+    /// one per profile), neither masked nor templates, and enabled or running (a disabled unit
+    /// left failed is not restarted on every run), sorted. A unit OpenClaw was told to name
+    /// otherwise (`OPENCLAW_SYSTEMD_UNIT`) is not found: name it with `--unit`.
     pub fn gateways(&self) -> Result<Vec<String>> {
         let listed = self.run(&[
             "list-unit-files",
@@ -266,16 +266,24 @@ impl Systemctl {
             "openclaw*",
         ])?;
         let mut found = Vec::new();
-        for name in listed.lines().filter_map(|l| l.split_whitespace().next()) {
-            if !name.ends_with(".service") || name.contains("@.") || name.ends_with("@.service") {
+        for line in listed.lines() {
+            let mut columns = line.split_whitespace();
+            let (Some(name), file_state) = (columns.next(), columns.next().unwrap_or("")) else {
+                continue;
+            };
+            if !name.ends_with(".service") || name.contains("@.") || file_state == "masked" {
                 continue;
             }
-            let named = name.starts_with("openclaw-gateway");
-            let marked = || {
-                self.exec_context(name)
-                    .is_ok_and(|c| c.get("OPENCLAW_SERVICE_KIND") == Some("gateway"))
-            };
-            if named || marked() {
+            let shown = self.run(&["show", "-p", "ActiveState,Environment", "--", name])?;
+            let context = ExecContext::parse(&shown);
+            let active_state = shown
+                .lines()
+                .find_map(|l| l.strip_prefix("ActiveState="))
+                .unwrap_or("");
+            let wanted = file_state.starts_with("enabled")
+                || matches!(file_state, "linked" | "linked-runtime" | "alias" | "static")
+                || matches!(active_state, "active" | "activating" | "reloading");
+            if wanted && context.get("OPENCLAW_SERVICE_KIND") == Some("gateway") {
                 found.push(name.to_owned());
             }
         }

@@ -43,7 +43,8 @@ pub struct TriggerOptions {
     pub action: Action,
     pub secret_id: String,
     pub user: String,
-    pub unit: String,
+    /// The unit to sync; `None`: every OpenClaw gateway of the user (the parameter is not sent).
+    pub unit: Option<String>,
     /// Region parameter passed to the instances ("" = their own).
     pub instance_region: String,
     pub extra_args: Vec<String>,
@@ -147,9 +148,11 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         ("action", options.action.as_str().to_owned()),
         ("secretId", options.secret_id.clone()),
         ("user", options.user.clone()),
-        ("unit", options.unit.clone()),
         ("region", options.instance_region.clone()),
     ];
+    if let Some(unit) = &options.unit {
+        parameters.push(("unit", unit.clone()));
+    }
     if options.action == Action::Sync {
         parameters.push(("extraArgs", options.extra_args.join(" ")));
         if let Some(stage) = options

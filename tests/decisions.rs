@@ -428,8 +428,8 @@ fn a_new_token_anthropic_rejects_changes_nothing() {
     let pid = user.main_pid();
     shared_standin().reject(&bad);
     put_secret(&secret, &bad);
-    for _ in 0..2 {
-        let run = sync_for(&user, &secret, &[], &tokens);
+    for extra in [&[][..], &["--force"][..]] {
+        let run = sync_for(&user, &secret, extra, &tokens);
         run.expect_status(1);
         assert!(run.stderr.contains("rejected"), "{}", run.stderr);
         assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);

@@ -276,8 +276,7 @@ fn the_cloudformation_template_passes_cfn_lint_and_carries_the_document() {
         runbook["Content"]["parameters"]["MaxErrors"]["default"], "0",
         "the first failure stops a rollout"
     );
-    // Canaries are gateways too: the runbook targets the gateway tag and the rule's tag.
-    assert_eq!(step["inputs"]["Targets"][0]["Key"], "tag:Role");
+    assert_eq!(step["inputs"]["Targets"][0]["Key"], "tag:{{ TagKey }}");
     // A document update must not need a replacement (the documents have names of their own).
     for document in ["SyncDocument", "RolloutRunbook"] {
         assert_eq!(

@@ -347,8 +347,23 @@ fn a_user_without_linger_is_a_problem_when_unattended() {
     // for a lingering one and says so in logind's flag directory).
     let flag = std::path::Path::new("/var/lib/systemd/linger").join(&user.name);
     std::fs::remove_file(&flag).unwrap();
-    let (code, report) = status(&user, &[], &tokens);
-    assert_eq!(code, 1, "{report:#}");
+    let (_, report) = status(&user, &[], &tokens);
+    std::fs::write(&flag, "").unwrap();
+    assert_eq!(
+        severity_of(&report, "linger"),
+        "warning",
+        "an operator at a shell"
+    );
+    std::fs::remove_file(&flag).unwrap();
+    // Under the timer (a systemd service has INVOCATION_ID): a problem.
+    let run = run_tool(
+        &["status", "--user", &user.name, "--output", "json"],
+        &[("INVOCATION_ID", "0123456789abcdef")],
+        &tokens,
+    );
+    std::fs::write(&flag, "").unwrap();
+    let report = run.json();
+    assert_eq!(run.status, 1, "{report:#}");
     assert_eq!(severity_of(&report, "linger"), "problem");
     let linger = &finding(&report, "linger")[0];
     assert!(
@@ -358,5 +373,4 @@ fn a_user_without_linger_is_a_problem_when_unattended() {
             .contains("loginctl enable-linger"),
         "{linger}"
     );
-    std::fs::write(&flag, "").unwrap();
 }

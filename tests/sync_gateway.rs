@@ -916,3 +916,61 @@ fn every_gateway_of_the_user_is_synced_in_one_run_with_one_api_call() {
         run.stdout
     );
 }
+
+#[test]
+fn records_of_an_older_release_for_a_named_unit_move_to_that_unit() {
+    if !require_root("legacy_records") {
+        return;
+    }
+    let user = TestUser::new("ocs-legacyrec", true);
+    let work = "openclaw-gateway-work.service";
+    let unit_text = fs::read_to_string(user.path(&format!(".config/systemd/user/{UNIT}"))).unwrap();
+    user.write(
+        &format!(".config/systemd/user/{work}"),
+        unit_text.as_bytes(),
+        0o644,
+    );
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", work]);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/legacyrec", &token);
+    sync_for(&user, &secret, &["--unit", work], &tokens).expect_status(0);
+    let dir = user.path(".local/state/openclaw-token-sync");
+    // What an older release left: one state.json and one restart-pending naming the unit, the
+    // gateway stopped by a killed run.
+    fs::rename(
+        dir.join(format!("state-{work}.json")),
+        dir.join("state.json"),
+    )
+    .unwrap();
+    user.write(
+        ".local/state/openclaw-token-sync/restart-pending",
+        format!("{work}\n").as_bytes(),
+        0o600,
+    );
+    user.systemctl(&["stop", work]);
+    let run = sync_for(
+        &user,
+        &secret,
+        &["--unit", work, "--output", "json"],
+        &tokens,
+    );
+    run.expect_status(0);
+    assert_eq!(
+        run.json()["gateway"]["action"],
+        "restarted",
+        "the marker was honoured"
+    );
+    assert_eq!(
+        user.systemctl(&["show", "-p", "ActiveState", "--value", work])
+            .trim(),
+        "active"
+    );
+    assert!(dir.join(format!("state-{work}.json")).exists());
+    assert!(!dir.join("state.json").exists());
+    assert!(!dir.join("restart-pending").exists());
+    let run = sync_for(&user, &secret, &["--unit", work], &tokens);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+}

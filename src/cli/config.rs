@@ -280,7 +280,10 @@ pub(super) fn trigger_options(
             .or(file.user.clone())
             .or_else(|| crate::ssm_document::default_of("user"))
             .unwrap_or_default(),
-        unit: unit_name(fleet.unit, file)?,
+        unit: match fleet.unit.or(file.unit.clone()) {
+            Some(unit) => Some(unit_name(Some(unit), file)?),
+            None => None,
+        },
         instance_region: fleet.instance_region.unwrap_or_default(),
         extra_args,
         version_stage: fleet.version_stage.map(stage_name).transpose()?,

@@ -134,6 +134,9 @@ pub struct ProofOptions {
     pub base_url: Option<String>,
     /// Until when a gateway that does not answer yet is waited for.
     pub deadline: Instant,
+    /// A probe of this token this run already made (`sync` checks a new token before writing
+    /// it): reused when it went to the same place, so one run sends one probe.
+    pub already_probed: Option<(String, anthropic_probe::Finding)>,
 }
 
 /// Anthropic profile ids in a `models.authStatus` answer (any release's shape).
@@ -436,7 +439,10 @@ fn direct_probe(
 ) {
     if options.probe && proof.probe.is_none() {
         let base = probe_target(unit_env, state_dir, options.base_url.as_deref());
-        let finding = anthropic_probe::probe(&base, token, PROBE_TIMEOUT);
+        let finding = match &options.already_probed {
+            Some((target, finding)) if *target == base => finding.clone(),
+            _ => anthropic_probe::probe(&base, token, PROBE_TIMEOUT),
+        };
         proof.probe = Some(ProbeReport {
             via: ProbeVia::Direct,
             target: base,

@@ -136,6 +136,13 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     } else {
         vec![options.unit.clone()]
     };
+    if units.len() > 1 && options.state_dir.is_some() {
+        return Err(Error::config(format!(
+            "--state-dir names one OpenClaw state directory, but this user runs {} gateways ({}): name the gateway with --unit",
+            units.len(),
+            units.join(", ")
+        )));
+    }
     if let [unit] = units.as_slice() {
         let one = SyncOptions {
             unit: unit.clone(),
@@ -176,6 +183,9 @@ fn sync_unit(
     let openclaw_state = state_dir.path.clone();
     let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
     let token = &secret.token;
+    if !options.dry_run {
+        migrate_legacy_records(&paths)?;
+    }
 
     // Gather.
     let mut warnings = Vec::new();
@@ -229,14 +239,14 @@ fn sync_unit(
     // A new token goes to Anthropic before it goes anywhere else: one it rejects changes nothing
     // (the gateway keeps running on its current token), so neither the timer nor a push can
     // roll a revoked or mistyped token out (the push's brake counts this exit 1).
-    let writes_token = matches!(
-        decision.action,
-        Action::WriteOnly { .. }
-            | Action::Restart {
-                reason: decide::RestartReason::Files,
-                ..
-            }
-    ) && facts.files.gateway_content;
+    // (A resumed run is the exception: the gateway is down and must be started whatever.)
+    let writes_token = facts.files.gateway_content
+        && match decision.action {
+            Action::WriteOnly { .. } => true,
+            Action::Restart { reason, .. } => reason != decide::RestartReason::Resume,
+            _ => false,
+        };
+    let mut already_probed = None;
     if options.probe && writes_token {
         let unit_env = systemctl
             .exec_context(&options.unit)
@@ -262,7 +272,7 @@ fn sync_unit(
                 token.fingerprint(),
                 finding.detail
             )),
-            crate::anthropic_probe::Verdict::Accepted => {}
+            crate::anthropic_probe::Verdict::Accepted => already_probed = Some((base, finding)),
         }
     }
     let applier = Applier {
@@ -402,6 +412,7 @@ fn sync_unit(
                 probe: options.probe,
                 base_url: options.anthropic_base_url.clone(),
                 deadline: Instant::now() + options.verify.timeout,
+                already_probed: already_probed.clone(),
             },
         )
         .and_then(|proof| match proof::rejection(&proof, token) {
@@ -448,4 +459,44 @@ fn sync_unit(
     };
     state::save(&paths.state_file(), &new_state)?;
     Ok(report)
+}
+/// Releases before per-gateway records kept one `state.json` and one `restart-pending` for
+/// whatever `--unit` was synced. For a gateway other than the default one, a record that names it
+/// moves to that gateway's own file, so neither its state nor a killed run's marker is lost.
+fn migrate_legacy_records(paths: &ManagedPaths) -> Result<()> {
+    if paths.unit == crate::managed_files::DEFAULT_UNIT {
+        return Ok(());
+    }
+    let legacy_state = paths.state_dir.join("state.json");
+    let legacy_marker = paths.state_dir.join("restart-pending");
+    let state_is_ours = || {
+        state::load(&legacy_state)
+            .0
+            .is_some_and(|recorded| recorded.unit == paths.unit)
+    };
+    let marker_is_ours = || {
+        fsutil::read_managed(&legacy_marker)
+            .ok()
+            .flatten()
+            .is_some_and(|found| found.content.trim_ascii() == paths.unit.as_bytes())
+    };
+    for (legacy, ours, is_ours) in [
+        (
+            &legacy_state,
+            paths.state_file(),
+            &state_is_ours as &dyn Fn() -> bool,
+        ),
+        (&legacy_marker, paths.restart_marker(), &marker_is_ours),
+    ] {
+        if !ours.exists() && is_ours() {
+            std::fs::rename(legacy, &ours).map_err(|source| Error::Io {
+                path: legacy.clone(),
+                action: "move to the gateway's own record",
+                detail: source.to_string(),
+                source,
+            })?;
+            fsutil::sync_dir(&paths.state_dir)?;
+        }
+    }
+    Ok(())
 }
