@@ -7,9 +7,9 @@
 //! confirm the move through the staging labels afterwards. Values are read only to print their
 //! fingerprints.
 
-use crate::aws::{self, AwsSettings};
+use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
-use crate::put::{labelled_versions, move_stage, sdk_failure, CURRENT};
+use crate::put::{labelled_versions, move_stage, sdk_failure, secrets_client, CURRENT};
 use crate::secret;
 use serde::Serialize;
 
@@ -57,12 +57,7 @@ pub struct StageReport {
 
 /// Moves AWSCURRENT (see the module docs).
 pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let config = runtime.block_on(aws::load_config(&options.aws, &options.secret_id))?;
-    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let (runtime, client) = secrets_client(&options.aws, &options.secret_id)?;
     let secret_id = options.secret_id.as_str();
     runtime.block_on(async {
         let versions = labelled_versions(&client, secret_id).await?;

@@ -170,6 +170,19 @@ pub fn value_to_store(
     Ok(text)
 }
 
+/// A runtime and a Secrets Manager client for the operator-side commands.
+pub(crate) fn secrets_client(
+    settings: &AwsSettings,
+    secret_id: &str,
+) -> Result<(tokio::runtime::Runtime, aws_sdk_secretsmanager::Client)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
+    let config = runtime.block_on(aws::load_config(settings, secret_id))?;
+    Ok((runtime, aws_sdk_secretsmanager::Client::new(&config)))
+}
+
 /// A failed call, by its error code and message (never the request, which may hold the token).
 pub(crate) fn sdk_failure(
     what: &str,
@@ -236,12 +249,7 @@ pub(crate) const CURRENT: &str = "AWSCURRENT";
 /// Validates and stores the token, or moves AWSCURRENT back to the older version that holds it.
 /// Returns the version that is now AWSCURRENT, confirmed through the staging labels.
 pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let config = runtime.block_on(aws::load_config(&options.aws, &options.secret_id))?;
-    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let (runtime, client) = secrets_client(&options.aws, &options.secret_id)?;
     let secret_id = options.secret_id.as_str();
     if options.probe {
         let base = options

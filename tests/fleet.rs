@@ -656,6 +656,18 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
     run_tool(&["rollback", "--secret-id", &single], &[], &tokens).expect_status(2);
 }
 
+/// Runs a rendered document script with this build's binary against moto.
+fn run_document(script: &str) -> std::process::Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .output()
+        .unwrap()
+}
+
 /// Renders the document's runCommand the way SSM does: `{{ name }}` replaced by the value, after
 /// the value passed the document's rules.
 fn render(parameters: &[(&str, &str)]) -> String {
@@ -690,7 +702,6 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/ssm-document", &token);
-    let dir = tempfile::tempdir().unwrap();
     for (action, expected) in [
         ("sync", "applied:"),
         ("sync", "unchanged:"),
@@ -702,15 +713,7 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
             ("user", &user.name),
             ("extraArgs", ""),
         ]);
-        let path = dir.path().join(format!("{action}.sh"));
-        std::fs::write(&path, &script).unwrap();
-        let output = Command::new("bash")
-            .arg(&path)
-            .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
-            .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-            .envs(aws_env(&moto().endpoint))
-            .output()
-            .unwrap();
+        let output = run_document(&script);
         assert_no_leak("document stdout", &output.stdout, &tokens);
         assert_no_leak("document stderr", &output.stderr, &tokens);
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -744,14 +747,7 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         ("user", &user.name),
         ("extraArgs", ""),
     ]);
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(&moto().endpoint))
-        .output()
-        .unwrap();
+    let output = run_document(&script);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("warning(s)"));
     user.systemctl(&["start", UNIT]);
@@ -770,14 +766,7 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         ("user", &user.name),
         ("extraArgs", "--dry-run --force"),
     ]);
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(&moto().endpoint))
-        .output()
-        .unwrap();
+    let output = run_document(&script);
     assert!(
         output.status.success(),
         "{}",

@@ -153,9 +153,6 @@ pub(crate) struct PutArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PromoteArgs {
-    /// Secrets Manager secret name or ARN.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    pub(crate) secret_id: Option<String>,
     /// The label whose version becomes AWSCURRENT [default: CANARY].
     #[arg(long, value_name = "NAME")]
     pub(crate) label: Option<String>,
@@ -165,9 +162,6 @@ pub(crate) struct PromoteArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct RollbackArgs {
-    /// Secrets Manager secret name or ARN.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    pub(crate) secret_id: Option<String>,
     /// Abort a canary instead: remove this label (its instances fall back to AWSCURRENT);
     /// AWSCURRENT does not move.
     #[arg(long, value_name = "NAME")]
@@ -179,6 +173,9 @@ pub(crate) struct RollbackArgs {
 /// What `promote` and `rollback` share with `put`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StageArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    pub(crate) secret_id: Option<String>,
     /// Key of the token in a JSON secret, for the fingerprints [default: token].
     #[arg(long, value_name = "KEY")]
     pub(crate) json_key: Option<String>,

@@ -102,12 +102,10 @@ pub fn main() -> ExitCode {
         }
         Command::Trigger(args) => run_trigger(args, config),
         Command::Put(args) => run_put(args, config),
-        Command::Promote(args) => {
-            run_stage(args.secret_id, Some(args.label), args.stage, config, false)
-        }
+        Command::Promote(args) => run_stage(Some(args.label), args.stage, config, false),
         Command::Rollback(args) => match args.label {
-            Some(label) => run_stage(args.secret_id, Some(Some(label)), args.stage, config, true),
-            None => run_stage(args.secret_id, None, args.stage, config, false),
+            Some(label) => run_stage(Some(Some(label)), args.stage, config, true),
+            None => run_stage(None, args.stage, config, false),
         },
     }
 }
@@ -178,7 +176,6 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
 }
 
 fn run_stage(
-    secret_id: Option<String>,
     movement: Option<Option<String>>,
     args: StageArgs,
     config: Option<&Path>,
@@ -187,7 +184,7 @@ fn run_stage(
     let json = args.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
         let (aws, output) = args.api.settings(&file);
-        let secret_id = required_secret_id(secret_id, &file)?;
+        let secret_id = required_secret_id(args.secret_id, &file)?;
         let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
         let movement = match movement {
             Some(label) => {
