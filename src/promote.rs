@@ -9,7 +9,9 @@
 
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
-use crate::put::{labelled_versions, move_stage, sdk_failure, secrets_client, CURRENT};
+use crate::put::{
+    holder_of, labelled_versions, move_stage, sdk_failure, secrets_client, stage_version, CURRENT,
+};
 use crate::secret;
 use serde::Serialize;
 
@@ -61,12 +63,7 @@ pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> 
     let secret_id = options.secret_id.as_str();
     runtime.block_on(async {
         let versions = labelled_versions(&client, secret_id).await?;
-        let holder_of = |label: &str| {
-            versions
-                .iter()
-                .find(|(_, stages)| stages.iter().any(|s| s == label))
-                .map(|(id, _)| id.clone())
-        };
+        let holder_of = |label: &str| holder_of(&versions, label);
         let current = holder_of(CURRENT)
             .ok_or_else(|| Error::config(format!("{secret_id} has no AWSCURRENT version")))?;
         if let StageMove::Abort { label } = movement {
@@ -131,15 +128,11 @@ pub fn run(options: &StageOptions, movement: &StageMove) -> Result<StageReport> 
                 .await
                 .map_err(|e| sdk_failure("UpdateSecretVersionStage", secret_id, e))?;
         }
-        let now = labelled_versions(&client, secret_id).await?;
-        let on_current = now
-            .iter()
-            .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
-            .map(|(id, _)| id.as_str());
-        if on_current != Some(target.as_str()) {
+        let on_current = stage_version(&client, secret_id, CURRENT).await?;
+        if on_current.as_deref() != Some(target.as_str()) {
             return Err(Error::failed(format!(
                 "{secret_id}: AWSCURRENT is on version {} instead of {target}: another writer changed the secret meanwhile",
-                on_current.unwrap_or("none")
+                on_current.as_deref().unwrap_or("none")
             )));
         }
         let (_, after) = view(&client, secret_id, &target, &options.json_key).await;

@@ -225,8 +225,16 @@ pub(crate) async fn labelled_versions(
     }
 }
 
+/// The version among `versions` (from [`labelled_versions`]) that carries `label`.
+pub(crate) fn holder_of(versions: &[(String, Vec<String>)], label: &str) -> Option<String> {
+    versions
+        .iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == label))
+        .map(|(id, _)| id.clone())
+}
+
 /// The version a staging label is on.
-async fn stage_version(
+pub(crate) async fn stage_version(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     stage: &str,
@@ -278,12 +286,7 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
     let stage = options.label.as_deref().unwrap_or(CURRENT);
     runtime.block_on(async {
         let versions = labelled_versions(&client, secret_id).await?;
-        let holder_of = |label: &str| {
-            versions
-                .iter()
-                .find(|(_, stages)| stages.iter().any(|s| s == label))
-                .map(|(id, _)| id.clone())
-        };
+        let holder_of = |label: &str| holder_of(&versions, label);
         let current = holder_of(CURRENT);
         let before = holder_of(stage);
         let mut arn = secret_id.to_owned();

@@ -495,6 +495,12 @@ fn labels(secret: &str) -> std::collections::BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// AWSCURRENT and AWSPREVIOUS are on these versions.
+fn assert_current_and_previous(secret: &str, current: &str, previous: &str) {
+    assert_eq!(holder(secret, "AWSCURRENT").as_deref(), Some(current));
+    assert_eq!(holder(secret, "AWSPREVIOUS").as_deref(), Some(previous));
+}
+
 fn holder(secret: &str, label: &str) -> Option<String> {
     labels(secret)
         .into_iter()
@@ -590,14 +596,7 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
     assert_eq!(report["before"]["version_id"], version_a.as_str());
     assert_eq!(report["after"]["version_id"], version_b.as_str());
     assert_eq!(report["after"]["fingerprint"], fingerprint(&b).as_str());
-    assert_eq!(
-        holder(&secret, "AWSCURRENT").as_deref(),
-        Some(version_b.as_str())
-    );
-    assert_eq!(
-        holder(&secret, "AWSPREVIOUS").as_deref(),
-        Some(version_a.as_str())
-    );
+    assert_current_and_previous(&secret, &version_b, &version_a);
     assert_eq!(holder(&secret, "CANARY"), None);
     // Nothing left to promote.
     let run = run_tool(&["promote", "--secret-id", &secret], &[], &tokens);
@@ -612,23 +611,9 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
         "{}",
         run.stdout
     );
-    assert_eq!(
-        holder(&secret, "AWSCURRENT").as_deref(),
-        Some(version_a.as_str())
-    );
-    assert_eq!(
-        holder(&secret, "AWSPREVIOUS").as_deref(),
-        Some(version_b.as_str())
-    );
+    assert_current_and_previous(&secret, &version_a, &version_b);
     run_tool(&["rollback", "--secret-id", &secret], &[], &tokens).expect_status(0);
-    assert_eq!(
-        holder(&secret, "AWSCURRENT").as_deref(),
-        Some(version_b.as_str())
-    );
-    assert_eq!(
-        holder(&secret, "AWSPREVIOUS").as_deref(),
-        Some(version_a.as_str())
-    );
+    assert_current_and_previous(&secret, &version_b, &version_a);
     // A canary abandoned: rollback --label removes the label, AWSCURRENT stays.
     let c = new_token(false);
     let tokens = vec![a.clone(), b.clone(), c.clone()];

@@ -131,9 +131,6 @@ pub(crate) struct TriggerArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PutArgs {
-    /// Secrets Manager secret name or ARN.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    pub(crate) secret_id: Option<String>,
     /// Store {"KEY": token} instead of the plain token (the secret's other keys are kept).
     #[arg(long, value_name = "KEY")]
     pub(crate) json_key: Option<String>,
@@ -142,13 +139,8 @@ pub(crate) struct PutArgs {
     pub(crate) label: Option<String>,
     #[command(flatten)]
     pub(crate) probe: ProbeArgs,
-    /// Then run `trigger` with the fleet flags below.
-    #[arg(long)]
-    pub(crate) trigger: bool,
     #[command(flatten)]
-    pub(crate) fleet: FleetArgs,
-    #[command(flatten)]
-    pub(crate) api: ApiArgs,
+    pub(crate) change: ChangeArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -170,15 +162,23 @@ pub(crate) struct RollbackArgs {
     pub(crate) stage: StageArgs,
 }
 
-/// What `promote` and `rollback` share with `put`.
+/// What `promote` and `rollback` share.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StageArgs {
-    /// Secrets Manager secret name or ARN.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
-    pub(crate) secret_id: Option<String>,
     /// Key of the token in a JSON secret, for the fingerprints [default: token].
     #[arg(long, value_name = "KEY")]
     pub(crate) json_key: Option<String>,
+    #[command(flatten)]
+    pub(crate) change: ChangeArgs,
+}
+
+/// What the commands that change the secret (`put`, `promote`, `rollback`) share: the secret,
+/// AWS access, and the trigger they may chain.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ChangeArgs {
+    /// Secrets Manager secret name or ARN.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_SECRET_ID", value_name = "NAME|ARN")]
+    pub(crate) secret_id: Option<String>,
     /// Then run `trigger` with the fleet flags below.
     #[arg(long)]
     pub(crate) trigger: bool,

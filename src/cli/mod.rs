@@ -15,7 +15,7 @@ use crate::put::{self, PutOptions};
 use crate::status::{self, StatusReport};
 use crate::sync::{self, SyncRun};
 use crate::trigger::{self, TriggerReport};
-use args::{Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
+use args::{ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
 use clap::Parser;
 use config::*;
 use output::*;
@@ -102,11 +102,20 @@ pub fn main() -> ExitCode {
         }
         Command::Trigger(args) => run_trigger(args, config),
         Command::Put(args) => run_put(args, config),
-        Command::Promote(args) => run_stage(Some(args.label), args.stage, config, false),
-        Command::Rollback(args) => match args.label {
-            Some(label) => run_stage(Some(Some(label)), args.stage, config, true),
-            None => run_stage(None, args.stage, config, false),
-        },
+        Command::Promote(args) => run_stage(
+            canary_label(args.label.unwrap_or_else(|| "CANARY".to_owned()))
+                .map(|label| StageMove::Promote { label }),
+            args.stage,
+            config,
+        ),
+        Command::Rollback(args) => run_stage(
+            match args.label {
+                Some(label) => canary_label(label).map(|label| StageMove::Abort { label }),
+                None => Ok(StageMove::Rollback),
+            },
+            args.stage,
+            config,
+        ),
     }
 }
 
@@ -133,12 +142,10 @@ fn run_trigger(args: TriggerArgs, config: Option<&Path>) -> ExitCode {
 }
 
 fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
-    let json = args.api.output == Some(OutputFormat::Json);
+    let json = args.change.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let (aws, output) = args.api.settings(&file);
-        let secret_id = required_secret_id(args.secret_id.clone(), &file)?;
         let label = args.label.clone().map(canary_label).transpose()?;
-        let mut chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
+        let (secret_id, aws, output, mut chained) = change_target(args.change, &file)?;
         if let (Some(trigger), Some(label)) = (chained.as_mut(), &label) {
             // A canary is pushed as a canary (unless --version-stage said otherwise).
             trigger.version_stage.get_or_insert_with(|| label.clone());
@@ -175,28 +182,12 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
     run_chained(chained, output)
 }
 
-fn run_stage(
-    movement: Option<Option<String>>,
-    args: StageArgs,
-    config: Option<&Path>,
-    abort: bool,
-) -> ExitCode {
-    let json = args.api.output == Some(OutputFormat::Json);
+/// `promote` and `rollback`; `movement` is the move asked for, or the error in its label.
+fn run_stage(movement: Result<StageMove>, args: StageArgs, config: Option<&Path>) -> ExitCode {
+    let json = args.change.api.output == Some(OutputFormat::Json);
     let prepared = load_file_config(config).and_then(|file| {
-        let (aws, output) = args.api.settings(&file);
-        let secret_id = required_secret_id(args.secret_id, &file)?;
-        let chained = chained_trigger(&secret_id, args.trigger, args.fleet, &aws, &file)?;
-        let movement = match movement {
-            Some(label) => {
-                let label = canary_label(label.unwrap_or_else(|| "CANARY".to_owned()))?;
-                if abort {
-                    StageMove::Abort { label }
-                } else {
-                    StageMove::Promote { label }
-                }
-            }
-            None => StageMove::Rollback,
-        };
+        let movement = movement?;
+        let (secret_id, aws, output, chained) = change_target(args.change, &file)?;
         let options = StageOptions {
             secret_id,
             json_key: args
@@ -216,6 +207,23 @@ fn run_stage(
         Err(err) => return fail(&err, output == OutputFormat::Json),
     }
     run_chained(chained, output)
+}
+
+/// The secret a changing command acts on, its AWS settings and output, and the trigger it
+/// chains (`--trigger` with the fleet flags).
+fn change_target(
+    change: ChangeArgs,
+    file: &FileConfig,
+) -> Result<(
+    String,
+    crate::aws::AwsSettings,
+    OutputFormat,
+    Option<trigger::TriggerOptions>,
+)> {
+    let (aws, output) = change.api.settings(file);
+    let secret_id = required_secret_id(change.secret_id, file)?;
+    let chained = chained_trigger(&secret_id, change.trigger, change.fleet, &aws, file)?;
+    Ok((secret_id, aws, output, chained))
 }
 
 /// `--trigger` with the fleet flags, for the commands that change the secret.
