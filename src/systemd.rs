@@ -355,8 +355,8 @@ impl Systemctl {
         Ok(pid)
     }
 
-    /// Proves that `pid` carries the token and is still the unit's main process, active, after
-    /// `settle`: a crash-looping gateway is briefly "active" with the right environment.
+    /// Proves that `pid` is still the unit's main process, active, after `settle` (a
+    /// crash-looping gateway is briefly "active"), and carries the token.
     pub fn confirm_running(
         &self,
         unit: &str,
@@ -364,7 +364,9 @@ impl Systemctl {
         expect: &Expectation,
         limits: VerifyLimits,
     ) -> Result<()> {
-        check_environment(unit, pid, expect)?;
+        // The environment is read only after `settle`: systemd reports a simple service's
+        // MainPID right after the fork, and until the child has exec'd, its
+        // `/proc/<pid>/environ` is still the manager's, without the unit's variables.
         std::thread::sleep(limits.settle);
         let after = self.show(unit)?;
         if !after.is_active() || after.main_pid != pid {
@@ -375,7 +377,7 @@ impl Systemctl {
                 after.main_pid
             )));
         }
-        Ok(())
+        check_environment(unit, pid, expect)
     }
 }
 
