@@ -26,7 +26,7 @@ const API_VERSION: &str = "2023-06-01";
 pub const PROBE_MODEL: &str = "claude-haiku-4-5";
 
 /// What a probe found: the token works, is refused, or neither could be shown.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// 2xx: the token works.
@@ -38,7 +38,7 @@ pub enum Verdict {
 }
 
 /// A verdict and what it rests on ("HTTP 401 authentication_error", "connection refused").
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub verdict: Verdict,
     pub detail: String,

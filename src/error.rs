@@ -69,6 +69,11 @@ pub enum Error {
     /// Anthropic (directly or through the gateway) rejected the token.
     #[error("{0}")]
     TokenRejected(String),
+    /// A gateway's failure as another process reported it (a per-user worker of a run that
+    /// syncs several users), or one failure shared by several gateways (their secret could not
+    /// be fetched): the message and exit code as they were.
+    #[error("{message}")]
+    Reported { message: String, exit_code: u8 },
     /// A failure, and the credential stores that need attention too (often its cause).
     #[error("{error}; the stores need attention: {stores}")]
     WithStores {
@@ -93,6 +98,7 @@ impl Error {
         match self {
             Error::Config(_) => 2,
             Error::WithStores { error, .. } => error.exit_code(),
+            Error::Reported { exit_code, .. } => *exit_code,
             _ => 1,
         }
     }

@@ -33,7 +33,7 @@ const HEADER: &str =
     "# Managed by openclaw-token-sync; it is rewritten on every sync that changes the token.\n";
 
 /// What each managed file is for; decides how it is rendered and whether a change needs a restart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileRole {
     DropIn,
@@ -68,6 +68,9 @@ pub struct ManagedPaths {
     /// Where releases that took `--unit NAME` literally wrote the drop-in for `NAME.service`
     /// (`NAME.d/`, which systemd never reads): removed when it is ours.
     pub stray_dropin: Option<PathBuf>,
+    /// The unit runs in the system manager: the drop-in is root's, in the system unit
+    /// directory, read and written as root.
+    pub system_dropin: bool,
 }
 
 impl ManagedPaths {
@@ -89,7 +92,18 @@ impl ManagedPaths {
                     .join(format!("{bare}.d"))
                     .join(DROPIN_NAME)
             }),
+            system_dropin: false,
         }
+    }
+
+    /// The same paths for a unit of the system manager: the drop-in goes to
+    /// `<system unit dir>/<unit>.d/` (`/etc/systemd/system`), everything else stays the user's.
+    pub fn in_system_manager(mut self, system_unit_dir: &Path) -> ManagedPaths {
+        self.dropin_dir = system_unit_dir.join(format!("{}.d", self.unit));
+        self.dropin = self.dropin_dir.join(DROPIN_NAME);
+        self.stray_dropin = None;
+        self.system_dropin = true;
+        self
     }
 
     /// `state.json` for the default unit; `state-<unit>.json` for every other gateway of the
@@ -109,7 +123,11 @@ impl ManagedPaths {
     }
 
     fn per_unit(&self, stem: &str, extension: &str) -> PathBuf {
-        if self.unit == DEFAULT_UNIT {
+        if self.system_dropin {
+            // A system unit may share its name with a user unit of the same user.
+            self.state_dir
+                .join(format!("{stem}-system-{}{extension}", self.unit))
+        } else if self.unit == DEFAULT_UNIT {
             self.state_dir.join(format!("{stem}{extension}"))
         } else {
             self.state_dir
@@ -355,7 +373,7 @@ pub fn edit_shell_profile(existing: Option<&[u8]>, kind: TokenKind) -> (Zeroizin
 }
 
 /// What a sync will do to one file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileAction {
     Create,
@@ -377,6 +395,8 @@ pub struct FilePlan {
     pub action: FileAction,
     /// Lines with a literal token removed (shell profile only).
     pub removed_literal_tokens: usize,
+    /// Root's file (a system unit's drop-in): read, checked and written as root.
+    pub privileged: bool,
 }
 
 impl std::fmt::Debug for FilePlan {
@@ -413,6 +433,7 @@ impl FilePlan {
             mode,
             action,
             removed_literal_tokens: 0,
+            privileged: false,
         }
     }
 
@@ -430,6 +451,7 @@ impl FilePlan {
             mode,
             action: FileAction::Replace,
             removed_literal_tokens: 0,
+            privileged: false,
         }
     }
 

@@ -7,6 +7,13 @@
 //! identity, so root never leaves a root-owned file in it. Only a home root owns (`/root`) is
 //! worked on as root. With `--user`, a `--home` owned by anyone else is refused (exit 2); the
 //! user's own passwd home is taken as it is (a root-owned home of a chroot or service account).
+//!
+//! A gateway run by the *system* manager (`User=` in a system unit) needs root twice: its drop-in
+//! lives in `/etc/systemd/system/<unit>.d/`, and only root may stop and start it. For such a
+//! gateway the process acts as the user with the way back kept ([`act_as`]: effective ids of the
+//! user, real and saved ids root), so every file in the user's world is still created and checked
+//! as the user; [`as_root`] brackets the two root-only steps, and every child process is started
+//! with one consistent identity ([`child_identity`]), never with mixed ids.
 
 use crate::error::{Error, Result};
 use nix::unistd::{self, Gid, Uid, User};
@@ -109,6 +116,90 @@ pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<Targe
 /// Whether this process will switch users before touching files.
 pub fn must_drop(target: &TargetUser) -> bool {
     unistd::geteuid().is_root() && target.uid != 0
+}
+
+/// Acts as the target user (effective and file-system ids, supplementary groups) while keeping
+/// root as the real and saved id, so [`as_root`] can come back for the system manager's steps.
+/// Only for a gateway of the system manager; every other sync drops for good ([`drop_to`]).
+pub fn act_as(target: &TargetUser) -> Result<()> {
+    if !must_drop(target) {
+        return Ok(());
+    }
+    let fail = |what: &str, e: nix::Error| {
+        Error::failed(format!("cannot act as {} ({what}): {e}", target.name))
+    };
+    let name = CString::new(target.name.as_bytes())
+        .map_err(|_| Error::config(format!("user name {} has a NUL byte", target.name)))?;
+    let root = (Gid::from_raw(0), Uid::from_raw(0));
+    unistd::initgroups(&name, Gid::from_raw(target.gid)).map_err(|e| fail("initgroups", e))?;
+    unistd::setresgid(root.0, Gid::from_raw(target.gid), root.0)
+        .map_err(|e| fail("setresgid", e))?;
+    unistd::setresuid(root.1, Uid::from_raw(target.uid), root.1)
+        .map_err(|e| fail("setresuid", e))?;
+    Ok(())
+}
+
+/// Whether this process acts as a user with root kept back ([`act_as`]).
+pub fn acting() -> bool {
+    unistd::getuid().is_root() && !unistd::geteuid().is_root()
+}
+
+/// Runs `step` as root and returns to the acting user afterwards; a plain call when the process
+/// is root or dropped for good (then `step` runs with the process's own ids, and a root-only
+/// step fails with its own permission error).
+pub fn as_root<T>(step: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !acting() {
+        return step();
+    }
+    let (uid, gid) = (unistd::geteuid(), unistd::getegid());
+    let back = |e: nix::Error| Error::failed(format!("cannot switch identity: {e}"));
+    unistd::seteuid(Uid::from_raw(0)).map_err(back)?;
+    unistd::setegid(Gid::from_raw(0)).map_err(back)?;
+    let result = step();
+    unistd::setegid(gid).map_err(back)?;
+    unistd::seteuid(uid).map_err(back)?;
+    result
+}
+
+/// Who a child process runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildIdentity {
+    /// The acting user, real, effective and saved ids alike.
+    User,
+    /// Root (the system manager's `systemctl` and `systemd-run`).
+    Root,
+}
+
+/// Gives `command` one consistent identity when this process acts as a user with root kept back
+/// (mixed ids would put the child in secure-execution mode, where systemctl ignores
+/// `XDG_RUNTIME_DIR`); does nothing otherwise.
+pub fn child_identity(command: &mut std::process::Command, who: ChildIdentity) {
+    use std::os::unix::process::CommandExt;
+    if !acting() {
+        return;
+    }
+    let (uid, gid) = (unistd::geteuid(), unistd::getegid());
+    // SAFETY: the closure runs in the forked child before exec and only makes raw id syscalls
+    // (async-signal-safe); it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            let root_uid = Uid::from_raw(0);
+            let root_gid = Gid::from_raw(0);
+            unistd::seteuid(root_uid)?;
+            match who {
+                ChildIdentity::Root => {
+                    unistd::setgroups(&[])?;
+                    unistd::setresgid(root_gid, root_gid, root_gid)?;
+                    unistd::setresuid(root_uid, root_uid, root_uid)?;
+                }
+                ChildIdentity::User => {
+                    unistd::setresgid(gid, gid, gid)?;
+                    unistd::setresuid(uid, uid, uid)?;
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Becomes the target user for good (real, effective and saved ids), then checks that root cannot

@@ -97,6 +97,19 @@ impl RunLock {
                     Error::failed(format!("{}: cannot open lock: {e}", path.display()))
                 }
             })?;
+        RunLock::wait_for(file, path, wait)
+    }
+
+    /// The lock a root run over several users holds while it fetches and hands out the secrets:
+    /// an exclusive lock on a file every such run can open read-only (the running executable),
+    /// so two of them never interleave a fetch and an apply. Creates nothing.
+    pub fn acquire_shared_file(path: &Path, wait: Duration) -> Result<RunLock> {
+        let file = File::open(path)
+            .map_err(|e| Error::failed(format!("{}: cannot open lock: {e}", path.display())))?;
+        RunLock::wait_for(file, path, wait)
+    }
+
+    fn wait_for(file: File, path: &Path, wait: Duration) -> Result<RunLock> {
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {

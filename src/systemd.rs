@@ -1,7 +1,13 @@
-//! The gateway's user unit, driven through `systemctl --user` as the target user: reading its
-//! state, reload/stop/start, and proving that the running process carries the token (by comparing
-//! the SHA-256 fingerprint of the variable in `/proc/<MainPID>/environ`; the value is never
-//! printed or passed on a command line).
+//! The gateway's unit, driven through `systemctl --user` as the target user (or, for a system
+//! unit with `User=`, through the system manager as root): reading its state, reload/stop/start,
+//! and proving that the running process carries the token (by comparing the SHA-256 fingerprint
+//! of the variable in `/proc/<MainPID>/environ`; the value is never printed or passed on a
+//! command line).
+//!
+//! Test seam: `OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR` (read only when set) makes "the system
+//! manager" root's *user* manager listening in that runtime directory, with system drop-ins under
+//! root's `~/.config/systemd/user`: a test machine whose PID 1 is not systemd has no system
+//! manager, and root's user manager runs `User=` units the same way.
 
 use crate::error::{Error, Result};
 use crate::managed_files;
@@ -11,9 +17,49 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// How `systemctl --user` is invoked for one user.
+/// How `systemctl` is invoked for one user's gateway.
 pub struct Systemctl {
     user: TargetUser,
+    manager: Manager,
+}
+
+/// Which systemd manager runs a gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Manager {
+    /// The user's own manager (`systemctl --user`, drop-ins in `~/.config/systemd/user`).
+    User,
+    /// The system manager, the unit running as its `User=` (drop-ins in `/etc/systemd/system`).
+    System,
+}
+
+/// The test seam's variable (module docs).
+pub const SYSTEM_MANAGER_SEAM: &str = "OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR";
+
+fn system_seam() -> Option<std::path::PathBuf> {
+    std::env::var_os(SYSTEM_MANAGER_SEAM)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// Where drop-ins for system units go: `/etc/systemd/system` (or, under the test seam, root's
+/// user unit directory).
+pub fn system_unit_dir() -> std::path::PathBuf {
+    match system_seam() {
+        Some(_) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(0))
+            .ok()
+            .flatten()
+            .map_or_else(|| "/root".into(), |root| root.dir)
+            .join(".config/systemd/user"),
+        None => "/etc/systemd/system".into(),
+    }
+}
+
+/// A gateway unit found by discovery, and the user it runs as (`User=`; empty for a user unit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundGateway {
+    pub unit: String,
+    pub user: String,
 }
 
 /// What `systemctl show` says about the unit.
@@ -44,13 +90,44 @@ impl UnitStatus {
 
 impl Systemctl {
     pub fn new(user: TargetUser) -> Systemctl {
-        Systemctl { user }
+        Systemctl {
+            user,
+            manager: Manager::User,
+        }
+    }
+
+    /// The system manager, for units that run as `user` (`User=`).
+    pub fn system(user: TargetUser) -> Systemctl {
+        Systemctl {
+            user,
+            manager: Manager::System,
+        }
+    }
+
+    pub fn manager(&self) -> Manager {
+        self.manager
+    }
+
+    /// How an operator reaches this manager: `systemctl --user` or `systemctl`.
+    pub fn cli(&self) -> &'static str {
+        match self.manager {
+            Manager::User => "systemctl --user",
+            Manager::System => "systemctl",
+        }
+    }
+
+    /// `journalctl --user` or `journalctl`, for messages.
+    pub fn journal(&self) -> &'static str {
+        match self.manager {
+            Manager::User => "journalctl --user",
+            Manager::System => "journalctl",
+        }
     }
 
     /// The environment every systemctl/systemd-run call gets: nothing of ours, just what is
-    /// needed to reach the user's manager.
+    /// needed to reach the manager (the user's, as the user; the system's, as root), and the
+    /// scope flag (`--user` for a user manager).
     fn user_command(&self, program: &str) -> Command {
-        let runtime_dir = self.user.runtime_dir();
         let mut command = Command::new(program);
         command
             .env_clear()
@@ -58,16 +135,40 @@ impl Systemctl {
                 "PATH",
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             )
-            .env("HOME", &self.user.home)
-            .env("USER", &self.user.name)
-            .env("LOGNAME", &self.user.name)
             .env("LANG", "C")
-            .env("SYSTEMD_PAGER", "")
-            .env("XDG_RUNTIME_DIR", &runtime_dir)
-            .env(
-                "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}/bus", runtime_dir.display()),
-            );
+            .env("SYSTEMD_PAGER", "");
+        let runtime_dir = match (self.manager, system_seam()) {
+            (Manager::User, _) => Some(self.user.runtime_dir()),
+            (Manager::System, seam) => seam,
+        };
+        match self.manager {
+            Manager::User => {
+                command
+                    .env("HOME", &self.user.home)
+                    .env("USER", &self.user.name)
+                    .env("LOGNAME", &self.user.name);
+                crate::privileges::child_identity(
+                    &mut command,
+                    crate::privileges::ChildIdentity::User,
+                );
+            }
+            Manager::System => {
+                command.env("HOME", "/root");
+                crate::privileges::child_identity(
+                    &mut command,
+                    crate::privileges::ChildIdentity::Root,
+                );
+            }
+        }
+        if let Some(runtime_dir) = runtime_dir {
+            command
+                .env("XDG_RUNTIME_DIR", &runtime_dir)
+                .env(
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    format!("unix:path={}/bus", runtime_dir.display()),
+                )
+                .arg("--user");
+        }
         command
     }
 
@@ -75,7 +176,8 @@ impl Systemctl {
         let (output, stdout, stderr) = self.output(args)?;
         if !output.status.success() {
             return Err(Error::Systemd(format!(
-                "systemctl --user {} failed for {} ({}): {}",
+                "{} {} failed for {} ({}): {}",
+                self.cli(),
                 args.join(" "),
                 self.user.name,
                 output.status,
@@ -90,7 +192,6 @@ impl Systemctl {
     fn output(&self, args: &[&str]) -> Result<(std::process::Output, String, String)> {
         let output = self
             .user_command("systemctl")
-            .arg("--user")
             .arg("--no-ask-password")
             .args(args)
             .output()
@@ -101,7 +202,8 @@ impl Systemctl {
             || stdout.contains("Running in chroot, ignoring")
         {
             return Err(Error::Systemd(format!(
-                "systemctl --user {} was ignored (\"Running in chroot\"): no user manager reachable for {}",
+                "{} {} was ignored (\"Running in chroot\"): no manager reachable for {}",
+                self.cli(),
                 args.join(" "),
                 self.user.name
             )));
@@ -173,8 +275,12 @@ impl Systemctl {
         limit: Duration,
     ) -> Result<(bool, String, String)> {
         let mut command = self.user_command("systemd-run");
+        if self.manager == Manager::System {
+            command
+                .arg(format!("--uid={}", self.user.uid))
+                .arg(format!("--gid={}", self.user.gid));
+        }
         command
-            .arg("--user")
             .arg("--no-ask-password")
             .arg("--quiet")
             .arg("--wait")
@@ -224,7 +330,7 @@ impl Systemctl {
                 variable: variable.clone(),
                 fingerprint: fingerprint.clone(),
                 origin: unit_file_setting(&context.unit_files, variable).unwrap_or_else(|| {
-                    format!("Environment= of {unit} (`systemctl --user cat {unit}`)")
+                    format!("Environment= of {unit} (`{} cat {unit}`)", self.cli())
                 }),
             })
             .collect();
@@ -252,12 +358,14 @@ impl Systemctl {
         Ok(found)
     }
 
-    /// The user's OpenClaw gateway units: service unit files named `openclaw*` whose environment
-    /// says `OPENCLAW_SERVICE_KIND=gateway` (every OpenClaw release marks its gateway units so,
-    /// one per profile), neither masked nor templates, and enabled or running (a disabled unit
-    /// left failed is not restarted on every run), sorted. A unit OpenClaw was told to name
-    /// otherwise (`OPENCLAW_SYSTEMD_UNIT`) is not found: name it with `--unit`.
-    pub fn gateways(&self) -> Result<Vec<String>> {
+    /// The manager's OpenClaw gateway units: service unit files named `openclaw*` whose
+    /// environment says `OPENCLAW_SERVICE_KIND=gateway` (every OpenClaw release marks its gateway
+    /// units so, one per profile), neither masked nor templates, and enabled or running (a
+    /// disabled unit left failed is not restarted on every run), sorted, each with its `User=`
+    /// (empty in a user manager). A unit OpenClaw was told to name otherwise
+    /// (`OPENCLAW_SYSTEMD_UNIT`) is found as long as its name starts with `openclaw`; name any
+    /// other with `--unit`.
+    pub fn gateways(&self) -> Result<Vec<FoundGateway>> {
         let listed = self.run(&[
             "list-unit-files",
             "--type=service",
@@ -274,21 +382,36 @@ impl Systemctl {
             if !name.ends_with(".service") || name.contains("@.") || file_state == "masked" {
                 continue;
             }
-            let shown = self.run(&["show", "-p", "ActiveState,Environment", "--", name])?;
+            // The environment may hold a token (our drop-in): parsed and zeroized like
+            // `exec_context`, the credentials kept as fingerprints only.
+            let shown = Zeroizing::new(self.run(&[
+                "show",
+                "-p",
+                "ActiveState,Environment,User",
+                "--",
+                name,
+            ])?);
             let context = ExecContext::parse(&shown);
-            let active_state = shown
-                .lines()
-                .find_map(|l| l.strip_prefix("ActiveState="))
-                .unwrap_or("");
+            let property = |key: &str| {
+                shown
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let active_state = property("ActiveState");
             let wanted = file_state.starts_with("enabled")
                 || matches!(file_state, "linked" | "linked-runtime" | "alias" | "static")
-                || matches!(active_state, "active" | "activating" | "reloading");
+                || matches!(active_state.as_str(), "active" | "activating" | "reloading");
             if wanted && context.get("OPENCLAW_SERVICE_KIND") == Some("gateway") {
-                found.push(name.to_owned());
+                found.push(FoundGateway {
+                    unit: name.to_owned(),
+                    user: property("User"),
+                });
             }
         }
-        found.sort();
-        found.dedup();
+        found.sort_by(|a, b| a.unit.cmp(&b.unit));
+        found.dedup_by(|a, b| a.unit == b.unit);
         Ok(found)
     }
 
@@ -343,10 +466,11 @@ impl Systemctl {
             }
             if status.active_state == "failed" || Instant::now() >= deadline {
                 return Err(Error::GatewayDown(format!(
-                    "{unit} did not come up with a new main process within {} s (state {}, MainPID {}); see `journalctl --user -u {unit}`",
+                    "{unit} did not come up with a new main process within {} s (state {}, MainPID {}); see `{} -u {unit}`",
                     limits.timeout.as_secs(),
                     status.active_state,
-                    status.main_pid
+                    status.main_pid,
+                    self.journal()
                 )));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -371,10 +495,11 @@ impl Systemctl {
         let after = self.show(unit)?;
         if !after.is_active() || after.main_pid != pid {
             return Err(Error::GatewayDown(format!(
-                "{unit} stopped running within {} ms of starting (state {}, MainPID {} instead of {pid}); see `journalctl --user -u {unit}`",
+                "{unit} stopped running within {} ms of starting (state {}, MainPID {} instead of {pid}); see `{} -u {unit}`",
                 limits.settle.as_millis(),
                 after.active_state,
-                after.main_pid
+                after.main_pid,
+                self.journal()
             )));
         }
         check_environment(unit, pid, expect)

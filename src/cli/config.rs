@@ -9,7 +9,7 @@ use super::DEFAULT_CONFIG;
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
 use crate::status::StatusOptions;
-use crate::sync::SyncOptions;
+use crate::sync::{SecretRef, SyncOptions, TargetSpec};
 use crate::systemd::VerifyLimits;
 use crate::trigger::{self, TriggerOptions};
 use std::path::{Path, PathBuf};
@@ -98,6 +98,25 @@ pub(super) struct FileConfig {
     settle_ms: Option<u64>,
     token_lifetime_days: Option<u64>,
     expiry_warning_days: Option<u64>,
+    /// `[[target]]` tables: several gateways (users, profiles, secrets) on one host.
+    #[serde(default)]
+    target: Vec<FileTarget>,
+}
+
+/// One `[[target]]` of the config file. What it leaves out comes from the top level.
+#[derive(serde::Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct FileTarget {
+    user: Option<String>,
+    home: Option<PathBuf>,
+    /// The gateway's unit; `profile` is the short way to name OpenClaw's
+    /// `openclaw-gateway-<profile>.service`. Neither: every gateway of the user.
+    unit: Option<String>,
+    profile: Option<String>,
+    state_dir: Option<PathBuf>,
+    secret_id: Option<String>,
+    json_key: Option<String>,
+    version_stage: Option<String>,
 }
 
 pub(super) fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
@@ -338,14 +357,139 @@ pub(super) fn status_options(
     ))
 }
 
+/// The config file's `[[target]]`s as sync targets, selected and layered:
+/// - `--user`, `--unit` and `--secret-id` given on the command line (or in their environment
+///   variables) select the targets that match them (a target without a secret of its own matches
+///   any secret); none matching is an error (exit 2);
+/// - a target's own keys beat the file's top level; `--version-stage` on the command line beats
+///   a target's own stage (a canary push covers every target); `--state-dir` on the command line
+///   applies only when it selects a single target.
+fn file_targets(
+    file: &FileConfig,
+    cli: &CliSelection,
+    json_key: &str,
+    default_stage: &str,
+) -> Result<Vec<TargetSpec>> {
+    let mut specs = Vec::new();
+    for (index, t) in file.target.iter().enumerate() {
+        let at = |what: String| Error::config(format!("config file: [[target]] {}: {what}", index + 1));
+        let unit = match (&t.unit, &t.profile) {
+            (Some(_), Some(_)) => return Err(at("give unit or profile, not both".into())),
+            (Some(unit), None) => Some(unit_name(Some(unit.clone()), file)?),
+            (None, Some(profile)) => {
+                if profile.is_empty()
+                    || !profile
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(at(format!("profile {profile:?} is not a profile name")));
+                }
+                Some(format!("openclaw-gateway-{profile}.service"))
+            }
+            (None, None) => None,
+        };
+        let user = t.user.clone().or_else(|| file.user.clone());
+        if cli.user.as_ref().is_some_and(|wanted| user.as_ref() != Some(wanted))
+            || cli.unit.as_ref().is_some_and(|wanted| unit.as_ref() != Some(wanted))
+            || cli
+                .secret_id
+                .as_ref()
+                .is_some_and(|wanted| t.secret_id.as_ref().is_some_and(|own| own != wanted))
+        {
+            continue;
+        }
+        let secret_id = t
+            .secret_id
+            .clone()
+            .or_else(|| cli.secret_id.clone())
+            .or_else(|| file.secret_id.clone())
+            .ok_or_else(|| at("no secret-id (here, at the top level, or --secret-id)".into()))?;
+        let version_stage = match (&cli.version_stage, &t.version_stage) {
+            (Some(stage), _) | (None, Some(stage)) => stage_name(stage.clone())?,
+            (None, None) => default_stage.to_owned(),
+        };
+        specs.push(TargetSpec {
+            home: t.home.clone().or_else(|| t.user.is_none().then(|| file.home.clone()).flatten()),
+            user,
+            unit,
+            state_dir: t.state_dir.clone(),
+            secret: SecretRef {
+                secret_id,
+                json_key: t.json_key.clone().unwrap_or_else(|| json_key.to_owned()),
+                version_stage,
+            },
+        });
+    }
+    if specs.is_empty() {
+        return Err(Error::config(format!(
+            "none of the {} [[target]]s of the config file matches{}{}{}",
+            file.target.len(),
+            cli.user.as_ref().map(|u| format!(" --user {u}")).unwrap_or_default(),
+            cli.unit.as_ref().map(|u| format!(" --unit {u}")).unwrap_or_default(),
+            cli.secret_id
+                .as_ref()
+                .map(|s| format!(" --secret-id {s}"))
+                .unwrap_or_default(),
+        )));
+    }
+    if let Some(dir) = &cli.state_dir {
+        match specs.as_mut_slice() {
+            [only] => only.state_dir = Some(dir.clone()),
+            _ => {
+                return Err(Error::config(format!(
+                    "--state-dir names one state directory, but {} targets of the config file are selected: select one with --user/--unit",
+                    specs.len()
+                )))
+            }
+        }
+    }
+    Ok(specs)
+}
+
+/// What the command line (flags and their environment variables) said, before the config file.
+struct CliSelection {
+    user: Option<String>,
+    unit: Option<String>,
+    secret_id: Option<String>,
+    version_stage: Option<String>,
+    state_dir: Option<PathBuf>,
+}
+
 pub(super) fn sync_options(
     args: SyncArgs,
     file: FileConfig,
 ) -> Result<(SyncOptions, OutputFormat)> {
+    let cli = CliSelection {
+        user: args.host.user.clone(),
+        unit: args
+            .host
+            .unit
+            .clone()
+            .map(|unit| unit_name(Some(unit), &FileConfig::default()))
+            .transpose()?,
+        secret_id: args.secret.secret_id.clone(),
+        version_stage: args.version_stage.clone(),
+        state_dir: args.host.state_dir.clone(),
+    };
     let (secret_id, json_key, aws) = args.secret.resolve(&file);
     let (probe, anthropic_base_url) = args.probe.resolve(&file);
     let host = args.host.resolve(&file)?;
-    let secret_id = required_secret_id(secret_id, &file)?;
+    let default_stage = stage_name(
+        args.version_stage
+            .clone()
+            .or(file.version_stage.clone())
+            .unwrap_or_else(|| "AWSCURRENT".to_owned()),
+    )?;
+    let targets = if file.target.is_empty() {
+        Vec::new()
+    } else {
+        file_targets(&file, &cli, &json_key, &default_stage)?
+    };
+    let secret_id = match (&targets[..], required_secret_id(secret_id, &file)) {
+        (_, Ok(id)) => id,
+        ([first, ..], Err(_)) => first.secret.secret_id.clone(),
+        ([], Err(err)) => return Err(err),
+    };
     if secret_id.is_empty() || secret_id.len() > 2048 {
         return Err(Error::config("--secret-id must be 1 to 2048 characters"));
     }
@@ -379,11 +523,8 @@ pub(super) fn sync_options(
         no_restart: layered(args.no_restart, args.restart, file.no_restart, false),
         probe,
         anthropic_base_url,
-        version_stage: stage_name(
-            args.version_stage
-                .or(file.version_stage.clone())
-                .unwrap_or_else(|| "AWSCURRENT".to_owned()),
-        )?,
+        version_stage: default_stage,
+        targets,
         lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
         verify: VerifyLimits {
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),

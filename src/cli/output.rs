@@ -157,19 +157,27 @@ pub(super) fn fail(err: &Error, json: bool) -> ExitCode {
 }
 
 /// One gateway: its report as before. Several: each report (or error) in turn; JSON
-/// `{"gateways": [{"unit", "report"} | {"unit", "error", "exit_code"}]}`.
+/// `{"gateways": [{"user", "unit", "report"} | {"user", "unit", "error", "exit_code"}]}`.
 pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
-    if let [(_, Ok(report))] = run.gateways.as_slice() {
+    if let [sync::GatewayRun {
+        result: Ok(report), ..
+    }] = run.gateways.as_slice()
+    {
         return print_report(report, output);
     }
     if output == OutputFormat::Json {
         let gateways: Vec<serde_json::Value> = run
             .gateways
             .iter()
-            .map(|(unit, result)| match result {
-                Ok(report) => serde_json::json!({ "unit": unit, "report": report }),
+            .map(|gateway| match &gateway.result {
+                Ok(report) => serde_json::json!({
+                    "user": gateway.user,
+                    "unit": gateway.unit,
+                    "report": report,
+                }),
                 Err(err) => serde_json::json!({
-                    "unit": unit,
+                    "user": gateway.user,
+                    "unit": gateway.unit,
                     "error": err.message(),
                     "exit_code": err.exit_code(),
                 }),
@@ -177,12 +185,13 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
             .collect();
         return print_json(&serde_json::json!({ "gateways": gateways }));
     }
-    for (unit, result) in &run.gateways {
-        match result {
+    for gateway in &run.gateways {
+        match &gateway.result {
             Ok(report) => print_report(report, output),
             Err(err) => {
-                eprintln!("openclaw-token-sync: error: {unit}: {err}");
-                println!("failed: {unit}: {err}");
+                let (user, unit) = (&gateway.user, &gateway.unit);
+                eprintln!("openclaw-token-sync: error: {unit} of {user}: {err}");
+                println!("failed: {unit} of {user}: {err}");
             }
         }
     }

@@ -21,13 +21,13 @@ use crate::error::{Error, Result};
 use crate::managed_files;
 use crate::secret::{Fingerprint, Token};
 use crate::systemd::{env_value, Systemctl};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Which proof a report rests on, strongest first.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProofMethod {
     /// `models.probe` inside the gateway named our variable and Anthropic's answer.
@@ -40,7 +40,7 @@ pub enum ProofMethod {
 }
 
 /// Where the live probe ran.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeVia {
     /// `models.probe`, inside the gateway, with the gateway's own credential.
@@ -49,7 +49,7 @@ pub enum ProbeVia {
     Direct,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ProbeReport {
     pub via: ProbeVia,
     /// The base URL of a direct probe; "gateway" otherwise.
@@ -59,7 +59,7 @@ pub struct ProbeReport {
 }
 
 /// What the proof established. Contains no token.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct GatewayProof {
     pub method: ProofMethod,
     /// The credential the gateway says it uses, e.g. "env: ANTHROPIC_OAUTH_TOKEN".
@@ -72,7 +72,7 @@ pub struct GatewayProof {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeReport>,
     /// Why a weaker proof was used, or what was inconclusive.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The gateway runs OpenClaw's CLI but its RPC could not be used: why.
     #[serde(skip_serializing_if = "Option::is_none")]

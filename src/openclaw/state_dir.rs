@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub const STATE_VARIABLES: [&str; 3] = ["OPENCLAW_STATE_DIR", "OPENCLAW_PROFILE", "OPENCLAW_HOME"];
 
 /// The state dir and where it came from (shown by `status` and in the sync report).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateDir {
     pub path: PathBuf,
     pub source: String,

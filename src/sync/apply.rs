@@ -66,6 +66,11 @@ impl Applier<'_> {
             if file.action == FileAction::Unchanged {
                 continue;
             }
+            if file.privileged {
+                tracing::info!(path = %file.path.display(), action = ?file.action, "writing as root");
+                crate::privileges::as_root(|| write_system_dropin(&file.path, &file.desired))?;
+                continue;
+            }
             let dir = fsutil::parent_of(&file.path)?;
             fsutil::ensure_dir(dir, file.role == FileRole::DropIn)?;
             let fresh;
@@ -212,6 +217,33 @@ impl Applier<'_> {
             Err(err) => Err(err),
         }
     }
+}
+
+/// A system unit's drop-in, as root: its `<unit>.d/` is created 0755 like the rest of
+/// `/etc/systemd/system` (so the user can see the file exists), the file 0600, never through a
+/// symlink.
+fn write_system_dropin(path: &Path, content: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fsutil::parent_of(path)?;
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::create_dir(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            action: "create directory",
+            detail: source.to_string(),
+            source,
+        })?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| Error::Io {
+                path: dir.to_path_buf(),
+                action: "set mode 0755 on",
+                detail: source.to_string(),
+                source,
+            },
+        )?;
+        fsutil::sync_dir(fsutil::parent_of(dir)?)?;
+    }
+    fsutil::ensure_dir(dir, false)?;
+    fsutil::write_atomic(path, content, 0o600)
 }
 
 pub fn remove_marker(marker: &Path) -> Result<()> {

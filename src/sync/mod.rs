@@ -22,6 +22,8 @@ pub mod decide;
 pub mod facts;
 pub mod plan;
 pub mod report;
+pub mod targets;
+mod workers;
 
 pub use report::{
     FileReport, GatewayAction, GatewayReport, Outcome, SecretReport, StoreReport, SyncReport,
@@ -33,14 +35,16 @@ use crate::fsutil;
 use crate::managed_files::ManagedPaths;
 use crate::openclaw::proof::{self, ProofOptions};
 use crate::openclaw::state_dir;
-use crate::session;
+use crate::privileges::{self, TargetUser};
 use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
 use crate::stores::document::ProfileSelector;
-use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
+use crate::systemd::{Expectation, FoundGateway, Manager, Systemctl, UnitStatus, VerifyLimits};
 use apply::{Applier, Running, StoreResults};
 use decide::Action;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+pub use targets::{ResolvedUser, SecretRef, TargetSpec};
 
 /// Everything `sync` needs, after flags, environment and config file were layered.
 #[derive(Clone, Debug)]
@@ -65,6 +69,9 @@ pub struct SyncOptions {
     /// No unit was named: sync every OpenClaw gateway unit of the user (`unit` when none is
     /// found).
     pub discover: bool,
+    /// The config file's `[[target]]`s, layered and selected (empty: the fields above are the
+    /// one target).
+    pub targets: Vec<TargetSpec>,
     pub lock_timeout: Duration,
     pub verify: VerifyLimits,
     pub aws: AwsSettings,
@@ -76,7 +83,15 @@ const PRE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What one `sync` did: one entry per gateway, in the order they were found.
 #[derive(Debug)]
 pub struct SyncRun {
-    pub gateways: Vec<(String, Result<SyncReport>)>,
+    pub gateways: Vec<GatewayRun>,
+}
+
+/// One gateway's outcome.
+#[derive(Debug)]
+pub struct GatewayRun {
+    pub user: String,
+    pub unit: String,
+    pub result: Result<SyncReport>,
 }
 
 impl SyncRun {
@@ -84,7 +99,7 @@ impl SyncRun {
     pub fn exit_code(&self) -> u8 {
         self.gateways
             .iter()
-            .map(|(_, result)| match result {
+            .map(|run| match &run.result {
                 Ok(report) => report.exit_code(),
                 Err(err) => err.exit_code(),
             })
@@ -93,78 +108,320 @@ impl SyncRun {
     }
 }
 
-/// Runs a sync: enters the user, takes the lock, fetches the secret once, then syncs each
-/// gateway (`--unit`, else every OpenClaw gateway unit of the user: `Systemctl::gateways`). With
-/// one gateway its error is the run's error; with several, a gateway that fails does not stop the
-/// others and the exit code is the worst.
+impl SyncOptions {
+    /// The config file's targets, or the command line's one.
+    pub fn target_specs(&self) -> Vec<TargetSpec> {
+        if !self.targets.is_empty() {
+            return self.targets.clone();
+        }
+        vec![TargetSpec {
+            user: self.user.clone(),
+            home: self.home.clone(),
+            unit: (!self.discover).then(|| self.unit.clone()),
+            state_dir: self.state_dir.clone(),
+            secret: SecretRef {
+                secret_id: self.secret_id.clone(),
+                json_key: self.json_key.clone(),
+                version_stage: self.version_stage.clone(),
+            },
+        }]
+    }
+}
+
+/// Fetched secrets by reference; a failed fetch keeps its message and exit code for every
+/// gateway that needed it.
+type Secrets = BTreeMap<SecretRef, std::result::Result<aws::FetchedSecret, (String, u8)>>;
+
+/// Runs a sync (`targets` has the rules): resolves the targets' users, finds the system
+/// manager's gateway units (as root), groups the gateways by user, fetches each distinct secret
+/// once, then syncs each user's gateways as that user. One user: in this process, its single
+/// gateway's error being the run's error, as it always was. Several users (root): one child
+/// process per user; a gateway that fails does not stop the others and the exit code is the
+/// worst.
 pub fn run(options: &SyncOptions) -> Result<SyncRun> {
-    let session = session::enter(
-        options.user.as_deref(),
-        options.home.as_deref(),
-        Some((&options.aws, &options.secret_id)),
-    )?;
-    let target = session.target;
-    let (runtime, config) = session.aws.expect("sync always talks to AWS");
-    let systemctl = Systemctl::new(target.clone());
-    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
+    let specs = options.target_specs();
+    let users = specs
+        .iter()
+        .map(|spec| privileges::resolve(spec.user.as_deref(), spec.home.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    let root = nix::unistd::geteuid().is_root();
+    let system = if root {
+        system_gateways(&users[0])
+    } else {
+        Vec::new()
+    };
+    let resolved: Vec<ResolvedUser> = users
+        .iter()
+        .map(|u| ResolvedUser {
+            name: u.name.clone(),
+            uid: u.uid,
+        })
+        .collect();
+    let root_default = root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
+    let groups = targets::plan(&specs, &resolved, &system, root_default);
+    let group_user = |group: &targets::Group| -> Result<TargetUser> {
+        match users.get(group.target) {
+            Some(user) => Ok(user.clone()),
+            None => privileges::resolve(Some(&group.user), None),
+        }
+    };
+
+    if let [group] = groups.as_slice() {
+        let target = group_user(group)?;
+        let secrets = secret_refs(group);
+        let (runtime, configs) = aws_configs(options, &secrets, privileges::must_drop(&target))?;
+        if group.needs_root() {
+            privileges::act_as(&target)?;
+        } else {
+            privileges::drop_to(&target)?;
+        }
+        let _lock = lock_user(options, &target)?;
+        let fetched = fetch(&runtime, &configs, &secrets);
+        drop(runtime);
+        if let [(_, Err((message, code)))] = fetched.iter().collect::<Vec<_>>().as_slice() {
+            return Err(Error::Reported {
+                message: message.clone(),
+                exit_code: *code,
+            });
+        }
+        let mut gateways = run_group(options, group, &target, &fetched)?;
+        if let [only] = gateways.as_mut_slice() {
+            if only.result.is_err() {
+                let only = gateways.pop().expect("one gateway");
+                return Err(only.result.expect_err("an error"));
+            }
+        }
+        return Ok(SyncRun { gateways });
+    }
+
+    // Several users: this root process fetches every secret once, then one child per user.
     let _lock = if options.dry_run {
         None
     } else {
-        fsutil::ensure_dir(&own_state, true)?;
-        Some(RunLock::acquire(
-            &own_state.join("lock"),
+        Some(RunLock::acquire_shared_file(
+            &std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
             options.lock_timeout,
         )?)
     };
-    let secret = runtime.block_on(aws::fetch_secret(
-        &config,
-        &options.secret_id,
-        &options.json_key,
-        &options.version_stage,
-    ))?;
-    drop(runtime);
-
-    let units = if options.discover {
-        match systemctl.gateways() {
-            Ok(found) if !found.is_empty() => found,
-            Ok(_) => vec![options.unit.clone()],
-            Err(err) => {
-                tracing::info!(error = %err, "gateway discovery failed; using the default unit");
-                vec![options.unit.clone()]
-            }
-        }
-    } else {
-        vec![options.unit.clone()]
+    let secrets: Vec<SecretRef> = {
+        let mut all: Vec<SecretRef> = groups.iter().flat_map(secret_refs).collect();
+        all.sort();
+        all.dedup();
+        all
     };
-    if units.len() > 1 && options.state_dir.is_some() {
-        return Err(Error::config(format!(
-            "--state-dir names one OpenClaw state directory, but this user runs {} gateways ({}): name the gateway with --unit",
-            units.len(),
-            units.join(", ")
-        )));
-    }
-    if let [unit] = units.as_slice() {
-        let one = SyncOptions {
-            unit: unit.clone(),
-            ..options.clone()
+    let (runtime, configs) = aws_configs(options, &secrets, false)?;
+    let fetched = fetch(&runtime, &configs, &secrets);
+    drop(runtime);
+    let mut gateways = Vec::new();
+    for group in &groups {
+        let target = match group_user(group) {
+            Ok(target) => target,
+            Err(err) => {
+                gateways.push(GatewayRun {
+                    user: group.user.clone(),
+                    unit: "(every gateway of the user)".to_owned(),
+                    result: Err(err),
+                });
+                continue;
+            }
         };
-        let report = sync_unit(&one, &target, &systemctl, &secret)?;
-        return Ok(SyncRun {
-            gateways: vec![(unit.clone(), Ok(report))],
-        });
+        let runs = workers::in_child(&target.name, || {
+            let entered = if group.needs_root() {
+                privileges::act_as(&target)
+            } else {
+                privileges::drop_to(&target)
+            };
+            let result = entered
+                .and_then(|()| lock_user(options, &target))
+                .and_then(|lock| {
+                    let runs = run_group(options, group, &target, &fetched);
+                    drop(lock);
+                    runs
+                });
+            result.unwrap_or_else(|err| {
+                vec![GatewayRun {
+                    user: target.name.clone(),
+                    unit: "(every gateway of the user)".to_owned(),
+                    result: Err(err),
+                }]
+            })
+        })?;
+        gateways.extend(runs);
     }
-    let gateways = units
-        .into_iter()
-        .map(|unit| {
+    Ok(SyncRun { gateways })
+}
+
+/// The system manager's OpenClaw gateway units with the users they run as; none when there is
+/// no system manager to ask.
+fn system_gateways(any_user: &TargetUser) -> Vec<(FoundGateway, Option<ResolvedUser>)> {
+    match Systemctl::system(any_user.clone()).gateways() {
+        Ok(found) => found
+            .into_iter()
+            .filter(|g| !g.user.is_empty() && g.user != "root")
+            .map(|g| {
+                let by = nix::unistd::User::from_name(&g.user)
+                    .ok()
+                    .flatten()
+                    .map(|u| ResolvedUser {
+                        name: u.name,
+                        uid: u.uid.as_raw(),
+                    });
+                (g, by)
+            })
+            .collect(),
+        Err(err) => {
+            tracing::debug!(error = %err, "no system manager gateways");
+            Vec::new()
+        }
+    }
+}
+
+fn secret_refs(group: &targets::Group) -> Vec<SecretRef> {
+    let mut refs: Vec<SecretRef> = group.items.iter().map(|i| i.secret.clone()).collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+/// The AWS client configuration for each secret (its region may come from its ARN), loaded
+/// while still root; `freeze` pins the credentials (root's `~/.aws` is unreadable afterwards).
+fn aws_configs(
+    options: &SyncOptions,
+    secrets: &[SecretRef],
+    freeze: bool,
+) -> Result<(tokio::runtime::Runtime, Vec<aws_config::SdkConfig>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
+    let mut configs = Vec::new();
+    for secret in secrets {
+        let mut config = runtime.block_on(aws::load_config(&options.aws, &secret.secret_id))?;
+        if freeze {
+            config = runtime.block_on(aws::freeze_credentials(config))?;
+        }
+        configs.push(config);
+    }
+    Ok((runtime, configs))
+}
+
+/// One GetSecretValue per secret.
+fn fetch(
+    runtime: &tokio::runtime::Runtime,
+    configs: &[aws_config::SdkConfig],
+    secrets: &[SecretRef],
+) -> Secrets {
+    secrets
+        .iter()
+        .zip(configs)
+        .map(|(secret, config)| {
+            let fetched = runtime
+                .block_on(aws::fetch_secret(
+                    config,
+                    &secret.secret_id,
+                    &secret.json_key,
+                    &secret.version_stage,
+                ))
+                .map_err(|e| (e.message(), e.exit_code()));
+            (secret.clone(), fetched)
+        })
+        .collect()
+}
+
+/// The user's run lock (none for a dry run, which changes nothing).
+fn lock_user(options: &SyncOptions, target: &TargetUser) -> Result<Option<RunLock>> {
+    if options.dry_run {
+        return Ok(None);
+    }
+    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
+    fsutil::ensure_dir(&own_state, true)?;
+    RunLock::acquire(&own_state.join("lock"), options.lock_timeout).map(Some)
+}
+
+/// Syncs one user's gateways (already acting as the user, the lock held): the units its items
+/// name, and for an item without a unit every gateway unit of the user's manager
+/// (`Systemctl::gateways`; the default unit when none is found and the user has no other).
+fn run_group(
+    options: &SyncOptions,
+    group: &targets::Group,
+    target: &TargetUser,
+    secrets: &Secrets,
+) -> Result<Vec<GatewayRun>> {
+    let named: Vec<&str> = group
+        .items
+        .iter()
+        .filter(|i| i.manager == Manager::User)
+        .filter_map(|i| i.unit.as_deref())
+        .collect();
+    let mut gateways = Vec::new();
+    for item in &group.items {
+        let systemctl = match item.manager {
+            Manager::User => Systemctl::new(target.clone()),
+            Manager::System => Systemctl::system(target.clone()),
+        };
+        let units = match &item.unit {
+            Some(unit) => vec![unit.clone()],
+            None => {
+                let found = match systemctl.gateways() {
+                    Ok(found) => found.into_iter().map(|g| g.unit).collect(),
+                    Err(err) => {
+                        tracing::info!(error = %err, user = target.name, "gateway discovery failed");
+                        Vec::new()
+                    }
+                };
+                let found: Vec<String> = found
+                    .into_iter()
+                    .filter(|u: &String| !named.contains(&u.as_str()))
+                    .collect();
+                if found.is_empty() && group.items.len() == 1 {
+                    vec![options.unit.clone()]
+                } else {
+                    found
+                }
+            }
+        };
+        let secret = match secrets.get(&item.secret) {
+            Some(Ok(secret)) => secret,
+            Some(Err((message, code))) => {
+                for unit in units {
+                    gateways.push(GatewayRun {
+                        user: target.name.clone(),
+                        unit,
+                        result: Err(Error::Reported {
+                            message: message.clone(),
+                            exit_code: *code,
+                        }),
+                    });
+                }
+                continue;
+            }
+            None => return Err(Error::failed("internal error: a secret was not fetched")),
+        };
+        if units.len() > 1 && item.state_dir.is_some() {
+            return Err(Error::config(format!(
+                "--state-dir names one OpenClaw state directory, but this user runs {} gateways ({}): name the gateway with --unit",
+                units.len(),
+                units.join(", ")
+            )));
+        }
+        for unit in units {
             let one = SyncOptions {
                 unit: unit.clone(),
+                state_dir: item.state_dir.clone(),
+                secret_id: item.secret.secret_id.clone(),
+                json_key: item.secret.json_key.clone(),
+                version_stage: item.secret.version_stage.clone(),
                 ..options.clone()
             };
-            let result = sync_unit(&one, &target, &systemctl, &secret);
-            (unit, result)
-        })
-        .collect();
-    Ok(SyncRun { gateways })
+            let result = sync_unit(&one, target, &systemctl, secret);
+            gateways.push(GatewayRun {
+                user: target.name.clone(),
+                unit,
+                result,
+            });
+        }
+    }
+    Ok(gateways)
 }
 
 /// Syncs one gateway unit with the secret already fetched.
@@ -181,9 +438,12 @@ fn sync_unit(
         options.state_dir.as_deref(),
     );
     let openclaw_state = state_dir.path.clone();
-    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    let mut paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    if systemctl.manager() == Manager::System {
+        paths = paths.in_system_manager(&crate::systemd::system_unit_dir());
+    }
     let token = &secret.token;
-    if !options.dry_run {
+    if !options.dry_run && systemctl.manager() == Manager::User {
         migrate_legacy_records(&paths)?;
     }
 

@@ -70,7 +70,14 @@ impl Plan {
                 .files
                 .iter()
                 .filter(|f| f.action != FileAction::Unchanged)
-                .find_map(|f| fsutil::unwritable_reason(&f.path, false)),
+                .find_map(|f| {
+                    if f.privileged {
+                        crate::privileges::as_root(|| Ok(fsutil::unwritable_reason(&f.path, false)))
+                            .unwrap_or_else(|e| Some(e.to_string()))
+                    } else {
+                        fsutil::unwritable_reason(&f.path, false)
+                    }
+                }),
         }
     }
 
@@ -143,7 +150,13 @@ pub fn build(
 
     let mut file_plans = Vec::new();
     for (role, path) in wanted {
-        let existing = match fsutil::read_managed(&path) {
+        let privileged = role == FileRole::DropIn && paths.system_dropin;
+        let read = if privileged {
+            crate::privileges::as_root(|| fsutil::read_managed(&path))
+        } else {
+            fsutil::read_managed(&path)
+        };
+        let existing = match read {
             Ok(existing) => existing,
             Err(crate::error::Error::Io { source, .. })
                 if !edited_in_place(role)
@@ -172,8 +185,10 @@ pub fn build(
             FileRole::ShellProfile => existing.as_ref().map_or(0o600, |f| f.mode),
             _ => 0o600,
         };
-        let mut plan = FilePlan::compare(role, path, desired, mode, existing.as_ref(), uid);
+        let owner = if privileged { 0 } else { uid };
+        let mut plan = FilePlan::compare(role, path, desired, mode, existing.as_ref(), owner);
         plan.removed_literal_tokens = removed;
+        plan.privileged = privileged;
         file_plans.push(plan);
     }
 

@@ -7,10 +7,10 @@ use super::plan::Plan;
 use crate::managed_files::{FileAction, FileRole, ManagedPaths};
 use crate::openclaw::proof::GatewayProof;
 use crate::stores::document::{Cleaning, ProfileSelector};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Applied,
@@ -18,24 +18,24 @@ pub enum Outcome {
     DryRun,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct SecretReport {
     pub arn: String,
     pub version_id: String,
     /// The staging label applied (AWSCURRENT, or a canary label).
     pub stage: String,
     pub fingerprint: String,
-    pub kind: &'static str,
-    pub variable: &'static str,
+    pub kind: String,
+    pub variable: String,
     pub created_date: Option<String>,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct FileReport {
     pub path: PathBuf,
     pub role: FileRole,
     pub action: FileAction,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub removed_literal_tokens: usize,
 }
 
@@ -43,10 +43,10 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct StoreReport {
     pub agent: String,
-    pub layout: &'static str,
+    pub layout: String,
     pub path: PathBuf,
     pub removed_profiles: Vec<String>,
     pub removed_references: usize,
@@ -54,7 +54,7 @@ pub struct StoreReport {
     pub error: Option<String>,
 }
 
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum GatewayAction {
     /// Stopped, files written, started, environment verified.
@@ -71,7 +71,7 @@ pub enum GatewayAction {
     WouldRestart,
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct GatewayReport {
     pub unit: String,
     pub action: GatewayAction,
@@ -83,7 +83,7 @@ pub struct GatewayReport {
 }
 
 /// What a sync did (or, with `--dry-run`, would do). Contains no token, only fingerprints.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug)]
 pub struct SyncReport {
     pub result: Outcome,
     pub user: String,
@@ -137,8 +137,8 @@ pub fn new(
             version_id: secret.version_id.clone(),
             stage: secret.stage.clone(),
             fingerprint: secret.token.fingerprint().to_string(),
-            kind: secret.token.kind().label(),
-            variable: secret.token.kind().variable(),
+            kind: secret.token.kind().label().to_owned(),
+            variable: secret.token.kind().variable().to_owned(),
             created_date: secret.created_date.clone(),
         },
         files: plan
@@ -184,7 +184,7 @@ pub fn stores(
             };
             let mut report = StoreReport {
                 agent: planned.agent.id.clone(),
-                layout: planned.store.layout(),
+                layout: planned.store.layout().to_owned(),
                 path: planned.store.location().to_path_buf(),
                 removed_profiles: cleaning.removed_profiles.clone(),
                 removed_references: cleaning.removed_references,
