@@ -21,6 +21,17 @@ pub fn enter(
     home: Option<&Path>,
     aws: Option<(&AwsSettings, &str)>,
 ) -> Result<Session> {
+    enter_keeping_root(user, home, aws, false)
+}
+
+/// [`enter`], but with `keep_root` the process acts as the user with root kept back
+/// (`privileges::act_as`), for a user whose gateway runs in the system manager.
+pub fn enter_keeping_root(
+    user: Option<&str>,
+    home: Option<&Path>,
+    aws: Option<(&AwsSettings, &str)>,
+    keep_root: bool,
+) -> Result<Session> {
     let target = privileges::resolve(user, home)?;
     let aws = match aws {
         None => None,
@@ -36,6 +47,10 @@ pub fn enter(
             Some((runtime, config))
         }
     };
-    privileges::drop_to(&target)?;
+    if keep_root {
+        privileges::act_as(&target)?;
+    } else {
+        privileges::drop_to(&target)?;
+    }
     Ok(Session { target, aws })
 }

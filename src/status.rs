@@ -23,7 +23,7 @@ use crate::secret::{Fingerprint, MANAGED_VARIABLES};
 use crate::session;
 use crate::state::{self, GatewayOutcome};
 use crate::stores::{self, document};
-use crate::systemd::{self, Systemctl};
+use crate::systemd::{self, Manager, Systemctl};
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,8 @@ pub struct StatusOptions {
     pub user: Option<String>,
     pub home: Option<PathBuf>,
     pub unit: String,
+    /// No unit was named: every gateway of the user.
+    pub discover: bool,
     pub state_dir: Option<PathBuf>,
     /// `Some(secret id)`: also compare with AWSCURRENT (one GetSecretValue).
     pub check_secret: Option<String>,
@@ -145,19 +147,111 @@ fn fingerprint_of_assignment(content: &[u8], variable: &str) -> Option<Fingerpri
     managed_files::assigned_value(content, variable).map(Fingerprint::of)
 }
 
-/// Diagnoses the host. Errors only for usage problems; everything else is a finding.
-pub fn run(options: &StatusOptions) -> Result<StatusReport> {
+/// What `status` found: one report per gateway.
+#[derive(Debug)]
+pub struct StatusRun {
+    pub reports: Vec<StatusReport>,
+}
+
+impl StatusRun {
+    /// 1 when any gateway has a problem, else 3 when any has a warning, else 0.
+    pub fn exit_code(&self) -> u8 {
+        let codes: Vec<u8> = self.reports.iter().map(StatusReport::exit_code).collect();
+        if codes.contains(&1) {
+            1
+        } else {
+            codes.into_iter().max().unwrap_or(0)
+        }
+    }
+}
+
+/// Diagnoses the host: the named unit, else every gateway of the user (user units of its
+/// manager, and as root the system units that run as it), each with its own report. Errors only
+/// for usage problems; everything else is a finding.
+pub fn run(options: &StatusOptions) -> Result<StatusRun> {
+    let resolved = crate::privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
+    let system_units: Vec<String> = if nix::unistd::geteuid().is_root() && resolved.uid != 0 {
+        Systemctl::system(resolved.clone())
+            .gateways()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|g| g.user == resolved.name)
+            .map(|g| g.unit)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let aws = options.check_secret.as_deref().map(|id| (&options.aws, id));
-    let session = session::enter(options.user.as_deref(), options.home.as_deref(), aws)?;
+    let session = session::enter_keeping_root(
+        options.user.as_deref(),
+        options.home.as_deref(),
+        aws,
+        !system_units.is_empty(),
+    )?;
     let target = session.target.clone();
+    let units: Vec<(String, Manager)> = if options.discover {
+        let mut units: Vec<(String, Manager)> = Systemctl::new(target.clone())
+            .gateways()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| (g.unit, Manager::User))
+            .collect();
+        units.extend(system_units.iter().map(|u| (u.clone(), Manager::System)));
+        if units.is_empty() {
+            units.push((options.unit.clone(), Manager::User));
+        }
+        units
+    } else if system_units.contains(&options.unit) {
+        vec![(options.unit.clone(), Manager::System)]
+    } else {
+        vec![(options.unit.clone(), Manager::User)]
+    };
+    // The secret is read once, whatever the number of gateways.
+    let secret =
+        match (&options.check_secret, &session.aws) {
+            (Some(secret_id), Some((runtime, config))) => Some(runtime.block_on(
+                aws::fetch_secret(config, secret_id, &options.json_key, "AWSCURRENT"),
+            )),
+            _ => None,
+        };
+    let reports = units
+        .iter()
+        .map(|(unit, manager)| {
+            let one = StatusOptions {
+                unit: unit.clone(),
+                // --state-dir names one gateway's directory.
+                state_dir: options.state_dir.clone().filter(|_| units.len() == 1),
+                ..options.clone()
+            };
+            let systemctl = match manager {
+                Manager::User => Systemctl::new(target.clone()),
+                Manager::System => Systemctl::system(target.clone()),
+            };
+            check_unit(&one, &target, &systemctl, secret.as_ref())
+        })
+        .collect();
+    Ok(StatusRun { reports })
+}
+
+/// Every check of one gateway.
+fn check_unit(
+    options: &StatusOptions,
+    target: &crate::privileges::TargetUser,
+    systemctl: &Systemctl,
+    secret: Option<&Result<aws::FetchedSecret>>,
+) -> StatusReport {
+    let target = target.clone();
     let state_dir = crate::openclaw::state_dir::for_unit(
-        &Systemctl::new(target.clone()),
+        systemctl,
         &options.unit,
         &target.home,
         options.state_dir.as_deref(),
     );
     let openclaw_state = state_dir.path.clone();
-    let paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    let mut paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
+    if systemctl.manager() == Manager::System {
+        paths = paths.in_system_manager(&crate::systemd::system_unit_dir());
+    }
     let mut findings = Findings(Vec::new());
     let unit = options.unit.as_str();
     let seen = format!(
@@ -179,7 +273,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
 
     // The state file and the drop-in say which variable and token we expect.
     let (applied, state_warning) = state::load(&paths.state_file());
-    let dropin = fsutil::read_managed(&paths.dropin).ok().flatten();
+    let dropin = read_dropin(&paths);
     let variable = applied
         .as_ref()
         .map(|s| s.variable.clone())
@@ -197,7 +291,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         .and_then(|d| fingerprint_of_assignment(&d.content, &variable));
 
     // Asked once: the gateway checks and the OpenClaw version lookup both use it.
-    let shown = Systemctl::new(target.clone()).show(unit);
+    let shown = systemctl.show(unit);
     check_gateway(
         &mut findings,
         &target,
@@ -215,11 +309,11 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
     {
         check_gateway_runtime(
             &mut findings,
-            &target,
             status,
             options,
             &paths,
             &openclaw_state,
+            systemctl,
         );
     }
     check_environment_files(
@@ -232,13 +326,8 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
     check_files(&mut findings, &paths, target.uid);
     check_state(&mut findings, applied.as_ref(), state_warning, unit);
     let mut expires_at = None;
-    if let (Some(secret_id), Some((runtime, config))) = (&options.check_secret, &session.aws) {
-        match runtime.block_on(aws::fetch_secret(
-            config,
-            secret_id,
-            &options.json_key,
-            "AWSCURRENT",
-        )) {
+    if let (Some(secret_id), Some(fetched)) = (&options.check_secret, secret) {
+        match fetched {
             Ok(secret) => {
                 expires_at = secret.metadata.expires_at.clone();
                 match &applied {
@@ -313,7 +402,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         .iter()
         .filter(|f| f.severity == Severity::Warning)
         .count();
-    Ok(StatusReport {
+    StatusReport {
         user: target.name,
         home: target.home,
         unit: unit.to_owned(),
@@ -321,7 +410,18 @@ pub fn run(options: &StatusOptions) -> Result<StatusReport> {
         problems,
         warnings,
         findings: findings.0,
-    })
+    }
+}
+
+/// The drop-in, read as root for a system unit (root's 0600 file).
+fn read_dropin(paths: &ManagedPaths) -> Option<fsutil::ExistingFile> {
+    if paths.system_dropin {
+        crate::privileges::as_root(|| fsutil::read_managed(&paths.dropin))
+            .ok()
+            .flatten()
+    } else {
+        fsutil::read_managed(&paths.dropin).ok().flatten()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -438,7 +538,11 @@ fn token_on_disk(paths: &ManagedPaths) -> Option<Token> {
     [&paths.dot_env, &paths.dropin]
         .into_iter()
         .find_map(|path| {
-            let file = fsutil::read_managed(path).ok().flatten()?;
+            let file = if path == &paths.dropin {
+                read_dropin(paths)?
+            } else {
+                fsutil::read_managed(path).ok().flatten()?
+            };
             MANAGED_VARIABLES.iter().find_map(|variable| {
                 let value = managed_files::assigned_value(&file.content, variable)?;
                 let text = Zeroizing::new(String::from_utf8(value.to_vec()).ok()?);
@@ -450,17 +554,16 @@ fn token_on_disk(paths: &ManagedPaths) -> Option<Token> {
 /// The gateway's own view (its RPC) and a live probe, as `sync` proves it after applying.
 fn check_gateway_runtime(
     findings: &mut Findings,
-    target: &crate::privileges::TargetUser,
     status: &crate::systemd::UnitStatus,
     options: &StatusOptions,
     paths: &ManagedPaths,
     state_dir: &Path,
+    systemctl: &Systemctl,
 ) {
     let unit = options.unit.as_str();
     let Some(token) = token_on_disk(paths) else {
         return; // the drop-in finding already says there is no token
     };
-    let systemctl = Systemctl::new(target.clone());
     let proof_options = ProofOptions {
         cli_state: paths.state_dir.join("openclaw-cli"),
         home: paths.home.clone(),
@@ -470,7 +573,7 @@ fn check_gateway_runtime(
         deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
         already_probed: None,
     };
-    let proof = match proof::prove(&systemctl, unit, &token, state_dir, proof_options) {
+    let proof = match proof::prove(systemctl, unit, &token, state_dir, proof_options) {
         Ok(proof) => proof,
         Err(e) => {
             findings.add(
@@ -652,12 +755,22 @@ fn check_files(findings: &mut Findings, paths: &ManagedPaths, uid: u32) {
         &paths.dot_env,
         &paths.state_file(),
     ];
-    let dirs = [&paths.dropin_dir, &paths.state_dir];
+    // A system unit's drop-in is root's, in a 0755 directory of the system's.
+    let dirs: &[&PathBuf] = if paths.system_dropin {
+        &[&paths.state_dir]
+    } else {
+        &[&paths.dropin_dir, &paths.state_dir]
+    };
     for (path, want_mode) in files
         .iter()
         .map(|p| (*p, 0o600))
         .chain(dirs.iter().map(|p| (*p, 0o700)))
     {
+        let uid = if paths.system_dropin && *path == paths.dropin {
+            0
+        } else {
+            uid
+        };
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             continue;
         };

@@ -335,6 +335,7 @@ pub(super) fn status_options(
     let options = StatusOptions {
         probe,
         anthropic_base_url,
+        discover: !host.unit_named,
         unit: host.unit,
         user: host.user,
         home: host.home,
@@ -372,7 +373,8 @@ fn file_targets(
 ) -> Result<Vec<TargetSpec>> {
     let mut specs = Vec::new();
     for (index, t) in file.target.iter().enumerate() {
-        let at = |what: String| Error::config(format!("config file: [[target]] {}: {what}", index + 1));
+        let at =
+            |what: String| Error::config(format!("config file: [[target]] {}: {what}", index + 1));
         let unit = match (&t.unit, &t.profile) {
             (Some(_), Some(_)) => return Err(at("give unit or profile, not both".into())),
             (Some(unit), None) => Some(unit_name(Some(unit.clone()), file)?),
@@ -389,8 +391,14 @@ fn file_targets(
             (None, None) => None,
         };
         let user = t.user.clone().or_else(|| file.user.clone());
-        if cli.user.as_ref().is_some_and(|wanted| user.as_ref() != Some(wanted))
-            || cli.unit.as_ref().is_some_and(|wanted| unit.as_ref() != Some(wanted))
+        if cli
+            .user
+            .as_ref()
+            .is_some_and(|wanted| user.as_ref() != Some(wanted))
+            || cli
+                .unit
+                .as_ref()
+                .is_some_and(|wanted| unit.as_ref() != Some(wanted))
             || cli
                 .secret_id
                 .as_ref()
@@ -409,7 +417,10 @@ fn file_targets(
             (None, None) => default_stage.to_owned(),
         };
         specs.push(TargetSpec {
-            home: t.home.clone().or_else(|| t.user.is_none().then(|| file.home.clone()).flatten()),
+            home: t
+                .home
+                .clone()
+                .or_else(|| t.user.is_none().then(|| file.home.clone()).flatten()),
             user,
             unit,
             state_dir: t.state_dir.clone(),
@@ -424,8 +435,14 @@ fn file_targets(
         return Err(Error::config(format!(
             "none of the {} [[target]]s of the config file matches{}{}{}",
             file.target.len(),
-            cli.user.as_ref().map(|u| format!(" --user {u}")).unwrap_or_default(),
-            cli.unit.as_ref().map(|u| format!(" --unit {u}")).unwrap_or_default(),
+            cli.user
+                .as_ref()
+                .map(|u| format!(" --user {u}"))
+                .unwrap_or_default(),
+            cli.unit
+                .as_ref()
+                .map(|u| format!(" --unit {u}"))
+                .unwrap_or_default(),
             cli.secret_id
                 .as_ref()
                 .map(|s| format!(" --secret-id {s}"))

@@ -12,7 +12,7 @@ pub use output::summary_line;
 use crate::error::{Error, Result};
 use crate::promote::{self, StageMove, StageOptions};
 use crate::put::{self, PutOptions};
-use crate::status::{self, StatusReport};
+use crate::status::{self, StatusRun};
 use crate::sync::{self, SyncRun};
 use crate::trigger::{self, TriggerReport};
 use args::{ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
@@ -97,7 +97,7 @@ pub fn main() -> ExitCode {
                 prepared,
                 status::run,
                 print_status,
-                StatusReport::exit_code,
+                StatusRun::exit_code,
             )
         }
         Command::Trigger(args) => run_trigger(args, config),

@@ -5,7 +5,7 @@ use super::args::OutputFormat;
 use crate::error::Error;
 use crate::promote::{StageReport, VersionView};
 use crate::put::{PutAction, PutReport};
-use crate::status::{Severity, StatusReport};
+use crate::status::{Severity, StatusReport, StatusRun};
 use crate::sync::{self, GatewayAction, Outcome, SyncReport, SyncRun};
 use crate::trigger::TriggerReport;
 use std::process::ExitCode;
@@ -107,7 +107,19 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     );
 }
 
-pub(super) fn print_status(report: &StatusReport, output: OutputFormat) {
+/// One gateway: its report as before; several: JSON `{"gateways": [report, ...]}`, text each
+/// report in turn.
+pub(super) fn print_status(run: &StatusRun, output: OutputFormat) {
+    match (run.reports.as_slice(), output) {
+        ([one], _) => print_status_report(one, output),
+        (_, OutputFormat::Json) => print_json(&serde_json::json!({ "gateways": run.reports })),
+        (reports, OutputFormat::Text) => reports
+            .iter()
+            .for_each(|report| print_status_report(report, output)),
+    }
+}
+
+fn print_status_report(report: &StatusReport, output: OutputFormat) {
     if output == OutputFormat::Json {
         return print_json(report);
     }

@@ -157,7 +157,8 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             uid: u.uid,
         })
         .collect();
-    let root_default = root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
+    let root_default =
+        root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
     let groups = targets::plan(&specs, &resolved, &system, root_default);
     let group_user = |group: &targets::Group| -> Result<TargetUser> {
         match users.get(group.target) {

@@ -107,10 +107,9 @@ pub fn plan(
         }
     };
     for (index, (spec, user)) in specs.iter().zip(users).enumerate() {
-        let runs_as =
-            |found: &FoundGateway, by: &Option<ResolvedUser>| -> bool {
-                found.user == user.name || by.as_ref().is_some_and(|u| u.uid == user.uid)
-            };
+        let runs_as = |found: &FoundGateway, by: &Option<ResolvedUser>| -> bool {
+            found.user == user.name || by.as_ref().is_some_and(|u| u.uid == user.uid)
+        };
         let item = |manager, unit: Option<String>| WorkItem {
             target: index,
             manager,

@@ -1,0 +1,386 @@
+//! Several gateways on one host (issue 14), end to end with real user managers and moto:
+//! a system unit with `User=` (run by root's user manager through the test seam, since this
+//! machine's PID 1 is not systemd and there is no system manager to drive), the config file's
+//! `[[target]]`s for several users and secrets (one GetSecretValue per distinct secret, one
+//! failing gateway not stopping the others), and `status` on several gateways.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Files below `dir` not owned by `uid` (root must never leave one in a user's home).
+fn foreign_files(dir: &Path, uid: u32) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.uid() != uid {
+            found.push(entry.path());
+        }
+        if meta.is_dir() {
+            found.extend(foreign_files(&entry.path(), uid));
+        }
+    }
+    found
+}
+
+/// Root's own user manager, standing in for the system manager (stopped when dropped).
+struct RootManager {
+    pid: String,
+}
+
+impl RootManager {
+    fn start() -> RootManager {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/user-manager.sh");
+        let output = Command::new(&script)
+            .args(["start", "root"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "root's user manager: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        RootManager {
+            pid: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        }
+    }
+
+    fn systemctl(&self, args: &[&str]) -> String {
+        let output = Command::new("systemctl")
+            .env("XDG_RUNTIME_DIR", "/run/user/0")
+            .arg("--user")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "systemctl --user {args:?} (root): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for RootManager {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/user-manager.sh");
+        let _ = Command::new(script)
+            .args(["stop", "root", &self.pid])
+            .status();
+    }
+}
+
+#[test]
+fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_manager() {
+    if !require_root("system_unit") {
+        return;
+    }
+    // The user has no gateway of its own: OpenClaw runs as a system unit with User=.
+    let user = TestUser::new("ocs-sysgw", false);
+    let root = RootManager::start();
+    let unit = "openclaw-gateway-ocs-sysgw.service";
+    let units = PathBuf::from("/root/.config/systemd/user");
+    fs::create_dir_all(&units).unwrap();
+    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
+    fs::write(
+        units.join(unit),
+        format!(
+            "[Unit]\nDescription=OpenClaw gateway as a system service (test)\n\n[Service]\nUser={name}\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=1\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=sys\nEnvironment=HOME={home}\n\n[Install]\nWantedBy=default.target\n",
+            name = user.name,
+            home = user.home.display()
+        ),
+    )
+    .unwrap();
+    user.write(".openclaw-sys/openclaw.json", b"{}\n", 0o600);
+    let stale = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
+    user.write(
+        ".openclaw-sys/agents/main/agent/auth-profiles.json",
+        &stale,
+        0o600,
+    );
+    root.systemctl(&["daemon-reload"]);
+    root.systemctl(&["enable", "--now", unit]);
+    let main_pid = || {
+        root.systemctl(&["show", "-p", "MainPID", "--value", unit])
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let before = main_pid();
+    assert_ne!(before, 0);
+
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/sysgw", &token);
+    let seam = [("OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR", "/run/user/0")];
+    let run = run_tool(
+        &sync_args(&secret, &user, &["--output", "json", "-vv"]),
+        &seam,
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.json();
+    assert_eq!(report["gateway"]["unit"], unit, "{report}");
+    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    assert_eq!(
+        report["state_dir"]["path"],
+        user.path(".openclaw-sys").to_str().unwrap(),
+        "OPENCLAW_PROFILE of the unit decides the state dir"
+    );
+
+    // The gateway, running as the user, carries the token.
+    let pid = main_pid();
+    assert_ne!(pid, before);
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(environ
+        .split(|b| *b == 0)
+        .any(|e| e == format!("ANTHROPIC_OAUTH_TOKEN={token}").as_bytes()));
+    assert_eq!(
+        fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
+        user.uid
+    );
+    // The drop-in is root's, 0600, in the system unit directory; nothing in the user's tree.
+    let dropin = units.join(format!("{unit}.d/anthropic.conf"));
+    let meta = fs::metadata(&dropin).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+    assert!(!user
+        .path(&format!(".config/systemd/user/{unit}.d"))
+        .exists());
+    // The user's files were written as the user: not one root-owned file in the home.
+    assert_eq!(foreign_files(&user.home, user.uid), Vec::<PathBuf>::new());
+    assert!(fs::read_to_string(user.path(".openclaw-sys/.env"))
+        .unwrap()
+        .contains(&token));
+    assert!(
+        !fs::read_to_string(user.path(".openclaw-sys/agents/main/agent/auth-profiles.json"))
+            .unwrap()
+            .contains("anthropic:")
+    );
+    assert!(user
+        .path(&format!(
+            ".local/state/openclaw-token-sync/state-system-{unit}.json"
+        ))
+        .exists());
+
+    // Current: nothing restarted.
+    let run = run_tool(&sync_args(&secret, &user, &[]), &seam, &tokens);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    assert_eq!(main_pid(), pid);
+
+    // status finds the system unit for the user and reads its root-owned drop-in.
+    let run = run_tool(
+        &["status", "--user", &user.name, "--output", "json"],
+        &seam,
+        &tokens,
+    );
+    let status = run.json();
+    assert_eq!(status["unit"], unit, "{status}");
+    let drop_in = status["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "drop-in")
+        .cloned()
+        .unwrap();
+    assert_eq!(drop_in["severity"], "ok", "{status}");
+
+    root.systemctl(&["disable", "--now", unit]);
+    let _ = fs::remove_file(units.join(unit));
+    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
+}
+
+#[test]
+fn config_targets_cover_several_users_with_one_call_per_secret_and_a_failure_stops_no_other() {
+    if !require_root("config_targets") {
+        return;
+    }
+    let alice = TestUser::new("ocs-mt-alice", true);
+    let bob = TestUser::new("ocs-mt-bob", true);
+    let one = new_token(false);
+    let two = new_token(true);
+    let three = new_token(false);
+    let tokens = vec![one.clone(), two.clone(), three.clone()];
+    let first = create_secret("tests/mt-one", &one);
+    let second = create_secret("tests/mt-two", &two);
+    let proxy = FaultProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let write_config = |bob_secret: &str| {
+        fs::write(
+            &config,
+            format!(
+                "secret-id = \"{first}\"\nsettle-ms = 300\n\n[[target]]\nuser = \"{}\"\n\n[[target]]\nuser = \"{}\"\nsecret-id = \"{bob_secret}\"\n\n[[target]]\nuser = \"{}\"\nunit = \"openclaw-gateway.service\"\n",
+                alice.name, bob.name, alice.name
+            ),
+        )
+        .unwrap();
+    };
+    let env = |config: &Path| {
+        vec![
+            ("AWS_ENDPOINT_URL".to_owned(), proxy.endpoint.clone()),
+            (
+                "OPENCLAW_TOKEN_SYNC_CONFIG".to_owned(),
+                config.display().to_string(),
+            ),
+        ]
+    };
+    let run_with = |args: &[&str]| {
+        let env = env(&config);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_tool(args, &env, &tokens)
+    };
+
+    write_config(&second);
+    let run = run_with(&["sync", "--output", "json"]);
+    run.expect_status(0);
+    let report = run.json();
+    let gateways = report["gateways"].as_array().expect("several gateways");
+    let seen: Vec<(&str, &str)> = gateways
+        .iter()
+        .map(|g| {
+            (
+                g["user"].as_str().unwrap(),
+                g["report"]["gateway"]["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (alice.name.as_str(), "restarted"),
+            (bob.name.as_str(), "restarted")
+        ],
+        "alice's unit named twice is synced once: {report}"
+    );
+    assert_eq!(
+        proxy.count("secretsmanager.GetSecretValue"),
+        2,
+        "one per secret"
+    );
+    alice.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &one);
+    bob.assert_gateway_has("ANTHROPIC_API_KEY", &two);
+    for user in [&alice, &bob] {
+        assert_eq!(foreign_files(&user.home, user.uid), Vec::<PathBuf>::new());
+    }
+
+    // --user selects one target: bob only.
+    let run = run_with(&["sync", "--user", &bob.name]);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    assert!(run.stdout.contains(&bob.name), "{}", run.stdout);
+    let run = run_with(&["sync", "--user", "nobody"]);
+    run.expect_status(2);
+    assert!(
+        run.stderr.contains("matches --user nobody"),
+        "{}",
+        run.stderr
+    );
+
+    // Bob's secret is gone: bob fails, alice is still synced and the exit code says so.
+    write_config("tests/mt-missing");
+    put_secret(&first, &three);
+    let run = run_with(&["sync", "--output", "json"]);
+    run.expect_status(1);
+    let report = run.json();
+    let gateways = report["gateways"].as_array().unwrap();
+    let alice_entry = gateways
+        .iter()
+        .find(|g| g["user"] == alice.name.as_str())
+        .unwrap();
+    let bob_entry = gateways
+        .iter()
+        .find(|g| g["user"] == bob.name.as_str())
+        .unwrap();
+    assert_eq!(
+        alice_entry["report"]["gateway"]["action"], "restarted",
+        "{report}"
+    );
+    assert!(
+        bob_entry["error"]
+            .as_str()
+            .unwrap()
+            .contains("tests/mt-missing"),
+        "{report}"
+    );
+    alice.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &three);
+    bob.assert_gateway_has("ANTHROPIC_API_KEY", &two);
+}
+
+#[test]
+fn status_reports_every_gateway_of_the_user() {
+    if !require_root("status_several") {
+        return;
+    }
+    let user = TestUser::new("ocs-st-two", true);
+    let unit_text =
+        fs::read_to_string(user.path(".config/systemd/user/openclaw-gateway.service")).unwrap();
+    user.write(
+        ".config/systemd/user/openclaw-gateway-work.service",
+        unit_text
+            .replace(
+                "Environment=OPENCLAW_SERVICE_KIND=gateway",
+                "Environment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=work",
+            )
+            .as_bytes(),
+        0o644,
+    );
+    fs::create_dir_all(user.path(".openclaw-work")).unwrap();
+    chown_tree(&user.home, user.uid, user.gid);
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", "openclaw-gateway-work.service"]);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/st-two", &token);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+
+    let run = run_tool(
+        &["status", "--user", &user.name, "--output", "json"],
+        &[],
+        &tokens,
+    );
+    let report = run.json();
+    let gateways = report["gateways"]
+        .as_array()
+        .expect("one report per gateway");
+    let units: Vec<&str> = gateways
+        .iter()
+        .map(|g| g["unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        units,
+        ["openclaw-gateway-work.service", "openclaw-gateway.service"],
+        "{report}"
+    );
+    for gateway in gateways {
+        let state = gateway["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "state-dir")
+            .unwrap()
+            .clone();
+        assert_eq!(state["severity"], "ok", "{gateway}");
+    }
+    assert!(gateways[0]["findings"]
+        .to_string()
+        .contains(".openclaw-work"));
+
+    // The work gateway stopped: the run reports a problem, named for that unit only.
+    user.systemctl(&["stop", "openclaw-gateway-work.service"]);
+    let run = run_tool(&["status", "--user", &user.name], &[], &tokens);
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("unit openclaw-gateway-work.service"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("openclaw-token-sync status for").count(),
+        2
+    );
+}
