@@ -331,6 +331,16 @@ fn status_reports_every_gateway_of_the_user() {
     );
     fs::create_dir_all(user.path(".openclaw-work")).unwrap();
     chown_tree(&user.home, user.uid, user.gid);
+    // Enabled (the link `systemctl --user enable` makes): a stopped gateway that should run is
+    // still found, and reported down.
+    let wants = user.path(".config/systemd/user/default.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        user.path(".config/systemd/user/openclaw-gateway-work.service"),
+        wants.join("openclaw-gateway-work.service"),
+    )
+    .unwrap();
+    chown_tree(&user.home, user.uid, user.gid);
     user.systemctl(&["daemon-reload"]);
     user.systemctl(&["start", "openclaw-gateway-work.service"]);
     let token = new_token(false);
@@ -370,12 +380,20 @@ fn status_reports_every_gateway_of_the_user() {
         .to_string()
         .contains(".openclaw-work"));
 
-    // The work gateway stopped: the run reports a problem, named for that unit only.
+    // The work gateway stopped: reported (a warning, exit 3) for that unit, the other healthy.
     user.systemctl(&["stop", "openclaw-gateway-work.service"]);
     let run = run_tool(&["status", "--user", &user.name], &[], &tokens);
-    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert_eq!(run.status, 3, "{}", run.stdout);
     assert!(
-        run.stdout.contains("unit openclaw-gateway-work.service"),
+        run.stdout.contains(
+            "WARNING  gateway-unit               openclaw-gateway-work.service is stopped"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("healthy: 0 problem(s)").count(),
+        1,
         "{}",
         run.stdout
     );
