@@ -37,6 +37,10 @@ const HEADER: &str =
 #[serde(rename_all = "kebab-case")]
 pub enum FileRole {
     DropIn,
+    /// A system unit's token: root's 0600 `<unit>.d/anthropic.env`, which its drop-in names in
+    /// `EnvironmentFile=` (a system unit's `Environment=` is readable by every local user
+    /// through D-Bus, so the token is never in the drop-in itself).
+    SystemEnv,
     LegacyEnv,
     DotEnv,
     GatewayEnv,
@@ -71,6 +75,8 @@ pub struct ManagedPaths {
     /// The unit runs in the system manager: the drop-in is root's, in the system unit
     /// directory, read and written as root.
     pub system_dropin: bool,
+    /// For a system unit: root's environment file with the token, beside the drop-in.
+    pub system_env: Option<PathBuf>,
 }
 
 impl ManagedPaths {
@@ -93,6 +99,7 @@ impl ManagedPaths {
                     .join(DROPIN_NAME)
             }),
             system_dropin: false,
+            system_env: None,
         }
     }
 
@@ -103,6 +110,7 @@ impl ManagedPaths {
         self.dropin = self.dropin_dir.join(DROPIN_NAME);
         self.stray_dropin = None;
         self.system_dropin = true;
+        self.system_env = Some(self.dropin_dir.join("anthropic.env"));
         self
     }
 
@@ -151,6 +159,16 @@ pub fn dropin_content(token: &Token) -> Zeroizing<Vec<u8>> {
     out.extend_from_slice(HEADER.as_bytes());
     out.extend_from_slice(b"[Service]\nEnvironment=");
     push_assignment(&mut out, token);
+    out.push(b'\n');
+    out
+}
+
+/// A system unit's drop-in: no token, only the root-owned environment file that holds it.
+pub fn system_dropin_content(env_file: &Path) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    out.extend_from_slice(HEADER.as_bytes());
+    out.extend_from_slice(b"[Service]\nEnvironmentFile=");
+    out.extend_from_slice(env_file.as_os_str().as_encoded_bytes());
     out.push(b'\n');
     out
 }

@@ -156,8 +156,11 @@ pub fn as_root<T>(step: impl FnOnce() -> Result<T>) -> Result<T> {
     unistd::seteuid(Uid::from_raw(0)).map_err(back)?;
     unistd::setegid(Gid::from_raw(0)).map_err(back)?;
     let result = step();
-    unistd::setegid(gid).map_err(back)?;
-    unistd::seteuid(uid).map_err(back)?;
+    if unistd::setegid(gid).is_err() || unistd::seteuid(uid).is_err() {
+        // Going on as root would create root's files in the user's home: stop here.
+        eprintln!("openclaw-token-sync: error: cannot return to the acting user; aborting");
+        std::process::abort();
+    }
     result
 }
 

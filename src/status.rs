@@ -380,15 +380,19 @@ fn check_unit(
         expires_at.as_deref(),
     );
     check_legacy_timer(&mut findings, &target, &paths.home);
-    check_linger(
-        &mut findings,
-        &target.name,
-        Path::new(LINGER_DIR),
-        // Unattended: under systemd (the timer) or SSM Run Command.
-        ["INVOCATION_ID", "AWS_SSM_INSTANCE_ID"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty())),
-    );
+    // Linger matters for a user manager only.
+    let unattended = ["INVOCATION_ID", "AWS_SSM_INSTANCE_ID"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    if systemctl.manager() == Manager::User {
+        check_linger(
+            &mut findings,
+            &target.name,
+            Path::new(LINGER_DIR),
+            // Unattended: under systemd (the timer) or SSM Run Command.
+            unattended,
+        );
+    }
     let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
     check_claude_credentials(&mut findings, fragment_path, &paths.home);
 
@@ -413,10 +417,11 @@ fn check_unit(
     }
 }
 
-/// The drop-in, read as root for a system unit (root's 0600 file).
+/// Where the token of the drop-in is: the drop-in itself, or for a system unit root's 0600
+/// environment file its drop-in names (read as root).
 fn read_dropin(paths: &ManagedPaths) -> Option<fsutil::ExistingFile> {
-    if paths.system_dropin {
-        crate::privileges::as_root(|| fsutil::read_managed(&paths.dropin))
+    if let Some(env_file) = &paths.system_env {
+        crate::privileges::as_root(|| fsutil::read_managed(env_file))
             .ok()
             .flatten()
     } else {

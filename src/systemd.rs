@@ -335,10 +335,16 @@ impl Systemctl {
             })
             .collect();
         for file in &context.environment_files {
-            let path = file.trim_start_matches('-');
-            let Ok(Some(content)) = crate::fsutil::read_managed(std::path::Path::new(path)) else {
+            let path = std::path::Path::new(file.trim_start_matches('-'));
+            // A system unit's files may be root's (ours is): read as the manager reads them.
+            let read = match self.manager {
+                Manager::System => crate::privileges::as_root(|| crate::fsutil::read_managed(path)),
+                Manager::User => crate::fsutil::read_managed(path),
+            };
+            let Ok(Some(content)) = read else {
                 continue;
             };
+            let path = path.display().to_string();
             for (key, value) in managed_files::assignments(&content.content) {
                 let Some(variable) = CREDENTIAL_VARIABLES.iter().find(|v| v.as_bytes() == key)
                 else {
@@ -351,7 +357,7 @@ impl Systemctl {
                 found.push(CredentialSource {
                     variable: (*variable).to_owned(),
                     fingerprint: Fingerprint::of(unquote(value)),
-                    origin: path.to_owned(),
+                    origin: path.clone(),
                 });
             }
         }

@@ -143,10 +143,24 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         fs::metadata(format!("/proc/{pid}")).unwrap().uid(),
         user.uid
     );
-    // The drop-in is root's, 0600, in the system unit directory; nothing in the user's tree.
+    // The drop-in is root's, 0600, in the system unit directory, and names root's 0600
+    // environment file: the token is not in the unit's Environment=, which the system manager
+    // shows to every local user.
     let dropin = units.join(format!("{unit}.d/anthropic.conf"));
-    let meta = fs::metadata(&dropin).unwrap();
-    assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+    let env_file = units.join(format!("{unit}.d/anthropic.env"));
+    for file in [&dropin, &env_file] {
+        let meta = fs::metadata(file).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (0, 0o600),
+            "{}",
+            file.display()
+        );
+    }
+    assert!(!fs::read_to_string(&dropin).unwrap().contains(&token));
+    assert!(fs::read_to_string(&env_file).unwrap().contains(&token));
+    let shown = root.systemctl(&["show", "-p", "Environment", unit]);
+    assert!(!shown.contains(&token), "the token is visible over D-Bus");
     assert!(!user
         .path(&format!(".config/systemd/user/{unit}.d"))
         .exists());

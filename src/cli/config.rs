@@ -388,7 +388,8 @@ fn file_targets(
                 }
                 Some(format!("openclaw-gateway-{profile}.service"))
             }
-            (None, None) => None,
+            // A table for every gateway of its user narrows to the unit the command line names.
+            (None, None) => cli.unit.clone(),
         };
         let user = t.user.clone().or_else(|| file.user.clone());
         if cli

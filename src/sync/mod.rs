@@ -185,7 +185,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
                 exit_code: *code,
             });
         }
-        let mut gateways = run_group(options, group, &target, &fetched)?;
+        let mut gateways = run_group(options, group, &target, &fetched, true)?;
         if let [only] = gateways.as_mut_slice() {
             if only.result.is_err() {
                 let only = gateways.pop().expect("one gateway");
@@ -235,7 +235,10 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             let result = entered
                 .and_then(|()| lock_user(options, &target))
                 .and_then(|lock| {
-                    let runs = run_group(options, group, &target, &fetched);
+                    // Root's own default target next to system gateways: root's user units
+                    // only when there are some (no phantom default unit for root).
+                    let fallback = !(root_default && group.uid == 0);
+                    let runs = run_group(options, group, &target, &fetched, fallback);
                     drop(lock);
                     runs
                 });
@@ -347,6 +350,7 @@ fn run_group(
     group: &targets::Group,
     target: &TargetUser,
     secrets: &Secrets,
+    fallback: bool,
 ) -> Result<Vec<GatewayRun>> {
     let named: Vec<&str> = group
         .items
@@ -374,7 +378,7 @@ fn run_group(
                     .into_iter()
                     .filter(|u: &String| !named.contains(&u.as_str()))
                     .collect();
-                if found.is_empty() && group.items.len() == 1 {
+                if found.is_empty() && group.items.len() == 1 && fallback {
                     vec![options.unit.clone()]
                 } else {
                     found

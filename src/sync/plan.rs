@@ -100,7 +100,7 @@ pub fn render(
 ) -> Option<(Zeroizing<Vec<u8>>, usize)> {
     match role {
         FileRole::DropIn => Some((files::dropin_content(token), 0)),
-        FileRole::LegacyEnv => Some((files::legacy_env_content(token), 0)),
+        FileRole::LegacyEnv | FileRole::SystemEnv => Some((files::legacy_env_content(token), 0)),
         FileRole::DotEnv => Some((files::dot_env_content(existing, token), 0)),
         FileRole::GatewayEnv | FileRole::GlobalGatewayEnv => {
             files::edit_env_file(existing?, token).map(|edited| (edited, 0))
@@ -112,7 +112,10 @@ pub fn render(
 /// Whether a role's file is edited in place (its other bytes belong to someone else) rather
 /// than rendered from the token alone.
 pub fn edited_in_place(role: FileRole) -> bool {
-    !matches!(role, FileRole::DropIn | FileRole::LegacyEnv)
+    !matches!(
+        role,
+        FileRole::DropIn | FileRole::LegacyEnv | FileRole::SystemEnv
+    )
 }
 
 /// Reads everything the plan depends on and computes the desired state.
@@ -127,10 +130,15 @@ pub fn build(
     let uid = nix::unistd::geteuid().as_raw();
     // The drop-in's directory is ours: a symlink there is refused before anything is read.
     fsutil::refuse_symlink(&paths.dropin_dir)?;
-    let mut wanted = vec![
-        (FileRole::DropIn, paths.dropin.clone()),
-        (FileRole::LegacyEnv, paths.legacy_env.clone()),
-    ];
+    // A system unit's environment file comes before its drop-in: the drop-in never names a
+    // file that is not there yet.
+    let mut wanted: Vec<(FileRole, std::path::PathBuf)> = paths
+        .system_env
+        .iter()
+        .map(|path| (FileRole::SystemEnv, path.clone()))
+        .collect();
+    wanted.push((FileRole::DropIn, paths.dropin.clone()));
+    wanted.push((FileRole::LegacyEnv, paths.legacy_env.clone()));
     // `<state>/.env` always carries the token (releases from 2026.8.1 drop a managed key that no
     // global dotenv file holds). It lives in OpenClaw's state dir, which this tool never creates.
     if openclaw_state.is_dir() {
@@ -150,7 +158,8 @@ pub fn build(
 
     let mut file_plans = Vec::new();
     for (role, path) in wanted {
-        let privileged = role == FileRole::DropIn && paths.system_dropin;
+        let privileged =
+            matches!(role, FileRole::DropIn | FileRole::SystemEnv) && paths.system_dropin;
         let read = if privileged {
             crate::privileges::as_root(|| fsutil::read_managed(&path))
         } else {
@@ -175,9 +184,11 @@ pub fn build(
             }
             Err(err) => return Err(err),
         };
-        let Some((desired, removed)) =
-            render(role, existing.as_ref().map(|f| f.content.as_slice()), token)
-        else {
+        let rendered = match (&paths.system_env, role) {
+            (Some(env_file), FileRole::DropIn) => Some((files::system_dropin_content(env_file), 0)),
+            _ => render(role, existing.as_ref().map(|f| f.content.as_slice()), token),
+        };
+        let Some((desired, removed)) = rendered else {
             continue;
         };
         // The shell profile holds no token; it keeps the mode the user gave it.

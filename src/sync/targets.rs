@@ -98,10 +98,12 @@ pub fn plan(
             }
         };
         let group = &mut groups[index];
+        // The same unit (or "every gateway") of the same user twice: the first target wins, so a
+        // gateway is never synced twice in a run with two secrets.
         let duplicate = group
             .items
             .iter()
-            .any(|i| i.unit.is_some() && i.unit == item.unit && i.manager == item.manager);
+            .any(|i| i.unit == item.unit && i.manager == item.manager);
         if !duplicate {
             group.items.push(item);
         }

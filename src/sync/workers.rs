@@ -6,7 +6,9 @@
 //!
 //! The fork happens while the parent is single-threaded (the async runtime is gone by then;
 //! checked through `/proc/self/task`), and the child never returns into the parent's code: it
-//! ends with `_exit`, a panic included.
+//! ends with `_exit` (a release build aborts on a panic; a debug build's unwinding panic is
+//! caught and ends the child too). The pipe is close-on-exec, so no `systemctl` the child starts
+//! holds it open.
 
 use super::{GatewayRun, SyncReport};
 use crate::error::{Error, Result};
@@ -31,8 +33,8 @@ pub fn in_child(user: &str, work: impl FnOnce() -> Vec<GatewayRun>) -> Result<Ve
     wait_single_threaded()?;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let (reader, writer) =
-        nix::unistd::pipe().map_err(|e| Error::failed(format!("cannot create a pipe: {e}")))?;
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::failed(format!("cannot create a pipe: {e}")))?;
     // SAFETY: the process is single-threaded (checked above), so the child owns a consistent
     // copy of every lock and allocator state; it leaves through `_exit` only.
     match unsafe { fork() }.map_err(|e| Error::failed(format!("cannot fork: {e}")))? {
