@@ -331,18 +331,7 @@ fn status_reports_every_gateway_of_the_user() {
         return;
     }
     let user = TestUser::new("ocs-st-two", true);
-    let unit_text =
-        fs::read_to_string(user.path(".config/systemd/user/openclaw-gateway.service")).unwrap();
-    user.write(
-        ".config/systemd/user/openclaw-gateway-work.service",
-        unit_text
-            .replace(
-                "Environment=OPENCLAW_SERVICE_KIND=gateway",
-                "Environment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=work",
-            )
-            .as_bytes(),
-        0o644,
-    );
+    user.add_profile_unit("work");
     fs::create_dir_all(user.path(".openclaw-work")).unwrap();
     chown_tree(&user.home, user.uid, user.gid);
     // Enabled (the link `systemctl --user enable` makes): a stopped gateway that should run is

@@ -813,16 +813,7 @@ fn every_gateway_of_the_user_is_synced_in_one_run_with_one_api_call() {
     let user = TestUser::new("ocs-twogw", true);
     let unit_text = fs::read_to_string(user.path(&format!(".config/systemd/user/{UNIT}"))).unwrap();
     // OpenClaw's unit for the profile `work` (state in ~/.openclaw-work) ...
-    user.write(
-        ".config/systemd/user/openclaw-gateway-work.service",
-        unit_text
-            .replace(
-                "Environment=OPENCLAW_SERVICE_KIND=gateway",
-                "Environment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=work",
-            )
-            .as_bytes(),
-        0o644,
-    );
+    user.add_profile_unit("work");
     // ... and an OpenClaw unit that is not a gateway: left alone.
     user.write(
         ".config/systemd/user/openclaw-node.service",

@@ -609,6 +609,28 @@ impl TestUser {
         chown_tree(&self.home, self.uid, self.gid);
     }
 
+    /// Installs OpenClaw's gateway unit for profile `profile` (the stand-in with
+    /// `OPENCLAW_PROFILE=<profile>`, so its state dir is `~/.openclaw-<profile>`); returns its
+    /// name. Not started.
+    pub fn add_profile_unit(&self, profile: &str) -> String {
+        let unit = format!("openclaw-gateway-{profile}.service");
+        let unit_text =
+            fs::read_to_string(self.path(&format!(".config/systemd/user/{UNIT}"))).unwrap();
+        self.write(
+            &format!(".config/systemd/user/{unit}"),
+            unit_text
+                .replace(
+                    "Environment=OPENCLAW_SERVICE_KIND=gateway",
+                    &format!(
+                        "Environment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE={profile}"
+                    ),
+                )
+                .as_bytes(),
+            0o644,
+        );
+        unit
+    }
+
     pub fn dropin(&self) -> PathBuf {
         self.path(&format!(".config/systemd/user/{UNIT}.d/anthropic.conf"))
     }
