@@ -103,6 +103,23 @@ impl ManagedPaths {
         }
     }
 
+    /// The paths for a gateway unit of `manager`: [`ManagedPaths::new`] for a user unit,
+    /// [`ManagedPaths::in_system_manager`] (in `systemd::system_unit_dir`) for a system unit.
+    pub fn for_manager(
+        home: &Path,
+        unit: &str,
+        openclaw_state_dir: &Path,
+        manager: crate::systemd::Manager,
+    ) -> ManagedPaths {
+        let paths = ManagedPaths::new(home, unit, openclaw_state_dir);
+        match manager {
+            crate::systemd::Manager::User => paths,
+            crate::systemd::Manager::System => {
+                paths.in_system_manager(&crate::systemd::system_unit_dir())
+            }
+        }
+    }
+
     /// The same paths for a unit of the system manager: the drop-in goes to
     /// `<system unit dir>/<unit>.d/` (`/etc/systemd/system`), everything else stays the user's.
     pub fn in_system_manager(mut self, system_unit_dir: &Path) -> ManagedPaths {

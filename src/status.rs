@@ -248,10 +248,12 @@ fn check_unit(
         options.state_dir.as_deref(),
     );
     let openclaw_state = state_dir.path.clone();
-    let mut paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
-    if systemctl.manager() == Manager::System {
-        paths = paths.in_system_manager(&crate::systemd::system_unit_dir());
-    }
+    let paths = ManagedPaths::for_manager(
+        &target.home,
+        &options.unit,
+        &openclaw_state,
+        systemctl.manager(),
+    );
     let mut findings = Findings(Vec::new());
     let unit = options.unit.as_str();
     let seen = format!(

@@ -443,10 +443,12 @@ fn sync_unit(
         options.state_dir.as_deref(),
     );
     let openclaw_state = state_dir.path.clone();
-    let mut paths = ManagedPaths::new(&target.home, &options.unit, &openclaw_state);
-    if systemctl.manager() == Manager::System {
-        paths = paths.in_system_manager(&crate::systemd::system_unit_dir());
-    }
+    let paths = ManagedPaths::for_manager(
+        &target.home,
+        &options.unit,
+        &openclaw_state,
+        systemctl.manager(),
+    );
     let token = &secret.token;
     if !options.dry_run && systemctl.manager() == Manager::User {
         migrate_legacy_records(&paths)?;
