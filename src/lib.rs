@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod fsutil;
 pub mod managed_files;
+pub mod metrics;
 pub mod openclaw;
 pub mod privileges;
 pub mod promote;

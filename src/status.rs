@@ -136,7 +136,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn parse_time_ms(text: &str) -> Option<u64> {
+pub(crate) fn parse_time_ms(text: &str) -> Option<u64> {
     aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
         .ok()
         .and_then(|d| d.to_millis().ok())

@@ -2,6 +2,7 @@
 //! several commands share (host, secret, probe, fleet, API access). Values stay `Option`s here;
 //! `config` layers them over the environment and the config file.
 
+use super::journal::LogFormat;
 use crate::trigger;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "openclaw-token-sync",
-    version,
+    version = env!("OCSYNC_VERSION"),
     about = "Keeps one long-lived Anthropic token from AWS Secrets Manager in sync on an OpenClaw gateway host"
 )]
 pub(crate) struct Cli {
@@ -24,6 +25,16 @@ pub(crate) struct Cli {
     /// More log detail on stderr (-v info, -vv debug). Logs never contain a token.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Log lines on stderr as text or as one JSON object per line. Under systemd each line
+    /// also carries its syslog priority, so `journalctl -p warning` shows only problems.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "OPENCLAW_TOKEN_SYNC_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -43,6 +54,17 @@ pub(crate) enum Command {
     Promote(PromoteArgs),
     /// Move AWSCURRENT back to the AWSPREVIOUS version (or, with --label, abort a canary).
     Rollback(RollbackArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with --out-dir write it and one page per command there.
+    Man {
+        /// Write openclaw-token-sync.1 and openclaw-token-sync-COMMAND.1 into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// Where and how a fleet command runs; shared by `trigger` and `put --trigger`.
@@ -318,6 +340,10 @@ pub(crate) struct SyncArgs {
     /// Milliseconds the restarted gateway must keep running to count as up [default: 1500].
     #[arg(long, value_name = "MS")]
     pub(crate) settle_ms: Option<u64>,
+    /// After every run, write node_exporter textfile-collector metrics here (atomically,
+    /// mode 0644; see README "Metrics"). Its directory must exist.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_METRICS_FILE", value_name = "PATH")]
+    pub(crate) metrics_file: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]

@@ -71,6 +71,17 @@ impl ProbeArgs {
     }
 }
 
+/// Assumed lifetime of a token whose secret has no `expires_at` (setup tokens: about a year).
+pub(super) const DEFAULT_TOKEN_LIFETIME_DAYS: u64 = 365;
+
+impl FileConfig {
+    /// `token-lifetime-days` of the file, or the default.
+    pub(super) fn token_lifetime_days(&self) -> u64 {
+        self.token_lifetime_days
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME_DAYS)
+    }
+}
+
 /// The config file: any flag, kebab-case, as TOML.
 #[derive(serde::Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -98,6 +109,8 @@ pub(super) struct FileConfig {
     settle_ms: Option<u64>,
     token_lifetime_days: Option<u64>,
     expiry_warning_days: Option<u64>,
+    /// Where `sync` writes node_exporter metrics after every run.
+    pub(super) metrics_file: Option<PathBuf>,
     /// `[[target]]` tables: several gateways (users, profiles, secrets) on one host.
     #[serde(default)]
     target: Vec<FileTarget>,
@@ -346,7 +359,7 @@ pub(super) fn status_options(
         token_lifetime_days: args
             .token_lifetime_days
             .or(file.token_lifetime_days)
-            .unwrap_or(365),
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME_DAYS),
         expiry_warning_days: args
             .expiry_warning_days
             .or(file.expiry_warning_days)

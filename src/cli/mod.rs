@@ -5,6 +5,8 @@
 
 mod args;
 mod config;
+mod journal;
+mod manual;
 mod output;
 
 pub use output::summary_line;
@@ -46,49 +48,15 @@ fn execute<O, R>(
     }
 }
 
-fn init_logging(verbose: u8) {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::prelude::*;
-    let ours = match verbose {
-        0 => LevelFilter::WARN,
-        1 => LevelFilter::INFO,
-        _ => LevelFilter::DEBUG,
-    };
-    // The SDK's own debug and trace events can include request and response bodies: never
-    // let them through, whatever the verbosity.
-    let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
-        .with_target("openclaw_token_sync", ours);
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_filter(filter),
-        )
-        .try_init();
-}
-
 /// Entry point: parses arguments, runs the command, prints the outcome, returns the exit code.
 pub fn main() -> ExitCode {
     // Files are created with explicit modes; a restrictive umask covers anything else.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    journal::init_logging(cli.verbose, cli.log_format);
     let config = cli.config.as_deref();
     match cli.command {
-        Command::Sync(args) => {
-            let json_requested = args.output == Some(OutputFormat::Json);
-            let prepared = load_file_config(config).and_then(|file| sync_options(args, file));
-            execute(
-                json_requested,
-                prepared,
-                sync::run,
-                print_sync,
-                SyncRun::exit_code,
-            )
-        }
+        Command::Sync(args) => run_sync(args, config),
         Command::Status(args) => {
             let json_requested = args.output == Some(OutputFormat::Json);
             let prepared = load_file_config(config).and_then(|file| status_options(args, file));
@@ -116,6 +84,82 @@ pub fn main() -> ExitCode {
             args.stage,
             config,
         ),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man { out_dir } => manual::man(out_dir.as_deref()),
+    }
+}
+
+/// `sync`, then the metrics file when one is asked for (`--metrics-file`, its environment
+/// variable or the config file): written after every run, failed ones included. A metrics
+/// file that cannot be written turns an otherwise successful run into exit 1.
+fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
+    let started = std::time::SystemTime::now();
+    let json_requested = args.output == Some(OutputFormat::Json);
+    let flag_metrics = args.metrics_file.clone();
+    let file = load_file_config(config);
+    let metrics_file =
+        flag_metrics.or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()));
+    let lifetime = file
+        .as_ref()
+        .ok()
+        .map_or(DEFAULT_TOKEN_LIFETIME_DAYS, |f| f.token_lifetime_days());
+    let prepared = file.and_then(|file| sync_options(args, file));
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            let code = fail(&err, json_requested);
+            write_metrics(
+                metrics_file.as_deref(),
+                Err(&err),
+                err.exit_code(),
+                started,
+                lifetime,
+            );
+            return code;
+        }
+    };
+    let run = sync::run(&options);
+    let code = match &run {
+        Ok(report) => {
+            print_sync(report, output);
+            report.exit_code()
+        }
+        Err(err) => {
+            fail(err, output == OutputFormat::Json);
+            err.exit_code()
+        }
+    };
+    let wrote = write_metrics(
+        metrics_file.as_deref(),
+        run.as_ref(),
+        code,
+        started,
+        lifetime,
+    );
+    ExitCode::from(if code == 0 && !wrote { 1 } else { code })
+}
+
+/// Writes the metrics file if one is configured; false when that failed (reported).
+fn write_metrics(
+    path: Option<&Path>,
+    run: std::result::Result<&SyncRun, &Error>,
+    exit_code: u8,
+    started: std::time::SystemTime,
+    token_lifetime_days: u64,
+) -> bool {
+    let Some(path) = path else {
+        return true;
+    };
+    let facts = crate::metrics::run_facts(run, exit_code, started, token_lifetime_days);
+    match crate::metrics::write(path, &facts) {
+        Ok(()) => true,
+        Err(err) => {
+            journal::err(
+                journal::Priority::Err,
+                format_args!("metrics not written: {err}"),
+            );
+            false
+        }
     }
 }
 

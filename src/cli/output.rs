@@ -2,6 +2,7 @@
 //! and errors on stderr, and the JSON error body. Nothing here ever sees a token.
 
 use super::args::OutputFormat;
+use super::journal::Priority as P;
 use crate::error::Error;
 use crate::promote::{StageReport, VersionView};
 use crate::put::{PutAction, PutReport};
@@ -9,6 +10,20 @@ use crate::status::{Severity, StatusReport, StatusRun};
 use crate::sync::{self, GatewayAction, Outcome, SyncReport, SyncRun};
 use crate::trigger::TriggerReport;
 use std::process::ExitCode;
+
+/// A line on stdout at a journal priority.
+macro_rules! say {
+    ($priority:expr, $($arg:tt)*) => {
+        super::journal::out($priority, format_args!($($arg)*))
+    };
+}
+
+/// A warning or error line on stderr (`openclaw-token-sync: error: ...`, or a JSON log event).
+macro_rules! tell {
+    ($priority:expr, $($arg:tt)*) => {
+        super::journal::err($priority, format_args!($($arg)*))
+    };
+}
 
 pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
     if output == OutputFormat::Json {
@@ -21,15 +36,15 @@ pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
     let was = report.previous_version_id.as_deref().unwrap_or("none");
     let stage = &report.stage;
     match report.action {
-        PutAction::Created => println!(
+        PutAction::Created => say!(P::Info,
             "put: {what} is now {stage} of {} (a new version; {stage} was {was})",
             report.arn
         ),
-        PutAction::Moved => println!(
+        PutAction::Moved => say!(P::Info,
             "put: {what} is {stage} of {} again (an older version held this value: moved from {was}, no new version)",
             report.arn
         ),
-        PutAction::Unchanged => println!(
+        PutAction::Unchanged => say!(P::Info,
             "put: {what} was already {stage} of {}; nothing changed",
             report.arn
         ),
@@ -48,7 +63,8 @@ pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
         )
     };
     if let (Some(label), "rollback") = (&report.label, report.action) {
-        println!(
+        say!(
+            P::Info,
             "rollback {label}: the label left {} of {}; its instances fall back to AWSCURRENT, {}",
             show(&report.before),
             report.arn,
@@ -56,7 +72,8 @@ pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
         );
         return;
     }
-    println!(
+    say!(
+        P::Info,
         "{}{}: AWSCURRENT of {} moved from {} to {}; AWSPREVIOUS is now {}",
         report.action,
         report
@@ -75,7 +92,8 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     if output == OutputFormat::Json {
         return print_json(report);
     }
-    println!(
+    say!(
+        P::Info,
         "trigger: {} sent with document {} as {} command(s): {}",
         report.action,
         report.document,
@@ -86,15 +104,19 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
         return;
     }
     if let Some(problem) = &report.problem {
-        eprintln!("openclaw-token-sync: error: {problem}");
+        tell!(P::Err, "{problem}");
     }
     for instance in &report.instances {
-        println!(
+        say!(
+            P::Info,
             "{:<20} {:<12} {}",
-            instance.instance_id, instance.status, instance.summary
+            instance.instance_id,
+            instance.status,
+            instance.summary
         );
     }
-    println!(
+    say!(
+        P::Info,
         "{} instance(s): {} succeeded, {} failed{}",
         report.instances.len(),
         report.succeeded,
@@ -123,7 +145,8 @@ fn print_status_report(report: &StatusReport, output: OutputFormat) {
     if output == OutputFormat::Json {
         return print_json(report);
     }
-    println!(
+    say!(
+        P::Info,
         "openclaw-token-sync status for {} ({}), unit {}",
         report.user,
         report.home.display(),
@@ -135,15 +158,31 @@ fn print_status_report(report: &StatusReport, output: OutputFormat) {
             Severity::Warning => "WARNING",
             Severity::Problem => "PROBLEM",
         };
-        println!("  {label:<8} {:<26} {}", finding.check, finding.seen);
+        let priority = match finding.severity {
+            Severity::Ok => P::Info,
+            Severity::Warning => P::Warning,
+            Severity::Problem => P::Err,
+        };
+        say!(
+            priority,
+            "  {label:<8} {:<26} {}",
+            finding.check,
+            finding.seen
+        );
         if let Some(why) = &finding.why {
-            println!("  {:<8} {:<26} why: {why}", "", "");
+            say!(priority, "  {:<8} {:<26} why: {why}", "", "");
         }
         if let Some(fix) = &finding.fix {
-            println!("  {:<8} {:<26} fix: {fix}", "", "");
+            say!(priority, "  {:<8} {:<26} fix: {fix}", "", "");
         }
     }
-    println!(
+    let priority = match (report.problems, report.warnings) {
+        (0, 0) => P::Info,
+        (0, _) => P::Warning,
+        _ => P::Err,
+    };
+    say!(
+        priority,
         "{}: {} problem(s), {} warning(s)",
         if report.healthy {
             "healthy"
@@ -156,14 +195,14 @@ fn print_status_report(report: &StatusReport, output: OutputFormat) {
 }
 
 pub(super) fn fail(err: &Error, json: bool) -> ExitCode {
-    eprintln!("openclaw-token-sync: error: {err}");
+    tell!(P::Err, "{err}");
     if json {
         let body = serde_json::json!({
             "result": "failed",
             "error": err.message(),
             "exit_code": err.exit_code(),
         });
-        println!("{body}");
+        say!(P::Err, "{body}");
     }
     ExitCode::from(err.exit_code())
 }
@@ -202,8 +241,8 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
             Ok(report) => print_report(report, output),
             Err(err) => {
                 let (user, unit) = (&gateway.user, &gateway.unit);
-                eprintln!("openclaw-token-sync: error: {unit} of {user}: {err}");
-                println!("failed: {unit} of {user}: {err}");
+                tell!(P::Err, "{unit} of {user}: {err}");
+                say!(P::Err, "failed: {unit} of {user}: {err}");
             }
         }
     }
@@ -211,30 +250,43 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
 
 pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
     for warning in &report.warnings {
-        eprintln!("openclaw-token-sync: warning: {warning}");
+        tell!(P::Warning, "{warning}");
     }
     for store in report.stores.iter().filter(|s| s.error.is_some()) {
-        eprintln!(
-            "openclaw-token-sync: error: store of agent {} ({}) needs attention: {}",
+        tell!(
+            P::Err,
+            "store of agent {} ({}) needs attention: {}",
             store.agent,
             store.path.display(),
             store.error.as_deref().unwrap_or_default()
         );
     }
     match output {
-        OutputFormat::Json => print_json(report),
+        OutputFormat::Json => print_json_at(
+            if report.exit_code() == 0 {
+                P::Info
+            } else {
+                P::Err
+            },
+            report,
+        ),
         OutputFormat::Text => {
             if report.result == Outcome::DryRun {
                 for line in dry_run_lines(report) {
-                    println!("{line}");
+                    say!(P::Info, "{line}");
                 }
             }
             if report.result == Outcome::Applied {
                 for store in report.stores.iter().filter(|s| s.error.is_none()) {
-                    println!("{}", store_line("removed from", store));
+                    say!(P::Info, "{}", store_line("removed from", store));
                 }
             }
-            println!("{}", summary_line(report));
+            let priority = if report.exit_code() == 0 {
+                P::Info
+            } else {
+                P::Err
+            };
+            say!(priority, "{}", summary_line(report));
         }
     }
 }
@@ -350,7 +402,13 @@ pub fn summary_line(report: &SyncReport) -> String {
 
 /// One report as one line of JSON on stdout.
 fn print_json(report: &impl serde::Serialize) {
-    println!(
+    print_json_at(P::Info, report)
+}
+
+/// One report as one line of JSON on stdout, at `priority` in the journal.
+fn print_json_at(priority: P, report: &impl serde::Serialize) {
+    say!(
+        priority,
         "{}",
         serde_json::to_string(report).expect("report serialises")
     );

@@ -28,6 +28,9 @@ pub struct SecretReport {
     pub kind: String,
     pub variable: String,
     pub created_date: Option<String>,
+    /// `expires_at` from a JSON secret, as written there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -140,6 +143,7 @@ pub fn new(
             kind: secret.token.kind().label().to_owned(),
             variable: secret.token.kind().variable().to_owned(),
             created_date: secret.created_date.clone(),
+            expires_at: secret.metadata.expires_at.clone(),
         },
         files: plan
             .files

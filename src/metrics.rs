@@ -1,0 +1,539 @@
+//! node_exporter textfile-collector metrics of a `sync` run (`--metrics-file`, README
+//! "Metrics"). This module owns the metric names, what each run puts in them (pure:
+//! [`render`]), the counters carried over from the previous file (`*_total`, the last success
+//! time), and the write: atomic (temp file in the same directory whose name does not end in
+//! `.prom`, so the collector never reads half a file; fsync; rename), mode 0644 so
+//! node_exporter's own user can read it. A metrics file holds ids, times and counts, never a
+//! token or a fingerprint.
+
+use crate::anthropic_probe::Verdict;
+use crate::error::{Error, Result};
+use crate::sync::{GatewayAction, Outcome, SyncReport, SyncRun};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Every metric name, in the order the file lists them.
+pub const NAMES: [&str; 15] = [
+    "openclaw_token_sync_build_info",
+    "openclaw_token_sync_last_run_timestamp_seconds",
+    "openclaw_token_sync_last_run_duration_seconds",
+    "openclaw_token_sync_last_run_exit_code",
+    "openclaw_token_sync_last_run_success",
+    "openclaw_token_sync_last_success_timestamp_seconds",
+    "openclaw_token_sync_runs_total",
+    "openclaw_token_sync_gateway_last_run_success",
+    "openclaw_token_sync_gateway_outcome",
+    "openclaw_token_sync_gateway_restarts_total",
+    "openclaw_token_sync_applied_version_created_timestamp_seconds",
+    "openclaw_token_sync_token_expiry_timestamp_seconds",
+    "openclaw_token_sync_token_days_left",
+    "openclaw_token_sync_probe_result",
+    "openclaw_token_sync_gateways",
+];
+
+const OUTCOMES: [&str; 4] = ["applied", "unchanged", "dry-run", "failed"];
+const PROBE_RESULTS: [&str; 4] = ["accepted", "rejected", "inconclusive", "none"];
+const DAY_SECONDS: f64 = 86_400.0;
+
+/// What one gateway's run contributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayFacts {
+    pub user: String,
+    pub unit: String,
+    /// applied, unchanged, dry-run or failed.
+    pub outcome: &'static str,
+    pub restarted: bool,
+    pub version_created: Option<f64>,
+    pub token_expiry: Option<f64>,
+    /// accepted, rejected, inconclusive, or none (no live probe this run).
+    pub probe: &'static str,
+}
+
+/// What one run contributes: its end, length, exit code and gateways.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFacts {
+    pub finished_at: f64,
+    pub duration_seconds: f64,
+    pub exit_code: u8,
+    pub gateways: Vec<GatewayFacts>,
+}
+
+/// The values a new file continues from: every `*_total` series and the last success time.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Carried {
+    /// Series text (name and labels, exactly as written) to value.
+    pub counters: BTreeMap<String, f64>,
+    pub last_success: Option<f64>,
+}
+
+/// The counters and last success time of an earlier file of ours; anything else is ignored.
+pub fn carried_from(previous: &str) -> Carried {
+    let mut carried = Carried::default();
+    for line in previous.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        if !value.is_finite() || value < 0.0 {
+            continue;
+        }
+        let name = series.split('{').next().unwrap_or_default();
+        if name == "openclaw_token_sync_last_success_timestamp_seconds" {
+            carried.last_success = Some(value);
+        } else if name.ends_with("_total") && NAMES.contains(&name) {
+            carried.counters.insert(series.to_owned(), value);
+        }
+    }
+    carried
+}
+
+/// A label value as the text format wants it: `\`, `"` and newlines escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn gateway_labels(gateway: &GatewayFacts) -> String {
+    format!(
+        "user=\"{}\",unit=\"{}\"",
+        escape(&gateway.user),
+        escape(&gateway.unit)
+    )
+}
+
+struct Text(String);
+
+impl Text {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, series: &str, value: f64) {
+        let _ = writeln!(self.0, "{series} {value}");
+    }
+}
+
+/// The file for this run, continuing the counters of `carried`.
+pub fn render(run: &RunFacts, carried: &Carried) -> String {
+    let mut counters = carried.counters.clone();
+    let success = run.exit_code == 0;
+    let result = if success { "success" } else { "failure" };
+    for other in ["success", "failure"] {
+        counters
+            .entry(format!(
+                "openclaw_token_sync_runs_total{{result=\"{other}\"}}"
+            ))
+            .or_insert(0.0);
+    }
+    *counters
+        .get_mut(&format!(
+            "openclaw_token_sync_runs_total{{result=\"{result}\"}}"
+        ))
+        .expect("inserted above") += 1.0;
+    for gateway in &run.gateways {
+        let series = format!(
+            "openclaw_token_sync_gateway_restarts_total{{{}}}",
+            gateway_labels(gateway)
+        );
+        let count = counters.entry(series).or_insert(0.0);
+        if gateway.restarted {
+            *count += 1.0;
+        }
+    }
+    let last_success = if success {
+        Some(run.finished_at)
+    } else {
+        carried.last_success
+    };
+
+    let mut text = Text(String::new());
+    text.header(
+        NAMES[0],
+        "gauge",
+        "Always 1; the labels say which build wrote this file.",
+    );
+    text.sample(
+        &format!(
+            "{}{{version=\"{}\",commit=\"{}\"}}",
+            NAMES[0],
+            escape(env!("CARGO_PKG_VERSION")),
+            escape(env!("OCSYNC_GIT_COMMIT"))
+        ),
+        1.0,
+    );
+    text.header(
+        NAMES[1],
+        "gauge",
+        "When the last sync run ended (Unix time).",
+    );
+    text.sample(NAMES[1], run.finished_at);
+    text.header(NAMES[2], "gauge", "How long the last sync run took.");
+    text.sample(NAMES[2], run.duration_seconds);
+    text.header(
+        NAMES[3],
+        "gauge",
+        "Exit code of the last sync run (0 success, 1 failure, 2 configuration).",
+    );
+    text.sample(NAMES[3], f64::from(run.exit_code));
+    text.header(
+        NAMES[4],
+        "gauge",
+        "1 when the last sync run exited 0, else 0.",
+    );
+    text.sample(NAMES[4], if success { 1.0 } else { 0.0 });
+    if let Some(at) = last_success {
+        text.header(
+            NAMES[5],
+            "gauge",
+            "When a sync run last exited 0 (Unix time).",
+        );
+        text.sample(NAMES[5], at);
+    }
+    text.header(NAMES[6], "counter", "Sync runs by result.");
+    counter_samples(&mut text, &counters, NAMES[6]);
+
+    text.header(NAMES[14], "gauge", "Gateways the last sync run acted for.");
+    text.sample(NAMES[14], run.gateways.len() as f64);
+    if !run.gateways.is_empty() {
+        text.header(
+            NAMES[7],
+            "gauge",
+            "1 when the last run succeeded for this gateway, else 0.",
+        );
+        for gateway in &run.gateways {
+            let ok = gateway.outcome != "failed";
+            text.sample(
+                &format!("{}{{{}}}", NAMES[7], gateway_labels(gateway)),
+                if ok { 1.0 } else { 0.0 },
+            );
+        }
+        text.header(
+            NAMES[8],
+            "gauge",
+            "What the last run did for this gateway: 1 for its outcome (applied, unchanged, dry-run, failed), 0 for the others.",
+        );
+        for gateway in &run.gateways {
+            for outcome in OUTCOMES {
+                text.sample(
+                    &format!(
+                        "{}{{{},outcome=\"{outcome}\"}}",
+                        NAMES[8],
+                        gateway_labels(gateway)
+                    ),
+                    if gateway.outcome == outcome { 1.0 } else { 0.0 },
+                );
+            }
+        }
+    }
+    text.header(
+        NAMES[9],
+        "counter",
+        "Gateway restarts by sync (a restart happens only when the secret version changed, or with --force).",
+    );
+    counter_samples(&mut text, &counters, NAMES[9]);
+    gauge_per_gateway(
+        &mut text,
+        run,
+        NAMES[10],
+        "Creation time of the secret version applied to this gateway (Unix time).",
+        |g| g.version_created,
+    );
+    gauge_per_gateway(
+        &mut text,
+        run,
+        NAMES[11],
+        "When the applied token expires (Unix time): the secret's expires_at, else the version's creation plus token-lifetime-days.",
+        |g| g.token_expiry,
+    );
+    gauge_per_gateway(
+        &mut text,
+        run,
+        NAMES[12],
+        "Whole days until the applied token expires (negative once expired).",
+        |g| {
+            g.token_expiry
+                .map(|at| ((at - run.finished_at) / DAY_SECONDS).floor())
+        },
+    );
+    if !run.gateways.is_empty() {
+        text.header(
+            NAMES[13],
+            "gauge",
+            "Anthropic's answer to this run's live probe of the token: 1 for the result (accepted, rejected, inconclusive, none = not probed), 0 for the others.",
+        );
+        for gateway in &run.gateways {
+            for result in PROBE_RESULTS {
+                text.sample(
+                    &format!(
+                        "{}{{{},result=\"{result}\"}}",
+                        NAMES[13],
+                        gateway_labels(gateway)
+                    ),
+                    if gateway.probe == result { 1.0 } else { 0.0 },
+                );
+            }
+        }
+    }
+    text.0
+}
+
+fn counter_samples(text: &mut Text, counters: &BTreeMap<String, f64>, name: &str) {
+    for (series, value) in counters {
+        if series.split('{').next() == Some(name) {
+            text.sample(series, *value);
+        }
+    }
+}
+
+fn gauge_per_gateway(
+    text: &mut Text,
+    run: &RunFacts,
+    name: &str,
+    help: &str,
+    value: impl Fn(&GatewayFacts) -> Option<f64>,
+) {
+    let samples: Vec<(String, f64)> = run
+        .gateways
+        .iter()
+        .filter_map(|g| value(g).map(|v| (format!("{name}{{{}}}", gateway_labels(g)), v)))
+        .collect();
+    if samples.is_empty() {
+        return;
+    }
+    text.header(name, "gauge", help);
+    for (series, v) in samples {
+        text.sample(&series, v);
+    }
+}
+
+fn seconds(text: &str) -> Option<f64> {
+    crate::status::parse_time_ms(text).map(|ms| ms as f64 / 1000.0)
+}
+
+/// One gateway's facts from its report (or its error).
+pub fn gateway_facts(
+    user: &str,
+    unit: &str,
+    report: Option<&SyncReport>,
+    token_lifetime_days: u64,
+) -> GatewayFacts {
+    let Some(report) = report else {
+        return GatewayFacts {
+            user: user.to_owned(),
+            unit: unit.to_owned(),
+            outcome: "failed",
+            restarted: false,
+            version_created: None,
+            token_expiry: None,
+            probe: "none",
+        };
+    };
+    let version_created = report.secret.created_date.as_deref().and_then(seconds);
+    let token_expiry = report
+        .secret
+        .expires_at
+        .as_deref()
+        .and_then(seconds)
+        .or_else(|| version_created.map(|c| c + token_lifetime_days as f64 * DAY_SECONDS));
+    let probe = report
+        .gateway
+        .proof
+        .as_ref()
+        .and_then(|p| p.probe.as_ref())
+        .map_or("none", |p| match p.finding.verdict {
+            Verdict::Accepted => "accepted",
+            Verdict::Rejected => "rejected",
+            Verdict::Inconclusive => "inconclusive",
+        });
+    GatewayFacts {
+        user: user.to_owned(),
+        unit: unit.to_owned(),
+        outcome: if report.exit_code() != 0 {
+            "failed"
+        } else {
+            match report.result {
+                Outcome::Applied => "applied",
+                Outcome::Unchanged => "unchanged",
+                Outcome::DryRun => "dry-run",
+            }
+        },
+        restarted: report.gateway.action == GatewayAction::Restarted,
+        version_created,
+        token_expiry,
+        probe,
+    }
+}
+
+/// The facts of a whole run: its gateways, or none when it failed before reaching one.
+pub fn run_facts(
+    run: std::result::Result<&SyncRun, &Error>,
+    exit_code: u8,
+    started: std::time::SystemTime,
+    token_lifetime_days: u64,
+) -> RunFacts {
+    let now = std::time::SystemTime::now();
+    let since_epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let gateways = match run {
+        Ok(run) => run
+            .gateways
+            .iter()
+            .map(|g| {
+                gateway_facts(
+                    &g.user,
+                    &g.unit,
+                    g.result.as_ref().ok(),
+                    token_lifetime_days,
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    RunFacts {
+        finished_at: (since_epoch(now) * 1000.0).round() / 1000.0,
+        duration_seconds: (now
+            .duration_since(started)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+            * 1000.0)
+            .round()
+            / 1000.0,
+        exit_code,
+        gateways,
+    }
+}
+
+/// Writes the file for `run` at `path`, continuing the counters of the file already there.
+pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
+    if path.extension().and_then(|e| e.to_str()) != Some("prom") {
+        return Err(Error::config(format!(
+            "{}: a metrics file must end in .prom (node_exporter's textfile collector reads only those)",
+            path.display()
+        )));
+    }
+    crate::fsutil::refuse_symlink(path)?;
+    let previous = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "{}: cannot read the previous metrics file: {e}",
+                path.display()
+            )))
+        }
+    };
+    let text = render(run, &carried_from(&previous));
+    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(outcome: &'static str, restarted: bool) -> GatewayFacts {
+        GatewayFacts {
+            user: "ubuntu".into(),
+            unit: "openclaw-gateway.service".into(),
+            outcome,
+            restarted,
+            version_created: Some(1_700_000_000.0),
+            token_expiry: Some(1_700_000_000.0 + 365.0 * DAY_SECONDS),
+            probe: "accepted",
+        }
+    }
+
+    fn run(exit_code: u8, gateways: Vec<GatewayFacts>) -> RunFacts {
+        RunFacts {
+            finished_at: 1_700_000_100.0,
+            duration_seconds: 0.5,
+            exit_code,
+            gateways,
+        }
+    }
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn counters_continue_across_runs_and_failures_keep_the_last_success() {
+        let first = render(&run(0, vec![gateway("applied", true)]), &Carried::default());
+        let restarts = "openclaw_token_sync_gateway_restarts_total{user=\"ubuntu\",unit=\"openclaw-gateway.service\"}";
+        assert_eq!(value(&first, restarts), Some(1.0));
+        let mut second_run = run(0, vec![gateway("unchanged", false)]);
+        second_run.finished_at += 900.0;
+        let second = render(&second_run, &carried_from(&first));
+        assert_eq!(value(&second, restarts), Some(1.0));
+        assert_eq!(
+            value(
+                &second,
+                "openclaw_token_sync_runs_total{result=\"success\"}"
+            ),
+            Some(2.0)
+        );
+        let mut third_run = run(1, Vec::new());
+        third_run.finished_at += 1800.0;
+        let third = render(&third_run, &carried_from(&second));
+        assert_eq!(value(&third, restarts), Some(1.0), "kept without gateways");
+        assert_eq!(
+            value(&third, "openclaw_token_sync_runs_total{result=\"failure\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&third, "openclaw_token_sync_last_success_timestamp_seconds"),
+            Some(1_700_001_000.0)
+        );
+        assert_eq!(
+            value(&third, "openclaw_token_sync_last_run_success"),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn days_left_and_enums() {
+        let text = render(&run(0, vec![gateway("applied", true)]), &Carried::default());
+        let labels = "user=\"ubuntu\",unit=\"openclaw-gateway.service\"";
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_token_days_left{{{labels}}}")
+            ),
+            Some(364.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_gateway_outcome{{{labels},outcome=\"applied\"}}")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_gateway_outcome{{{labels},outcome=\"failed\"}}")
+            ),
+            Some(0.0)
+        );
+        for name in NAMES {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut g = gateway("failed", false);
+        g.unit = "a\"b\\c\nd".into();
+        let text = render(&run(1, vec![g]), &Carried::default());
+        assert!(text.contains("unit=\"a\\\"b\\\\c\\nd\""));
+    }
+}
