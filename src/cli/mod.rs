@@ -97,8 +97,9 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
     let json_requested = args.output == Some(OutputFormat::Json);
     let flag_metrics = args.metrics_file.clone();
     let file = load_file_config(config);
-    let metrics_file =
-        flag_metrics.or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()));
+    let metrics_file = flag_metrics
+        .or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()))
+        .or_else(default_metrics_file);
     let lifetime = file
         .as_ref()
         .ok()
@@ -137,6 +138,17 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
         lifetime,
     );
     ExitCode::from(if code == 0 && !wrote { 1 } else { code })
+}
+
+/// The packaged service's default (`OPENCLAW_TOKEN_SYNC_DEFAULT_METRICS_FILE`), used only when
+/// nothing else names a metrics file and the file's directory exists (node_exporter installed).
+fn default_metrics_file() -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(std::env::var_os(
+        "OPENCLAW_TOKEN_SYNC_DEFAULT_METRICS_FILE",
+    )?);
+    path.parent()
+        .is_some_and(|dir| !dir.as_os_str().is_empty() && dir.is_dir())
+        .then_some(path)
 }
 
 /// Writes the metrics file if one is configured; false when that failed (reported).
