@@ -6,6 +6,7 @@ pub mod anthropic_probe;
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod forked;
 pub mod fsutil;
 pub mod managed_files;
 pub mod metrics;

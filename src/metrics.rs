@@ -37,21 +37,21 @@ const PROBE_RESULTS: [&str; 4] = ["accepted", "rejected", "inconclusive", "none"
 const DAY_SECONDS: f64 = 86_400.0;
 
 /// What one gateway's run contributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GatewayFacts {
     pub user: String,
     pub unit: String,
     /// applied, unchanged, dry-run or failed.
-    pub outcome: &'static str,
+    pub outcome: String,
     pub restarted: bool,
     pub version_created: Option<f64>,
     pub token_expiry: Option<f64>,
     /// accepted, rejected, inconclusive, or none (no live probe this run).
-    pub probe: &'static str,
+    pub probe: String,
 }
 
 /// What one run contributes: its end, length, exit code and gateways.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunFacts {
     pub finished_at: f64,
     pub duration_seconds: f64,
@@ -327,11 +327,11 @@ pub fn gateway_facts(
         return GatewayFacts {
             user: user.to_owned(),
             unit: unit.to_owned(),
-            outcome: "failed",
+            outcome: "failed".to_owned(),
             restarted: false,
             version_created: None,
             token_expiry: None,
-            probe: "none",
+            probe: "none".to_owned(),
         };
     };
     let version_created = report.secret.created_date.as_deref().and_then(seconds);
@@ -362,11 +362,12 @@ pub fn gateway_facts(
                 Outcome::Unchanged => "unchanged",
                 Outcome::DryRun => "dry-run",
             }
-        },
+        }
+        .to_owned(),
         restarted: report.gateway.action == GatewayAction::Restarted,
         version_created,
         token_expiry,
-        probe,
+        probe: probe.to_owned(),
     }
 }
 
@@ -412,14 +413,27 @@ pub fn run_facts(
     }
 }
 
-/// Writes the file for `run` at `path`, continuing the counters of the file already there.
-pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
+/// Refuses a metrics path the collector would never read, or whose directory is missing, before
+/// the run touches anything (a configuration error, exit 2).
+pub fn check_path(path: &Path) -> Result<()> {
     if path.extension().and_then(|e| e.to_str()) != Some("prom") {
         return Err(Error::config(format!(
             "{}: a metrics file must end in .prom (node_exporter's textfile collector reads only those)",
             path.display()
         )));
     }
+    match path.parent() {
+        Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => Ok(()),
+        _ => Err(Error::config(format!(
+            "{}: the metrics file's directory does not exist",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes the file for `run` at `path`, continuing the counters of the file already there.
+pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
+    check_path(path)?;
     crate::fsutil::refuse_symlink(path)?;
     let previous = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -439,15 +453,15 @@ pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn gateway(outcome: &'static str, restarted: bool) -> GatewayFacts {
+    fn gateway(outcome: &str, restarted: bool) -> GatewayFacts {
         GatewayFacts {
             user: "ubuntu".into(),
             unit: "openclaw-gateway.service".into(),
-            outcome,
+            outcome: outcome.into(),
             restarted,
             version_created: Some(1_700_000_000.0),
             token_expiry: Some(1_700_000_000.0 + 365.0 * DAY_SECONDS),
-            probe: "accepted",
+            probe: "accepted".into(),
         }
     }
 

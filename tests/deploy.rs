@@ -78,6 +78,17 @@ fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstal
         fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
         0o755
     );
+    // Man pages and completion, from the installed binary.
+    assert!(r
+        .join("usr/local/share/man/man1/openclaw-token-sync-sync.1")
+        .is_file());
+    let completion = r.join("usr/local/share/bash-completion/completions/openclaw-token-sync");
+    assert!(Command::new("bash")
+        .arg("-n")
+        .arg(&completion)
+        .status()
+        .unwrap()
+        .success());
     let config = r.join("etc/openclaw-token-sync/config.toml");
     assert_eq!(
         fs::metadata(&config).unwrap().permissions().mode() & 0o777,
@@ -97,15 +108,34 @@ fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstal
         .output()
         .unwrap();
     assert!(dry.status.success());
+    // The unit is installed as the package ships it; this host's values are in a drop-in that
+    // resets ExecStart and ReadWritePaths before setting its own.
     let service =
         fs::read_to_string(r.join("etc/systemd/system/openclaw-token-sync.service")).unwrap();
-    assert!(
-        service.contains("ReadWritePaths=/home/ubuntu /run/user/1000"),
-        "{service}"
+    assert_eq!(
+        service,
+        fs::read_to_string(repo("deploy/openclaw-token-sync.service")).unwrap()
     );
+    let dropin =
+        fs::read_to_string(r.join("etc/systemd/system/openclaw-token-sync.service.d/install.conf"))
+            .unwrap();
+    let lines: Vec<&str> = dropin.lines().collect();
+    let reset = lines
+        .iter()
+        .position(|l| *l == "ReadWritePaths=")
+        .expect(&dropin);
+    assert_eq!(
+        lines[reset + 1],
+        "ReadWritePaths=/home/ubuntu /run/user/1000 -/var/lib/prometheus/node-exporter",
+        "{dropin}"
+    );
+    let exec_reset = lines
+        .iter()
+        .position(|l| *l == "ExecStart=")
+        .expect(&dropin);
     assert!(
-        !service.contains("@HOME@") && !service.contains("@UID@"),
-        "unrendered placeholder:\n{service}"
+        lines[exec_reset + 1].starts_with("ExecStart=/usr/local/bin/openclaw-token-sync sync"),
+        "{dropin}"
     );
     assert!(r
         .join("etc/systemd/system/openclaw-token-sync.timer")
@@ -148,11 +178,18 @@ fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstal
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!bin.exists());
+    assert!(!completion.exists());
+    assert!(!r
+        .join("usr/local/share/man/man1/openclaw-token-sync.1")
+        .exists());
     assert!(!r
         .join("etc/systemd/system/openclaw-token-sync.service")
         .exists());
     assert!(!r
         .join("etc/systemd/system/openclaw-token-sync.timer")
+        .exists());
+    assert!(!r
+        .join("etc/systemd/system/openclaw-token-sync.service.d")
         .exists());
     assert!(config.exists());
     assert!(install(r, &["--uninstall", "--purge"]).status.success());
@@ -191,7 +228,12 @@ fn installed_units_pass_systemd_analyze_verify() {
     // verify checks that ExecStart exists: point it at the binary the scratch install placed.
     let units = tempfile::tempdir().unwrap();
     let installed_bin = root.path().join("usr/local/bin/openclaw-token-sync");
-    for name in ["openclaw-token-sync.service", "openclaw-token-sync.timer"] {
+    fs::create_dir(units.path().join("openclaw-token-sync.service.d")).unwrap();
+    for name in [
+        "openclaw-token-sync.service",
+        "openclaw-token-sync.timer",
+        "openclaw-token-sync.service.d/install.conf",
+    ] {
         let text = fs::read_to_string(root.path().join("etc/systemd/system").join(name)).unwrap();
         fs::write(
             units.path().join(name),
@@ -202,8 +244,10 @@ fn installed_units_pass_systemd_analyze_verify() {
         )
         .unwrap();
     }
+    // The man pages the units name are in the scratch root, not where man looks: the package
+    // test verifies them installed for real.
     let output = Command::new("systemd-analyze")
-        .arg("verify")
+        .args(["verify", "--man=no"])
         .arg(units.path().join("openclaw-token-sync.service"))
         .arg(units.path().join("openclaw-token-sync.timer"))
         .output()

@@ -56,7 +56,22 @@ pub(super) fn completions(shell: clap_complete::Shell) -> ExitCode {
     let mut command = command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, NAME, &mut out);
+    if shell == clap_complete::Shell::Bash {
+        out = bash_subcommand_names_fixed(&out);
+    }
     emit(&out)
+}
+
+/// clap_complete's bash script (4.6) names a command's `case` arms with every `-` of the binary's
+/// name turned into `__subcmd__` (`openclaw__subcmd__token__...`), while the loop that finds the
+/// command writes `__` (`openclaw__token__sync__subcmd__sync`): no subcommand's flags would ever
+/// complete. The arms are renamed to what the loop writes (a no-op once clap_complete agrees;
+/// the packaging test completes `sync --metrics` to prove it).
+fn bash_subcommand_names_fixed(script: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    let wrong = NAME.replace('-', "__subcmd__");
+    let right = NAME.replace('-', "__");
+    text.replace(&wrong, &right).into_bytes()
 }
 
 /// The main page, with the sections clap has no place for.

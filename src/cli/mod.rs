@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::promote::{self, StageMove, StageOptions};
 use crate::put::{self, PutOptions};
 use crate::status::{self, StatusRun};
-use crate::sync::{self, SyncRun};
+use crate::sync;
 use crate::trigger::{self, TriggerReport};
 use args::{ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
 use clap::Parser;
@@ -104,39 +104,63 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
         .as_ref()
         .ok()
         .map_or(DEFAULT_TOKEN_LIFETIME_DAYS, |f| f.token_lifetime_days());
-    let prepared = file.and_then(|file| sync_options(args, file));
+    let prepared = file.and_then(|file| {
+        if let Some(path) = &metrics_file {
+            crate::metrics::check_path(path)?;
+        }
+        sync_options(args, file)
+    });
     let (options, output) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
             let code = fail(&err, json_requested);
-            write_metrics(
-                metrics_file.as_deref(),
-                Err(&err),
-                err.exit_code(),
-                started,
-                lifetime,
-            );
+            let facts = crate::metrics::run_facts(Err(&err), err.exit_code(), started, lifetime);
+            if let Some(path) = metrics_file.filter(|p| crate::metrics::check_path(p).is_ok()) {
+                write_metrics(&path, &facts);
+            }
             return code;
         }
     };
-    let run = sync::run(&options);
-    let code = match &run {
-        Ok(report) => {
-            print_sync(report, output);
-            report.exit_code()
-        }
-        Err(err) => {
-            fail(err, output == OutputFormat::Json);
-            err.exit_code()
-        }
+    let sync_and_print = || {
+        let run = sync::run(&options);
+        let code = match &run {
+            Ok(report) => {
+                print_sync(report, output);
+                report.exit_code()
+            }
+            Err(err) => {
+                fail(err, output == OutputFormat::Json);
+                err.exit_code()
+            }
+        };
+        (
+            code,
+            crate::metrics::run_facts(run.as_ref(), code, started, lifetime),
+        )
     };
-    let wrote = write_metrics(
-        metrics_file.as_deref(),
-        run.as_ref(),
-        code,
-        started,
-        lifetime,
-    );
+    let Some(path) = metrics_file else {
+        return ExitCode::from(sync_and_print().0);
+    };
+    // The run drops to the gateway's user for good; root still has to write the metrics file
+    // afterwards, so root runs it in a child process and gets its figures back.
+    let (code, facts) = if nix::unistd::geteuid().is_root() {
+        let failed = |why: String| {
+            let err = Error::failed(why);
+            fail(&err, output == OutputFormat::Json);
+            (
+                1,
+                crate::metrics::run_facts(Err(&err), 1, started, lifetime),
+            )
+        };
+        match crate::forked::answer_of(sync_and_print) {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(why)) => failed(format!("the sync process {why}")),
+            Err(err) => failed(err.message()),
+        }
+    } else {
+        sync_and_print()
+    };
+    let wrote = write_metrics(&path, &facts);
     ExitCode::from(if code == 0 && !wrote { 1 } else { code })
 }
 
@@ -151,19 +175,9 @@ fn default_metrics_file() -> Option<std::path::PathBuf> {
         .then_some(path)
 }
 
-/// Writes the metrics file if one is configured; false when that failed (reported).
-fn write_metrics(
-    path: Option<&Path>,
-    run: std::result::Result<&SyncRun, &Error>,
-    exit_code: u8,
-    started: std::time::SystemTime,
-    token_lifetime_days: u64,
-) -> bool {
-    let Some(path) = path else {
-        return true;
-    };
-    let facts = crate::metrics::run_facts(run, exit_code, started, token_lifetime_days);
-    match crate::metrics::write(path, &facts) {
+/// Writes the metrics file; false when that failed (reported).
+fn write_metrics(path: &Path, facts: &crate::metrics::RunFacts) -> bool {
+    match crate::metrics::write(path, facts) {
         Ok(()) => true,
         Err(err) => {
             journal::err(

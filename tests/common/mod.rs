@@ -523,8 +523,8 @@ impl TestUser {
     }
 
     /// The sandbox of `deploy/openclaw-token-sync.service`, as `systemd-run` properties: every
-    /// hardening line of its `[Service]` section (read from the unit itself), with the user's
-    /// home and runtime dir in place of its `@HOME@`/`@UID@`. Left out, with the reason: the
+    /// hardening line of its `[Service]` section (read from the unit itself, as the package
+    /// ships it). Left out, with the reason: the
     /// capability bounding set (this process does not need to drop privileges: it already is the
     /// user) and the settings a user manager cannot apply without privileges of its own here
     /// (`PrivateDevices`, `ProtectKernel*`, `ProtectClock`, `ProtectHostname`).
@@ -551,10 +551,7 @@ impl TestUser {
             .take_while(|l| !l.starts_with('['))
             .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
             .filter(|l| !skipped.contains(&l.split('=').next().unwrap().trim()))
-            .map(|l| {
-                l.replace("@HOME@", &self.home.display().to_string())
-                    .replace("@UID@", &self.uid.to_string())
-            })
+            .map(str::to_owned)
             .collect()
     }
 
@@ -566,6 +563,36 @@ impl TestUser {
         argv: &[&str],
         env: &[(String, String)],
     ) -> (i32, String, String) {
+        let output = self
+            .transient(&["--pipe"], properties, argv, env)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Like `run_transient`, but the service's stdout and stderr go where its manager sends
+    /// them by default: the journal. Returns the exit code.
+    pub fn run_transient_to_journal(
+        &self,
+        properties: &[String],
+        argv: &[&str],
+        env: &[(String, String)],
+    ) -> i32 {
+        let output = self.transient(&[], properties, argv, env).output().unwrap();
+        output.status.code().unwrap_or(-1)
+    }
+
+    fn transient(
+        &self,
+        extra: &[&str],
+        properties: &[String],
+        argv: &[&str],
+        env: &[(String, String)],
+    ) -> Command {
         let mut command = Command::new("setpriv");
         command
             .arg(format!("--reuid={}", self.uid))
@@ -576,10 +603,10 @@ impl TestUser {
                 "--user",
                 "--quiet",
                 "--wait",
-                "--pipe",
                 "--collect",
                 "--service-type=exec",
             ])
+            .args(extra)
             .args(properties.iter().map(|p| format!("--property={p}")))
             .args(env.iter().map(|(k, _)| format!("--setenv={k}")))
             .arg("--")
@@ -588,12 +615,7 @@ impl TestUser {
             .env("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid))
             .env("PATH", "/usr/bin:/bin")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let output = command.output().unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        command
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -829,4 +851,58 @@ pub fn fingerprint(token: &str) -> String {
     let digest = sha2::Sha256::digest(token.as_bytes());
     let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+// ---------------------------------------------------------------- journal
+
+/// A running systemd-journald (started here when none answers): services of the test users'
+/// managers then log to the journal as they do on a real host, with `JOURNAL_STREAM` set.
+/// Returns false when journald cannot be started.
+pub fn journald() -> bool {
+    static RUNNING: OnceLock<bool> = OnceLock::new();
+    *RUNNING.get_or_init(|| {
+        let answers =
+            || std::os::unix::net::UnixStream::connect("/run/systemd/journal/stdout").is_ok();
+        if answers() {
+            return true;
+        }
+        let binary = [
+            "/lib/systemd/systemd-journald",
+            "/usr/lib/systemd/systemd-journald",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+        let Some(binary) = binary else {
+            return false;
+        };
+        // Left running for the rest of the run, like the journald of a real host.
+        if Command::new(binary)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .is_err()
+        {
+            return false;
+        }
+        for _ in 0..100 {
+            if answers() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })
+}
+
+/// The journal's entries for one syslog identifier, as JSON objects.
+pub fn journal_entries(identifier: &str) -> Vec<serde_json::Value> {
+    let output = Command::new("journalctl")
+        .args(["--no-pager", "-o", "json", "-t", identifier])
+        .output()
+        .expect("journalctl");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }

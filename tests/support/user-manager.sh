@@ -96,8 +96,12 @@ start)
         exec unshare -m --propagation private bash -c '
             fake=$(mktemp -d /tmp/ocsync-run-systemd.XXXXXX)
             chmod 0755 "$fake"
-            mkdir -m 0755 "$fake/system"
-            mount --bind "$fake" /run/systemd
+            mkdir -m 0755 "$fake/system" "$fake/journal"
+            # The journal stays reachable (its sockets appear once a journald runs), so the
+            # manager connects services'"'"' output to it as on a real host.
+            mkdir -p /run/systemd/journal
+            mount --bind /run/systemd/journal "$fake/journal"
+            mount --rbind "$fake" /run/systemd
             exec setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups \
                 env -i HOME="$2" USER="$1" LOGNAME="$1" PATH=/usr/bin:/bin XDG_RUNTIME_DIR="/run/user/$3" \
                 /lib/systemd/systemd --user' _ "$user" "$home" "$uid"
