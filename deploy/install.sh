@@ -71,6 +71,11 @@ if [ "$uninstall" = 1 ]; then
 fi
 
 [ -n "$user" ] || { echo "install.sh: --user is required" >&2; exit 2; }
+nl='
+'
+for value in "$user" "$secret_id" "$version_stage" "$region" "$home" "$uid"; do
+    case "$value" in *"$nl"* | *"$(printf '\r')"*) echo "install.sh: a value with a line break" >&2; exit 2 ;; esac
+done
 [ -n "$secret_id" ] || { echo "install.sh: --secret-id is required" >&2; exit 2; }
 printf '%s' "$user" | grep -Eq '^[a-z_][a-z0-9_-]{0,31}$' || { echo "install.sh: invalid user name" >&2; exit 2; }
 printf '%s' "$secret_id" | grep -Eq '^[A-Za-z0-9/_+=.@:-]{1,2048}$' || { echo "install.sh: invalid secret id" >&2; exit 2; }
@@ -140,7 +145,7 @@ cat > "$units/openclaw-token-sync.service.d/install.conf" <<UNIT
 ExecStart=
 ExecStart=/usr/local/bin/openclaw-token-sync sync --config /etc/openclaw-token-sync/config.toml
 ReadWritePaths=
-ReadWritePaths=$home /run/user/$uid -/var/lib/prometheus/node-exporter
+ReadWritePaths=$home -/run/user/$uid -/var/lib/prometheus/node-exporter
 UNIT
 chmod 0644 "$units/openclaw-token-sync.service" "$units/openclaw-token-sync.timer" "$units/openclaw-token-sync.service.d/install.conf"
 record /etc/systemd/system/openclaw-token-sync.service

@@ -56,18 +56,51 @@ pub struct RunFacts {
     pub finished_at: f64,
     pub duration_seconds: f64,
     pub exit_code: u8,
+    /// The gateways the run reached; empty when it failed before (or as) its only gateway.
     pub gateways: Vec<GatewayFacts>,
+    /// For a run that failed as a whole: the probe's answer when that was the failure
+    /// (`rejected`), else none.
+    pub failed_probe: Option<String>,
 }
 
-/// The values a new file continues from: every `*_total` series and the last success time.
+/// The values a new file continues from: every `*_total` series, the last success time, and
+/// each known gateway's applied version and expiry (absolute times, still true after a failed
+/// run, so an expiry alert does not clear while syncs fail).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Carried {
     /// Series text (name and labels, exactly as written) to value.
     pub counters: BTreeMap<String, f64>,
     pub last_success: Option<f64>,
+    /// `(user, unit)` to (version created, token expiry).
+    pub gateways: BTreeMap<(String, String), (Option<f64>, Option<f64>)>,
 }
 
-/// The counters and last success time of an earlier file of ours; anything else is ignored.
+/// `user="..",unit=".."` as this module writes it, back to the two values.
+fn parse_gateway_labels(labels: &str) -> Option<(String, String)> {
+    let mut values = Vec::new();
+    let mut rest = labels;
+    for key in ["user=\"", ",unit=\""] {
+        rest = rest.strip_prefix(key)?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        values.push(value);
+        rest = &rest[end + 1..];
+    }
+    rest.is_empty()
+        .then(|| (values[0].clone(), values[1].clone()))
+}
+
+/// What a new file continues from, out of an earlier file of ours; anything else is ignored.
 pub fn carried_from(previous: &str) -> Carried {
     let mut carried = Carried::default();
     for line in previous.lines().filter(|l| !l.starts_with('#')) {
@@ -80,11 +113,27 @@ pub fn carried_from(previous: &str) -> Carried {
         if !value.is_finite() || value < 0.0 {
             continue;
         }
-        let name = series.split('{').next().unwrap_or_default();
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => (name, labels.strip_suffix('}').unwrap_or_default()),
+            None => (series, ""),
+        };
         if name == "openclaw_token_sync_last_success_timestamp_seconds" {
             carried.last_success = Some(value);
-        } else if name.ends_with("_total") && NAMES.contains(&name) {
+            continue;
+        }
+        if name.ends_with("_total") && NAMES.contains(&name) {
             carried.counters.insert(series.to_owned(), value);
+        }
+        let Some(gateway) = parse_gateway_labels(labels) else {
+            continue;
+        };
+        let times = carried.gateways.entry(gateway).or_default();
+        match name {
+            "openclaw_token_sync_applied_version_created_timestamp_seconds" => {
+                times.0 = Some(value)
+            }
+            "openclaw_token_sync_token_expiry_timestamp_seconds" => times.1 = Some(value),
+            _ => {}
         }
     }
     carried
@@ -119,8 +168,55 @@ impl Text {
     }
 }
 
-/// The file for this run, continuing the counters of `carried`.
+/// The run's gateways as the file shows them: a failed gateway keeps the version and expiry
+/// the earlier file knew, and a run that failed as a whole counts as failed for every gateway
+/// the earlier file knew.
+fn shown_gateways(run: &RunFacts, carried: &Carried) -> Vec<GatewayFacts> {
+    let known = |g: &GatewayFacts| {
+        carried
+            .gateways
+            .get(&(g.user.clone(), g.unit.clone()))
+            .copied()
+            .unwrap_or_default()
+    };
+    if run.gateways.is_empty() && run.exit_code != 0 {
+        return carried
+            .gateways
+            .iter()
+            .map(|((user, unit), (created, expiry))| GatewayFacts {
+                user: user.clone(),
+                unit: unit.clone(),
+                outcome: "failed".to_owned(),
+                restarted: false,
+                version_created: *created,
+                token_expiry: *expiry,
+                probe: run
+                    .failed_probe
+                    .clone()
+                    .unwrap_or_else(|| "none".to_owned()),
+            })
+            .collect();
+    }
+    run.gateways
+        .iter()
+        .map(|g| {
+            let (created, expiry) = known(g);
+            GatewayFacts {
+                version_created: g.version_created.or(created),
+                token_expiry: g.token_expiry.or(expiry),
+                ..g.clone()
+            }
+        })
+        .collect()
+}
+
+/// The file for this run, continuing what `carried` holds of the previous one.
 pub fn render(run: &RunFacts, carried: &Carried) -> String {
+    let gateways = shown_gateways(run, carried);
+    let run = &RunFacts {
+        gateways,
+        ..run.clone()
+    };
     let mut counters = carried.counters.clone();
     let success = run.exit_code == 0;
     let result = if success { "success" } else { "failure" };
@@ -384,20 +480,27 @@ pub fn run_facts(
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
     };
-    let gateways = match run {
-        Ok(run) => run
-            .gateways
-            .iter()
-            .map(|g| {
-                gateway_facts(
-                    &g.user,
-                    &g.unit,
-                    g.result.as_ref().ok(),
-                    token_lifetime_days,
-                )
-            })
-            .collect(),
-        Err(_) => Vec::new(),
+    let (gateways, failed_probe) = match run {
+        Ok(run) => (
+            run.gateways
+                .iter()
+                .map(|g| {
+                    let mut facts = gateway_facts(
+                        &g.user,
+                        &g.unit,
+                        g.result.as_ref().ok(),
+                        token_lifetime_days,
+                    );
+                    if let Err(Error::TokenRejected(_)) = &g.result {
+                        facts.probe = "rejected".to_owned();
+                    }
+                    facts
+                })
+                .collect(),
+            None,
+        ),
+        Err(Error::TokenRejected(_)) => (Vec::new(), Some("rejected".to_owned())),
+        Err(_) => (Vec::new(), None),
     };
     RunFacts {
         finished_at: (since_epoch(now) * 1000.0).round() / 1000.0,
@@ -410,6 +513,7 @@ pub fn run_facts(
             / 1000.0,
         exit_code,
         gateways,
+        failed_probe,
     }
 }
 
@@ -423,17 +527,34 @@ pub fn check_path(path: &Path) -> Result<()> {
         )));
     }
     match path.parent() {
-        Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => Ok(()),
-        _ => Err(Error::config(format!(
-            "{}: the metrics file's directory does not exist",
+        Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => {}
+        _ => {
+            return Err(Error::config(format!(
+                "{}: the metrics file's directory does not exist",
+                path.display()
+            )))
+        }
+    }
+    // A read-only directory (the service's sandbox: add it to ReadWritePaths=) or one this
+    // user may not write.
+    match crate::fsutil::unwritable_reason(path, false) {
+        Some(reason) => Err(Error::config(format!(
+            "metrics file {}: {reason}",
             path.display()
         ))),
+        None => Ok(()),
     }
 }
 
 /// Writes the file for `run` at `path`, continuing the counters of the file already there.
+/// Two runs at once (the timer and an SSM push) take turns on the directory's flock, so neither
+/// loses the other's counts.
 pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
     check_path(path)?;
+    let dir = crate::fsutil::parent_of(path)?;
+    let held = std::fs::File::open(dir)
+        .and_then(|d| d.lock().map(|()| d))
+        .map_err(|e| Error::failed(format!("{}: cannot lock: {e}", dir.display())))?;
     crate::fsutil::refuse_symlink(path)?;
     let previous = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -446,7 +567,9 @@ pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
         }
     };
     let text = render(run, &carried_from(&previous));
-    crate::fsutil::write_atomic(path, text.as_bytes(), 0o644)
+    let written = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644);
+    drop(held);
+    written
 }
 
 #[cfg(test)]
@@ -471,6 +594,7 @@ mod tests {
             duration_seconds: 0.5,
             exit_code,
             gateways,
+            failed_probe: None,
         }
     }
 
@@ -541,6 +665,38 @@ mod tests {
         for name in NAMES {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         }
+    }
+
+    #[test]
+    fn a_failed_run_keeps_each_known_gateways_expiry_and_marks_it_failed() {
+        let mut g = gateway("applied", true);
+        g.unit = "odd \"unit\"\\x".into();
+        let first = render(&run(0, vec![g.clone()]), &Carried::default());
+        let mut failed = run(1, Vec::new());
+        failed.failed_probe = Some("rejected".into());
+        let text = render(&failed, &carried_from(&first));
+        let labels = gateway_labels(&g);
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_gateway_outcome{{{labels},outcome=\"failed\"}}")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_token_expiry_timestamp_seconds{{{labels}}}")
+            ),
+            g.token_expiry
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_probe_result{{{labels},result=\"rejected\"}}")
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn install_sh_installs_into_a_scratch_root_retires_the_legacy_timer_and_uninstal
         .expect(&dropin);
     assert_eq!(
         lines[reset + 1],
-        "ReadWritePaths=/home/ubuntu /run/user/1000 -/var/lib/prometheus/node-exporter",
+        "ReadWritePaths=/home/ubuntu -/run/user/1000 -/var/lib/prometheus/node-exporter",
         "{dropin}"
     );
     let exec_reset = lines

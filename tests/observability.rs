@@ -319,6 +319,28 @@ fn the_metrics_file_follows_every_run_and_parses_as_prometheus_text() {
         sample(&m, "openclaw_token_sync_gateway_restarts_total", &gw),
         Some(2.0)
     );
+    // The gateway the failed run was for: failed, and its token's expiry still known, so an
+    // expiry alert does not clear while syncs fail.
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_token_sync_gateway_outcome",
+            &with(&gw, &[("outcome", "failed")])
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "openclaw_token_sync_gateway_last_run_success", &gw),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_token_sync_token_expiry_timestamp_seconds",
+            &gw
+        ),
+        Some(expires as f64)
+    );
 
     // A path the collector would never read, or in a missing directory: refused up front
     // (exit 2), before the run touches anything.
@@ -507,8 +529,6 @@ fn the_journal_gets_the_summary_at_info_and_problems_at_error() {
         !errors.is_empty() && errors.iter().all(|p| p == "3"),
         "{messages:#?}"
     );
-    let failed_summary = priority_of(&|m| m.starts_with("failed:"));
-    assert!(failed_summary.iter().all(|p| p == "3"), "{messages:#?}");
     // The JSON run: each event at its level's priority.
     let mut seen = BTreeMap::new();
     for (priority, message) in &messages {

@@ -1,8 +1,10 @@
 #!/bin/sh
-# SSM Distributor install (and update) script for openclaw-token-sync. AWS-ConfigureAWSPackage
-# runs it as root in the unpacked package, beside the .deb. It installs the .deb (keeping a
-# config the operator changed) and, only when asked through additionalArguments, configures the
-# host and enables the timer:
+# SSM Distributor install script for openclaw-token-sync. AWS-ConfigureAWSPackage runs it as
+# root in the unpacked package, beside the .deb (after uninstall.sh of the old version when it
+# updates by "uninstall and reinstall"). It installs the .deb, keeping a config the operator
+# changed, takes over from a tarball install (deploy/install.sh), and restores the timer's
+# enablement an uninstall.sh of this package recorded. Only when asked through
+# additionalArguments does it configure the host and enable the timer:
 #   {"SSM_SECRET_ID": "openclaw/anthropic", "SSM_USER": "ubuntu", "SSM_REGION": "us-east-1",
 #    "SSM_VERSION_STAGE": "CANARY", "SSM_ENABLE_TIMER": "true"}
 # A config that already names a secret is never rewritten.
@@ -11,7 +13,14 @@ cd "$(dirname "$0")"
 say() { echo "openclaw-token-sync distributor: $*"; }
 fail() { echo "openclaw-token-sync distributor: $*" >&2; exit 1; }
 
-valid() { printf '%s' "$2" | grep -Eq "$1"; }
+# One line matching the pattern: a value with a line break is refused (grep matches by line).
+nl='
+'
+cr=$(printf '\r')
+valid() {
+    case "$2" in *"$nl"* | *"$cr"*) return 1 ;; esac
+    printf '%s' "$2" | grep -Eq "$1"
+}
 secret_id=${SSM_SECRET_ID:-} user=${SSM_USER:-} region=${SSM_REGION:-}
 stage=${SSM_VERSION_STAGE:-} enable=${SSM_ENABLE_TIMER:-false}
 [ -z "$secret_id" ] || valid '^[A-Za-z0-9/_+=.@:-]{1,2048}$' "$secret_id" || fail "invalid SSM_SECRET_ID"
@@ -22,8 +31,32 @@ case "$enable" in true|false) ;; *) fail "SSM_ENABLE_TIMER must be true or false
 
 set -- openclaw-token-sync_*.deb
 [ -f "$1" ] || fail "no openclaw-token-sync_*.deb beside this script"
-DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$1"
-say "installed $1"
+deb=$1
+systemd=0
+[ -d /run/systemd/system ] && systemd=1
+state=/var/lib/openclaw-token-sync
+
+# A tarball install's units in /etc/systemd/system would override the package's and run
+# /usr/local/bin: remove what it installed (its config stays), keeping the timer's enablement.
+tarball=$state/installed-files
+if [ -f "$tarball" ]; then
+    if [ "$systemd" = 1 ] && systemctl is-enabled -q openclaw-token-sync.timer 2>/dev/null; then
+        mkdir -p "$state" && : > "$state/timer-enabled"
+        systemctl disable -q openclaw-token-sync.timer || true
+    fi
+    while IFS= read -r path; do
+        case "$path" in
+            /etc/openclaw-token-sync/config.toml | /var/lib/systemd/linger/*) ;;
+            /*) rm -f "$path" ;;
+        esac
+    done < "$tarball"
+    rm -f "$tarball"
+    rmdir /etc/systemd/system/openclaw-token-sync.service.d 2>/dev/null || true
+    say "replaced the tarball install (deploy/install.sh) by the package"
+fi
+
+DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold "$deb"
+say "installed $deb"
 
 config=/etc/openclaw-token-sync/config.toml
 if [ -n "$secret_id" ] && ! grep -Eq '^[[:space:]]*secret-id[[:space:]]*=' "$config" 2>/dev/null; then
@@ -38,15 +71,17 @@ if [ -n "$secret_id" ] && ! grep -Eq '^[[:space:]]*secret-id[[:space:]]*=' "$con
     mv "$config.new" "$config"
     say "wrote $config"
 fi
-if [ -n "$user" ] && command -v loginctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+if [ -n "$user" ] && [ "$systemd" = 1 ] && command -v loginctl >/dev/null 2>&1; then
     # A user unit gateway runs without a login session only when its user lingers.
     loginctl enable-linger "$user" || say "could not enable lingering for $user"
 fi
-if [ "$enable" = true ]; then
-    if [ -d /run/systemd/system ]; then
-        systemctl enable --now openclaw-token-sync.timer
-        say "enabled openclaw-token-sync.timer"
-    else
-        fail "SSM_ENABLE_TIMER=true, but systemd is not running"
-    fi
+restore=0
+[ -f "$state/timer-enabled" ] && restore=1
+if [ "$enable" = true ] || [ "$restore" = 1 ]; then
+    grep -Eq '^[[:space:]]*secret-id[[:space:]]*=' "$config" 2>/dev/null \
+        || fail "the timer would fail every run: $config names no secret (pass SSM_SECRET_ID)"
+    [ "$systemd" = 1 ] || fail "cannot enable openclaw-token-sync.timer: systemd is not running"
+    systemctl enable --now openclaw-token-sync.timer
+    rm -f "$state/timer-enabled"
+    say "enabled openclaw-token-sync.timer"
 fi

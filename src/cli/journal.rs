@@ -146,10 +146,19 @@ where
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        if self.journal {
-            write!(writer, "<{}>", Priority::of(event.metadata().level()) as u8)?;
+        if !self.journal {
+            return self.inner.format_event(ctx, writer, event);
         }
-        self.inner.format_event(ctx, writer, event)
+        // Every line of a multi-line event carries the priority, not only the first.
+        let mut text = String::new();
+        self.inner.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut text),
+            event,
+        )?;
+        let priority = Priority::of(event.metadata().level());
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        writeln!(writer, "{}", prefixed(body, priority, true))
     }
 }
 

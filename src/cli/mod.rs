@@ -99,7 +99,8 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
     let file = load_file_config(config);
     let metrics_file = flag_metrics
         .or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()))
-        .or_else(default_metrics_file);
+        .or_else(default_metrics_file)
+        .map(|path| std::path::absolute(&path).unwrap_or(path));
     let lifetime = file
         .as_ref()
         .ok()

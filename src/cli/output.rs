@@ -234,7 +234,12 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
                 }),
             })
             .collect();
-        return print_json(&serde_json::json!({ "gateways": gateways }));
+        let priority = if run.exit_code() == 0 {
+            P::Info
+        } else {
+            P::Err
+        };
+        return print_json_at(priority, &serde_json::json!({ "gateways": gateways }));
     }
     for gateway in &run.gateways {
         match &gateway.result {
