@@ -309,23 +309,14 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
                 if ok { 1.0 } else { 0.0 },
             );
         }
-        text.header(
+        enum_per_gateway(
+            &mut text,
+            run,
             NAMES[8],
-            "gauge",
             "What the last run did for this gateway: 1 for its outcome (applied, unchanged, dry-run, failed), 0 for the others.",
+            ("outcome", &OUTCOMES),
+            |g| &g.outcome,
         );
-        for gateway in &run.gateways {
-            for outcome in OUTCOMES {
-                text.sample(
-                    &format!(
-                        "{}{{{},outcome=\"{outcome}\"}}",
-                        NAMES[8],
-                        gateway_labels(gateway)
-                    ),
-                    if gateway.outcome == outcome { 1.0 } else { 0.0 },
-                );
-            }
-        }
     }
     text.header(
         NAMES[9],
@@ -358,25 +349,41 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
         },
     );
     if !run.gateways.is_empty() {
-        text.header(
+        enum_per_gateway(
+            &mut text,
+            run,
             NAMES[13],
-            "gauge",
             "Anthropic's answer to this run's live probe of the token: 1 for the result (accepted, rejected, inconclusive, none = not probed), 0 for the others.",
+            ("result", &PROBE_RESULTS),
+            |g| &g.probe,
         );
-        for gateway in &run.gateways {
-            for result in PROBE_RESULTS {
-                text.sample(
-                    &format!(
-                        "{}{{{},result=\"{result}\"}}",
-                        NAMES[13],
-                        gateway_labels(gateway)
-                    ),
-                    if gateway.probe == result { 1.0 } else { 0.0 },
-                );
-            }
-        }
     }
     text.0
+}
+
+/// A gauge with one series per gateway and value of `label`: 1 for the gateway's own, 0 for
+/// the rest (so a query never has to tell a missing series from a zero).
+fn enum_per_gateway(
+    text: &mut Text,
+    run: &RunFacts,
+    name: &str,
+    help: &str,
+    (label, values): (&str, &[&str]),
+    value_of: impl Fn(&GatewayFacts) -> &str,
+) {
+    text.header(name, "gauge", help);
+    for gateway in &run.gateways {
+        for value in values {
+            text.sample(
+                &format!("{name}{{{},{label}=\"{value}\"}}", gateway_labels(gateway)),
+                if value_of(gateway) == *value {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+        }
+    }
 }
 
 fn counter_samples(text: &mut Text, counters: &BTreeMap<String, f64>, name: &str) {

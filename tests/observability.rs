@@ -79,6 +79,14 @@ fn seconds_of(rfc3339: &str) -> f64 {
     parsed.as_secs_f64()
 }
 
+/// A test user with a running stand-in gateway, and a new secret holding a new token.
+fn user_with_secret(name: &str, secret_name: &str) -> (TestUser, String, Vec<String>) {
+    let user = TestUser::new(name, true);
+    let token = new_token(false);
+    let secret = create_secret(secret_name, &token);
+    (user, secret, vec![token])
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -91,10 +99,7 @@ fn the_metrics_file_follows_every_run_and_parses_as_prometheus_text() {
     if !require_root("metrics_file") {
         return;
     }
-    let user = TestUser::new("ocs-metrics", true);
-    let token = new_token(false);
-    let secret = create_secret("tests/metrics", &token);
-    let mut tokens = vec![token];
+    let (user, secret, mut tokens) = user_with_secret("ocs-metrics", "tests/metrics");
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let path = dir.path().join("openclaw-token-sync.prom");
@@ -396,10 +401,7 @@ fn json_logs_are_one_object_per_line_at_every_verbosity() {
     if !require_root("json_logs") {
         return;
     }
-    let user = TestUser::new("ocs-jsonlog", true);
-    let token = new_token(false);
-    let secret = create_secret("tests/json-logs", &token);
-    let tokens = vec![token];
+    let (user, secret, tokens) = user_with_secret("ocs-jsonlog", "tests/json-logs");
     let run = sync_for(&user, &secret, &["-vv", "--log-format", "json"], &tokens);
     run.expect_status(0);
     let lines = json_lines(&run.stderr);
@@ -445,10 +447,7 @@ fn the_journal_gets_the_summary_at_info_and_problems_at_error() {
         skip("journal_priorities: systemd-journald cannot be started here");
         return;
     }
-    let user = TestUser::new("ocs-journal", true);
-    let token = new_token(false);
-    let secret = create_secret("tests/journal", &token);
-    let tokens = vec![token];
+    let (user, secret, tokens) = user_with_secret("ocs-journal", "tests/journal");
     let mut env = aws_env(&moto().endpoint);
     env.push(("OPENCLAW_TOKEN_SYNC_CONFIG".into(), "/dev/null".into()));
     env.push(("HOME".into(), user.home.display().to_string()));
