@@ -124,15 +124,21 @@ pub fn carried_from(previous: &str) -> Carried {
         if name.ends_with("_total") && NAMES.contains(&name) {
             carried.counters.insert(series.to_owned(), value);
         }
+        // The gateways the previous file showed (every shown gateway has this gauge; a restart
+        // counter outlives a gateway that is gone, so it does not count).
         let Some(gateway) = parse_gateway_labels(labels) else {
             continue;
         };
-        let times = carried.gateways.entry(gateway).or_default();
         match name {
-            "openclaw_token_sync_applied_version_created_timestamp_seconds" => {
-                times.0 = Some(value)
+            "openclaw_token_sync_gateway_last_run_success" => {
+                carried.gateways.entry(gateway).or_default();
             }
-            "openclaw_token_sync_token_expiry_timestamp_seconds" => times.1 = Some(value),
+            "openclaw_token_sync_applied_version_created_timestamp_seconds" => {
+                carried.gateways.entry(gateway).or_default().0 = Some(value)
+            }
+            "openclaw_token_sync_token_expiry_timestamp_seconds" => {
+                carried.gateways.entry(gateway).or_default().1 = Some(value)
+            }
             _ => {}
         }
     }
@@ -179,10 +185,11 @@ fn shown_gateways(run: &RunFacts, carried: &Carried) -> Vec<GatewayFacts> {
             .copied()
             .unwrap_or_default()
     };
-    if run.gateways.is_empty() && run.exit_code != 0 {
-        return carried
+    let failed_as_known = |user: Option<&str>, probe: &str| {
+        carried
             .gateways
             .iter()
+            .filter(|((u, _), _)| user.is_none_or(|user| user == u))
             .map(|((user, unit), (created, expiry))| GatewayFacts {
                 user: user.clone(),
                 unit: unit.clone(),
@@ -190,24 +197,31 @@ fn shown_gateways(run: &RunFacts, carried: &Carried) -> Vec<GatewayFacts> {
                 restarted: false,
                 version_created: *created,
                 token_expiry: *expiry,
-                probe: run
-                    .failed_probe
-                    .clone()
-                    .unwrap_or_else(|| "none".to_owned()),
+                probe: probe.to_owned(),
             })
-            .collect();
+            .collect::<Vec<_>>()
+    };
+    if run.gateways.is_empty() && run.exit_code != 0 {
+        return failed_as_known(None, run.failed_probe.as_deref().unwrap_or("none"));
     }
-    run.gateways
-        .iter()
-        .map(|g| {
-            let (created, expiry) = known(g);
-            GatewayFacts {
-                version_created: g.version_created.or(created),
-                token_expiry: g.token_expiry.or(expiry),
-                ..g.clone()
+    let mut shown = Vec::new();
+    for g in &run.gateways {
+        // A user whose worker failed before naming its gateways: the ones the file knew.
+        if g.outcome == "failed" && g.unit == crate::sync::EVERY_GATEWAY_OF_THE_USER {
+            let known_ones = failed_as_known(Some(&g.user), &g.probe);
+            if !known_ones.is_empty() {
+                shown.extend(known_ones);
+                continue;
             }
-        })
-        .collect()
+        }
+        let (created, expiry) = known(g);
+        shown.push(GatewayFacts {
+            version_created: g.version_created.or(created),
+            token_expiry: g.token_expiry.or(expiry),
+            ..g.clone()
+        });
+    }
+    shown
 }
 
 /// The file for this run, continuing what `carried` holds of the previous one.
@@ -237,9 +251,13 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
             "openclaw_token_sync_gateway_restarts_total{{{}}}",
             gateway_labels(gateway)
         );
-        let count = counters.entry(series).or_insert(0.0);
-        if gateway.restarted {
-            *count += 1.0;
+        // A gateway the run reached starts its counter at 0 (so the first restart shows as an
+        // increase); a failed one only keeps the count it had.
+        if gateway.restarted || gateway.outcome != "failed" {
+            let count = counters.entry(series).or_insert(0.0);
+            if gateway.restarted {
+                *count += 1.0;
+            }
         }
     }
     let last_success = if success {
@@ -704,6 +722,55 @@ mod tests {
             ),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn a_gateway_gone_from_the_config_is_not_brought_back_by_its_counter() {
+        let mut b = gateway("applied", true);
+        b.unit = "openclaw-gateway-b.service".into();
+        let first = render(
+            &run(0, vec![gateway("applied", true), b.clone()]),
+            &Carried::default(),
+        );
+        // The next run reaches only the first gateway; then a run fails as a whole.
+        let second = render(
+            &run(0, vec![gateway("unchanged", false)]),
+            &carried_from(&first),
+        );
+        let third = render(&run(1, Vec::new()), &carried_from(&second));
+        let b_labels = gateway_labels(&b);
+        assert_eq!(
+            value(
+                &third,
+                &format!("openclaw_token_sync_gateway_restarts_total{{{b_labels}}}")
+            ),
+            Some(1.0),
+            "its count stays"
+        );
+        assert!(
+            !third.contains(&format!("openclaw_token_sync_gateway_outcome{{{b_labels}")),
+            "{third}"
+        );
+        assert_eq!(value(&third, "openclaw_token_sync_gateways"), Some(1.0));
+    }
+
+    #[test]
+    fn a_users_failed_worker_stands_for_the_gateways_the_file_knew() {
+        let first = render(&run(0, vec![gateway("applied", true)]), &Carried::default());
+        let mut worker = gateway("failed", false);
+        worker.unit = crate::sync::EVERY_GATEWAY_OF_THE_USER.into();
+        worker.version_created = None;
+        worker.token_expiry = None;
+        let text = render(&run(1, vec![worker]), &carried_from(&first));
+        let labels = gateway_labels(&gateway("applied", true));
+        assert_eq!(
+            value(
+                &text,
+                &format!("openclaw_token_sync_gateway_outcome{{{labels},outcome=\"failed\"}}")
+            ),
+            Some(1.0)
+        );
+        assert!(!text.contains("(every gateway"), "{text}");
     }
 
     #[test]

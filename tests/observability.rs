@@ -347,6 +347,17 @@ fn the_metrics_file_follows_every_run_and_parses_as_prometheus_text() {
         Some(expires as f64)
     );
 
+    // A dry run changes nothing, the metrics included.
+    let before_dry = fs::read(&path).unwrap();
+    sync_for(
+        &user,
+        &secret,
+        &["--metrics-file", metrics, "--dry-run"],
+        &tokens,
+    )
+    .expect_status(0);
+    assert_eq!(fs::read(&path).unwrap(), before_dry);
+
     // A path the collector would never read, or in a missing directory: refused up front
     // (exit 2), before the run touches anything.
     let before = fs::read(&path).unwrap();

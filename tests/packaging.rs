@@ -499,4 +499,52 @@ fn the_debian_package_installs_through_distributor_verifies_and_purges() {
     ok(purge, "dpkg --purge");
     assert!(!Path::new("/etc/openclaw-token-sync").exists());
     assert_eq!(dpkg_status("openclaw-token-sync").trim(), "");
+
+    // A host with a tarball install (deploy/install.sh, for real): the Distributor package
+    // takes over. The tarball's binary, units, drop-in, man pages and record go; its config
+    // stays and is the package's from now on.
+    let tarball = Command::new("bash")
+        .arg(repo("deploy/install.sh"))
+        .args([
+            "--user",
+            "root",
+            "--secret-id",
+            "tests/takeover",
+            "--no-enable",
+            "--binary",
+            BIN,
+        ])
+        .output()
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        ok(tarball, "deploy/install.sh");
+        let config = Path::new("/etc/openclaw-token-sync/config.toml");
+        let tarball_config = fs::read_to_string(config).unwrap();
+        ok(
+            distributor("install.sh", &[]),
+            "distributor install.sh over a tarball install",
+        );
+        for gone in [
+            "/usr/local/bin/openclaw-token-sync",
+            "/etc/systemd/system/openclaw-token-sync.service",
+            "/etc/systemd/system/openclaw-token-sync.timer",
+            "/etc/systemd/system/openclaw-token-sync.service.d",
+            "/usr/local/share/man/man1/openclaw-token-sync.1",
+            "/usr/local/share/bash-completion/completions/openclaw-token-sync",
+            "/var/lib/openclaw-token-sync/installed-files",
+        ] {
+            assert!(!Path::new(gone).exists(), "{gone} left behind");
+        }
+        assert!(Path::new("/usr/bin/openclaw-token-sync").exists());
+        assert_eq!(fs::read_to_string(config).unwrap(), tarball_config);
+    });
+    let purge = run("dpkg", &["--purge", "openclaw-token-sync"]);
+    let _ = Command::new("bash")
+        .arg(repo("deploy/install.sh"))
+        .args(["--uninstall", "--purge"])
+        .output();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    ok(purge, "dpkg --purge after the takeover");
 }

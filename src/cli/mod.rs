@@ -97,20 +97,37 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
     let json_requested = args.output == Some(OutputFormat::Json);
     let flag_metrics = args.metrics_file.clone();
     let file = load_file_config(config);
-    let metrics_file = flag_metrics
+    let absolute = |path: std::path::PathBuf| std::path::absolute(&path).unwrap_or(path);
+    let named_metrics = flag_metrics
         .or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()))
-        .or_else(default_metrics_file)
-        .map(|path| std::path::absolute(&path).unwrap_or(path));
+        .map(absolute);
+    // The packaged default is a convenience: when its directory cannot be written (a sandbox
+    // drop-in that left it out, another owner), the sync goes on and says why there are no
+    // metrics; a path the operator named is checked like any other input (exit 2).
+    let default_metrics = match named_metrics {
+        Some(_) => None,
+        None => default_metrics_file().map(absolute).filter(|path| {
+            crate::metrics::check_path(path)
+                .inspect_err(|err| {
+                    journal::err(
+                        journal::Priority::Warning,
+                        format_args!("no metrics this run: {err}"),
+                    )
+                })
+                .is_ok()
+        }),
+    };
     let lifetime = file
         .as_ref()
         .ok()
         .map_or(DEFAULT_TOKEN_LIFETIME_DAYS, |f| f.token_lifetime_days());
     let prepared = file.and_then(|file| {
-        if let Some(path) = &metrics_file {
+        if let Some(path) = &named_metrics {
             crate::metrics::check_path(path)?;
         }
         sync_options(args, file)
     });
+    let metrics_file = named_metrics.or(default_metrics);
     let (options, output) = match prepared {
         Ok(prepared) => prepared,
         Err(err) => {
@@ -139,7 +156,9 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
             crate::metrics::run_facts(run.as_ref(), code, started, lifetime),
         )
     };
-    let Some(path) = metrics_file else {
+    // A dry run changes nothing, so it leaves the metrics alone too (its version is not the
+    // applied one).
+    let Some(path) = metrics_file.filter(|_| !options.dry_run) else {
         return ExitCode::from(sync_and_print().0);
     };
     // The run drops to the gateway's user for good; root still has to write the metrics file

@@ -86,6 +86,10 @@ pub struct SyncRun {
     pub gateways: Vec<GatewayRun>,
 }
 
+/// The unit name of a failure that stands for all of a user's gateways (the user's worker
+/// failed before it could name them).
+pub const EVERY_GATEWAY_OF_THE_USER: &str = "(every gateway of the user)";
+
 /// One gateway's outcome.
 #[derive(Debug)]
 pub struct GatewayRun {
@@ -220,7 +224,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             Err(err) => {
                 gateways.push(GatewayRun {
                     user: group.user.clone(),
-                    unit: "(every gateway of the user)".to_owned(),
+                    unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
                     result: Err(err),
                 });
                 continue;
@@ -245,7 +249,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             result.unwrap_or_else(|err| {
                 vec![GatewayRun {
                     user: target.name.clone(),
-                    unit: "(every gateway of the user)".to_owned(),
+                    unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
                     result: Err(err),
                 }]
             })

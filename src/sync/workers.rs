@@ -15,6 +15,9 @@ struct Wire {
     report: Option<SyncReport>,
     error: Option<String>,
     exit_code: u8,
+    /// The error was Anthropic refusing the token (kept for the metrics' probe result).
+    #[serde(default)]
+    rejected: bool,
 }
 
 /// Runs `work` in a child process and returns what it produced. `user` names the child in
@@ -25,7 +28,7 @@ pub fn in_child(user: &str, work: impl FnOnce() -> Vec<GatewayRun>) -> Result<Ve
         Ok(wire) => Ok(wire.into_iter().map(from_wire).collect()),
         Err(why) => Ok(vec![GatewayRun {
             user: user.to_owned(),
-            unit: "(every gateway of the user)".to_owned(),
+            unit: super::EVERY_GATEWAY_OF_THE_USER.to_owned(),
             result: Err(Error::failed(format!(
                 "the worker process for {user} {why}; its gateways were not all synced"
             ))),
@@ -34,6 +37,7 @@ pub fn in_child(user: &str, work: impl FnOnce() -> Vec<GatewayRun>) -> Result<Ve
 }
 
 fn to_wire(run: GatewayRun) -> Wire {
+    let rejected = matches!(run.result, Err(Error::TokenRejected(_)));
     let (report, error, exit_code) = match run.result {
         Ok(report) => {
             let code = report.exit_code();
@@ -47,12 +51,14 @@ fn to_wire(run: GatewayRun) -> Wire {
         report,
         error,
         exit_code,
+        rejected,
     }
 }
 
 fn from_wire(wire: Wire) -> GatewayRun {
     let result = match (wire.report, wire.error) {
         (Some(report), _) => Ok(report),
+        (None, Some(message)) if wire.rejected => Err(Error::TokenRejected(message)),
         (None, error) => Err(Error::Reported {
             message: error.unwrap_or_else(|| "failed without a message".to_owned()),
             exit_code: wire.exit_code.max(1),
