@@ -63,6 +63,48 @@ COMP_WORDS=(openclaw-token-sync status --output ""); COMP_CWORD=3; COMP_LINE="op
 }
 
 #[test]
+fn zsh_and_fish_completions_parse_and_fish_completes_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let zsh = dir.path().join("_openclaw-token-sync");
+    fs::write(
+        &zsh,
+        ok(run(BIN, &["completions", "zsh"]), "completions zsh"),
+    )
+    .unwrap();
+    let fish = dir.path().join("openclaw-token-sync.fish");
+    fs::write(
+        &fish,
+        ok(run(BIN, &["completions", "fish"]), "completions fish"),
+    )
+    .unwrap();
+    for (shell, check) in [("zsh", &["-n"][..]), ("fish", &["--no-execute"][..])] {
+        if Command::new(shell).arg("--version").output().is_err() {
+            skip(&format!(
+                "completions_zsh_fish: {shell} is not installed (scripts/install-test-deps installs it)"
+            ));
+            return;
+        }
+        let script = if shell == "zsh" { &zsh } else { &fish };
+        let mut args: Vec<&str> = check.to_vec();
+        args.push(script.to_str().unwrap());
+        ok(run(shell, &args), shell);
+    }
+    // fish completes for real: a command, a subcommand's flag, and a flag's values.
+    let probe = format!(
+        "source {}; complete -C 'openclaw-token-sync sy'; echo ---; complete -C 'openclaw-token-sync sync --metr'; echo ---; complete -C 'openclaw-token-sync status --output '",
+        fish.display()
+    );
+    let out = ok(run("fish", &["-c", &probe]), "fish completion");
+    let parts: Vec<&str> = out.split("---\n").collect();
+    assert_eq!(parts.len(), 3, "{out}");
+    assert!(parts[0].starts_with("sync\t"), "{out}");
+    assert!(parts[1].starts_with("--metrics-file\t"), "{out}");
+    let mut values: Vec<&str> = parts[2].lines().collect();
+    values.sort();
+    assert_eq!(values, ["json", "text"], "{out}");
+}
+
+#[test]
 fn man_pages_render_with_groff_and_man() {
     let page = run(BIN, &["man"]);
     let roff = ok(page, "man");
