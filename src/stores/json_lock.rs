@@ -5,7 +5,9 @@
 //! Taking over a stale lock never removes another taker's fresh one: the lock judged stale is
 //! renamed aside (atomic) and removed only when the file moved is that very lock (same device and
 //! inode); a fresh lock caught instead is put back with `renameat2(RENAME_NOREPLACE)`, which never
-//! replaces a newer one. Then the exclusive create decides who holds it.
+//! replaces a newer one. Then the exclusive create decides who holds it. Our own takers also take
+//! turns on the directory's flock for each attempt, so none of them creates a lock inside another
+//! one's takeover (where the put-back could fail and leave two holders).
 
 use crate::error::{Error, Result};
 use nix::libc;
@@ -45,7 +47,16 @@ impl StoreLock {
             now_ms()
         );
         let deadline = Instant::now() + wait;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         loop {
+            // Our takers (threads, or a second sync) take turns on the directory's flock for one
+            // attempt each: none creates a lock while another has a judged-stale lock renamed
+            // aside, so a takeover's put-back never meets a lock made in that window. OpenClaw
+            // does not take this flock; against it, the rename-aside rule alone holds.
+            let turn = fs::File::open(&dir).and_then(|d| d.lock().map(|()| d)).ok();
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -69,6 +80,7 @@ impl StoreLock {
                             continue;
                         }
                     }
+                    drop(turn);
                     if Instant::now() >= deadline {
                         return Err(Error::failed(format!(
                             "{}: held by a running OpenClaw process for more than {} s; store left untouched",
