@@ -9,27 +9,106 @@
 #
 # --root DIR installs into a scratch root (nothing is enabled; for packaging and tests).
 # Uninstall keeps /etc/openclaw-token-sync/config.toml unless --purge.
+# Every value is checked before anything is written (exit 2, naming the flag): --user of
+# A-Za-z0-9._- and a user of this host (or --home and --uid in a --root), --secret-id of
+# A-Za-z0-9/_+=.@:- (a name or ARN), --region like eu-west-1, --version-stage of A-Za-z0-9_.+=@-,
+# --unit of A-Za-z0-9:_.@- (NAME or NAME.service), --binary and --home absolute paths of
+# A-Za-z0-9/._+@:,=~-, --uid digits.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root="" user="" secret_id="" region="" binary="" unit="" version_stage=""
 home="" uid="" enable=1 uninstall=0 purge=0
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+# A refused value: exit 2, naming the flag and what is wrong (never echoing the value raw).
+refuse() { echo "install.sh: $1: $2" >&2; exit 2; }
+need() { [ $# -ge 2 ] || refuse "$1" "needs a value"; }
+# --- value rules: the same block in deploy/install.sh and deploy/distributor/install.sh (a test
+# compares them). Every value either script writes into a config or unit file passes one of
+# these checks first. A check returns 1 with $problem saying what is wrong; the value itself is
+# never printed, at most one character of it, and a control character only as its byte value.
+LC_ALL=C
+export LC_ALL
+nl='
+'
+problem=""
+# Sets $problem and returns 0 when $2 has a character outside the bracket set $1.
+has_bad_char() {
+    case "$2" in *[!$1]*) ;; *) return 1 ;; esac
+    # shellcheck disable=SC2295 # $1 is a bracket set: a pattern on purpose
+    bad_rest=${2#"${2%%[!$1]*}"}
+    bad_char=${bad_rest%"${bad_rest#?}"}
+    case "$bad_char" in
+        "$nl") problem="contains a line break" ;;
+        ' ') problem="contains a space" ;;
+        \') problem="contains a single quote" ;;
+        \") problem="contains a double quote" ;;
+        [[:cntrl:]]) problem="contains a control character (byte 0x$(printf '%s' "$bad_char" | od -An -tx1 | tr -d ' \n'))" ;;
+        [[:print:]]) problem="contains '$bad_char'" ;;
+        *) problem="contains a non-ASCII byte (0x$(printf '%s' "$bad_char" | od -An -tx1 | tr -d ' \n'))" ;;
+    esac
+    problem="$problem; allowed: $1"
+}
+# 1 to $3 characters of the set $1.
+check_chars() {
+    [ -n "$2" ] || { problem="is empty"; return 1; }
+    if has_bad_char "$1" "$2"; then return 1; fi
+    [ "${#2}" -le "$3" ] || { problem="is longer than $3 characters"; return 1; }
+}
+# A user name of POSIX's portable characters, not starting with -.
+check_user() {
+    check_chars 'A-Za-z0-9._-' "$1" 32 || return 1
+    case "$1" in -* | . | ..) problem="is not a user name (starts with -, or is . or ..)"; return 1 ;; esac
+    case "$1" in *[!0-9]*) ;; *) problem="is all digits (a uid, not a user name)"; return 1 ;; esac
+}
+# A Secrets Manager secret name or ARN.
+check_secret_id() { check_chars 'A-Za-z0-9/_+=.@:-' "$1" 2048; }
+# A staging label (what the binary accepts for version-stage).
+check_version_stage() { check_chars 'A-Za-z0-9_.+=@-' "$1" 256; }
+check_region() {
+    check_chars 'a-z0-9-' "$1" 64 || return 1
+    printf '%s\n' "$1" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]+$' \
+        || { problem="is not a region name like eu-west-1"; return 1; }
+}
+# A systemd service unit: NAME.service, or NAME (systemctl adds .service); an instance of a
+# template needs its instance (NAME@INSTANCE.service).
+check_unit() {
+    check_chars 'A-Za-z0-9:_.@-' "$1" 256 || return 1
+    case "$1" in
+        -* | .*) problem="is not a unit name (starts with - or .)"; return 1 ;;
+        *@.service | *@) problem="is a template without an instance (NAME@INSTANCE.service)"; return 1 ;;
+        *.service) ;;
+        *.socket | *.timer | *.target | *.mount | *.automount | *.path | *.slice | *.scope | *.swap | *.device)
+            problem="is not a .service unit (the gateway runs as a service)"; return 1 ;;
+    esac
+}
+# An absolute path without whitespace, quotes, control characters or systemd's % specifiers.
+check_path() {
+    check_chars 'A-Za-z0-9/._+@:,=~-' "$1" 4096 || return 1
+    case "$1" in /*) ;; *) problem="is not an absolute path"; return 1 ;; esac
+    case "$1/" in */./* | */../*) problem="has a . or .. component"; return 1 ;; esac
+}
+check_uid() { check_chars '0-9' "$1" 10; }
+# --- end of the value rules
+
 while [ $# -gt 0 ]; do
     case "$1" in
-        --user) user=$2; shift 2 ;;
-        --secret-id) secret_id=$2; shift 2 ;;
-        --region) region=$2; shift 2 ;;
-        --version-stage) version_stage=$2; shift 2 ;;
-        --binary) binary=$2; shift 2 ;;
-        --unit) unit=$2; shift 2 ;;
-        --root) root=$(cd "$2" && pwd); shift 2 ;;
-        --home) home=$2; shift 2 ;;
-        --uid) uid=$2; shift 2 ;;
+        --user) need "$@"; user=$2; shift 2 ;;
+        --secret-id) need "$@"; secret_id=$2; shift 2 ;;
+        --region) need "$@"; region=$2; shift 2 ;;
+        --version-stage) need "$@"; version_stage=$2; shift 2 ;;
+        --binary) need "$@"; binary=$2; shift 2 ;;
+        --unit) need "$@"; unit=$2; shift 2 ;;
+        --root)
+            need "$@"
+            [ -d "$2" ] || refuse --root "is not a directory"
+            root=$(cd "$2" && pwd); shift 2 ;;
+        --home) need "$@"; home=$2; shift 2 ;;
+        --uid) need "$@"; uid=$2; shift 2 ;;
         --no-enable) enable=0; shift ;;
         --uninstall) uninstall=1; shift ;;
         --purge) purge=1; shift ;;
         -h|--help) usage ;;
-        *) echo "install.sh: unknown argument $1" >&2; usage ;;
+        *) printf 'install.sh: unknown argument %q\n' "$1" >&2; usage ;;
     esac
 done
 [ -n "$root" ] && enable=0
@@ -70,26 +149,41 @@ if [ "$uninstall" = 1 ]; then
     exit 0
 fi
 
-[ -n "$user" ] || { echo "install.sh: --user is required" >&2; exit 2; }
-nl='
-'
-for value in "$user" "$secret_id" "$version_stage" "$region" "$home" "$uid"; do
-    case "$value" in *"$nl"* | *"$(printf '\r')"*) echo "install.sh: a value with a line break" >&2; exit 2 ;; esac
-done
-[ -n "$secret_id" ] || { echo "install.sh: --secret-id is required" >&2; exit 2; }
-printf '%s' "$user" | grep -Eq '^[a-z_][a-z0-9_-]{0,31}$' || { echo "install.sh: invalid user name" >&2; exit 2; }
-printf '%s' "$secret_id" | grep -Eq '^[A-Za-z0-9/_+=.@:-]{1,2048}$' || { echo "install.sh: invalid secret id" >&2; exit 2; }
-[ -z "$version_stage" ] || printf '%s' "$version_stage" | grep -Eq '^[A-Za-z0-9_.+=@-]{1,256}$' || { echo "install.sh: invalid version stage" >&2; exit 2; }
-[ -z "$region" ] || printf '%s' "$region" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]$' || { echo "install.sh: invalid region" >&2; exit 2; }
-if [ -z "$home" ]; then home=$(getent passwd "$user" | cut -d: -f6); fi
-if [ -z "$uid" ]; then uid=$(id -u "$user"); fi
-[ -n "$home" ] && [ -n "$uid" ] || { echo "install.sh: cannot resolve user $user (pass --home and --uid)" >&2; exit 2; }
+# Every value this script writes (config.toml, the drop-in install.conf, the linger flag) is
+# checked here, before anything is written.
+[ -n "$user" ] || refuse --user "is required"
+[ -n "$secret_id" ] || refuse --secret-id "is required"
+check_user "$user" || refuse --user "$problem"
+check_secret_id "$secret_id" || refuse --secret-id "$problem"
+[ -z "$region" ] || check_region "$region" || refuse --region "$problem"
+[ -z "$version_stage" ] || check_version_stage "$version_stage" || refuse --version-stage "$problem"
+[ -z "$unit" ] || check_unit "$unit" || refuse --unit "$problem"
+[ -z "$home" ] || check_path "$home" || refuse --home "$problem"
+[ -z "$uid" ] || check_uid "$uid" || refuse --uid "$problem"
+if [ -n "$binary" ]; then
+    check_path "$binary" || refuse --binary "$problem"
+    [ -f "$binary" ] || refuse --binary "is not a regular file"
+    [ -x "$binary" ] || refuse --binary "is not executable"
+fi
+# The user must exist here, except in a scratch root given its home and uid.
+if [ -z "$root" ] || [ -z "$home" ] || [ -z "$uid" ]; then
+    passwd=$(getent passwd "$user") || refuse --user "is not a user on this host (getent passwd${root:+; or pass --home and --uid})"
+    if [ -z "$home" ]; then
+        home=$(printf '%s\n' "$passwd" | cut -d: -f6)
+        check_path "$home" || refuse --user "has a home directory that cannot go in the unit: it $problem (pass --home)"
+    fi
+    if [ -z "$uid" ]; then
+        uid=$(printf '%s\n' "$passwd" | cut -d: -f3)
+        check_uid "$uid" || refuse --user "has a uid that $problem (pass --uid)"
+    fi
+fi
+[ "$home" != / ] || refuse --home "is /: the whole system would be writable for the sync"
 if [ -z "$binary" ]; then
     for candidate in "$here/openclaw-token-sync" "$here/../target/release/openclaw-token-sync"; do
-        [ -x "$candidate" ] && binary=$candidate && break
+        if [ -f "$candidate" ] && [ -x "$candidate" ]; then binary=$candidate && break; fi
     done
+    [ -n "$binary" ] || refuse --binary "not given, and no binary beside install.sh"
 fi
-[ -n "$binary" ] && [ -x "$binary" ] || { echo "install.sh: no binary found (pass --binary PATH)" >&2; exit 2; }
 
 mkdir -p "$(dirname "$manifest")"
 : > "$manifest.new"
@@ -152,7 +246,6 @@ record /etc/systemd/system/openclaw-token-sync.service
 record /etc/systemd/system/openclaw-token-sync.timer
 record /etc/systemd/system/openclaw-token-sync.service.d/install.conf
 say "installed openclaw-token-sync.service and .timer, drop-in install.conf (ReadWritePaths=$home /run/user/$uid)"
-mv "$manifest.new" "$manifest"
 
 # Retire the legacy fetch-claude-token timer and script, keeping a copy.
 backup=$root/var/backups/openclaw-token-sync/legacy-$(date +%Y%m%dT%H%M%S)
@@ -189,6 +282,7 @@ elif [ -n "$root" ]; then
 else
     say "systemd is not running: enable lingering for $user once it is (loginctl enable-linger $user)"
 fi
+mv "$manifest.new" "$manifest"
 
 if [ "$enable" = 1 ] && [ "$live_systemd" = 1 ]; then
     systemctl daemon-reload

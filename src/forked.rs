@@ -14,19 +14,26 @@ use crate::error::{Error, Result};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use serde::{de::DeserializeOwned, Serialize};
-use std::io::{Read, Write};
+use std::io::{Read as _, Write};
 use std::time::{Duration, Instant};
 
 /// Runs `work` in a child process and returns its answer, or why there is none (the outer
-/// error: the fork itself failed; the inner one: the child died without answering).
+/// error: the fork itself failed; the inner one: the child died without answering, or did not
+/// answer within `limit` and was killed).
+///
+/// The child may run as a gateway's user, who can stop it (SIGSTOP) or make it wait forever on
+/// something of theirs: the parent never waits on it unbounded. Past `limit` it kills the child
+/// (SIGKILL works on a stopped process too; the parent is root, or the child's own user).
 pub fn answer_of<T: Serialize + DeserializeOwned>(
+    limit: Duration,
     work: impl FnOnce() -> T,
 ) -> Result<std::result::Result<T, String>> {
     wait_single_threaded()?;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::failed(format!("cannot create a pipe: {e}")))?;
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(|e| Error::failed(format!("cannot create a pipe: {e}")))?;
     // SAFETY: the process is single-threaded (checked above), so the child owns a consistent
     // copy of every lock and allocator state; it leaves through `_exit` only.
     match unsafe { fork() }.map_err(|e| Error::failed(format!("cannot fork: {e}")))? {
@@ -35,6 +42,11 @@ pub fn answer_of<T: Serialize + DeserializeOwned>(
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
                 Ok(answer) => {
                     let mut out = std::fs::File::from(writer);
+                    // Written blocking: the parent reads as it comes.
+                    let _ = nix::fcntl::fcntl(
+                        &out,
+                        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+                    );
                     match serde_json::to_writer(&mut out, &answer) {
                         Ok(()) => 0,
                         Err(_) => 70,
@@ -49,10 +61,17 @@ pub fn answer_of<T: Serialize + DeserializeOwned>(
         }
         ForkResult::Parent { child } => {
             drop(writer);
-            let mut text = Vec::new();
-            let read = std::fs::File::from(reader).read_to_end(&mut text);
+            let (text, read) = read_until(std::fs::File::from(reader), Instant::now() + limit);
+            if read == Read::TimedOut {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Ok(Err(format!(
+                    "did not finish within {} s and was killed",
+                    limit.as_secs()
+                )));
+            }
             let status = waitpid(child, None);
-            if let Err(e) = read {
+            if let Read::Failed(e) = read {
                 return Ok(Err(format!("could not be read from: {e}")));
             }
             Ok(
@@ -63,6 +82,35 @@ pub fn answer_of<T: Serialize + DeserializeOwned>(
                     Err(e) => format!("could not be waited for: {e}"),
                 }),
             )
+        }
+    }
+}
+
+/// How reading a child's answer ended.
+#[derive(Debug, PartialEq)]
+enum Read {
+    /// End of file: the child closed the pipe (answered, or died).
+    Done,
+    TimedOut,
+    Failed(String),
+}
+
+/// Reads the non-blocking pipe until its end or `deadline`.
+fn read_until(mut pipe: std::fs::File, deadline: Instant) -> (Vec<u8>, Read) {
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => return (text, Read::Done),
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return (text, Read::TimedOut);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (text, Read::Failed(e.to_string())),
         }
     }
 }

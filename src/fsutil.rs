@@ -69,9 +69,47 @@ fn io_error(path: &Path, what: &'static str, err: std::io::Error) -> Error {
 
 /// Reads a managed file without following a symlink. `Ok(None)` when it does not exist.
 pub fn read_managed(path: &Path) -> Result<Option<ExistingFile>> {
-    let mut file = match OpenOptions::new()
+    let Some((mut file, meta)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    if meta.nlink() > 1 {
+        return Err(Error::failed(format!(
+            "{}: refusing a file with {} hard links (it may be linked to a file outside this user's control)",
+            path.display(),
+            meta.nlink()
+        )));
+    }
+    let mut content = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.read_to_end(&mut content)
+        .map_err(|e| io_error(path, "read", e))?;
+    Ok(Some(ExistingFile {
+        content,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+    }))
+}
+
+/// Reads a file someone else controls (a gateway user's config, unit file or lock) that we only
+/// read: never through a symlink, never blocking (a FIFO or device is refused without being
+/// read), at most [`MAX_MANAGED_FILE`] bytes. `Ok(None)` when it does not exist.
+pub fn read_regular(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let Some((file, meta)) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut content = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(MAX_MANAGED_FILE)
+        .read_to_end(&mut content)
+        .map_err(|e| io_error(path, "read", e))?;
+    Ok(Some(content))
+}
+
+/// Opens `path` for reading without following a symlink and without blocking (`O_NONBLOCK`: a
+/// FIFO opens at once and is then refused), and checks that it is a regular file of at most
+/// [`MAX_MANAGED_FILE`] bytes.
+fn open_regular(path: &Path) -> Result<Option<(File, fs::Metadata)>> {
+    let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
     {
         Ok(file) => file,
@@ -85,13 +123,6 @@ pub fn read_managed(path: &Path) -> Result<Option<ExistingFile>> {
             path.display()
         )));
     }
-    if meta.nlink() > 1 {
-        return Err(Error::failed(format!(
-            "{}: refusing a file with {} hard links (it may be linked to a file outside this user's control)",
-            path.display(),
-            meta.nlink()
-        )));
-    }
     if meta.len() > MAX_MANAGED_FILE {
         return Err(Error::failed(format!(
             "{}: refusing a file of {} bytes (larger than {} bytes)",
@@ -100,14 +131,7 @@ pub fn read_managed(path: &Path) -> Result<Option<ExistingFile>> {
             MAX_MANAGED_FILE
         )));
     }
-    let mut content = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.read_to_end(&mut content)
-        .map_err(|e| io_error(path, "read", e))?;
-    Ok(Some(ExistingFile {
-        content,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-    }))
+    Ok(Some((file, meta)))
 }
 
 /// Makes sure `dir` is a real directory (not a symlink), creating it and any missing parents with

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod forked;
 pub mod fsutil;
+pub mod locks;
 pub mod managed_files;
 pub mod metrics;
 pub mod openclaw;

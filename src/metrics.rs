@@ -571,23 +571,29 @@ pub fn check_path(path: &Path) -> Result<()> {
     }
 }
 
+/// How long a metrics write waits for another run's.
+const METRICS_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Writes the file for `run` at `path`, continuing the counters of the file already there.
-/// Two runs at once (the timer and an SSM push) take turns on the directory's flock, so neither
-/// loses the other's counts.
+/// Two runs at once (the timer and an SSM push) take turns on a lock, so neither loses the
+/// other's counts: root's `metrics.lock` in its private run directory (`crate::locks`; the
+/// metrics directory is world-readable, so anyone could hold a flock on it), or, for a run
+/// without root, the directory itself; either wait is bounded.
 pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
     check_path(path)?;
     let dir = crate::fsutil::parent_of(path)?;
-    let held = std::fs::File::open(dir)
-        .and_then(|d| d.lock().map(|()| d))
-        .map_err(|e| Error::failed(format!("{}: cannot lock: {e}", dir.display())))?;
+    let held = if nix::unistd::geteuid().is_root() {
+        crate::locks::root_lock("metrics.lock", METRICS_LOCK_WAIT)?
+    } else {
+        crate::locks::dir_lock(dir, METRICS_LOCK_WAIT)?
+    };
     crate::fsutil::refuse_symlink(path)?;
-    let previous = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let previous = match crate::fsutil::read_regular(path) {
+        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(None) => String::new(),
         Err(e) => {
             return Err(Error::failed(format!(
-                "{}: cannot read the previous metrics file: {e}",
-                path.display()
+                "cannot read the previous metrics file: {e}"
             )))
         }
     };

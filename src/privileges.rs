@@ -14,6 +14,11 @@
 //! user, real and saved ids root), so every file in the user's world is still created and checked
 //! as the user; [`as_root`] brackets the two root-only steps, and every child process is started
 //! with one consistent identity ([`child_identity`]), never with mixed ids.
+//!
+//! Once it acts as a user, the process runs under that user's uid, and the user is hostile
+//! (README "Security model"): it is never dumpable ([`forbid_core_dumps`], set again after every
+//! change of ids), so the user can neither ptrace it nor get a core of it, and a worker that user
+//! stops or stalls is killed by the root parent at its deadline (`crate::forked`).
 
 use crate::error::{Error, Result};
 use nix::unistd::{self, Gid, Uid, User};
@@ -136,6 +141,7 @@ pub fn act_as(target: &TargetUser) -> Result<()> {
         .map_err(|e| fail("setresgid", e))?;
     unistd::setresuid(root.1, Uid::from_raw(target.uid), root.1)
         .map_err(|e| fail("setresuid", e))?;
+    forbid_core_dumps();
     Ok(())
 }
 
@@ -155,12 +161,14 @@ pub fn as_root<T>(step: impl FnOnce() -> Result<T>) -> Result<T> {
     let back = |e: nix::Error| Error::failed(format!("cannot switch identity: {e}"));
     unistd::seteuid(Uid::from_raw(0)).map_err(back)?;
     unistd::setegid(Gid::from_raw(0)).map_err(back)?;
+    forbid_core_dumps();
     let result = step();
     if unistd::setegid(gid).is_err() || unistd::seteuid(uid).is_err() {
         // Going on as root would create root's files in the user's home: stop here.
         eprintln!("openclaw-token-sync: error: cannot return to the acting user; aborting");
         std::process::abort();
     }
+    forbid_core_dumps();
     result
 }
 
@@ -233,5 +241,17 @@ pub fn drop_to(target: &TargetUser) -> Result<()> {
             target.name
         )));
     }
+    forbid_core_dumps();
     Ok(())
+}
+
+/// Makes this process undumpable: no core file (whatever `fs.suid_dumpable` says), no ptrace
+/// by the user it acts as, `/proc/<pid>/` owned by root. The process holds tokens, and after a
+/// drop to a gateway's user it runs under that (hostile) user's uid. The kernel resets the flag
+/// to `fs.suid_dumpable` at every change of ids (to 2, "suidsafe", on some hosts), so it is set
+/// again after each one; called first thing in `main` too.
+pub fn forbid_core_dumps() {
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot make the process undumpable");
+    }
 }

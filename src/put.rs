@@ -32,7 +32,7 @@ pub struct PutOptions {
     pub aws: AwsSettings,
 }
 
-/// How long the probe before storing may take.
+/// How long the probe before storing (or before moving AWSCURRENT) may take.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Serialize, Debug)]
@@ -254,34 +254,47 @@ pub(crate) async fn stage_version(
 
 pub(crate) const CURRENT: &str = "AWSCURRENT";
 
+/// Proves with one request (to `base_url`, else the public API) that Anthropic accepts the token
+/// before a command makes the gateways use it: `put` before storing it, `promote` and `rollback`
+/// before moving AWSCURRENT onto it. A 401/403 is [`Error::TokenRejected`]; no answer either way
+/// is a failure that names `--no-probe`. `subject` names the token (by fingerprint, never its
+/// value), `unchanged` says what did not happen, `bypass` what `--no-probe` does instead.
+pub(crate) fn require_accepted(
+    token: &Token,
+    base_url: Option<&str>,
+    subject: &str,
+    unchanged: &str,
+    bypass: &str,
+) -> Result<()> {
+    let base = base_url.unwrap_or(crate::anthropic_probe::PUBLIC_BASE_URL);
+    let finding = crate::anthropic_probe::probe(base, token, PROBE_TIMEOUT);
+    match finding.verdict {
+        Verdict::Accepted => Ok(()),
+        Verdict::Rejected => Err(Error::TokenRejected(format!(
+            "{base} rejected {subject} ({}); {unchanged}",
+            finding.detail
+        ))),
+        Verdict::Inconclusive => Err(Error::failed(format!(
+            "could not show that {base} accepts {subject} ({}); {unchanged} (--no-probe {bypass} without this check)",
+            finding.detail
+        ))),
+    }
+}
+
 /// Validates and stores the token, or moves AWSCURRENT back to the older version that holds it.
 /// Returns the version that is now AWSCURRENT, confirmed through the staging labels.
 pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
     let (runtime, client) = secrets_client(&options.aws, &options.secret_id)?;
     let secret_id = options.secret_id.as_str();
     if options.probe {
-        let base = options
-            .anthropic_base_url
-            .clone()
-            .unwrap_or_else(|| crate::anthropic_probe::PUBLIC_BASE_URL.to_owned());
-        let finding = crate::anthropic_probe::probe(&base, &token, PROBE_TIMEOUT);
-        match finding.verdict {
-            Verdict::Accepted => {}
-            Verdict::Rejected => {
-                return Err(Error::TokenRejected(format!(
-                    "{base} rejected the token {} ({}); nothing was stored",
-                    token.fingerprint(),
-                    finding.detail
-                )))
-            }
-            Verdict::Inconclusive => {
-                return Err(Error::failed(format!(
-                    "could not show that {base} accepts the token {} ({}); nothing was stored (--no-probe stores it without this check)",
-                    token.fingerprint(),
-                    finding.detail
-                )))
-            }
-        }
+        let subject = format!("the token {}", token.fingerprint());
+        require_accepted(
+            &token,
+            options.anthropic_base_url.as_deref(),
+            &subject,
+            "nothing was stored",
+            "stores it",
+        )?;
     }
     let stage = options.label.as_deref().unwrap_or(CURRENT);
     runtime.block_on(async {

@@ -1,15 +1,11 @@
 //! What this tool remembers between runs, in `~/.local/state/openclaw-token-sync/`: `state.json`
 //! (the secret ARN, version id, token fingerprint and what became of the gateway; never the
 //! token), written only after a run has finished its work, and `lock`, the flock that keeps timer
-//! and SSM runs from interleaving.
+//! and SSM runs from interleaving (taken through `crate::locks`).
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use nix::libc;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// What became of the gateway when a version was applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -72,64 +68,6 @@ pub fn now_rfc3339() -> String {
     aws_smithy_types::DateTime::from(std::time::SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default()
-}
-
-/// The exclusive run lock. Held until dropped.
-pub struct RunLock {
-    _file: File,
-}
-
-impl RunLock {
-    /// Takes the lock, waiting up to `wait` for another run to finish.
-    pub fn acquire(path: &Path, wait: Duration) -> Result<RunLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    fsutil::symlink_refused(path)
-                } else {
-                    Error::failed(format!("{}: cannot open lock: {e}", path.display()))
-                }
-            })?;
-        RunLock::wait_for(file, path, wait)
-    }
-
-    /// The lock a root run over several users holds while it fetches and hands out the secrets:
-    /// an exclusive lock on a file every such run can open read-only (the running executable),
-    /// so two of them never interleave a fetch and an apply. Creates nothing.
-    pub fn acquire_shared_file(path: &Path, wait: Duration) -> Result<RunLock> {
-        let file = File::open(path)
-            .map_err(|e| Error::failed(format!("{}: cannot open lock: {e}", path.display())))?;
-        RunLock::wait_for(file, path, wait)
-    }
-
-    fn wait_for(file: File, path: &Path, wait: Duration) -> Result<RunLock> {
-        let deadline = Instant::now() + wait;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(RunLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::failed(format!(
-                        "another openclaw-token-sync run holds the lock {} (waited {} s); try again later",
-                        path.display(),
-                        wait.as_secs()
-                    )))
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::failed(format!("{}: cannot lock: {e}", path.display())))
-                }
-            }
-        }
-    }
 }
 
 /// One Anthropic entry in one store: the store's path and the profile id (`#references` when

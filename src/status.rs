@@ -984,7 +984,8 @@ fn check_legacy_timer(
 /// `FragmentPath`), else the `package.json` beside the `openclaw/dist/index.js` its `ExecStart=`
 /// names.
 fn installed_openclaw_version(fragment_path: &str) -> Option<String> {
-    let text = std::fs::read_to_string(fragment_path).ok()?;
+    let bytes = crate::fsutil::read_regular(Path::new(fragment_path)).ok()??;
+    let text = String::from_utf8_lossy(&bytes);
     if let Some(start) = text.find("OPENCLAW_SERVICE_VERSION=") {
         let rest = &text[start + "OPENCLAW_SERVICE_VERSION=".len()..];
         return rest
@@ -999,7 +1000,8 @@ fn installed_openclaw_version(fragment_path: &str) -> Option<String> {
         .split_whitespace()
         .find(|w| w.ends_with("openclaw/dist/index.js"))?;
     let package = Path::new(script).parent()?.parent()?.join("package.json");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(package).ok()?).ok()?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&crate::fsutil::read_regular(&package).ok()??).ok()?;
     manifest["version"].as_str().map(str::to_owned)
 }
 

@@ -262,24 +262,32 @@ impl Systemctl {
         Ok(ExecContext::parse(&text))
     }
 
-    /// Runs `argv` as a transient service of the user's manager and waits for it: the child
-    /// starts outside whatever sandbox this process runs in (the hardened service forbids the
-    /// writable-executable memory Node's JIT needs) and in the same manager as the gateway.
-    /// Environment values travel in systemd-run's own environment (`--setenv=NAME`), never in
-    /// an argv. Returns (success, stdout, stderr).
+    /// Runs `argv` as a transient service of the gateway's manager, as the gateway's user, and
+    /// waits for it (at most `limit`, `RuntimeMaxSec=`): the child starts outside whatever
+    /// sandbox this process runs in (the hardened service forbids the writable-executable memory
+    /// Node's JIT needs) and in the same manager as the gateway. The child gets the gateway's
+    /// environment (credentials left out), then `own` (ours, which win). Returns (success,
+    /// stdout, stderr).
+    ///
+    /// For the system manager `systemd-run` runs as root, so nothing of the gateway user's
+    /// reaches it (README "Security model"): its own environment is only what
+    /// [`Self::user_command`] sets; the unit's `EnvironmentFile=`s become the transient unit's
+    /// `EnvironmentFile=`s, read by systemd for the child exactly as for the gateway (their
+    /// values never pass through this process, its argv or a unit property); the unit's
+    /// `Environment=` (root's unit files, shown to everyone by the manager already) is passed
+    /// with `--setenv`; and `own` plus blanked credentials come last from a 0600 file of root's
+    /// ([`crate::locks::RUN_DIR`]), so they override the gateway's files as systemd applies them
+    /// in order. For the user's own manager the process already is the user, and the values
+    /// travel in systemd-run's environment (`--setenv=NAME`), never in an argv.
     pub fn run_transient(
         &self,
         name: &str,
         argv: &[String],
         context: &ExecContext,
+        own: &[(String, String)],
         limit: Duration,
     ) -> Result<(bool, String, String)> {
         let mut command = self.user_command("systemd-run");
-        if self.manager == Manager::System {
-            command
-                .arg(format!("--uid={}", self.user.uid))
-                .arg(format!("--gid={}", self.user.gid));
-        }
         command
             .arg("--no-ask-password")
             .arg("--quiet")
@@ -298,24 +306,85 @@ impl Systemctl {
                 "--property=RuntimeMaxSec={}",
                 limit.as_secs().max(1)
             ));
-        // The gateway's variables: its `Environment=` (credentials already removed), then its
-        // `EnvironmentFile=`s read here (credentials left out; an `EnvironmentFile=` of the
-        // transient unit would override our `--setenv`s and hand the child a token), then ours.
-        let mut environment = context.start_environment();
-        environment.push(("NO_COLOR".to_owned(), "1".to_owned()));
-        for (key, value) in &environment {
-            command.arg(format!("--setenv={key}"));
-            command.env(key, value);
-        }
+        let own_file = match self.manager {
+            Manager::System => {
+                Some(self.system_transient_environment(&mut command, context, own)?)
+            }
+            Manager::User => {
+                // The gateway's variables: its `Environment=` (credentials already removed),
+                // then its `EnvironmentFile=`s read here (credentials left out; an
+                // `EnvironmentFile=` of the transient unit would override our `--setenv`s and
+                // hand the child a token), then ours.
+                let mut environment = context.start_environment();
+                environment.extend(own.iter().cloned());
+                environment.push(("NO_COLOR".to_owned(), "1".to_owned()));
+                for (key, value) in &environment {
+                    command.arg(format!("--setenv={key}"));
+                    command.env(key, value);
+                }
+                None
+            }
+        };
         command.arg("--").args(argv);
         let output = command
             .output()
-            .map_err(|e| Error::Systemd(format!("cannot run systemd-run: {e}")))?;
+            .map_err(|e| Error::Systemd(format!("cannot run systemd-run: {e}")));
+        if let Some(file) = own_file {
+            let _ = crate::privileges::as_root(|| {
+                let _ = std::fs::remove_file(&file);
+                Ok(())
+            });
+        }
+        let output = output?;
         Ok((
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         ))
+    }
+
+    /// The system manager's transient unit: the user's ids, the gateway unit's `Environment=`
+    /// and `EnvironmentFile=`s as properties, and `own` in a root-owned file read last (see
+    /// [`Self::run_transient`]). Returns that file, to be removed after the run.
+    fn system_transient_environment(
+        &self,
+        command: &mut Command,
+        context: &ExecContext,
+        own: &[(String, String)],
+    ) -> Result<std::path::PathBuf> {
+        command
+            .arg(format!("--uid={}", self.user.uid))
+            .arg(format!("--gid={}", self.user.gid));
+        for (key, value) in &context.environment {
+            command.arg(format!("--setenv={key}={value}"));
+        }
+        for file in &context.environment_files {
+            command.arg(format!("--property=EnvironmentFile={file}"));
+        }
+        let mut content = Zeroizing::new(String::new());
+        for (key, value) in own.iter().chain(&[("NO_COLOR".to_owned(), "1".to_owned())]) {
+            if value.contains(['\'', '\n', '\0']) {
+                return Err(Error::Systemd(format!(
+                    "cannot hand {key} to OpenClaw's CLI: its value has a quote or line break"
+                )));
+            }
+            content.push_str(&format!("{key}='{value}'\n"));
+        }
+        // Blank, not unset: the gateway's files may hold a token, and the CLI needs none.
+        for variable in CREDENTIAL_VARIABLES {
+            content.push_str(&format!("{variable}=\n"));
+        }
+        let path = crate::privileges::as_root(|| {
+            let path = crate::locks::run_dir()?.join(format!(
+                "cli-{}-{}.env",
+                std::process::id(),
+                next_transient()
+            ));
+            crate::fsutil::write_atomic(&path, content.as_bytes(), 0o600)?;
+            Ok(path)
+        })?;
+        command.arg(format!("--property=EnvironmentFile={}", path.display()));
+        Ok(path)
     }
 
     /// The credential variables the unit's next start hands the gateway, with where each comes
@@ -336,10 +405,12 @@ impl Systemctl {
             .collect();
         for file in &context.environment_files {
             let path = std::path::Path::new(file.trim_start_matches('-'));
-            // A system unit's files may be root's (ours is): read as the manager reads them.
-            let read = match self.manager {
-                Manager::System => crate::privileges::as_root(|| crate::fsutil::read_managed(path)),
-                Manager::User => crate::fsutil::read_managed(path),
+            // A system unit's files may be root's (ours is, in the system unit directory): those
+            // are read as root; every other file as the user, whose it may be.
+            let read = if self.manager == Manager::System && path.starts_with(system_unit_dir()) {
+                crate::privileges::as_root(|| crate::fsutil::read_managed(path))
+            } else {
+                crate::fsutil::read_managed(path)
             };
             let Ok(Some(content)) = read else {
                 continue;
@@ -445,14 +516,37 @@ impl Systemctl {
         self.run(&["daemon-reload"]).map(drop)
     }
 
-    pub fn stop(&self, unit: &str) -> Result<()> {
-        self.run(&["stop", "--", unit]).map(drop)
+    /// Stops the unit and waits up to `limit` for it to be down. The job is queued without
+    /// blocking on it (`--no-block`): the unit is the user's, and a drop-in of theirs can make a
+    /// stop last forever (`ExecStop=/bin/sleep infinity`, `TimeoutStopSec=infinity`). Past the
+    /// limit this fails; the caller writes nothing and queues a start, which runs once the stop
+    /// has ended (until then the gateway keeps running: ExecStop= runs beside it).
+    pub fn stop(&self, unit: &str, limit: Duration) -> Result<()> {
+        self.run(&["stop", "--no-block", "--", unit])?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.show(unit)?;
+            if matches!(status.active_state.as_str(), "inactive" | "failed") {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::GatewayDown(format!(
+                    "{unit} did not stop within {} s (state {}); nothing was written and it was asked to start again once its stop ends; see `{} -u {unit}` and the unit's ExecStop=/TimeoutStopSec=",
+                    limit.as_secs(),
+                    status.active_state,
+                    self.journal()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
+    /// Queues a start without waiting for the job (`--no-block`; `verify` waits, bounded): a
+    /// start queued behind a stop that never ends must not hold the run.
     pub fn start(&self, unit: &str) -> Result<()> {
         // A unit that hit its start limit or failed stays "failed" until reset.
         let _ = self.run(&["reset-failed", "--", unit]);
-        self.run(&["start", "--", unit]).map(drop)
+        self.run(&["start", "--no-block", "--", unit]).map(drop)
     }
 
     /// Waits for the unit to run a new main process carrying `variable` with the expected
@@ -750,6 +844,8 @@ pub struct Expectation<'a> {
 pub struct VerifyLimits {
     pub timeout: Duration,
     pub settle: Duration,
+    /// How long a stop may take before the run gives up on it.
+    pub stop: Duration,
 }
 
 /// Compares the variable in a running process's environment with the expected fingerprint.

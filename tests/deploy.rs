@@ -553,3 +553,302 @@ fn the_harness_picks_the_user_manager_mode_of_the_host() {
     ];
     assert_eq!(mode(&not_booted), "standalone");
 }
+
+/// Runs `deploy/install.sh` into an empty scratch root with valid values, `extra` appended (a
+/// later flag overrides an earlier one), from `dir`.
+fn install_with(root: &Path, dir: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg(repo("deploy/install.sh"))
+        .arg("--root")
+        .arg(root)
+        .args([
+            "--user",
+            "ubuntu",
+            "--home",
+            "/home/ubuntu",
+            "--uid",
+            "1000",
+            "--secret-id",
+            "openclaw/anthropic",
+            "--region",
+            "eu-west-1",
+            "--binary",
+            BIN,
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// A hostile value is refused with exit 2 by a message that names the flag, on one line with no
+/// control character of the value echoed back, and before anything is written: the scratch root
+/// stays empty (no config.toml, no unit, no drop-in, no manifest).
+fn assert_refused(flag: &str, extra: &[&str]) {
+    assert_refused_from(flag, extra, Path::new(MANIFEST_DIR));
+}
+
+fn assert_refused_from(flag: &str, extra: &[&str], dir: &Path) {
+    let root = tempfile::tempdir().unwrap();
+    let output = install_with(root.path(), dir, extra);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+    assert!(
+        stderr.starts_with(&format!("install.sh: {flag}: ")),
+        "{extra:?}: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{extra:?}: {stderr:?}");
+    assert!(
+        stderr
+            .trim_end_matches('\n')
+            .chars()
+            .all(|c| !c.is_control()),
+        "{extra:?}: control character echoed: {stderr:?}"
+    );
+    for written in [
+        "etc/openclaw-token-sync/config.toml",
+        "etc/systemd/system/openclaw-token-sync.service",
+        "etc/systemd/system/openclaw-token-sync.service.d/install.conf",
+    ] {
+        assert!(!root.path().join(written).exists(), "{extra:?}: {written}");
+    }
+    let left: Vec<_> = fs::read_dir(root.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{extra:?}: {left:?}");
+}
+
+/// Issue 21, item 7: a line break in `--unit` wrote a key of the attacker's into config.toml.
+#[test]
+fn install_sh_refuses_a_line_break_in_unit() {
+    let root = tempfile::tempdir().unwrap();
+    let output = install_with(
+        root.path(),
+        Path::new(MANIFEST_DIR),
+        &["--unit", "openclaw-gateway\nsecret-id = \"evil\""],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line break"), "{stderr}");
+    assert!(!stderr.contains("evil"), "the value is echoed: {stderr}");
+    assert_refused(
+        "--unit",
+        &["--unit", "openclaw-gateway\nsecret-id = \"evil\""],
+    );
+    assert_refused("--unit", &["--unit", "openclaw-gateway\r"]);
+    // Not a service unit, a template without its instance, an option in disguise.
+    for unit in ["openclaw.timer", "openclaw-gateway@.service", "-x", "a/b"] {
+        assert_refused("--unit", &["--unit", unit]);
+    }
+}
+
+#[test]
+fn install_sh_refuses_a_quote_in_secret_id() {
+    assert_refused("--secret-id", &["--secret-id", "openclaw/anthropic\"x"]);
+    assert_refused("--secret-id", &["--secret-id", "openclaw'x"]);
+    assert_refused("--secret-id", &["--secret-id", "a\\\"b"]);
+}
+
+#[test]
+fn install_sh_refuses_a_control_character_in_version_stage() {
+    for stage in ["CAN\u{1b}[31mARY", "CAN\tARY", "CANARY\u{7f}"] {
+        assert_refused("--version-stage", &["--version-stage", stage]);
+    }
+    assert_refused("--version-stage", &["--version-stage", &"A".repeat(257)]);
+}
+
+#[test]
+fn install_sh_refuses_a_bad_region() {
+    for region in [
+        "eu-west",
+        "EU-WEST-1",
+        "eu-west-1\"",
+        "eu-west-1 x",
+        "eu-west-1\n",
+    ] {
+        assert_refused("--region", &["--region", region]);
+    }
+}
+
+#[test]
+fn install_sh_refuses_a_relative_binary() {
+    // The relative path names the real binary from where the script runs: it is refused for
+    // being relative, not for being absent.
+    let bin = Path::new(BIN);
+    let dir = bin.parent().unwrap();
+    let name = bin.file_name().unwrap().to_str().unwrap();
+    assert!(dir.join(name).is_file());
+    assert_refused_from("--binary", &["--binary", name], dir);
+    assert_refused_from("--binary", &["--binary", &format!("./{name}")], dir);
+    assert_refused(
+        "--binary",
+        &["--binary", "/nonexistent/openclaw-token-sync"],
+    );
+    assert_refused("--binary", &["--binary", "/tmp"]);
+}
+
+/// The other values the script writes: the drop-in's home and uid, and the user.
+#[test]
+fn install_sh_refuses_hostile_home_uid_and_user() {
+    for home in [
+        "home/ubuntu",
+        "/home/ubuntu /",
+        "/home/ubuntu\n[Service]",
+        "/home/%u",
+        "/",
+        "/home/../etc",
+    ] {
+        assert_refused("--home", &["--home", home]);
+    }
+    assert_refused("--uid", &["--uid", "1000\nExecStartPre=/bin/sh"]);
+    assert_refused("--uid", &["--uid", "-1"]);
+    for user in ["ubuntu\nx = 1", "ubuntu\"", "-ubuntu", "..", "1000"] {
+        assert_refused("--user", &["--user", user]);
+    }
+    // A missing value is named too (not a shell error).
+    assert_refused("--unit", &["--unit"]);
+}
+
+/// Valid values of every flag still install, and config.toml holds exactly them.
+#[test]
+fn install_sh_writes_valid_values_of_every_flag() {
+    let root = tempfile::tempdir().unwrap();
+    let secret =
+        "arn:aws:secretsmanager:us-gov-west-1:123456789012:secret:prod/anthropic+x=y@z.AbCdEf";
+    let output = install_with(
+        root.path(),
+        Path::new(MANIFEST_DIR),
+        &[
+            "--secret-id",
+            secret,
+            "--region",
+            "us-gov-west-1",
+            "--unit",
+            "openclaw-gateway@work.service",
+            "--version-stage",
+            "CANARY_2.x",
+            "--user",
+            "deploy.user_1",
+            "--home",
+            "/srv/open-claw/deploy.user_1",
+            "--uid",
+            "4242",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config: toml::Table =
+        fs::read_to_string(root.path().join("etc/openclaw-token-sync/config.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+    let expected: toml::Table = [
+        ("secret-id", secret),
+        ("user", "deploy.user_1"),
+        ("unit", "openclaw-gateway@work.service"),
+        ("region", "us-gov-west-1"),
+        ("version-stage", "CANARY_2.x"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), toml::Value::String(v.to_owned())))
+    .collect();
+    assert_eq!(config, expected);
+    let dropin = fs::read_to_string(
+        root.path()
+            .join("etc/systemd/system/openclaw-token-sync.service.d/install.conf"),
+    )
+    .unwrap();
+    assert!(
+        dropin.contains("\nReadWritePaths=/srv/open-claw/deploy.user_1 -/run/user/4242 "),
+        "{dropin}"
+    );
+    // A bare unit name is accepted too (the binary adds .service).
+    let bare = tempfile::tempdir().unwrap();
+    let output = install_with(
+        bare.path(),
+        Path::new(MANIFEST_DIR),
+        &["--unit", "openclaw-gateway-work"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The whole manifest is written: nothing is left half-recorded.
+    assert!(!root
+        .path()
+        .join("var/lib/openclaw-token-sync/installed-files.new")
+        .exists());
+}
+
+/// The value rules, verbatim the same in both install scripts.
+fn value_rules(script: &str) -> String {
+    let text = fs::read_to_string(repo(script)).unwrap();
+    let start = text.find("# --- value rules").expect(script);
+    let end = text.find("# --- end of the value rules").expect(script);
+    text[start..end].to_owned()
+}
+
+#[test]
+fn the_distributor_script_applies_the_rules_of_install_sh() {
+    assert_eq!(
+        value_rules("deploy/distributor/install.sh"),
+        value_rules("deploy/install.sh")
+    );
+    // Run alone in a directory without a .deb: past its checks, it stops at the missing .deb
+    // (exit 1, nothing installed), so what it refuses is told apart from what it accepts.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("install.sh");
+    fs::copy(repo("deploy/distributor/install.sh"), &script).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let output = Command::new("sh")
+            .arg(&script)
+            .env_remove("SSM_SECRET_ID")
+            .env_remove("SSM_USER")
+            .env_remove("SSM_REGION")
+            .env_remove("SSM_VERSION_STAGE")
+            .env_remove("SSM_ENABLE_TIMER")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let accepted = [
+        (
+            "SSM_SECRET_ID",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b-Cd",
+        ),
+        ("SSM_USER", "deploy.user_1"),
+        ("SSM_REGION", "us-gov-west-1"),
+        ("SSM_VERSION_STAGE", "CANARY"),
+    ];
+    let (code, stderr) = run(&accepted);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no openclaw-token-sync_*.deb"), "{stderr}");
+    for (key, value) in [
+        ("SSM_SECRET_ID", "s\"x"),
+        ("SSM_SECRET_ID", "s\rx"),
+        ("SSM_USER", "ubuntu\nunit = \"evil\""),
+        ("SSM_USER", "x; id"),
+        ("SSM_REGION", "eu-west"),
+        ("SSM_VERSION_STAGE", "CAN\u{1b}ARY"),
+    ] {
+        let (code, stderr) = run(&[(key, value)]);
+        assert_eq!(code, Some(1), "{key}={value:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("openclaw-token-sync distributor: {key}: ")),
+            "{key}={value:?}: {stderr}"
+        );
+        assert!(
+            stderr
+                .trim_end_matches('\n')
+                .chars()
+                .all(|c| !c.is_control()),
+            "{key}={value:?}: {stderr:?}"
+        );
+        assert!(!stderr.contains(".deb"), "{key}={value:?}: {stderr}");
+    }
+}

@@ -166,7 +166,8 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
     );
 }
 
-/// Calls moto through boto3's CLI-like client for assertions the tool does not make itself.
+/// Calls moto through boto3's CLI-like client for assertions the tool does not make itself (and
+/// set-ups it refuses to make); a value starting with `[` is a JSON list.
 fn aws_json(service: &str, operation: &str, args: &[&str]) -> Value {
     let script = r#"
 import json, sys, boto3
@@ -174,7 +175,8 @@ service, operation, *rest = sys.argv[1:]
 kwargs = {}
 for i in range(0, len(rest), 2):
     key = "".join(p.capitalize() for p in rest[i][2:].split("-"))
-    kwargs[key] = {"true": True, "false": False}.get(rest[i + 1], rest[i + 1])
+    value = rest[i + 1]
+    kwargs[key] = json.loads(value) if value.startswith("[") else {"true": True, "false": False}.get(value, value)
 method = getattr(boto3.client(service), operation.replace("-", "_"))
 print(json.dumps(method(**kwargs), default=str))
 "#;
@@ -639,6 +641,154 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
     // A secret with one version has nothing to roll back to.
     let single = create_secret("tests/put-single", &a);
     run_tool(&["rollback", "--secret-id", &single], &[], &tokens).expect_status(2);
+}
+
+/// What the generated initial value of the template's secret looks like: no token at all.
+const PLACEHOLDER: &str = "q7T#vL2!pZ9@rW4$mN8&kB3*hJ6^dF1%";
+
+/// Stores `value` as a new version carrying only `label`; returns its version id.
+fn put_labelled(secret: &str, value: &str, label: &str) -> String {
+    let label = format!(r#"["{label}"]"#);
+    let put = aws_json(
+        "secretsmanager",
+        "put-secret-value",
+        &[
+            "--secret-id",
+            secret,
+            "--secret-string",
+            value,
+            "--version-stages",
+            &label,
+        ],
+    );
+    put["VersionId"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn promote_and_rollback_refuse_a_version_without_a_valid_token() {
+    let (a, b) = (new_token(false), new_token(false));
+    // The placeholder counts as a secret too: it never shows in the output.
+    let tokens = vec![a.clone(), b.clone(), PLACEHOLDER.to_owned()];
+    let secret = create_secret("tests/stage-placeholder", PLACEHOLDER);
+    let placeholder = holder(&secret, "AWSCURRENT").unwrap();
+    put(&secret, &a, &[], &tokens).expect_status(0);
+    let version_a = holder(&secret, "AWSCURRENT").unwrap();
+    assert_current_and_previous(&secret, &version_a, &placeholder);
+
+    // Rollback onto the placeholder: refused, with or without the probe; nothing moves.
+    let before = labels(&secret);
+    for extra in [&[][..], &["--no-probe"][..]] {
+        let mut args = vec!["rollback", "--secret-id", &secret];
+        args.extend_from_slice(extra);
+        let run = run_tool(&args, &[], &tokens);
+        run.expect_status(2);
+        for named in [placeholder.as_str(), "AWSPREVIOUS", "no valid token"] {
+            assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        }
+        assert_eq!(labels(&secret), before);
+    }
+
+    // A canary holding no valid token: promote refuses it the same way.
+    let canary = put_labelled(&secret, "sk-ant-oat01-too-short", "CANARY");
+    let before = labels(&secret);
+    let run = run_tool(&["promote", "--secret-id", &secret], &[], &tokens);
+    run.expect_status(2);
+    for named in [canary.as_str(), "CANARY", "no valid token", "shorter than"] {
+        assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("too-short"), "{}", run.stderr);
+    assert_eq!(labels(&secret), before);
+    assert_eq!(holder(&secret, "CANARY").as_deref(), Some(canary.as_str()));
+
+    // A JSON secret: the token under the JSON key counts.
+    let json = create_secret("tests/stage-json", &format!(r#"{{"token":"{a}"}}"#));
+    let version_a = holder(&json, "AWSCURRENT").unwrap();
+    let version_b = put_labelled(&json, &format!(r#"{{"token":"{b}","note":"x"}}"#), "CANARY");
+    let other_key = run_tool(
+        &["promote", "--secret-id", &json, "--json-key", "other"],
+        &[],
+        &tokens,
+    );
+    other_key.expect_status(2);
+    assert!(
+        other_key.stderr.contains("\"other\""),
+        "{}",
+        other_key.stderr
+    );
+    let run = run_tool(
+        &["promote", "--secret-id", &json, "--output", "json"],
+        &[],
+        &tokens,
+    );
+    run.expect_status(0);
+    assert_eq!(run.json()["after"]["fingerprint"], fingerprint(&b).as_str());
+    assert_current_and_previous(&json, &version_b, &version_a);
+}
+
+/// How many probes carrying this token the stand-in answered.
+fn probes_of(token: &str) -> usize {
+    let print = fingerprint(token);
+    shared_standin()
+        .requests()
+        .iter()
+        .filter(|r| r["fingerprint"] == print.as_str())
+        .count()
+}
+
+#[test]
+fn promote_and_rollback_probe_the_target_token_first() {
+    let (a, b) = (new_token(false), new_token(true));
+    let tokens = vec![a.clone(), b.clone()];
+    let secret = create_secret("tests/stage-probe", &a);
+    let version_a = holder(&secret, "AWSCURRENT").unwrap();
+    put(&secret, &b, &["--label", "CANARY"], &tokens).expect_status(0);
+    let version_b = holder(&secret, "CANARY").unwrap();
+    let promote = |extra: &[&str]| {
+        let mut args = vec!["promote", "--secret-id", &secret];
+        args.extend_from_slice(extra);
+        run_tool(&args, &[], &tokens)
+    };
+    let rollback = |extra: &[&str]| {
+        let mut args = vec!["rollback", "--secret-id", &secret];
+        args.extend_from_slice(extra);
+        run_tool(&args, &[], &tokens)
+    };
+
+    // Anthropic rejects the canary's token: nothing moves; --no-probe moves it anyway.
+    shared_standin().reject(&b);
+    let before = labels(&secret);
+    let run = promote(&[]);
+    run.expect_status(1);
+    for named in ["401", "nothing was moved", version_b.as_str(), "CANARY"] {
+        assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+    }
+    assert!(run.stderr.contains(&fingerprint(&b)), "{}", run.stderr);
+    assert_eq!(labels(&secret), before);
+    // No answer either way: refused too, naming --no-probe.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let run = promote(&["--anthropic-base-url", &closed]);
+    run.expect_status(1);
+    assert!(run.stderr.contains("--no-probe"), "{}", run.stderr);
+    assert_eq!(labels(&secret), before);
+    promote(&["--no-probe"]).expect_status(0);
+    assert_current_and_previous(&secret, &version_b, &version_a);
+    assert_eq!(holder(&secret, "CANARY"), None);
+
+    // Rollback onto A, which Anthropic accepts: the probe carried A's token.
+    let probes = probes_of(&a);
+    rollback(&[]).expect_status(0);
+    assert_eq!(probes_of(&a), probes + 1);
+    assert_current_and_previous(&secret, &version_a, &version_b);
+    // Back onto the rejected B: refused; with --no-probe it proceeds.
+    let before = labels(&secret);
+    let run = rollback(&[]);
+    run.expect_status(1);
+    for named in ["401", version_b.as_str(), "AWSPREVIOUS"] {
+        assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+    }
+    assert_eq!(labels(&secret), before);
+    rollback(&["--no-probe"]).expect_status(0);
+    assert_current_and_previous(&secret, &version_b, &version_a);
 }
 
 /// Runs a rendered document script with this build's binary against moto.

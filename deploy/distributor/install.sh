@@ -13,20 +13,80 @@ cd "$(dirname "$0")"
 say() { echo "openclaw-token-sync distributor: $*"; }
 fail() { echo "openclaw-token-sync distributor: $*" >&2; exit 1; }
 
-# One line matching the pattern: a value with a line break is refused (grep matches by line).
+# --- value rules: the same block in deploy/install.sh and deploy/distributor/install.sh (a test
+# compares them). Every value either script writes into a config or unit file passes one of
+# these checks first. A check returns 1 with $problem saying what is wrong; the value itself is
+# never printed, at most one character of it, and a control character only as its byte value.
+LC_ALL=C
+export LC_ALL
 nl='
 '
-cr=$(printf '\r')
-valid() {
-    case "$2" in *"$nl"* | *"$cr"*) return 1 ;; esac
-    printf '%s' "$2" | grep -Eq "$1"
+problem=""
+# Sets $problem and returns 0 when $2 has a character outside the bracket set $1.
+has_bad_char() {
+    case "$2" in *[!$1]*) ;; *) return 1 ;; esac
+    # shellcheck disable=SC2295 # $1 is a bracket set: a pattern on purpose
+    bad_rest=${2#"${2%%[!$1]*}"}
+    bad_char=${bad_rest%"${bad_rest#?}"}
+    case "$bad_char" in
+        "$nl") problem="contains a line break" ;;
+        ' ') problem="contains a space" ;;
+        \') problem="contains a single quote" ;;
+        \") problem="contains a double quote" ;;
+        [[:cntrl:]]) problem="contains a control character (byte 0x$(printf '%s' "$bad_char" | od -An -tx1 | tr -d ' \n'))" ;;
+        [[:print:]]) problem="contains '$bad_char'" ;;
+        *) problem="contains a non-ASCII byte (0x$(printf '%s' "$bad_char" | od -An -tx1 | tr -d ' \n'))" ;;
+    esac
+    problem="$problem; allowed: $1"
 }
+# 1 to $3 characters of the set $1.
+check_chars() {
+    [ -n "$2" ] || { problem="is empty"; return 1; }
+    if has_bad_char "$1" "$2"; then return 1; fi
+    [ "${#2}" -le "$3" ] || { problem="is longer than $3 characters"; return 1; }
+}
+# A user name of POSIX's portable characters, not starting with -.
+check_user() {
+    check_chars 'A-Za-z0-9._-' "$1" 32 || return 1
+    case "$1" in -* | . | ..) problem="is not a user name (starts with -, or is . or ..)"; return 1 ;; esac
+    case "$1" in *[!0-9]*) ;; *) problem="is all digits (a uid, not a user name)"; return 1 ;; esac
+}
+# A Secrets Manager secret name or ARN.
+check_secret_id() { check_chars 'A-Za-z0-9/_+=.@:-' "$1" 2048; }
+# A staging label (what the binary accepts for version-stage).
+check_version_stage() { check_chars 'A-Za-z0-9_.+=@-' "$1" 256; }
+check_region() {
+    check_chars 'a-z0-9-' "$1" 64 || return 1
+    printf '%s\n' "$1" | grep -Eq '^[a-z]{2}(-[a-z]+)+-[0-9]+$' \
+        || { problem="is not a region name like eu-west-1"; return 1; }
+}
+# A systemd service unit: NAME.service, or NAME (systemctl adds .service); an instance of a
+# template needs its instance (NAME@INSTANCE.service).
+check_unit() {
+    check_chars 'A-Za-z0-9:_.@-' "$1" 256 || return 1
+    case "$1" in
+        -* | .*) problem="is not a unit name (starts with - or .)"; return 1 ;;
+        *@.service | *@) problem="is a template without an instance (NAME@INSTANCE.service)"; return 1 ;;
+        *.service) ;;
+        *.socket | *.timer | *.target | *.mount | *.automount | *.path | *.slice | *.scope | *.swap | *.device)
+            problem="is not a .service unit (the gateway runs as a service)"; return 1 ;;
+    esac
+}
+# An absolute path without whitespace, quotes, control characters or systemd's % specifiers.
+check_path() {
+    check_chars 'A-Za-z0-9/._+@:,=~-' "$1" 4096 || return 1
+    case "$1" in /*) ;; *) problem="is not an absolute path"; return 1 ;; esac
+    case "$1/" in */./* | */../*) problem="has a . or .. component"; return 1 ;; esac
+}
+check_uid() { check_chars '0-9' "$1" 10; }
+# --- end of the value rules
 secret_id=${SSM_SECRET_ID:-} user=${SSM_USER:-} region=${SSM_REGION:-}
 stage=${SSM_VERSION_STAGE:-} enable=${SSM_ENABLE_TIMER:-false}
-[ -z "$secret_id" ] || valid '^[A-Za-z0-9/_+=.@:-]{1,2048}$' "$secret_id" || fail "invalid SSM_SECRET_ID"
-[ -z "$user" ] || valid '^[a-z_][a-z0-9_-]{0,31}$' "$user" || fail "invalid SSM_USER"
-[ -z "$region" ] || valid '^[a-z]{2}(-[a-z]+)+-[0-9]$' "$region" || fail "invalid SSM_REGION"
-[ -z "$stage" ] || valid '^[A-Za-z0-9_.+=@-]{1,256}$' "$stage" || fail "invalid SSM_VERSION_STAGE"
+# The rules of deploy/install.sh, before anything happens.
+[ -z "$secret_id" ] || check_secret_id "$secret_id" || fail "SSM_SECRET_ID: $problem"
+[ -z "$user" ] || check_user "$user" || fail "SSM_USER: $problem"
+[ -z "$region" ] || check_region "$region" || fail "SSM_REGION: $problem"
+[ -z "$stage" ] || check_version_stage "$stage" || fail "SSM_VERSION_STAGE: $problem"
 case "$enable" in true|false) ;; *) fail "SSM_ENABLE_TIMER must be true or false" ;; esac
 
 set -- openclaw-token-sync_*.deb
@@ -89,7 +149,9 @@ if [ -n "$secret_id" ] && ! grep -Eq '^[[:space:]]*secret-id[[:space:]]*=' "$con
     mv "$config.new" "$config"
     say "wrote $config"
 fi
-if [ -n "$user" ] && [ "$systemd" = 1 ] && command -v loginctl >/dev/null 2>&1; then
+if [ -n "$user" ] && ! getent passwd "$user" >/dev/null 2>&1; then
+    say "warning: SSM_USER is not a user on this host (yet): the sync fails until it is"
+elif [ -n "$user" ] && [ "$systemd" = 1 ] && command -v loginctl >/dev/null 2>&1; then
     # A user unit gateway runs without a login session only when its user lingers.
     loginctl enable-linger "$user" || say "could not enable lingering for $user"
 fi

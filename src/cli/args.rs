@@ -50,9 +50,11 @@ pub(crate) enum Command {
     /// Store a new token (read from stdin) as the secret's AWSCURRENT version (or, with
     /// --label, as a canary), after a live request proved Anthropic accepts it.
     Put(PutArgs),
-    /// Move AWSCURRENT to the version a label (default CANARY) points at, and remove the label.
+    /// Move AWSCURRENT to the version a label (default CANARY) points at, and remove the label,
+    /// once its token proved valid and (unless --no-probe) accepted by Anthropic.
     Promote(PromoteArgs),
-    /// Move AWSCURRENT back to the AWSPREVIOUS version (or, with --label, abort a canary).
+    /// Move AWSCURRENT back to the AWSPREVIOUS version, once its token proved valid and (unless
+    /// --no-probe) accepted by Anthropic; or, with --label, abort a canary.
     Rollback(RollbackArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -187,9 +189,13 @@ pub(crate) struct RollbackArgs {
 /// What `promote` and `rollback` share.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StageArgs {
-    /// Key of the token in a JSON secret, for the fingerprints [default: token].
+    /// Key of the token in a JSON secret, for the check and the fingerprints [default: token].
     #[arg(long, value_name = "KEY")]
     pub(crate) json_key: Option<String>,
+    /// The live request that proves Anthropic accepts the target's token before AWSCURRENT
+    /// moves onto it (as `put` probes before storing).
+    #[command(flatten)]
+    pub(crate) probe: ProbeArgs,
     #[command(flatten)]
     pub(crate) change: ChangeArgs,
 }
@@ -340,6 +346,14 @@ pub(crate) struct SyncArgs {
     /// Milliseconds the restarted gateway must keep running to count as up [default: 1500].
     #[arg(long, value_name = "MS")]
     pub(crate) settle_ms: Option<u64>,
+    /// Seconds to wait for the gateway to stop before giving up on this run (it is asked to
+    /// start again after its stop, nothing is written) [default: 90].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) stop_timeout: Option<u64>,
+    /// Seconds one user's gateways may take in a run over several users; past it that user's
+    /// worker is killed and reported, and the next user is synced [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) user_timeout: Option<u64>,
     /// After every run, write node_exporter textfile-collector metrics here (atomically,
     /// mode 0644; see README "Metrics"). Its directory must exist.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_METRICS_FILE", value_name = "PATH")]

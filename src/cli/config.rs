@@ -107,6 +107,8 @@ pub(super) struct FileConfig {
     lock_timeout: Option<u64>,
     verify_timeout: Option<u64>,
     settle_ms: Option<u64>,
+    stop_timeout: Option<u64>,
+    user_timeout: Option<u64>,
     token_lifetime_days: Option<u64>,
     expiry_warning_days: Option<u64>,
     /// Where `sync` writes node_exporter metrics after every run.
@@ -560,7 +562,14 @@ pub(super) fn sync_options(
         verify: VerifyLimits {
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
             settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
+            stop: Duration::from_secs(args.stop_timeout.or(file.stop_timeout).unwrap_or(90).max(1)),
         },
+        user_timeout: Duration::from_secs(
+            args.user_timeout
+                .or(file.user_timeout)
+                .unwrap_or(300)
+                .max(1),
+        ),
         aws,
     };
     let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);

@@ -172,7 +172,7 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
                 crate::metrics::run_facts(Err(&err), 1, started, lifetime),
             )
         };
-        match crate::forked::answer_of(sync_and_print) {
+        match crate::forked::answer_of(options.whole_run_limit(), sync_and_print) {
             Ok(Ok(answer)) => answer,
             Ok(Err(why)) => failed(format!("the sync process {why}")),
             Err(err) => failed(err.message()),
@@ -278,12 +278,23 @@ fn run_stage(movement: Result<StageMove>, args: StageArgs, config: Option<&Path>
     let prepared = load_file_config(config).and_then(|file| {
         let movement = movement?;
         let (secret_id, aws, output, chained) = change_target(args.change, &file)?;
+        // The target's token is probed as `put` probes: the operator's ANTHROPIC_BASE_URL
+        // counts too, above the config file.
+        let operator_url = args
+            .probe
+            .anthropic_base_url
+            .clone()
+            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
+            .filter(|url| !url.is_empty());
+        let (probe, anthropic_base_url) = args.probe.resolve(&file);
         let options = StageOptions {
             secret_id,
             json_key: args
                 .json_key
                 .or(file.json_key.clone())
                 .unwrap_or_else(|| "token".to_owned()),
+            probe,
+            anthropic_base_url: operator_url.or(anthropic_base_url),
             aws,
         };
         Ok((options, movement, chained, output))

@@ -175,20 +175,20 @@ impl<'a> GatewayCli<'a> {
         let limit = timeout + Duration::from_secs(30);
         let state = self.private_state.join(method);
         fsutil::ensure_dir(&state, true)?;
-        let mut context = self.context.clone();
-        context
-            .environment
-            .retain(|(k, _)| k != "OPENCLAW_STATE_DIR" && k != "OPENCLAW_CONFIG_PATH");
-        context
-            .environment
-            .push(("OPENCLAW_STATE_DIR".to_owned(), state.display().to_string()));
-        context.environment.push((
-            "OPENCLAW_CONFIG_PATH".to_owned(),
-            self.config.display().to_string(),
-        ));
-        let (success, stdout, stderr) =
-            self.systemctl
-                .run_transient("openclaw-token-sync-rpc", &argv, &context, limit)?;
+        let own = [
+            ("OPENCLAW_STATE_DIR".to_owned(), state.display().to_string()),
+            (
+                "OPENCLAW_CONFIG_PATH".to_owned(),
+                self.config.display().to_string(),
+            ),
+        ];
+        let (success, stdout, stderr) = self.systemctl.run_transient(
+            "openclaw-token-sync-rpc",
+            &argv,
+            &self.context,
+            &own,
+            limit,
+        )?;
         tracing::debug!(method, success, "gateway call");
         Ok(interpret(success, &stdout, &stderr))
     }

@@ -422,9 +422,10 @@ pub fn probe_target(
     override_url
         .map(str::to_owned)
         .or_else(|| {
-            std::fs::read_to_string(config_path(unit_env, state_dir))
+            crate::fsutil::read_regular(&config_path(unit_env, state_dir))
                 .ok()
-                .and_then(|text| configured_base_url(&text))
+                .flatten()
+                .and_then(|bytes| configured_base_url(&String::from_utf8_lossy(&bytes)))
         })
         .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned())
 }

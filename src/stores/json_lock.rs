@@ -56,7 +56,7 @@ impl StoreLock {
             // attempt each: none creates a lock while another has a judged-stale lock renamed
             // aside, so a takeover's put-back never meets a lock made in that window. OpenClaw
             // does not take this flock; against it, the rename-aside rule alone holds.
-            let turn = fs::File::open(&dir).and_then(|d| d.lock().map(|()| d)).ok();
+            let turn = take_turn(&dir, &path, deadline, wait)?;
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -103,10 +103,54 @@ impl StoreLock {
 
 impl Drop for StoreLock {
     fn drop(&mut self) {
-        if fs::read_to_string(&self.path).is_ok_and(|c| c == self.content) {
+        if read_lock(&self.path).is_some_and(|c| c == self.content.as_bytes()) {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// Our turn on the directory's flock for one attempt (module docs), waited for until `deadline`
+/// at most: the agent directory is the user's, who may hold its flock forever. Opened without
+/// blocking (`O_DIRECTORY`: a FIFO in its place is refused at once).
+fn take_turn(dir: &Path, lock: &Path, deadline: Instant, wait: Duration) -> Result<fs::File> {
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| Error::failed(format!("{}: cannot open: {e}", dir.display())))?;
+    loop {
+        match handle.try_lock() {
+            Ok(()) => return Ok(handle),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = crate::locks::holder_of(&handle)
+                    .map(|h| format!(" by {h}"))
+                    .unwrap_or_default();
+                return Err(Error::failed(format!(
+                    "{}: its directory is locked{holder} for more than {} s; store left untouched",
+                    lock.display(),
+                    wait.as_secs_f32().ceil()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::failed(format!(
+                    "{}: cannot lock: {e}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
+/// A lock file's bytes, read without blocking and never through a symlink; `None` when it is
+/// gone, unreadable, or not a regular file (a FIFO in its place is never read).
+fn read_lock(path: &Path) -> Option<Vec<u8>> {
+    crate::fsutil::read_regular(path)
+        .ok()
+        .flatten()
+        .map(|bytes| bytes.to_vec())
 }
 
 #[derive(serde::Deserialize)]
@@ -134,7 +178,7 @@ fn identity(path: &Path) -> Option<LockIdentity> {
         ino: meta.ino(),
         // An unreadable lock (root-owned, left by the legacy root script) still has an identity.
         body: if meta.is_file() {
-            fs::read(path).unwrap_or_default()
+            read_lock(path).unwrap_or_default()
         } else {
             Vec::new()
         },
@@ -218,9 +262,7 @@ fn holder_is_stale(path: &Path, meta: &fs::Metadata) -> bool {
         .ok()
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .unwrap_or_default();
-    let body = fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str::<LockBody>(&text).ok());
+    let body = read_lock(path).and_then(|bytes| serde_json::from_slice::<LockBody>(&bytes).ok());
     let Some(body) = body else {
         return age_by_mtime > STALE_AFTER;
     };

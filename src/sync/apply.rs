@@ -120,7 +120,7 @@ impl Applier<'_> {
         let old_pid = (status.main_pid != 0).then_some(status.main_pid);
         fsutil::write_atomic(self.marker, format!("{unit}\n").as_bytes(), 0o600)?;
         tracing::info!(unit, "stopping the gateway");
-        let stopped = self.systemctl.stop(unit);
+        let stopped = self.systemctl.stop(unit, self.verify.stop);
         let applied = if stopped.is_ok() {
             self.write_and_clean()
         } else {

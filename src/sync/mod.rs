@@ -32,11 +32,12 @@ pub use report::{
 use crate::aws::{self, AwsSettings};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::locks::{self, Lock};
 use crate::managed_files::ManagedPaths;
 use crate::openclaw::proof::{self, ProofOptions};
 use crate::openclaw::state_dir;
 use crate::privileges::{self, TargetUser};
-use crate::state::{self, AppliedState, GatewayOutcome, RunLock};
+use crate::state::{self, AppliedState, GatewayOutcome};
 use crate::stores::document::ProfileSelector;
 use crate::systemd::{Expectation, FoundGateway, Manager, Systemctl, UnitStatus, VerifyLimits};
 use apply::{Applier, Running, StoreResults};
@@ -74,6 +75,8 @@ pub struct SyncOptions {
     pub targets: Vec<TargetSpec>,
     pub lock_timeout: Duration,
     pub verify: VerifyLimits,
+    /// How long one user's worker may take in a run over several users (then it is killed).
+    pub user_timeout: Duration,
     pub aws: AwsSettings,
 }
 
@@ -113,6 +116,15 @@ impl SyncRun {
 }
 
 impl SyncOptions {
+    /// The bound on a whole run that root runs in a child process (to write its metrics
+    /// afterwards): the lock wait, then each user's own bound (one per target, plus one for the
+    /// users of system units), and a minute to spare. A run with one user drops to that user in
+    /// that child, where the user can stop it; past this bound root kills it and reports.
+    pub fn whole_run_limit(&self) -> Duration {
+        let users = self.targets.len().max(1) as u32 + 1;
+        self.lock_timeout + self.user_timeout * users + Duration::from_secs(60)
+    }
+
     /// The config file's targets, or the command line's one.
     pub fn target_specs(&self) -> Vec<TargetSpec> {
         if !self.targets.is_empty() {
@@ -200,13 +212,10 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     }
 
     // Several users: this root process fetches every secret once, then one child per user.
-    let _lock = if options.dry_run {
+    let _lock = if options.dry_run || !root {
         None
     } else {
-        Some(RunLock::acquire_shared_file(
-            &std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
-            options.lock_timeout,
-        )?)
+        Some(locks::root_lock("sync.lock", options.lock_timeout)?)
     };
     let secrets: Vec<SecretRef> = {
         let mut all: Vec<SecretRef> = groups.iter().flat_map(secret_refs).collect();
@@ -230,7 +239,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
                 continue;
             }
         };
-        let runs = workers::in_child(&target.name, || {
+        let runs = workers::in_child(&target.name, options.user_timeout, || {
             let entered = if group.needs_root() {
                 privileges::act_as(&target)
             } else {
@@ -337,13 +346,13 @@ fn fetch(
 }
 
 /// The user's run lock (none for a dry run, which changes nothing).
-fn lock_user(options: &SyncOptions, target: &TargetUser) -> Result<Option<RunLock>> {
+fn lock_user(options: &SyncOptions, target: &TargetUser) -> Result<Option<Lock>> {
     if options.dry_run {
         return Ok(None);
     }
     let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
     fsutil::ensure_dir(&own_state, true)?;
-    RunLock::acquire(&own_state.join("lock"), options.lock_timeout).map(Some)
+    locks::file_lock(&own_state.join("lock"), options.lock_timeout).map(Some)
 }
 
 /// Syncs one user's gateways (already acting as the user, the lock held): the units its items

@@ -3,6 +3,12 @@
 //! a forked child that becomes the user (`crate::forked`), and its results come back to the root
 //! parent as JSON (reports and error messages, never a token: the child inherits the fetched
 //! secret in memory, nothing of it is written).
+//!
+//! The user is hostile (README "Security model"): the child runs as that user, who can stop it
+//! or make it wait on something of theirs. The root parent gives each child `--user-timeout`
+//! and kills it past that; the user's gateways are reported failed and the next user is synced.
+//! A gateway such a kill left stopped is started by that user's next run (the
+//! `restart-pending` marker).
 
 use super::{GatewayRun, SyncReport};
 use crate::error::{Error, Result};
@@ -22,8 +28,14 @@ struct Wire {
 
 /// Runs `work` in a child process and returns what it produced. `user` names the child in
 /// errors (a child that dies without an answer is one failed gateway of that user).
-pub fn in_child(user: &str, work: impl FnOnce() -> Vec<GatewayRun>) -> Result<Vec<GatewayRun>> {
-    let answer = crate::forked::answer_of(|| work().into_iter().map(to_wire).collect::<Vec<_>>())?;
+pub fn in_child(
+    user: &str,
+    limit: std::time::Duration,
+    work: impl FnOnce() -> Vec<GatewayRun>,
+) -> Result<Vec<GatewayRun>> {
+    let answer = crate::forked::answer_of(limit, || {
+        work().into_iter().map(to_wire).collect::<Vec<_>>()
+    })?;
     match answer {
         Ok(wire) => Ok(wire.into_iter().map(from_wire).collect()),
         Err(why) => Ok(vec![GatewayRun {

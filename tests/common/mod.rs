@@ -544,6 +544,10 @@ impl TestUser {
             "ProtectClock",
             "ProtectHostname",
             "ProtectControlGroups",
+            // Root's lock directory (`/run/openclaw-token-sync`); a user's run does not use it.
+            "RuntimeDirectory",
+            "RuntimeDirectoryMode",
+            "RuntimeDirectoryPreserve",
         ];
         unit.lines()
             .skip_while(|l| l.trim() != "[Service]")
