@@ -4,6 +4,14 @@
 //! of the variable in `/proc/<MainPID>/environ`; the value is never printed or passed on a
 //! command line).
 //!
+//! The unit, its drop-ins and environment files, its processes and its manager's answers are the
+//! gateway user's, and that user is hostile (README "Security model"). So: `systemctl` and
+//! `systemd-run` start with a cleared environment (only `PATH`, `LANG`, `HOME` and the manager's
+//! address, set here), nothing of the user's ever goes into root's environment, argv or a unit
+//! property ([`Systemctl::run_transient`]), a stop is queued and waited for at most
+//! `--stop-timeout`, a start is queued and waited for by `verify` at most `--verify-timeout`, and
+//! discovery looks at no more than [`MAX_LISTED_UNITS`] unit files.
+//!
 //! Test seam: `OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR` (read only when set) makes "the system
 //! manager" root's *user* manager listening in that runtime directory, with system drop-ins under
 //! root's `~/.config/systemd/user`: a test machine whose PID 1 is not systemd has no system
@@ -32,6 +40,9 @@ pub enum Manager {
     /// The system manager, the unit running as its `User=` (drop-ins in `/etc/systemd/system`).
     System,
 }
+
+/// The most `openclaw*` unit files discovery looks at for one manager (see `Systemctl::gateways`).
+pub const MAX_LISTED_UNITS: usize = 64;
 
 /// The test seam's variable (module docs).
 pub const SYSTEM_MANAGER_SEAM: &str = "OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR";
@@ -450,6 +461,16 @@ impl Systemctl {
             "--plain",
             "openclaw*",
         ])?;
+        let listed_units = listed.lines().filter(|l| !l.trim().is_empty()).count();
+        if listed_units > MAX_LISTED_UNITS {
+            // Each is asked about in turn: a user with thousands of them would make the run
+            // (and every user after them) wait.
+            return Err(Error::Systemd(format!(
+                "{} lists {listed_units} unit files named openclaw* for {} (more than {MAX_LISTED_UNITS}); name the gateway with --unit or a [[target]]",
+                self.cli(),
+                self.user.name
+            )));
+        }
         let mut found = Vec::new();
         for line in listed.lines() {
             let mut columns = line.split_whitespace();

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// Root's user manager is one per machine: tests that use it take turns.
 static ROOT_MANAGER: Mutex<()> = Mutex::new(());
+/// Runs over several users hold root's run lock for their whole length (a stalled user's
+/// included): the tests that make them take turns, so none waits out another's lock.
+static MULTI_USER: Mutex<()> = Mutex::new(());
 
 /// Waits for `child` at most `limit`; a run still going then is killed and the test fails (the
 /// attack stalled it).
@@ -131,6 +134,7 @@ fn flocks_any_local_user_can_take_stall_no_root_run() {
     if !require_root("adversarial_flocks") {
         return;
     }
+    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
     let alice = TestUser::new("ocs-adv-fl-alice", true);
     let bob = TestUser::new("ocs-adv-fl-bob", true);
     let token = new_token(false);
@@ -184,6 +188,7 @@ fn a_user_who_stops_their_own_worker_fails_alone() {
     if !require_root("adversarial_sigstop") {
         return;
     }
+    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
     let mallory = TestUser::new("ocs-adv-stop-mal", true);
     let victim = TestUser::new("ocs-adv-stop-vic", true);
     let token = new_token(false);
@@ -246,6 +251,7 @@ fn a_fifo_lock_file_a_held_agent_directory_and_an_endless_stop_fail_only_their_o
     if !require_root("adversarial_stalls") {
         return;
     }
+    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
     let fifo_user = TestUser::new("ocs-adv-fifo", true);
     let flock_user = TestUser::new("ocs-adv-dirlock", true);
     let stop_user = TestUser::new("ocs-adv-endless", true);
@@ -573,16 +579,22 @@ fn a_user_unit_with_user_root_and_a_script_of_theirs_runs_nothing_as_root() {
         0o644,
     );
     user.systemctl(&["daemon-reload"]);
-    user.systemctl(&["enable", unit]);
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/adv-userroot", &token);
     let run = finish(
-        spawn_tool(&sync_args(&secret, &user, &["--output", "json"]), &[]),
+        spawn_tool(
+            &sync_args(&secret, &user, &["--unit", unit, "--output", "json"]),
+            &[],
+        ),
         Duration::from_secs(180),
         &tokens,
     );
-    let _ = run_tool(&["status", "--user", &user.name], &[], &tokens);
+    let _ = run_tool(
+        &["status", "--user", &user.name, "--unit", unit],
+        &[],
+        &tokens,
+    );
     // Whatever the user's unit said, its programs ran as the user or not at all.
     if let Ok(cli) = fs::read_to_string(user.path("cli-ran.log")) {
         for line in cli.lines().filter(|l| l.starts_with("uid=")) {
