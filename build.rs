@@ -17,15 +17,22 @@ fn commit_of_checkout(manifest_dir: &Path) -> Option<String> {
     if Path::new(&top).canonicalize().ok()? != manifest_dir.canonicalize().ok()? {
         return None;
     }
-    // Rebuild when HEAD moves: HEAD itself, the branch it names, and packed refs.
-    for file in ["HEAD", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", file]) {
-            println!("cargo:rerun-if-changed={path}");
-        }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(path) = git(&["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={path}");
+    // Rebuild when HEAD moves: HEAD itself, the branch it names, and packed refs. Only files
+    // that exist are watched: cargo reruns a build script (and rebuilds the crate) on every
+    // build while a watched file is missing, and many clones have no `packed-refs` or no loose
+    // branch ref. (A ref that appears later shows up as a change of HEAD's or packed-refs'.)
+    // `logs/HEAD` (the reflog) grows with every commit and checkout, whichever ref moved.
+    let mut watched = vec![
+        "HEAD".to_owned(),
+        "packed-refs".to_owned(),
+        "logs/HEAD".to_owned(),
+    ];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for file in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &file]) {
+            if Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     git(&["rev-parse", "--short=12", "HEAD"])

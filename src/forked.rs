@@ -11,8 +11,9 @@
 //! never a token.
 
 use crate::error::{Error, Result};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::{Read as _, Write};
 use std::time::{Duration, Instant};
@@ -22,8 +23,13 @@ use std::time::{Duration, Instant};
 /// answer within `limit` and was killed).
 ///
 /// The child may run as a gateway's user, who can stop it (SIGSTOP) or make it wait forever on
-/// something of theirs: the parent never waits on it unbounded. Past `limit` it kills the child
-/// (SIGKILL works on a stopped process too; the parent is root, or the child's own user).
+/// something of theirs: the parent never waits on it unbounded. Past `limit`, a child that acts
+/// as a user is killed (SIGKILL ends a stopped process too; the packaged service keeps
+/// `CAP_KILL` for this), and the parent reaps it with a bound as well. A child still running as
+/// root (the coordinator of a run over several users, each of whose workers has its own bound)
+/// is waited for. The programs a killed child started end on their own bounds (`systemctl`'s
+/// D-Bus timeout, `RuntimeMaxSec=` of a transient unit). The child stays in the parent's process
+/// group, so a Ctrl-C reaches it too.
 pub fn answer_of<T: Serialize + DeserializeOwned>(
     limit: Duration,
     work: impl FnOnce() -> T,
@@ -61,29 +67,84 @@ pub fn answer_of<T: Serialize + DeserializeOwned>(
         }
         ForkResult::Parent { child } => {
             drop(writer);
-            let (text, read) = read_until(std::fs::File::from(reader), Instant::now() + limit);
-            if read == Read::TimedOut {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(child, None);
-                return Ok(Err(format!(
-                    "did not finish within {} s and was killed",
-                    limit.as_secs()
-                )));
-            }
-            let status = waitpid(child, None);
-            if let Read::Failed(e) = read {
-                return Ok(Err(format!("could not be read from: {e}")));
-            }
-            Ok(
-                serde_json::from_slice::<T>(&text).map_err(|_| match status {
-                    Ok(WaitStatus::Exited(_, code)) => format!("exited with {code}"),
-                    Ok(WaitStatus::Signaled(_, signal, _)) => format!("was killed by {signal}"),
-                    Ok(other) => format!("ended as {other:?}"),
-                    Err(e) => format!("could not be waited for: {e}"),
-                }),
-            )
+            Ok(parent_side(child, reader, limit))
         }
     }
+}
+
+/// The parent's half of [`answer_of`]: the answer, read and reaped within `limit` (extended while
+/// the child still runs as root).
+fn parent_side<T: DeserializeOwned>(
+    child: Pid,
+    reader: std::os::fd::OwnedFd,
+    limit: Duration,
+) -> std::result::Result<T, String> {
+    let mut deadline = Instant::now() + limit;
+    let mut pipe = std::fs::File::from(reader);
+    let mut text = Vec::new();
+    let read = loop {
+        match read_until(&mut pipe, &mut text, deadline) {
+            Read::TimedOut if runs_as_root(child) => deadline = Instant::now() + limit,
+            other => break other,
+        }
+    };
+    let status = match read {
+        Read::TimedOut => None,
+        _ => reap_within(child, deadline.max(Instant::now() + Duration::from_secs(5))),
+    };
+    let Some(status) = status else {
+        return Err(match kill_child(child) {
+            Ok(()) => format!("did not finish within {} s and was killed", limit.as_secs()),
+            Err(e) => format!(
+                "did not finish within {} s and could not be killed ({e}); it was left behind",
+                limit.as_secs()
+            ),
+        });
+    };
+    if let Read::Failed(e) = read {
+        return Err(format!("could not be read from: {e}"));
+    }
+    serde_json::from_slice::<T>(&text).map_err(|_| match status {
+        WaitStatus::Exited(_, code) => format!("exited with {code}"),
+        WaitStatus::Signaled(_, signal, _) => format!("was killed by {signal}"),
+        other => format!("ended as {other:?}"),
+    })
+}
+
+/// Kills the child and reaps it (a SIGKILL always ends a process, so the wait is short; it is
+/// bounded all the same).
+fn kill_child(child: Pid) -> std::result::Result<(), nix::errno::Errno> {
+    nix::sys::signal::kill(child, Signal::SIGKILL)?;
+    let _ = reap_within(child, Instant::now() + Duration::from_secs(10));
+    Ok(())
+}
+
+/// `waitpid` without blocking until `deadline`: a child its user stopped between closing the
+/// pipe and exiting would otherwise hold the parent for ever. `None` when it has not ended.
+fn reap_within(child: Pid, deadline: Instant) -> Option<WaitStatus> {
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(status) => return Some(status),
+            Err(_) => return Some(WaitStatus::Exited(child, -1)),
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the child still runs as root (real and effective uid 0), from `/proc/<pid>/status`.
+fn runs_as_root(child: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{child}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?.to_owned();
+            let ids: Vec<&str> = line.split_whitespace().skip(1).take(2).collect();
+            Some(ids == ["0", "0"])
+        })
+        .unwrap_or(false)
 }
 
 /// How reading a child's answer ended.
@@ -95,22 +156,21 @@ enum Read {
     Failed(String),
 }
 
-/// Reads the non-blocking pipe until its end or `deadline`.
-fn read_until(mut pipe: std::fs::File, deadline: Instant) -> (Vec<u8>, Read) {
-    let mut text = Vec::new();
+/// Reads the non-blocking pipe into `text` until its end or `deadline`.
+fn read_until(pipe: &mut std::fs::File, text: &mut Vec<u8>, deadline: Instant) -> Read {
     let mut chunk = [0u8; 8192];
     loop {
         match pipe.read(&mut chunk) {
-            Ok(0) => return (text, Read::Done),
+            Ok(0) => return Read::Done,
             Ok(n) => text.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return (text, Read::TimedOut);
+                    return Read::TimedOut;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (text, Read::Failed(e.to_string())),
+            Err(e) => return Read::Failed(e.to_string()),
         }
     }
 }

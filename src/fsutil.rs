@@ -134,6 +134,20 @@ fn open_regular(path: &Path) -> Result<Option<(File, fs::Metadata)>> {
     Ok(Some((file, meta)))
 }
 
+/// Whether only root can change what `path` names: the file (if it exists) and every directory
+/// above it are owned by root, not symlinks, and not writable by group or others. Such a file
+/// may be read as root; anything else is a user's and is read as the user.
+pub fn root_controlled(path: &Path) -> bool {
+    if !path.is_absolute() {
+        return false;
+    }
+    let safe = |p: &Path, must_exist: bool| match fs::symlink_metadata(p) {
+        Ok(meta) => !meta.file_type().is_symlink() && meta.uid() == 0 && meta.mode() & 0o022 == 0,
+        Err(_) => !must_exist,
+    };
+    safe(path, false) && path.ancestors().skip(1).all(|dir| safe(dir, true))
+}
+
 /// Makes sure `dir` is a real directory (not a symlink), creating it and any missing parents with
 /// mode 0700. When `private` is set, an existing `dir` is also tightened to 0700.
 pub fn ensure_dir(dir: &Path, private: bool) -> Result<()> {

@@ -27,6 +27,16 @@ pub struct Lock {
     _file: File,
 }
 
+impl Lock {
+    /// Closes this process's descriptor of the lock without releasing it: for a forked worker
+    /// that inherited root's lock and goes on as a user (the parent still holds it). The child
+    /// must end with `_exit`, never running this value's destructor.
+    pub fn forget_in_child(&self) {
+        use std::os::fd::AsRawFd;
+        let _ = nix::unistd::close(self._file.as_raw_fd());
+    }
+}
+
 /// Root's private directory, created 0700 when missing and checked every time: a real directory
 /// (never a symlink), owned by root, with no access for group or others. Root only.
 pub fn run_dir() -> Result<PathBuf> {
@@ -54,6 +64,30 @@ pub fn run_dir() -> Result<PathBuf> {
             .map_err(|e| Error::failed(format!("{}: cannot set mode 0700: {e}", dir.display())))?;
     }
     Ok(dir)
+}
+
+/// Prefix of the files root hands systemd for OpenClaw's CLI (`cli-<pid>-<n>.env`).
+pub const HAND_OVER_PREFIX: &str = "cli-";
+
+/// Removes hand-over files of processes that are gone (a worker killed in the middle of a call
+/// leaves its file behind).
+pub fn sweep_hand_overs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(HAND_OVER_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Takes root's lock `name` in [`RUN_DIR`], waiting up to `wait`.

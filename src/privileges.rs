@@ -208,6 +208,9 @@ pub fn child_identity(command: &mut std::process::Command, who: ChildIdentity) {
                     unistd::setresuid(uid, uid, uid)?;
                 }
             }
+            // The id change made the child dumpable again until its exec, with a copy of our
+            // memory: not for the user's eyes.
+            nix::sys::prctl::set_dumpable(false)?;
             Ok(())
         });
     }
@@ -254,4 +257,11 @@ pub fn forbid_core_dumps() {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         tracing::warn!(error = %e, "cannot make the process undumpable");
     }
+}
+
+/// No core files from this process or the programs it starts (`RLIMIT_CORE` 0, inherited), on
+/// top of [`forbid_core_dumps`]: called first thing in `main`.
+pub fn no_core_files() {
+    use nix::sys::resource::{setrlimit, Resource};
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
 }

@@ -282,13 +282,14 @@ impl Systemctl {
     ///
     /// For the system manager `systemd-run` runs as root, so nothing of the gateway user's
     /// reaches it (README "Security model"): its own environment is only what
-    /// [`Self::user_command`] sets; the unit's `EnvironmentFile=`s become the transient unit's
-    /// `EnvironmentFile=`s, read by systemd for the child exactly as for the gateway (their
-    /// values never pass through this process, its argv or a unit property); the unit's
-    /// `Environment=` (root's unit files, shown to everyone by the manager already) is passed
-    /// with `--setenv`; and `own` plus blanked credentials come last from a 0600 file of root's
-    /// ([`crate::locks::RUN_DIR`]), so they override the gateway's files as systemd applies them
-    /// in order. For the user's own manager the process already is the user, and the values
+    /// [`Self::user_command`] sets; the unit's `Environment=` (root's unit files, shown to
+    /// everyone by the manager already) is passed with `--setenv`; the values of the unit's
+    /// `EnvironmentFile=`s (read here as the user, never through a link or a FIFO; as root only
+    /// where root controls the file), then `own`, then blanked credentials, go to the child in a
+    /// 0600 file of root's ([`crate::locks::RUN_DIR`]) that systemd reads for it. They never
+    /// pass through an argv, a root process's environment or a unit property; an
+    /// `EnvironmentFile=` property naming the user's file would have systemd read it as root,
+    /// following the user's symlinks. For the user's own manager the process already is the user, and the values
     /// travel in systemd-run's environment (`--setenv=NAME`), never in an argv.
     pub fn run_transient(
         &self,
@@ -369,15 +370,33 @@ impl Systemctl {
         for (key, value) in &context.environment {
             command.arg(format!("--setenv={key}={value}"));
         }
+        // The unit's env files, in order, read here (as the user unless root controls the
+        // file), credentials left out: an `EnvironmentFile=` property would have systemd read a
+        // user's path as root, following their symlinks into files of root's or another user's.
+        let mut values = Vec::new();
         for file in &context.environment_files {
-            command.arg(format!("--property=EnvironmentFile={file}"));
+            let path = std::path::Path::new(file.trim_start_matches('-'));
+            let read = if crate::fsutil::root_controlled(path) {
+                crate::privileges::as_root(|| crate::fsutil::read_managed(path))
+            } else {
+                crate::fsutil::read_managed(path)
+            };
+            match read {
+                Ok(Some(found)) => values.extend(env_file_assignments(&found.content)),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::info!(error = %err, "an environment file of the gateway was left out")
+                }
+            }
         }
         let mut content = Zeroizing::new(String::new());
-        for (key, value) in own.iter().chain(&[("NO_COLOR".to_owned(), "1".to_owned())]) {
-            if value.contains(['\'', '\n', '\0']) {
-                return Err(Error::Systemd(format!(
-                    "cannot hand {key} to OpenClaw's CLI: its value has a quote or line break"
-                )));
+        let ours = [("NO_COLOR".to_owned(), "1".to_owned())];
+        for (key, value) in values.iter().chain(own).chain(&ours) {
+            if value.contains(['\'', '\n', '\r', '\0']) || !valid_variable_name(key) {
+                // systemd could not read it back as one assignment: left out, as systemd leaves
+                // out a line it cannot parse.
+                tracing::info!(variable = %key, "a variable of the gateway was left out for OpenClaw's CLI");
+                continue;
             }
             content.push_str(&format!("{key}='{value}'\n"));
         }
@@ -386,8 +405,11 @@ impl Systemctl {
             content.push_str(&format!("{variable}=\n"));
         }
         let path = crate::privileges::as_root(|| {
-            let path = crate::locks::run_dir()?.join(format!(
-                "cli-{}-{}.env",
+            let dir = crate::locks::run_dir()?;
+            crate::locks::sweep_hand_overs(&dir);
+            let path = dir.join(format!(
+                "{}{}-{}.env",
+                crate::locks::HAND_OVER_PREFIX,
                 std::process::id(),
                 next_transient()
             ));
@@ -570,6 +592,33 @@ impl Systemctl {
         self.run(&["start", "--no-block", "--", unit]).map(drop)
     }
 
+    /// Waits (at most `limit`) until a queued start has brought the unit up: `active`, as a
+    /// blocking `systemctl start` would have waited for; `failed`, or still down at the limit,
+    /// is an error.
+    pub fn wait_started(&self, unit: &str, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.show(unit)?;
+            match status.active_state.as_str() {
+                "active" | "reloading" => return Ok(()),
+                "failed" => {
+                    return Err(Error::GatewayDown(format!(
+                        "{unit} failed to start; see `{} -u {unit}`",
+                        self.journal()
+                    )))
+                }
+                state if Instant::now() >= deadline => {
+                    return Err(Error::GatewayDown(format!(
+                        "{unit} did not start within {} s (state {state}); see `{} -u {unit}`",
+                        limit.as_secs(),
+                        self.journal()
+                    )))
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Waits for the unit to run a new main process carrying `variable` with the expected
     /// fingerprint, then checks that it is still running after `settle`.
     pub fn verify(
@@ -684,6 +733,13 @@ pub struct CredentialSource {
     pub fingerprint: Fingerprint,
     /// "Environment= of <unit>" or the environment file's path.
     pub origin: String,
+}
+
+/// A name systemd accepts for an environment variable.
+fn valid_variable_name(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A number per transient unit of this process, so names never collide with one systemd is

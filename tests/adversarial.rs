@@ -418,6 +418,7 @@ if [ "$1" = gateway ] && [ "$2" = call ]; then
         echo "openai=${OPENAI_API_KEY:-}"
         echo "oauth=${ANTHROPIC_OAUTH_TOKEN:-}"
         echo "preload=${LD_PRELOAD:-}"
+        echo "rootsecret=${ROOTS_SECRET:-}"
     } >> "$HOME/cli-ran.log"
     sleep 2
     echo '{"ok":false,"error":{"message":"not a real gateway"}}'
@@ -553,6 +554,31 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
         })
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The env file turned into a symlink to a file only root may read: OpenClaw's CLI, run for
+    // the proof, must not get its values (systemd, asked to read it, would follow the link as
+    // root).
+    let root_only = shared.path().join("root-only.env");
+    fs::write(&root_only, "ROOTS_SECRET=never-for-users\n").unwrap();
+    fs::set_permissions(&root_only, fs::Permissions::from_mode(0o600)).unwrap();
+    let env_file = user.path(".openclaw/gateway.systemd.env");
+    fs::remove_file(&env_file).unwrap();
+    std::os::unix::fs::symlink(&root_only, &env_file).unwrap();
+    let _ = std::os::unix::fs::lchown(&env_file, Some(user.uid), Some(user.gid));
+    fs::remove_file(&cli_log).unwrap();
+    let run = finish(
+        spawn_tool(&sync_args(&secret, &user, &["--force"]), &seam),
+        Duration::from_secs(180),
+        &tokens,
+    );
+    let cli = fs::read_to_string(&cli_log)
+        .unwrap_or_else(|_| panic!("the CLI did not run: {}{}", run.stdout, run.stderr));
+    assert!(
+        cli.lines()
+            .filter(|l| l.starts_with("rootsecret="))
+            .all(|l| l == "rootsecret="),
+        "a root-only file reached the user's CLI through their symlink:\n{cli}"
+    );
 
     root.systemctl(&["disable", "--now", unit]);
     let _ = fs::remove_file(units.join(unit));

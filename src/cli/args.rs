@@ -347,7 +347,7 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "MS")]
     pub(crate) settle_ms: Option<u64>,
     /// Seconds to wait for the gateway to stop before giving up on this run (it is asked to
-    /// start again after its stop, nothing is written) [default: 90].
+    /// start again after its stop, nothing is written) [default: 120].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) stop_timeout: Option<u64>,
     /// Seconds one user's gateways may take in a run over several users; past it that user's

@@ -562,7 +562,12 @@ pub(super) fn sync_options(
         verify: VerifyLimits {
             timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
             settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
-            stop: Duration::from_secs(args.stop_timeout.or(file.stop_timeout).unwrap_or(90).max(1)),
+            stop: Duration::from_secs(
+                args.stop_timeout
+                    .or(file.stop_timeout)
+                    .unwrap_or(120)
+                    .max(1),
+            ),
         },
         user_timeout: Duration::from_secs(
             args.user_timeout

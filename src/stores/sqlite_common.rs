@@ -57,6 +57,19 @@ impl SqliteStore {
         if !meta.is_file() {
             return Err(self.fail("not a regular file"));
         }
+        // SQLite opens its side files blocking and through links: a FIFO there would hold the
+        // run for ever, a link would redirect our writes. Refused before SQLite sees them.
+        for suffix in ["-wal", "-journal", "-shm"] {
+            let mut side = self.path.as_os_str().to_owned();
+            side.push(suffix);
+            if let Ok(side_meta) = std::fs::symlink_metadata(&side) {
+                if !side_meta.is_file() {
+                    return Err(self.fail(format!(
+                        "its {suffix} file is not a regular file (a symlink, FIFO or directory); store left untouched"
+                    )));
+                }
+            }
+        }
         let access = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } else {

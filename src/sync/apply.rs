@@ -138,8 +138,14 @@ impl Applier<'_> {
             Ok(())
         };
         tracing::info!(unit, "starting the gateway");
-        let started = self.systemctl.start(unit);
-        if started.is_ok() {
+        // The start is queued; the marker goes only once the unit is seen up (a start that
+        // fails later leaves it, so the next run starts the gateway again). After a stop that
+        // did not end, the start waits behind it and the marker stays.
+        let started = self.systemctl.start(unit).and_then(|()| match &stopped {
+            Ok(()) => self.systemctl.wait_started(unit, self.verify.timeout),
+            Err(_) => Ok(()),
+        });
+        if started.is_ok() && stopped.is_ok() {
             remove_file(self.marker)?;
         }
         stopped?;

@@ -116,13 +116,13 @@ impl SyncRun {
 }
 
 impl SyncOptions {
-    /// The bound on a whole run that root runs in a child process (to write its metrics
-    /// afterwards): the lock wait, then each user's own bound (one per target, plus one for the
-    /// users of system units), and a minute to spare. A run with one user drops to that user in
-    /// that child, where the user can stop it; past this bound root kills it and reports.
+    /// The bound on a run that root runs in a child process (to write its metrics afterwards)
+    /// once that child acts as a user: the lock wait, one user's bound, and a minute to spare. A
+    /// run with one user drops to that user in the child, where the user can stop it; past this
+    /// bound root kills it and reports. A run over several users stays root in that child, each
+    /// user in a worker with its own bound, and is waited for (`crate::forked`).
     pub fn whole_run_limit(&self) -> Duration {
-        let users = self.targets.len().max(1) as u32 + 1;
-        self.lock_timeout + self.user_timeout * users + Duration::from_secs(60)
+        self.lock_timeout + self.user_timeout + Duration::from_secs(60)
     }
 
     /// The config file's targets, or the command line's one.
@@ -212,7 +212,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     }
 
     // Several users: this root process fetches every secret once, then one child per user.
-    let _lock = if options.dry_run || !root {
+    let run_lock = if options.dry_run || !root {
         None
     } else {
         Some(locks::root_lock("sync.lock", options.lock_timeout)?)
@@ -224,7 +224,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
         all
     };
     let (runtime, configs) = aws_configs(options, &secrets, false)?;
-    let fetched = fetch(&runtime, &configs, &secrets);
+    let mut fetched = fetch(&runtime, &configs, &secrets);
     drop(runtime);
     let mut gateways = Vec::new();
     for group in &groups {
@@ -240,6 +240,13 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             }
         };
         let runs = workers::in_child(&target.name, options.user_timeout, || {
+            // The worker goes on as the user: it keeps only its own secrets (the others are
+            // zeroized in its copy of memory) and no descriptor of root's lock.
+            let own = secret_refs(group);
+            fetched.retain(|secret, _| own.contains(secret));
+            if let Some(lock) = &run_lock {
+                lock.forget_in_child();
+            }
             let entered = if group.needs_root() {
                 privileges::act_as(&target)
             } else {
