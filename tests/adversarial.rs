@@ -464,7 +464,7 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
     fs::write(
         units.join(unit),
         format!(
-            "[Service]\nUser={name}\nExecStart={home}/bin/openclaw gateway --port 1\nEnvironmentFile=-{home}/.openclaw/gateway.systemd.env\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=HOME={home}\n\n[Install]\nWantedBy=default.target\n",
+            "[Service]\nUser={name}\nExecStart={home}/bin/openclaw gateway --port 1\nEnvironmentFile=-{home}/.openclaw/gateway.systemd.env\nEnvironmentFile=-{home}/extra.env\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=HOME={home}\n\n[Install]\nWantedBy=default.target\n",
             name = user.name,
             home = user.home.display()
         ),
@@ -555,14 +555,13 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    // The env file turned into a symlink to a file only root may read: OpenClaw's CLI, run for
-    // the proof, must not get its values (systemd, asked to read it, would follow the link as
-    // root).
+    // The unit's other env file made a symlink to a file only root may read: OpenClaw's CLI,
+    // run for the proof, must not get its values (systemd, asked to read it for the CLI, would
+    // follow the link as root).
     let root_only = shared.path().join("root-only.env");
     fs::write(&root_only, "ROOTS_SECRET=never-for-users\n").unwrap();
     fs::set_permissions(&root_only, fs::Permissions::from_mode(0o600)).unwrap();
-    let env_file = user.path(".openclaw/gateway.systemd.env");
-    fs::remove_file(&env_file).unwrap();
+    let env_file = user.path("extra.env");
     std::os::unix::fs::symlink(&root_only, &env_file).unwrap();
     let _ = std::os::unix::fs::lchown(&env_file, Some(user.uid), Some(user.gid));
     fs::remove_file(&cli_log).unwrap();
@@ -845,4 +844,50 @@ fn a_process_holding_a_token_is_never_dumpable() {
         let _ = child.wait();
         assert!(seen, "the run never acted as the user (root: {as_root})");
     }
+}
+
+#[test]
+fn a_fifo_beside_a_sqlite_store_never_stalls_the_run() {
+    if !require_root("adversarial_sqlite_side_file") {
+        return;
+    }
+    let user = TestUser::new("ocs-adv-sqlwal", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/adv-sqlwal", &token);
+    let dir = user.path(".openclaw/agents/main/agent");
+    fs::create_dir_all(&dir).unwrap();
+    let database = dir.join("openclaw-agent.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&database).unwrap();
+        conn.execute_batch("CREATE TABLE auth_profile_store (store_key TEXT NOT NULL PRIMARY KEY, store_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT; CREATE TABLE auth_profile_state (state_key TEXT NOT NULL PRIMARY KEY, state_json TEXT NOT NULL, updated_at INTEGER NOT NULL) STRICT;").unwrap();
+        conn.execute(
+            "INSERT INTO auth_profile_store VALUES ('primary', ?1, 1)",
+            [r#"{"version":1,"profiles":{"anthropic:default":{"type":"token","provider":"anthropic","token":"x"}}}"#],
+        )
+        .unwrap();
+    }
+    // SQLite opens its write-ahead log blocking: a FIFO there would hold the run for ever.
+    let wal = dir.join("openclaw-agent.sqlite-wal");
+    nix::unistd::mkfifo(&wal, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    chown_tree(&user.home, user.uid, user.gid);
+    let before = fs::read(&database).unwrap();
+    let run = finish(
+        spawn_tool(&sync_args(&secret, &user, &["--output", "json"]), &[]),
+        Duration::from_secs(90),
+        &tokens,
+    );
+    run.expect_status(1);
+    assert!(
+        run.stdout.contains("-wal file is not a regular file"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        fs::read(&database).unwrap(),
+        before,
+        "the store is left as it was"
+    );
+    assert!(gateway_running(&user));
+    user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }

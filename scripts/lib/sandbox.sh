@@ -83,3 +83,95 @@ sandbox_user() {
         SANDBOX_STATUS_ARGS=(--home "$SANDBOX_HOME")
     fi
 }
+
+# The project's loopback Anthropic stand-in (tests/support/anthropic_standin.py): every probe and
+# every agent turn of the sandbox goes there, never to Anthropic. Sets STANDIN_URL and points
+# openclaw-token-sync's probes at it.
+sandbox_start_standin() {
+    local ready
+    ready=$(mktemp /tmp/ocsync-standin.XXXXXX)
+    "$tools/venv/bin/python" -u "$root/tests/support/anthropic_standin.py" 0 >"$ready" 2>/dev/null &
+    SANDBOX_PIDS+=($!)
+    until grep -q '^listening ' "$ready" 2>/dev/null; do sleep 0.1; done
+    STANDIN_URL=http://127.0.0.1:$(awk '/^listening /{print $2; exit}' "$ready")
+    rm -f "$ready"
+    export OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL=$STANDIN_URL
+}
+
+# The fingerprint openclaw-token-sync prints (sha256: + 12 hex digits), of a value on stdin.
+sandbox_fingerprint() {
+    printf 'sha256:%s' "$(sha256sum | cut -c1-12)"
+}
+
+# As root, after sandbox_user: replaces the stand-in gateway with a real OpenClaw gateway of
+# release $1 (from target/test-tools), started from the unit that release installs (rendered
+# for this machine as the tests do), its Anthropic requests sent to the stand-in, with stale
+# Anthropic profiles in its stores (SQLite releases get theirs from their own doctor --fix).
+# Sets GATEWAY_PORT.
+sandbox_openclaw_gateway() {
+    local version=$1 user=$SANDBOX_USER home=$SANDBOX_HOME uid
+    uid=$(id -u "$user")
+    local package=$tools/openclaw-$version/node_modules/openclaw node=$tools/node/bin/node
+    local template=$root/tests/fixtures/openclaw/openclaw-gateway.service.$version
+    [ -f "$template" ] || template=$root/tests/fixtures/openclaw/openclaw-gateway.service.2026.9.6
+    GATEWAY_PORT=$(sandbox_free_port)
+    sandbox_as_user systemctl --user stop openclaw-gateway.service || true
+    "$tools/venv/bin/python" - "$home" "$GATEWAY_PORT" "$STANDIN_URL" "$version" "$root" <<'PY'
+import json, sys
+home, port, standin, version, root = sys.argv[1:]
+model = "anthropic/claude-sonnet-4-6" if version == "2026.5.28" else "anthropic/claude-sonnet-5"
+config = {
+    "gateway": {"mode": "local", "port": int(port), "bind": "loopback",
+                "auth": {"mode": "token", "token": "gw-demo-" + port}},
+    "models": {"providers": {"anthropic": {"baseUrl": standin, "models": []}}},
+    "agents": {"defaults": {"model": model}, "list": [{"id": "main"}]},
+}
+if version != "2026.5.28":
+    config["models"]["catalogRefresh"] = {"enabled": False}
+    config["update"] = {"checkOnStart": False}
+with open(f"{home}/.openclaw/openclaw.json", "w") as f:
+    json.dump(config, f, indent=2)
+stale = json.load(open(f"{root}/tests/fixtures/openclaw/auth-profiles.example.json"))
+stale["profiles"].pop("openrouter:default", None)
+with open(f"{home}/.openclaw/agents/main/agent/auth-profiles.json", "w") as f:
+    json.dump(stale, f, indent=2)
+PY
+    sed -e "s|^Environment=PATH=.*|Environment=PATH=$tools/node/bin:/usr/local/bin:/usr/bin:/bin|" \
+        -e "s|/usr/bin/node|$node|" -e "s|/usr/lib/node_modules/openclaw|$package|" \
+        -e "s|18789|$GATEWAY_PORT|g" -e "s|/home/ubuntu|$home|g" \
+        "$template" >"$home/.config/systemd/user/openclaw-gateway.service"
+    chmod 0600 "$home/.openclaw/openclaw.json" "$home/.openclaw/agents/main/agent/auth-profiles.json"
+    chown -R "$user:" "$home"
+    if [ "$version" != 2026.5.28 ]; then
+        sandbox_openclaw "$version" doctor --fix --non-interactive >/dev/null 2>&1
+    fi
+    sandbox_as_user systemctl --user daemon-reload
+    sandbox_as_user systemctl --user start openclaw-gateway.service
+    local waited=0
+    until (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null; do
+        sleep 0.2; waited=$((waited + 1))
+        [ "$waited" -lt 450 ] || { echo "the OpenClaw gateway did not listen within 90 s" >&2; return 1; }
+    done
+    : "$uid"
+}
+
+# Runs a command as the sandbox user with its manager's environment.
+sandbox_as_user() {
+    runuser -u "$SANDBOX_USER" -- env XDG_RUNTIME_DIR="/run/user/$(id -u "$SANDBOX_USER")" "$@"
+}
+
+# Runs OpenClaw's CLI of release $1 as the sandbox user (clean environment).
+sandbox_openclaw() {
+    local version=$1; shift
+    setpriv --reuid="$(id -u "$SANDBOX_USER")" --regid="$(id -g "$SANDBOX_USER")" --init-groups \
+        env -i HOME="$SANDBOX_HOME" USER="$SANDBOX_USER" PATH="$tools/node/bin:/usr/bin:/bin" NO_COLOR=1 CI=1 \
+        "$tools/node/bin/node" "$tools/openclaw-$version/node_modules/openclaw/dist/index.js" "$@"
+}
+
+# The fingerprint of the credential the stand-in saw last on /v1/messages ("none" without one).
+sandbox_last_turn_fingerprint() {
+    curl -fs "$STANDIN_URL/__standin/requests" | "$tools/venv/bin/python" -c '
+import json, sys
+seen = [r for r in json.load(sys.stdin)["requests"] if r["path"] == "/v1/messages"]
+print(seen[-1]["fingerprint"] if seen else "none")'
+}
