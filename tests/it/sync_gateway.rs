@@ -1,9 +1,7 @@
 //! `sync` end to end as root for a throwaway user: real moto, a real `systemd --user` manager
 //! running a stand-in gateway, and the proof read back from `/proc/<MainPID>/environ`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 

@@ -2,9 +2,7 @@
 //! random moments, concurrent runs, a gateway that will not start, hostile links at every
 //! managed path, and no token in any child process's arguments.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

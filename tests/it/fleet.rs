@@ -2,9 +2,7 @@
 //! ListCommandInvocations stand-in is named in tests/support/fault_proxy.py), and the SSM
 //! document's own commands rendered with parameters and executed for real on this machine.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use openclaw_token_sync::ssm_document;
 use serde_json::Value;
 use std::path::Path;

@@ -5,24 +5,15 @@
 //! is not left stopped), and nothing the user controls runs as root.
 //!
 //! System units run in root's own user manager through the test seam
-//! (`OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR`, see `tests/hosts.rs`): this machine's PID 1 is
+//! (`OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR`, see `tests/it/hosts.rs`): this machine's PID 1 is
 //! not systemd. What the seam does not cover is in the README ("Security model").
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Root's user manager is one per machine: tests that use it take turns.
-static ROOT_MANAGER: Mutex<()> = Mutex::new(());
-/// Runs over several users hold root's run lock for their whole length (a stalled user's
-/// included): the tests that make them take turns, so none waits out another's lock.
-static MULTI_USER: Mutex<()> = Mutex::new(());
 
 /// Waits for `child` at most `limit`; a run still going then is killed and the test fails (the
 /// attack stalled it).
@@ -134,7 +125,7 @@ fn flocks_any_local_user_can_take_stall_no_root_run() {
     if !require_root("adversarial_flocks") {
         return;
     }
-    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = multi_user_turn();
     let alice = TestUser::new("ocs-adv-fl-alice", true);
     let bob = TestUser::new("ocs-adv-fl-bob", true);
     let token = new_token(false);
@@ -188,7 +179,7 @@ fn a_user_who_stops_their_own_worker_fails_alone() {
     if !require_root("adversarial_sigstop") {
         return;
     }
-    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = multi_user_turn();
     let mallory = TestUser::new("ocs-adv-stop-mal", true);
     let victim = TestUser::new("ocs-adv-stop-vic", true);
     let token = new_token(false);
@@ -251,7 +242,7 @@ fn a_fifo_lock_file_a_held_agent_directory_and_an_endless_stop_fail_only_their_o
     if !require_root("adversarial_stalls") {
         return;
     }
-    let _turn = MULTI_USER.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = multi_user_turn();
     let fifo_user = TestUser::new("ocs-adv-fifo", true);
     let flock_user = TestUser::new("ocs-adv-dirlock", true);
     let stop_user = TestUser::new("ocs-adv-endless", true);
@@ -369,44 +360,6 @@ fn build_preload(dir: &Path, log: &Path) -> PathBuf {
     library
 }
 
-/// Root's user manager, standing in for the system manager (stopped when dropped).
-struct RootManager {
-    pid: String,
-}
-
-impl RootManager {
-    fn start() -> RootManager {
-        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
-        let output = Command::new(&script)
-            .args(["start", "root"])
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        RootManager {
-            pid: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        }
-    }
-
-    fn systemctl(&self, args: &[&str]) -> String {
-        let output = Command::new("systemctl")
-            .env("XDG_RUNTIME_DIR", "/run/user/0")
-            .arg("--user")
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for RootManager {
-    fn drop(&mut self) {
-        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
-        let _ = Command::new(script)
-            .args(["stop", "root", &self.pid])
-            .status();
-    }
-}
-
 /// A script of the user's standing in for OpenClaw: as the gateway it sleeps; as the CLI
 /// (`gateway call …`) it records who it runs as and what it was given, and lingers a moment so
 /// the test can look at its transient unit.
@@ -432,7 +385,6 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
     if !require_root("adversarial_env_file") {
         return;
     }
-    let _turn = ROOT_MANAGER.lock().unwrap_or_else(|e| e.into_inner());
     let user = TestUser::new("ocs-adv-envfile", false);
     let root = RootManager::start();
     let shared = tempfile::tempdir().unwrap();
@@ -484,7 +436,7 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
     let cli_log = user.path("cli-ran.log");
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline && shown.len() < 40 {
-        let listed = root.systemctl(&[
+        let listed = root.try_systemctl(&[
             "list-units",
             "--all",
             "--plain",
@@ -495,7 +447,7 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
             .split_whitespace()
             .filter(|w| w.ends_with(".service"))
         {
-            shown.push(root.systemctl(&[
+            shown.push(root.try_systemctl(&[
                 "show",
                 "-p",
                 "Environment,EnvironmentFiles,ExecStart",

@@ -5,9 +5,7 @@
 //! documented schema (jsonschema from PyPI); completions parsed by `bash -n`; man pages
 //! rendered by groff and `man -l`; `--version` naming the commit.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -4,13 +4,10 @@
 //! `[[target]]`s for several users and secrets (one GetSecretValue per distinct secret, one
 //! failing gateway not stopping the others), and `status` on several gateways.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Files below `dir` not owned by `uid` (root must never leave one in a user's home).
 fn foreign_files(dir: &Path, uid: u32) -> Vec<PathBuf> {
@@ -25,53 +22,6 @@ fn foreign_files(dir: &Path, uid: u32) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// Root's own user manager, standing in for the system manager (stopped when dropped).
-struct RootManager {
-    pid: String,
-}
-
-impl RootManager {
-    fn start() -> RootManager {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/user-manager.sh");
-        let output = Command::new(&script)
-            .args(["start", "root"])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "root's user manager: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        RootManager {
-            pid: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        }
-    }
-
-    fn systemctl(&self, args: &[&str]) -> String {
-        let output = Command::new("systemctl")
-            .env("XDG_RUNTIME_DIR", "/run/user/0")
-            .arg("--user")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "systemctl --user {args:?} (root): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for RootManager {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/user-manager.sh");
-        let _ = Command::new(script)
-            .args(["stop", "root", &self.pid])
-            .status();
-    }
 }
 
 #[test]
@@ -213,6 +163,7 @@ fn config_targets_cover_several_users_with_one_call_per_secret_and_a_failure_sto
     if !require_root("config_targets") {
         return;
     }
+    let _turn = multi_user_turn();
     let alice = TestUser::new("ocs-mt-alice", true);
     let bob = TestUser::new("ocs-mt-bob", true);
     let one = new_token(false);

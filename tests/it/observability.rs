@@ -2,9 +2,7 @@
 //! Prometheus client library's own text-format parser, from PyPI), JSON log lines, and the
 //! journal's priorities for a sync run by a real systemd manager into a real journald.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,9 +1,7 @@
 //! `status` on real hosts: each finding is caused for real (moto, a user manager, real files and
 //! stores) and asserted through the JSON output; exit codes 0 / 1 / 3 and the text's fix lines.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -2,8 +2,6 @@
 //! kept byte for byte, idempotence, and that bad stores are reported and left untouched.
 //! No root, no AWS: these call the library directly.
 
-mod common;
-
 use openclaw_token_sync::stores::document::ProfileSelector;
 use openclaw_token_sync::stores::{
     discover_agents, sqlite_agent, sqlite_shared, stores_in, Agent, CredentialStore,
@@ -14,7 +12,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 fn example() -> Vec<u8> {
-    fs::read(common::fixture("openclaw/auth-profiles.example.json")).unwrap()
+    fs::read(crate::common::fixture(
+        "openclaw/auth-profiles.example.json",
+    ))
+    .unwrap()
 }
 
 fn agent_dir(root: &Path, id: &str) -> PathBuf {
@@ -146,8 +147,8 @@ fn single_file_store_loses_anthropic_entries_and_keeps_the_rest_byte_for_byte() 
 fn split_store_cleans_profiles_and_their_references_in_the_state_file() {
     let root = tempfile::tempdir().unwrap();
     let dir = agent_dir(root.path(), "work");
-    let profiles = fs::read(common::fixture("openclaw/split-auth-profiles.json")).unwrap();
-    let state = fs::read(common::fixture("openclaw/split-auth-state.json")).unwrap();
+    let profiles = fs::read(crate::common::fixture("openclaw/split-auth-profiles.json")).unwrap();
+    let state = fs::read(crate::common::fixture("openclaw/split-auth-state.json")).unwrap();
     write_private(&dir.join("auth-profiles.json"), &profiles);
     write_private(&dir.join("auth-state.json"), &state);
     let agent = Agent {
@@ -355,7 +356,7 @@ fn a_leftover_json_beside_sqlite_is_cleaned_in_place_and_reported() {
         .unwrap();
     write_private(
         &dir.join("auth-profiles.json"),
-        &fs::read(common::fixture("openclaw/case-a.json")).unwrap(),
+        &fs::read(crate::common::fixture("openclaw/case-a.json")).unwrap(),
     );
     let agent = Agent {
         id: "work".into(),
@@ -396,7 +397,7 @@ fn bad_stores_are_reported_and_left_untouched() {
         ("not-an-object", b"[1, 2]".to_vec(), "not a JSON object"),
         (
             "unknown-version",
-            fs::read(common::fixture("openclaw/unknown-version.json")).unwrap(),
+            fs::read(crate::common::fixture("openclaw/unknown-version.json")).unwrap(),
             "unknown store version 2",
         ),
         (

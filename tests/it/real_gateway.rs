@@ -9,10 +9,8 @@
 //! `openclaw doctor --fix`). The tests run one at a time: a 2026.9.6 gateway takes 13–16 s of a
 //! 2-core machine to start.
 
-mod common;
-
-use common::openclaw::*;
-use common::*;
+use crate::common::openclaw::*;
+use crate::common::*;
 use serde_json::Value;
 use std::sync::Mutex;
 

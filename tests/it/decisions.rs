@@ -5,9 +5,7 @@
 //! booleans switched off above the config file. (The decision table itself is unit-tested in
 //! `src/sync/decide.rs`.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;

@@ -2,9 +2,7 @@
 //! error exits 2 with a message naming what is wrong. Runs as the invoking user with a sandbox
 //! `--home` and `--no-restart` (no user manager needed).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::fs;
 
 #[test]

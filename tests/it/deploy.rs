@@ -2,9 +2,7 @@
 //! `cfn-lint` on the CloudFormation template, `parliament` on every IAM identity policy, and
 //! `deploy/install.sh` run into a scratch root (legacy timer retired, then uninstalled).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

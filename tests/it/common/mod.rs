@@ -910,3 +910,77 @@ pub fn journal_entries(identifier: &str) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+// ---------------------------------------------------------------- root's manager, turns
+
+/// Root's own user manager, standing in for the system manager (the test seam
+/// `OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR=/run/user/0`, since PID 1 here is not systemd).
+/// There is one per machine: `start` waits for the tests before it, and the turn lasts until
+/// the manager is stopped (dropped).
+pub struct RootManager {
+    pid: String,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl RootManager {
+    pub fn start() -> RootManager {
+        static TURN: Mutex<()> = Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
+        let output = Command::new(&script)
+            .args(["start", "root"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "root's user manager: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        RootManager {
+            pid: String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            _turn: turn,
+        }
+    }
+
+    /// `systemctl --user ARGS` against root's manager; panics on failure.
+    pub fn systemctl(&self, args: &[&str]) -> String {
+        let output = self.command(args);
+        assert!(
+            output.status.success(),
+            "systemctl --user {args:?} (root): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Like `systemctl`, whatever the exit status (for polling).
+    pub fn try_systemctl(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.command(args).stdout).into_owned()
+    }
+
+    fn command(&self, args: &[&str]) -> Output {
+        Command::new("systemctl")
+            .env("XDG_RUNTIME_DIR", "/run/user/0")
+            .arg("--user")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RootManager {
+    fn drop(&mut self) {
+        let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
+        let _ = Command::new(script)
+            .args(["stop", "root", &self.pid])
+            .status();
+    }
+}
+
+/// Runs over several users hold root's run lock (`/run/openclaw-token-sync/sync.lock`) for their
+/// whole length, a stalled user's included: the tests that make them take turns, so none waits
+/// out another's lock.
+pub fn multi_user_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
