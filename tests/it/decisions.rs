@@ -54,7 +54,9 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     let mut child = spawn_tool(&sync_args(&secret, &user, &["--force"]), &[]);
     wait_for_state(&user, "deactivating");
     child.kill().unwrap();
-    child.wait().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_no_leak("killed run's stdout", &output.stdout, &tokens);
+    assert_no_leak("killed run's stderr", &output.stderr, &tokens);
     wait_for_state(&user, "inactive");
     assert!(user.path(MARKER).exists(), "the killed run left its marker");
 
@@ -76,7 +78,9 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     let mut child = spawn_tool(&sync_args(&secret, &user, &[]), &[]);
     wait_for_state(&user, "deactivating");
     child.kill().unwrap();
-    child.wait().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_no_leak("killed run's stdout", &output.stdout, &tokens);
+    assert_no_leak("killed run's stderr", &output.stderr, &tokens);
     wait_for_state(&user, "inactive");
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
@@ -347,6 +351,8 @@ fn an_edit_made_while_the_gateway_stops_is_kept() {
     env.write_all(b"OPERATOR_B=2\n").unwrap();
     drop(env);
     let output = child.wait_with_output().unwrap();
+    assert_no_leak("stdout", &output.stdout, &tokens);
+    assert_no_leak("stderr", &output.stderr, &tokens);
     assert!(output.status.success(), "{output:?}");
     let content = fs::read_to_string(user.path(".openclaw/.env")).unwrap();
     assert!(content.contains("OPERATOR_A=1\n"), "{content}");

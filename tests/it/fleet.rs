@@ -305,7 +305,19 @@ fn hostile_parameters_are_rejected_before_anything_is_sent() {
         );
     }
     assert_eq!(proxy.count("AmazonSSM.SendCommand"), 0);
-    assert!(!Path::new("/tmp/ocsync-pwned").exists());
+    // Sent some other way (the console, another tool), the document itself refuses the same
+    // values: its own allowedPattern for each parameter.
+    for (parameter, value) in [
+        ("user", "root; id"),
+        ("secretId", "x'$(touch /tmp/ocsync-pwned)'"),
+        ("unit", "gw.service; reboot"),
+        ("region", "us-east-1`id`"),
+    ] {
+        assert!(
+            ssm_document::validate(parameter, value).is_err(),
+            "the document accepts {parameter}={value}"
+        );
+    }
 }
 
 fn put(secret: &str, stdin: &str, extra: &[&str], tokens: &[String]) -> Run {

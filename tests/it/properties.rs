@@ -128,6 +128,50 @@ fn store() -> impl Strategy<Value = (String, Vec<Profile>, Vec<(String, String)>
         })
 }
 
+/// A valid token of either kind (prefix, then `[A-Za-z0-9_-]`, 80 to 313 characters).
+fn valid_token() -> BoxedStrategy<String> {
+    (
+        prop_oneof![Just("sk-ant-oat01-"), Just("sk-ant-api03-")],
+        "[A-Za-z0-9_-]{67,300}",
+    )
+        .prop_map(|(prefix, rest)| format!("{prefix}{rest}"))
+        .boxed()
+}
+
+/// What a secret might hold: anything printable, valid tokens, and tokens one step from valid
+/// (one character replaced by one the shape forbids, one character too short, a wrong prefix).
+fn token_candidate() -> impl Strategy<Value = String> {
+    let near = (
+        valid_token(),
+        any::<prop::sample::Index>(),
+        prop_oneof![
+            Just(" "),
+            Just("\n"),
+            Just("="),
+            Just("\""),
+            Just("é"),
+            Just("."),
+            Just("+"),
+            Just("\0")
+        ],
+    )
+        .prop_map(|(token, at, bad)| {
+            let i = at.index(token.len());
+            let mut token = token;
+            token.replace_range(i..i + 1, bad);
+            token
+        });
+    let short = valid_token().prop_map(|token| token[..79].to_owned());
+    let wrong_prefix = valid_token().prop_map(|token| token.replacen("sk-ant-", "sk-ant-x", 1));
+    prop_oneof![
+        "(sk-ant-(oat01|api03|xxx99)-)?[ -~\\n\\r\\té]{0,140}",
+        valid_token(),
+        near,
+        short,
+        wrong_prefix,
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -164,10 +208,11 @@ proptest! {
     }
 
     #[test]
-    fn secret_parsing_accepts_exactly_the_token_shape(candidate in "(sk-ant-(oat01|api03|xxx99)-)?[ -~\\n\\r\\té]{0,140}") {
+    fn secret_parsing_accepts_exactly_the_token_shape(candidate in token_candidate()) {
         let result = secret::parse_secret_string(Zeroizing::new(candidate.clone()), "token");
         let shape_ok = (candidate.starts_with("sk-ant-oat01-") || candidate.starts_with("sk-ant-api03-"))
             && candidate.len() >= 80
+            && candidate.len() <= 1024
             && candidate.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         match result {
             Ok((token, _)) => {

@@ -260,13 +260,21 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
 
     under_the_hardened_service(&user, version, &secret, &first, &tokens);
 
-    // A second run is a no-op: no OpenClaw process asked (its debug log names every call), no
-    // probe of ours (the gateway itself may still be busy with the last turn).
+    // A second run is a no-op: no OpenClaw process started (OpenClaw's CLI runs as a transient
+    // unit of the user's manager, so the manager's count of jobs it ever installed stays put),
+    // no probe of ours (the gateway itself may still be busy with the last turn).
     standin.reset();
+    let jobs = || user.systemctl(&["show", "-p", "NInstalledJobs", "--value"]);
+    let jobs_before = jobs();
     let run = sync(&user, &secret, &["-vv"], &tokens);
     run.expect_status(0);
     assert_eq!(run.json()["result"], "unchanged", "{}", run.stdout);
-    assert!(!run.stderr.contains("gateway call"), "{}", run.stderr);
+    assert_eq!(
+        jobs(),
+        jobs_before,
+        "the no-op started something in the user's manager: {}",
+        run.stderr
+    );
     assert!(
         !standin.requests().iter().any(|r| r["agent"]
             .as_str()

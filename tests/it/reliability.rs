@@ -601,6 +601,8 @@ fn no_child_process_sees_the_token_in_its_arguments_or_environment() {
         }
     }
     let output = child.wait_with_output().unwrap();
+    assert_no_leak("stdout", &output.stdout, std::slice::from_ref(&token));
+    assert_no_leak("stderr", &output.stderr, std::slice::from_ref(&token));
     assert!(
         output.status.success(),
         "{}",
