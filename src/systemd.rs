@@ -266,7 +266,7 @@ impl Systemctl {
         let text = Zeroizing::new(self.run(&[
             "show",
             "-p",
-            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths,MainPID",
+            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths,MainPID,LoadState",
             "--",
             unit,
         ])?);
@@ -691,6 +691,8 @@ pub struct ExecContext {
     pub unit_files: Vec<String>,
     /// The running main process, 0 when none.
     pub main_pid: u32,
+    /// systemd's `LoadState` ("loaded", "not-found", …; empty when not asked).
+    pub load_state: String,
 }
 
 impl ExecContext {
@@ -846,6 +848,7 @@ impl ExecContext {
                     entries.iter_mut().for_each(zeroize::Zeroize::zeroize);
                 }
                 "MainPID" => context.main_pid = value.trim().parse().unwrap_or(0),
+                "LoadState" => context.load_state = value.trim().to_owned(),
                 "FragmentPath" if !value.is_empty() => {
                     context.unit_files.insert(0, value.to_owned())
                 }
@@ -870,6 +873,12 @@ impl ExecContext {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         env_value(&self.environment, key)
+    }
+
+    /// Whether the manager knows the unit (asked with `LoadState`; a unit systemd could not
+    /// find says "not-found").
+    pub fn exists(&self) -> bool {
+        self.load_state != "not-found"
     }
 }
 

@@ -47,6 +47,8 @@ pub struct GatewayCli<'a> {
     config: PathBuf,
     /// Where our per-method CLI state dirs live.
     private_state: PathBuf,
+    /// The port the gateway listens on (`super::listening`).
+    port: u16,
 }
 
 /// The part of an `ExecStart=` argv that runs OpenClaw's CLI: everything before the `gateway`
@@ -142,12 +144,23 @@ impl<'a> GatewayCli<'a> {
         let Some(prefix) = cli_prefix(&context.argv) else {
             return Ok(None);
         };
+        let config = config(&context);
+        let config_text = crate::fsutil::read_regular(&config)
+            .ok()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let port = super::listening::gateway_port(
+            &context.argv,
+            &context.start_environment(),
+            config_text.as_deref(),
+        );
         Ok(Some(GatewayCli {
             prefix,
-            config: config(&context),
+            config,
             context,
             systemctl,
             private_state: private_state.to_path_buf(),
+            port,
         }))
     }
 
@@ -194,7 +207,9 @@ impl<'a> GatewayCli<'a> {
     }
 
     /// Calls `method` until the gateway answers or `deadline` passes: a restarted gateway takes
-    /// seconds to listen (2026.9.6: 13–16 s). Returns the last result.
+    /// seconds to listen (2026.9.6: 13–16 s). The first call waits until its port listens
+    /// (no process is started before); then calls are retried while it is unreachable. Returns
+    /// the last result.
     pub fn call_when_up(
         &self,
         method: &str,
@@ -202,6 +217,12 @@ impl<'a> GatewayCli<'a> {
         timeout: Duration,
         deadline: Instant,
     ) -> Result<Call> {
+        if !super::listening::wait_listening(self.port, deadline) {
+            tracing::debug!(
+                port = self.port,
+                "the gateway's port does not listen; asking anyway"
+            );
+        }
         loop {
             let result = self.call(method, params, timeout)?;
             match result {

@@ -1,8 +1,10 @@
 //! The running OpenClaw gateway as OpenClaw itself sees it: where it keeps its state, by
 //! OpenClaw's own rule applied to the gateway's environment (`state_dir`); its own CLI, found
 //! through the unit's `ExecStart=`, asked over the gateway's RPC (`gateway_rpc`); and the proof
-//! built from its answers that the gateway's agents run on the synced token (`proof`).
+//! built from its answers that the gateway's agents run on the synced token (`proof`), once its
+//! port listens (`listening`).
 
 pub mod gateway_rpc;
+pub mod listening;
 pub mod proof;
 pub mod state_dir;

@@ -29,6 +29,10 @@ pub const STATE_VARIABLES: [&str; 3] = ["OPENCLAW_STATE_DIR", "OPENCLAW_PROFILE"
 pub struct StateDir {
     pub path: PathBuf,
     pub source: String,
+    /// Whether the manager knows the unit (`None`: it could not be asked, or an explicit
+    /// `--state-dir` left it unasked). Not part of reports.
+    #[serde(skip)]
+    pub unit_found: Option<bool>,
 }
 
 /// One environment the variables may come from, and what to call it in `source`.
@@ -43,6 +47,7 @@ pub fn resolve(home: &Path, explicit: Option<&Path>, environments: &[Environment
         return StateDir {
             path: dir.to_path_buf(),
             source: "--state-dir".to_owned(),
+            unit_found: None,
         };
     }
     for environment in environments {
@@ -50,12 +55,14 @@ pub fn resolve(home: &Path, explicit: Option<&Path>, environments: &[Environment
             return StateDir {
                 path,
                 source: format!("{variable} of {}", environment.name),
+                unit_found: None,
             };
         }
     }
     StateDir {
         path: default_dir(home),
         source: "OpenClaw's default".to_owned(),
+        unit_found: None,
     }
 }
 
@@ -148,7 +155,9 @@ pub fn for_unit(
                 },
                 own_environment,
             ];
-            resolve(home, None, &environments)
+            let mut found = resolve(home, None, &environments);
+            found.unit_found = Some(context.exists());
+            found
         }
         Err(err) => {
             tracing::info!(unit, error = %err, "the unit's environment could not be read");

@@ -436,6 +436,7 @@ fn run_group(
                 secret_id: item.secret.secret_id.clone(),
                 json_key: item.secret.json_key.clone(),
                 version_stage: item.secret.version_stage.clone(),
+                discover: item.unit.is_none(),
                 ..options.clone()
             };
             let result = sync_unit(&one, target, &systemctl, secret);
@@ -447,6 +448,33 @@ fn run_group(
         }
     }
     Ok(gateways)
+}
+
+/// The error for a gateway unit the manager does not know (exit 2, before anything is
+/// written): a mistyped `--unit`, or a user with no OpenClaw gateway at all. `--no-restart`
+/// is how an operator asks for the files alone (a gateway installed later picks them up).
+fn unit_not_found(options: &SyncOptions, target: &TargetUser, systemctl: &Systemctl) -> Error {
+    let known: Vec<String> = systemctl
+        .gateways()
+        .map(|found| found.into_iter().map(|g| g.unit).collect())
+        .unwrap_or_default();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    let manager = format!("`{}` of {}", systemctl.cli(), target.name);
+    if options.discover {
+        Error::config(format!(
+            "no OpenClaw gateway found for {}: no openclaw* unit marked OPENCLAW_SERVICE_KIND=gateway in {manager}, and no {}; install the gateway first, name its unit with --unit, or pass --no-restart to write the files alone",
+            target.name, options.unit
+        ))
+    } else {
+        Error::config(format!(
+            "unit {} not found in {manager}; known OpenClaw gateway units of {}: {known}; check the name, or pass --no-restart to write the files for a gateway that is not installed yet",
+            options.unit, target.name
+        ))
+    }
 }
 
 /// Syncs one gateway unit with the secret already fetched.
@@ -462,6 +490,9 @@ fn sync_unit(
         &target.home,
         options.state_dir.as_deref(),
     );
+    if state_dir.unit_found == Some(false) && !options.no_restart {
+        return Err(unit_not_found(options, target, systemctl));
+    }
     let openclaw_state = state_dir.path.clone();
     let paths = ManagedPaths::for_manager(
         &target.home,

@@ -265,7 +265,14 @@ fn an_expired_token_and_a_missing_unit_are_problems() {
         &format!(r#"{{"token":"{token}","expires_at":"2026-01-01T00:00:00Z"}}"#),
     );
     run_tool(
-        &["sync", "--secret-id", &secret, "--user", &user.name],
+        &[
+            "sync",
+            "--secret-id",
+            &secret,
+            "--user",
+            &user.name,
+            "--no-restart",
+        ],
         &[],
         &tokens,
     )

@@ -430,26 +430,63 @@ fn modes_hold_under_a_permissive_umask() {
 }
 
 #[test]
-fn a_missing_gateway_unit_is_reported_without_failing() {
+fn a_missing_or_mistyped_unit_is_refused_and_no_restart_writes_the_files_alone() {
     if !require_root("no_unit") {
         return;
     }
-    let user = TestUser::new("ocs-nounit", false);
-    fs::remove_file(user.path(".config/systemd/user").join(UNIT)).unwrap();
+    let user = TestUser::new("ocs-nounit", true);
     let token = new_token(false);
+    let next = new_token(false);
+    let tokens = vec![token.clone(), next.clone()];
     let secret = create_secret("tests/nounit", &token);
-    let run = sync_for(&user, &secret, &[], std::slice::from_ref(&token));
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+    // A typo: refused before anything is written, naming the units that do exist; the dry run
+    // says the same instead of promising a restart.
+    put_secret(&secret, &next);
+    let before = snapshot(&user.home);
+    for extra in [
+        &["--unit", "openclaw-gatway"][..],
+        &["--unit", "openclaw-gatway", "--dry-run"],
+    ] {
+        let run = sync_for(&user, &secret, extra, &tokens);
+        run.expect_status(2);
+        for named in ["openclaw-gatway.service not found", UNIT, "--no-restart"] {
+            assert!(run.stderr.contains(named), "{named}: {}", run.stderr);
+        }
+        assert!(snapshot(&user.home) == before, "{extra:?} wrote something");
+        assert!(!user
+            .path(".config/systemd/user/openclaw-gatway.service.d")
+            .exists());
+    }
+
+    // No gateway at all: refused too, unless the operator asks for the files alone.
+    user.systemctl(&["stop", UNIT]);
+    fs::remove_file(user.path(".config/systemd/user").join(UNIT)).unwrap();
+    user.systemctl(&["daemon-reload"]);
+    let before = snapshot(&user.home);
+    let run = sync_for(&user, &secret, &[], &tokens);
+    run.expect_status(2);
+    assert!(
+        run.stderr.contains("no OpenClaw gateway found"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        snapshot(&user.home) == before,
+        "a refused run wrote something"
+    );
+    let run = sync_for(&user, &secret, &["--no-restart"], &tokens);
     run.expect_status(0);
     assert!(run.stderr.contains("not found"), "{}", run.stderr);
     assert!(run.stdout.contains("not found"), "{}", run.stdout);
-    assert!(fs::read_to_string(user.dropin()).unwrap().contains(&token));
+    assert!(fs::read_to_string(user.dropin()).unwrap().contains(&next));
 
     // A repeat run while the unit is still missing writes nothing at all.
     let before = snapshot(&user.home);
-    let run = sync_for(&user, &secret, &[], std::slice::from_ref(&token));
+    let run = sync_for(&user, &secret, &["--no-restart"], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
-    assert_eq!(snapshot(&user.home), before);
+    assert!(snapshot(&user.home) == before);
 }
 
 #[test]

@@ -501,10 +501,18 @@ impl TestUser {
         self.show("MainPID").parse().unwrap()
     }
 
-    /// The value of `variable` in the running gateway's environment.
+    /// The value of `variable` in the running gateway's environment. systemd reports a simple
+    /// service's MainPID at the fork, and until the exec the process is systemd's own child
+    /// (named "(sleep)", with the manager's environment): wait for the exec first.
     pub fn gateway_env(&self, variable: &str) -> Option<String> {
         let pid = self.main_pid();
         assert!(pid != 0, "gateway not running");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with('('))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
         let prefix = format!("{variable}=");
         environ
