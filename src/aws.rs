@@ -34,6 +34,8 @@ pub struct AwsSettings {
 pub struct FetchedSecret {
     /// The staging label whose version this is (AWSCURRENT after a canary fallback).
     pub stage: String,
+    /// The label asked for that no version carries, when AWSCURRENT was applied instead.
+    pub fallback_from: Option<String>,
     pub arn: String,
     pub version_id: String,
     pub created_date: Option<String>,
@@ -138,6 +140,7 @@ pub async fn fetch_secret(
         }
         other => (other, stage),
     };
+    let fallback_from = (applied != stage).then(|| stage.to_owned());
     let mut output = output.map_err(|e| describe_get_error(secret_id, e))?;
     let arn = output.arn.take().unwrap_or_else(|| secret_id.to_owned());
     let version_id = output.version_id.take().ok_or_else(|| {
@@ -160,6 +163,7 @@ pub async fn fetch_secret(
         .map_err(|e| Error::failed(format!("secret {secret_id} (version {version_id}): {e}")))?;
     Ok(FetchedSecret {
         stage: applied.to_owned(),
+        fallback_from,
         arn,
         version_id,
         created_date,

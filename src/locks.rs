@@ -147,10 +147,23 @@ fn open_lock_file(path: &Path) -> Result<File> {
 /// Tries the flock every 50 ms until `wait` has passed; then fails, naming the holder.
 fn wait_for(file: File, path: &Path, wait: Duration) -> Result<Lock> {
     let deadline = Instant::now() + wait;
+    let mut said = false;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(Lock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                if !said {
+                    // Said at once, not only at the timeout: a run that waits is not a hung one.
+                    let holder = holder_of(&file)
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                    tracing::warn!(
+                        "waiting for another run holding {}{holder}, up to {} s",
+                        path.display(),
+                        wait.as_secs_f32().ceil()
+                    );
+                    said = true;
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -93,7 +93,15 @@ pub fn read_token_from_stdin() -> Result<Token> {
     }
     let text = String::from_utf8(std::mem::take(&mut *raw))
         .map_err(|_| Error::failed("standard input: the token is not UTF-8 text"))?;
-    Token::parse(Zeroizing::new(text)).map_err(|e| Error::failed(format!("standard input: {e}")))
+    Token::parse(Zeroizing::new(text)).map_err(|e| match e {
+        // Not "the secret holds no token yet": this is what is being stored.
+        secret::SecretError::Placeholder(length) => Error::failed(format!(
+            "standard input: a {length}-character value without the sk-ant- prefix is not a token (a `claude setup-token` token starts with {}, an API key with {})",
+            secret::OAUTH_PREFIX,
+            secret::API_KEY_PREFIX
+        )),
+        other => Error::failed(format!("standard input: {other}")),
+    })
 }
 
 /// Turns terminal echo off while alive.

@@ -161,12 +161,40 @@ pub enum SecretError {
         "the token does not start with {OAUTH_PREFIX} (OAuth token) or {API_KEY_PREFIX} (API key)"
     )]
     UnknownPrefix,
-    #[error("the token has a character that is not allowed at position {0} (only A-Z a-z 0-9 _ - are; whitespace and line breaks included)")]
-    BadCharacter(usize),
+    #[error("the secret value is blank (only whitespace)")]
+    Blank,
+    #[error("the secret holds no token yet: a {0}-character value without the sk-ant- prefix, like the placeholder the CloudFormation stack creates; store the token with `openclaw-token-sync put --secret-id <secret>` (it reads the token from stdin)")]
+    Placeholder(usize),
+    #[error("the token is followed by {what} (position {position}): store the token without anything after it")]
+    TrailingCharacter { what: &'static str, position: usize },
+    #[error("the token has {what} at position {position}; a token has only A-Z a-z 0-9 _ -")]
+    BadCharacter { what: &'static str, position: usize },
     #[error("the token is {0} characters long, shorter than the {MIN_TOKEN_LEN} a real token has")]
     TooShort(usize),
     #[error("the token is {0} characters long, longer than the {MAX_TOKEN_LEN} this tool accepts")]
     TooLong(usize),
+}
+
+/// A value without the `sk-ant-` prefix up to this long is taken for a placeholder (the
+/// CloudFormation stack's generated value is 32 characters); a real token is at least 80.
+const PLACEHOLDER_MAX_LEN: usize = 64;
+
+/// What to call a character a token may not hold, without showing it (a wrong secret may be
+/// another credential): whitespace, quotes, `=` and NUL by name, the rest by class.
+fn character_name(c: char) -> &'static str {
+    match c {
+        ' ' => "a space",
+        '\n' => "a line break",
+        '\r' => "a carriage return",
+        '\t' => "a tab",
+        '"' => "a double quote",
+        '\'' => "a single quote",
+        '=' => "an equals sign",
+        '\0' => "a NUL byte",
+        c if c.is_control() => "a control character",
+        c if !c.is_ascii() => "a non-ASCII character",
+        _ => "a punctuation character",
+    }
 }
 
 /// Checks the token rules of DESIGN.md section 2 and says which kind it is.
@@ -174,11 +202,22 @@ pub fn validate(candidate: &str) -> Result<TokenKind, SecretError> {
     if candidate.is_empty() {
         return Err(SecretError::Empty);
     }
-    if let Some(position) = candidate
-        .bytes()
-        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-    {
-        return Err(SecretError::BadCharacter(position));
+    if candidate.trim().is_empty() {
+        return Err(SecretError::Blank);
+    }
+    let length = candidate.chars().count();
+    if !candidate.starts_with("sk-ant-") && length <= PLACEHOLDER_MAX_LEN {
+        return Err(SecretError::Placeholder(length));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if let Some((index, c)) = candidate.chars().enumerate().find(|(_, c)| !allowed(*c)) {
+        let (what, position) = (character_name(c), index + 1);
+        let rest_is_space = candidate.chars().skip(index).all(char::is_whitespace);
+        return Err(if rest_is_space {
+            SecretError::TrailingCharacter { what, position }
+        } else {
+            SecretError::BadCharacter { what, position }
+        });
     }
     let kind = if candidate.starts_with(OAUTH_PREFIX) {
         TokenKind::OAuth
@@ -311,8 +350,39 @@ mod tests {
     fn refusals_name_the_problem_without_the_value() {
         let cases: Vec<(String, SecretError)> = vec![
             (String::new(), SecretError::Empty),
-            (format!("{} ", oauth()), SecretError::BadCharacter(103)),
-            (format!("{}\n", oauth()), SecretError::BadCharacter(103)),
+            (
+                format!("{} ", oauth()),
+                SecretError::TrailingCharacter {
+                    what: "a space",
+                    position: 104,
+                },
+            ),
+            (
+                format!("{}\r\n", oauth()),
+                SecretError::TrailingCharacter {
+                    what: "a carriage return",
+                    position: 104,
+                },
+            ),
+            (
+                format!("{}\nEVIL=1", oauth()),
+                SecretError::BadCharacter {
+                    what: "a line break",
+                    position: 104,
+                },
+            ),
+            (
+                format!("\"{}\"", oauth()),
+                SecretError::BadCharacter {
+                    what: "a double quote",
+                    position: 1,
+                },
+            ),
+            ("   \t".to_string(), SecretError::Blank),
+            (
+                "x$Yz9!kQ2#mW7&pL4*vN8@rT5^bH3(s".to_string(),
+                SecretError::Placeholder(31),
+            ),
             (
                 format!("sk-ant-xyz01-{}", "A".repeat(90)),
                 SecretError::UnknownPrefix,

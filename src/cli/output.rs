@@ -340,8 +340,13 @@ pub(super) fn store_line(verb: &str, store: &sync::StoreReport) -> String {
 
 /// The one summary line of a run.
 pub fn summary_line(report: &SyncReport) -> String {
+    let stage = match (&report.secret.fallback_from, report.secret.stage.as_str()) {
+        (Some(label), _) => format!(" under AWSCURRENT ({label} is on no version)"),
+        (None, "AWSCURRENT") => String::new(),
+        (None, label) => format!(" under {label}"),
+    };
     let secret = format!(
-        "version {} ({}, {})",
+        "version {}{stage} ({}, {})",
         report.secret.version_id, report.secret.kind, report.secret.fingerprint
     );
     let changed_files = report

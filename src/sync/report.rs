@@ -24,6 +24,9 @@ pub struct SecretReport {
     pub version_id: String,
     /// The staging label applied (AWSCURRENT, or a canary label).
     pub stage: String,
+    /// The label asked for that no version carries (AWSCURRENT was applied instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
     pub fingerprint: String,
     pub kind: String,
     pub variable: String,
@@ -124,6 +127,12 @@ pub fn new(
     plan: &Plan,
     mut warnings: Vec<String>,
 ) -> SyncReport {
+    if let Some(label) = &secret.fallback_from {
+        warnings.push(format!(
+            "no version of {} carries the label {label}: applied AWSCURRENT instead. Right after a `promote` that is expected; otherwise check the name (`aws secretsmanager describe-secret --secret-id {}` lists the labels)",
+            secret.arn, secret.arn
+        ));
+    }
     for stray in &plan.stray {
         warnings.push(format!(
             "{}: a drop-in an earlier run wrote for a unit name without `.service`, where systemd never reads it; it holds a token, so it is removed",
@@ -139,6 +148,7 @@ pub fn new(
             arn: secret.arn.clone(),
             version_id: secret.version_id.clone(),
             stage: secret.stage.clone(),
+            fallback_from: secret.fallback_from.clone(),
             fingerprint: secret.token.fingerprint().to_string(),
             kind: secret.token.kind().label().to_owned(),
             variable: secret.token.kind().variable().to_owned(),

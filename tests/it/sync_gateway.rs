@@ -247,67 +247,67 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
     let body = &good["sk-ant-oat01-".len()..];
     let big = format!("sk-ant-oat01-{}", "A".repeat(60_000));
     let cases: Vec<(&str, String, &str)> = vec![
-        ("single-space", " ".into(), "not allowed at position 0"),
-        ("whitespace", "   \t  ".into(), "not allowed at position 0"),
+        ("single-space", " ".into(), "blank (only whitespace)"),
+        ("whitespace", "   \t  ".into(), "blank (only whitespace)"),
         (
             "leading-space",
             format!(" sk-ant-oat01-{body}"),
-            "not allowed at position 0",
+            "a space at position 1;",
         ),
         (
             "trailing-newline",
             format!("sk-ant-oat01-{body}\n"),
-            "not allowed at position",
+            "followed by a line break (position",
         ),
         (
             "newline-injection",
             format!("sk-ant-oat01-{body}\nEVIL=1"),
-            "not allowed at position",
+            "a line break at position",
         ),
         (
             "cr",
             format!("sk-ant-oat01-{body}\r"),
-            "not allowed at position",
+            "followed by a carriage return",
         ),
         (
             "crlf",
             format!("sk-ant-oat01-{body}\r\n"),
-            "not allowed at position",
+            "followed by a carriage return",
         ),
         (
             "tab",
             format!("sk-ant-oat01-{}\t{}", &body[..10], &body[10..]),
-            "not allowed at position 23",
+            "a tab at position 24;",
         ),
         (
             "quote",
             format!("sk-ant-oat01-\"{body}"),
-            "not allowed at position 13",
+            "a double quote at position 14;",
         ),
         (
             "single-quote",
             format!("'sk-ant-oat01-{body}'"),
-            "not allowed at position 0",
+            "a single quote at position 1;",
         ),
         (
             "equals",
             format!("sk-ant-oat01-{body}=x"),
-            "not allowed at position",
+            "an equals sign at position",
         ),
         (
             "export-line",
             format!("ANTHROPIC_OAUTH_TOKEN=sk-ant-oat01-{body}"),
-            "not allowed at position 21",
+            "an equals sign at position 22;",
         ),
         (
             "nul",
             format!("sk-ant-oat01-{}\0{}", &body[..5], &body[5..]),
-            "not allowed at position 18",
+            "a NUL byte at position 19;",
         ),
         (
             "non-ascii",
             format!("sk-ant-oat01-{body}é"),
-            "not allowed at position",
+            "a non-ASCII character at position",
         ),
         (
             "prefix",
@@ -320,6 +320,11 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
             "does not start with",
         ),
         ("prefix-only", "sk-ant-oat01-".into(), "shorter than"),
+        (
+            "placeholder",
+            "pL4*vN8@rT5^bH3(sx$Yz9!kQ2#mW7&a".into(),
+            "like the placeholder the CloudFormation stack creates",
+        ),
         ("short", "sk-ant-oat01-abc".into(), "shorter than"),
         (
             "just-short",
@@ -826,8 +831,25 @@ fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
     run.expect_status(0);
     let report = run.json();
     assert_eq!(report["secret"]["stage"], "AWSCURRENT");
+    assert_eq!(report["secret"]["fallback_from"], "CANARY");
     assert_eq!(report["result"], "unchanged", "{report}");
     assert_eq!(user.main_pid(), pid);
+    // A mistyped label says so on every run, in a warning and in the summary line.
+    for _ in 0..2 {
+        let run = sync_for(&user, &secret, &["--version-stage", "CANRAY"], &tokens);
+        run.expect_status(0);
+        assert!(
+            run.stdout
+                .contains("under AWSCURRENT (CANRAY is on no version)"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("no version of") && run.stderr.contains("carries the label CANRAY"),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 /// The environment variable of a running unit's main process (another unit than `UNIT`).
@@ -999,4 +1021,48 @@ fn records_of_an_older_release_for_a_named_unit_move_to_that_unit() {
     let run = sync_for(&user, &secret, &["--unit", work], &tokens);
     run.expect_status(0);
     assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+}
+
+#[test]
+fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
+    if !require_root("lock_wait_message") {
+        return;
+    }
+    let user = TestUser::new("ocs-lockwait", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/lockwait", &token);
+    let state = user.path(".local/state/openclaw-token-sync");
+    fs::create_dir_all(&state).unwrap();
+    let lock = state.join("lock");
+    fs::write(&lock, "").unwrap();
+    chown_tree(&user.home, user.uid, user.gid);
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "600"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fs::read_to_string("/proc/locks")
+        .unwrap()
+        .contains(&format!(":{} ", fs::metadata(&lock).unwrap().ino()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder never locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = sync_for(&user, &secret, &["--lock-timeout", "2"], &tokens);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.expect_status(1);
+    let holder_named = format!("process {} (flock", holder.id());
+    assert!(
+        run.stderr.contains("waiting for another run holding") && run.stderr.contains("up to 2 s"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&holder_named), "{}", run.stderr);
+    assert!(run.stderr.contains("(waited 2 s)"), "{}", run.stderr);
 }
