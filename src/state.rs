@@ -21,6 +21,18 @@ pub enum GatewayOutcome {
     Inactive,
 }
 
+impl GatewayOutcome {
+    /// How a message says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            GatewayOutcome::Verified => "verified running with it",
+            GatewayOutcome::NotRestarted => "not restarted (--no-restart)",
+            GatewayOutcome::UnitNotFound => "not found (files only)",
+            GatewayOutcome::Inactive => "stopped, left stopped",
+        }
+    }
+}
+
 /// Contents of `state.json`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppliedState {

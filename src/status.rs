@@ -845,8 +845,11 @@ fn check_state(
             "state",
             Severity::Warning,
             format!(
-                "version {} ({}) applied at {}, gateway {:?}",
-                s.version_id, s.fingerprint, s.applied_at, s.gateway
+                "version {} ({}) applied at {}; the gateway was {}",
+                s.version_id,
+                s.fingerprint,
+                s.applied_at,
+                s.gateway.describe()
             ),
             "the files hold the token but the gateway was not proven to run with it",
             format!(

@@ -151,13 +151,36 @@ pub(super) fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
             )))
         }
     };
-    toml::from_str(&text).map_err(|e| {
-        Error::config(format!(
-            "{}: invalid config file: {}",
-            path.display(),
-            e.message()
-        ))
-    })
+    toml::from_str(&text).map_err(|e| config_error(&path, &text, &e))
+}
+
+/// A config file's error with where it is: "FILE:LINE:COLUMN: invalid config file: MESSAGE
+/// (in `KEY = …`)", the line and column counted from 1 as editors do, and the key from the
+/// line itself. (toml's own rendering draws the line with carets over several lines; one line is
+/// what a journal and a terminal read well.)
+fn config_error(path: &Path, text: &str, error: &toml::de::Error) -> Error {
+    let message = error.message().trim();
+    let Some(span) = error.span() else {
+        return Error::config(format!(
+            "{}: invalid config file: {message}",
+            path.display()
+        ));
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && !key.starts_with('#'))
+        .map(|key| format!(" (in `{key} = …`)"))
+        .unwrap_or_default();
+    Error::config(format!(
+        "{}:{line}:{column}: invalid config file: {message}{key}",
+        path.display()
+    ))
 }
 
 /// One boolean through the layers: its off switch (a flag) wins, then the flag or its

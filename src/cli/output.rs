@@ -399,10 +399,16 @@ pub fn summary_line(report: &SyncReport) -> String {
             "unchanged: {secret} already applied for {}; {gateway}{skipped_note}",
             report.user
         ),
-        Outcome::Applied => format!(
-            "applied: {secret} for {}: {changed_files} file(s) written, {removed} Anthropic profile(s) removed from {agents} store(s); {gateway}{skipped_note}",
-            report.user
-        ),
+        Outcome::Applied => {
+            let removed = match removed {
+                0 => String::new(),
+                _ => format!(", {removed} Anthropic profile(s) removed from {agents} store(s)"),
+            };
+            format!(
+                "applied: {secret} for {}: {changed_files} file(s) written{removed}; {gateway}{skipped_note}",
+                report.user
+            )
+        }
         Outcome::DryRun => format!(
             "dry run: {secret} for {}: {changed_files} file(s) would change, {removed} Anthropic profile(s) would be removed; nothing was touched{skipped_note}",
             report.user

@@ -84,11 +84,30 @@ fn usage_and_configuration_errors_exit_2() {
     fs::write(&bad_key, "secret-idd = \"x\"\n").unwrap();
     let bad_syntax = dir.path().join("broken.toml");
     fs::write(&bad_syntax, "secret-id = \n").unwrap();
+    let bad_type = dir.path().join("typed.toml");
+    fs::write(
+        &bad_type,
+        "secret-id = \"x\"\n# a comment\nlock-timeout = \"30\"\n",
+    )
+    .unwrap();
+    let typed = format!("{}:3:16: invalid config file", bad_type.display());
     let home = dir.path().to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["sync", "--config", bad_key.to_str().unwrap()],
             "typo.toml",
+        ),
+        (
+            vec!["sync", "--config", bad_type.to_str().unwrap()],
+            typed.as_str(),
+        ),
+        (
+            vec!["sync", "--config", bad_type.to_str().unwrap()],
+            "(in `lock-timeout = …`)",
+        ),
+        (
+            vec!["sync", "--config", bad_key.to_str().unwrap()],
+            "typo.toml:1:1: invalid config file: unknown field `secret-idd`",
         ),
         (
             vec!["sync", "--config", bad_syntax.to_str().unwrap()],
