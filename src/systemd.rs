@@ -187,15 +187,33 @@ impl Systemctl {
         let (output, stdout, stderr) = self.output(args)?;
         if !output.status.success() {
             return Err(Error::Systemd(format!(
-                "{} {} failed for {} ({}): {}",
+                "{} {} failed for {} ({}): {}{}",
                 self.cli(),
                 args.join(" "),
                 self.user.name,
                 output.status,
-                stderr.trim()
+                stderr.trim(),
+                self.unreachable_hint(&stderr)
             )));
         }
         Ok(stdout)
+    }
+
+    /// What to do when the manager cannot be reached at all (no bus): said with the error.
+    fn unreachable_hint(&self, stderr: &str) -> String {
+        if !stderr.contains("Failed to connect to bus") && !stderr.contains("No medium found") {
+            return String::new();
+        }
+        match self.manager {
+            Manager::User => format!(
+                "; the user manager of {name} is not running (nothing listens on {runtime}/bus): `sudo loginctl enable-linger {name}` starts it at boot and now; to act for another user's gateway as root, pass --user NAME",
+                name = self.user.name,
+                runtime = self.user.runtime_dir().display()
+            ),
+            Manager::System => {
+                "; the system manager cannot be reached (is PID 1 systemd?)".to_owned()
+            }
+        }
     }
 
     /// Runs systemctl and returns its output whatever its exit status (but refuses the chroot
