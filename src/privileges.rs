@@ -73,7 +73,11 @@ pub fn resolve(user: Option<&str>, home_override: Option<&Path>) -> Result<Targe
             home.display()
         )));
     }
-    let entry = if euid.is_root() {
+    // The home is looked at only when its owner decides something (no --user, or a --home to
+    // check against it): the passwd home of a named user is taken as it is, never stat'ed as
+    // root (the user can make that fail, e.g. with a FUSE mount over it, and so fail a run over
+    // several users).
+    let entry = if euid.is_root() && (user.is_none() || home_override.is_some()) {
         let owner = std::fs::metadata(&home)
             .map_err(|e| {
                 Error::config(format!(

@@ -146,12 +146,17 @@ PY
         sandbox_openclaw "$version" doctor --fix --non-interactive >/dev/null 2>&1
     fi
     sandbox_as_user systemctl --user daemon-reload
+    local began
+    began=$(date +%s%N)
     sandbox_as_user systemctl --user start openclaw-gateway.service
     local waited=0
     until (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_PORT") 2>/dev/null; do
         sleep 0.2; waited=$((waited + 1))
         [ "$waited" -lt 450 ] || { echo "the OpenClaw gateway did not listen within 90 s" >&2; return 1; }
     done
+    # How long the gateway alone takes from its start to listening (a sync that restarts it
+    # cannot be faster than that).
+    GATEWAY_START_S=$(awk -v ns=$(( $(date +%s%N) - began )) 'BEGIN { printf "%.1f", ns / 1e9 }')
     : "$uid"
 }
 
