@@ -60,6 +60,19 @@ impl HostArgs {
 }
 
 impl ProbeArgs {
+    /// For commands with no gateway to ask (`put`, `promote`, `rollback`): (probe on?, where
+    /// the probe goes). The operator's `ANTHROPIC_BASE_URL` counts too, above the config file
+    /// (flags and environment beat the file).
+    pub(super) fn resolve_without_gateway(self, file: &FileConfig) -> (bool, Option<String>) {
+        let operator_url = self
+            .anthropic_base_url
+            .clone()
+            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
+            .filter(|url| !url.is_empty());
+        let (probe, anthropic_base_url) = self.resolve(file);
+        (probe, operator_url.or(anthropic_base_url))
+    }
+
     /// (probe on?, base URL override), flags and environment over the config file.
     pub(super) fn resolve(self, file: &FileConfig) -> (bool, Option<String>) {
         (

@@ -240,21 +240,13 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
             // A canary is pushed as a canary (unless --version-stage said otherwise).
             trigger.version_stage.get_or_insert_with(|| label.clone());
         }
-        // put has no gateway to ask: the operator's ANTHROPIC_BASE_URL counts too, above the
-        // config file (flags and environment beat the file).
-        let operator_url = args
-            .probe
-            .anthropic_base_url
-            .clone()
-            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
-            .filter(|url| !url.is_empty());
-        let (probe, anthropic_base_url) = args.probe.resolve(&file);
+        let (probe, anthropic_base_url) = args.probe.resolve_without_gateway(&file);
         let options = PutOptions {
             secret_id,
             json_key: args.json_key.clone(),
             label,
             probe,
-            anthropic_base_url: operator_url.or(anthropic_base_url),
+            anthropic_base_url,
             aws,
         };
         Ok((options, chained, output))
@@ -278,15 +270,8 @@ fn run_stage(movement: Result<StageMove>, args: StageArgs, config: Option<&Path>
     let prepared = load_file_config(config).and_then(|file| {
         let movement = movement?;
         let (secret_id, aws, output, chained) = change_target(args.change, &file)?;
-        // The target's token is probed as `put` probes: the operator's ANTHROPIC_BASE_URL
-        // counts too, above the config file.
-        let operator_url = args
-            .probe
-            .anthropic_base_url
-            .clone()
-            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok())
-            .filter(|url| !url.is_empty());
-        let (probe, anthropic_base_url) = args.probe.resolve(&file);
+        // The target's token is probed as `put` probes.
+        let (probe, anthropic_base_url) = args.probe.resolve_without_gateway(&file);
         let options = StageOptions {
             secret_id,
             json_key: args
@@ -294,7 +279,7 @@ fn run_stage(movement: Result<StageMove>, args: StageArgs, config: Option<&Path>
                 .or(file.json_key.clone())
                 .unwrap_or_else(|| "token".to_owned()),
             probe,
-            anthropic_base_url: operator_url.or(anthropic_base_url),
+            anthropic_base_url,
             aws,
         };
         Ok((options, movement, chained, output))

@@ -410,20 +410,14 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
     );
     user.write(".openclaw/openclaw.json", b"{}\n", 0o600);
     let unit = "openclaw-gateway-ocs-adv-envfile.service";
-    let units = PathBuf::from("/root/.config/systemd/user");
-    fs::create_dir_all(&units).unwrap();
-    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
-    fs::write(
-        units.join(unit),
-        format!(
-            "[Service]\nUser={name}\nExecStart={home}/bin/openclaw gateway --port 1\nEnvironmentFile=-{home}/.openclaw/gateway.systemd.env\nEnvironmentFile=-{home}/extra.env\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=HOME={home}\n\n[Install]\nWantedBy=default.target\n",
+    root.install_unit(
+        unit,
+        &format!(
+            "User={name}\nExecStart={home}/bin/openclaw gateway --port 1\nEnvironmentFile=-{home}/.openclaw/gateway.systemd.env\nEnvironmentFile=-{home}/extra.env\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=HOME={home}\n",
             name = user.name,
             home = user.home.display()
         ),
-    )
-    .unwrap();
-    root.systemctl(&["daemon-reload"]);
-    root.systemctl(&["enable", "--now", unit]);
+    );
     let token = new_token(false);
     let tokens = vec![token.clone(), private.to_owned()];
     let secret = create_secret("tests/adv-envfile", &token);
@@ -531,10 +525,7 @@ fn nothing_from_a_system_units_user_reaches_root_or_a_unit_property() {
         "a root-only file reached the user's CLI through their symlink:\n{cli}"
     );
 
-    root.systemctl(&["disable", "--now", unit]);
-    let _ = fs::remove_file(units.join(unit));
-    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
-    root.systemctl(&["daemon-reload"]);
+    root.remove_unit(unit);
 }
 
 #[test]

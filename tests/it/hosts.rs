@@ -33,18 +33,6 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
     let user = TestUser::new("ocs-sysgw", false);
     let root = RootManager::start();
     let unit = "openclaw-gateway-ocs-sysgw.service";
-    let units = PathBuf::from("/root/.config/systemd/user");
-    fs::create_dir_all(&units).unwrap();
-    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
-    fs::write(
-        units.join(unit),
-        format!(
-            "[Unit]\nDescription=OpenClaw gateway as a system service (test)\n\n[Service]\nUser={name}\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=1\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=sys\nEnvironment=HOME={home}\n\n[Install]\nWantedBy=default.target\n",
-            name = user.name,
-            home = user.home.display()
-        ),
-    )
-    .unwrap();
     user.write(".openclaw-sys/openclaw.json", b"{}\n", 0o600);
     let stale = fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap();
     user.write(
@@ -52,8 +40,14 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         &stale,
         0o600,
     );
-    root.systemctl(&["daemon-reload"]);
-    root.systemctl(&["enable", "--now", unit]);
+    let units = root.install_unit(
+        unit,
+        &format!(
+            "User={name}\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=1\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\nEnvironment=OPENCLAW_PROFILE=sys\nEnvironment=HOME={home}\n",
+            name = user.name,
+            home = user.home.display()
+        ),
+    );
     let main_pid = || {
         root.systemctl(&["show", "-p", "MainPID", "--value", unit])
             .trim()
@@ -153,9 +147,7 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         .unwrap();
     assert_eq!(drop_in["severity"], "ok", "{status}");
 
-    root.systemctl(&["disable", "--now", unit]);
-    let _ = fs::remove_file(units.join(unit));
-    let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
+    root.remove_unit(unit);
 }
 
 #[test]

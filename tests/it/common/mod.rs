@@ -950,6 +950,32 @@ impl RootManager {
         }
     }
 
+    /// Installs `unit` in root's unit directory (a "system" unit under the seam) with this
+    /// `[Service]` body, a fresh drop-in directory, then enables and starts it. Returns the
+    /// unit directory.
+    pub fn install_unit(&self, unit: &str, service: &str) -> PathBuf {
+        let units = PathBuf::from("/root/.config/systemd/user");
+        fs::create_dir_all(&units).unwrap();
+        let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
+        fs::write(
+            units.join(unit),
+            format!("[Service]\n{service}\n[Install]\nWantedBy=default.target\n"),
+        )
+        .unwrap();
+        self.systemctl(&["daemon-reload"]);
+        self.systemctl(&["enable", "--now", unit]);
+        units
+    }
+
+    /// Stops, disables and removes a unit [`Self::install_unit`] installed.
+    pub fn remove_unit(&self, unit: &str) {
+        let units = PathBuf::from("/root/.config/systemd/user");
+        let _ = self.try_systemctl(&["disable", "--now", unit]);
+        let _ = fs::remove_file(units.join(unit));
+        let _ = fs::remove_dir_all(units.join(format!("{unit}.d")));
+        let _ = self.try_systemctl(&["daemon-reload"]);
+    }
+
     /// `systemctl --user ARGS` against root's manager; panics on failure.
     pub fn systemctl(&self, args: &[&str]) -> String {
         let output = self.command(args);
