@@ -98,6 +98,19 @@ impl StatusReport {
     }
 }
 
+/// A monitoring plugin's UNKNOWN: `status --nagios` could not run at all.
+pub const NAGIOS_UNKNOWN: u8 = 3;
+
+/// `status`'s own exit code (0 healthy, 1 problems, 3 warnings only) as a monitoring plugin's:
+/// 0 OK, 1 WARNING, 2 CRITICAL.
+pub fn nagios_code(code: u8) -> u8 {
+    match code {
+        0 => 0,
+        EXIT_WARNINGS => 1,
+        _ => 2,
+    }
+}
+
 struct Findings(Vec<Finding>);
 
 impl Findings {

@@ -273,6 +273,10 @@ pub(crate) struct StatusArgs {
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]
     pub(crate) output: Option<OutputFormat>,
+    /// Exit like a monitoring plugin (Nagios, Icinga, Sensu, Zabbix): 0 OK, 1 WARNING
+    /// (warnings only), 2 CRITICAL (problems), 3 UNKNOWN (status could not run at all).
+    #[arg(long)]
+    pub(crate) nagios: bool,
 }
 
 /// The live token probe, shared by `sync` and `status`.

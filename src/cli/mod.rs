@@ -17,7 +17,9 @@ use crate::put::{self, PutOptions};
 use crate::status::{self, StatusRun};
 use crate::sync;
 use crate::trigger::{self, TriggerReport};
-use args::{ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, TriggerArgs};
+use args::{
+    ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, StatusArgs, TriggerArgs,
+};
 use clap::Parser;
 use config::*;
 use output::*;
@@ -48,6 +50,39 @@ fn execute<O, R>(
     }
 }
 
+/// `status`, with its own exit codes or a monitoring plugin's (`--nagios`).
+fn run_status(args: StatusArgs, config: Option<&Path>) -> ExitCode {
+    let json_requested = args.output == Some(OutputFormat::Json);
+    let nagios = args.nagios;
+    let prepared = load_file_config(config).and_then(|file| status_options(args, file));
+    if !nagios {
+        return execute(
+            json_requested,
+            prepared,
+            status::run,
+            print_status,
+            StatusRun::exit_code,
+        );
+    }
+    let (options, output) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            let _ = fail(&err, json_requested);
+            return ExitCode::from(status::NAGIOS_UNKNOWN);
+        }
+    };
+    match status::run(&options) {
+        Ok(report) => {
+            print_status(&report, output);
+            ExitCode::from(status::nagios_code(report.exit_code()))
+        }
+        Err(err) => {
+            let _ = fail(&err, output == OutputFormat::Json);
+            ExitCode::from(status::NAGIOS_UNKNOWN)
+        }
+    }
+}
+
 /// Entry point: parses arguments, runs the command, prints the outcome, returns the exit code.
 pub fn main() -> ExitCode {
     // Files are created with explicit modes; a restrictive umask covers anything else.
@@ -57,17 +92,7 @@ pub fn main() -> ExitCode {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Sync(args) => run_sync(args, config),
-        Command::Status(args) => {
-            let json_requested = args.output == Some(OutputFormat::Json);
-            let prepared = load_file_config(config).and_then(|file| status_options(args, file));
-            execute(
-                json_requested,
-                prepared,
-                status::run,
-                print_status,
-                StatusRun::exit_code,
-            )
-        }
+        Command::Status(args) => run_status(args, config),
         Command::Trigger(args) => run_trigger(args, config),
         Command::Put(args) => run_put(args, config),
         Command::Promote(args) => run_stage(

@@ -231,20 +231,21 @@ fn warnings_only_exit_3() {
     let tokens = vec![token, newer.clone()];
     put_secret(&secret, &newer);
     user.systemctl(&["stop", UNIT]);
-    let (code, report) = status(
-        &user,
-        &[
-            "--check-secret",
-            "--secret-id",
-            &secret,
-            "--token-lifetime-days",
-            "10",
-            "--expiry-warning-days",
-            "30",
-        ],
-        &tokens,
-    );
+    let args = [
+        "--check-secret",
+        "--secret-id",
+        &secret,
+        "--token-lifetime-days",
+        "10",
+        "--expiry-warning-days",
+        "30",
+    ];
+    let (code, report) = status(&user, &args, &tokens);
     assert_eq!(code, 3, "{report:#}");
+    let mut nagios_args = args.to_vec();
+    nagios_args.push("--nagios");
+    let (nagios, _) = status(&user, &nagios_args, &tokens);
+    assert_eq!(nagios, 1, "warnings only are a monitoring plugin's WARNING");
     assert_eq!(severity_of(&report, "secret-current"), "warning");
     assert_eq!(severity_of(&report, "token-expiry"), "warning");
     assert_eq!(severity_of(&report, "gateway-unit"), "warning");
@@ -279,6 +280,19 @@ fn an_expired_token_and_a_missing_unit_are_problems() {
     .expect_status(0);
     let (code, report) = status(&user, &["--check-secret", "--secret-id", &secret], &tokens);
     assert_eq!(code, 1, "{report:#}");
+    // As a monitoring plugin: problems are CRITICAL, and a status that cannot run is UNKNOWN.
+    let (nagios, _) = status(
+        &user,
+        &["--check-secret", "--secret-id", &secret, "--nagios"],
+        &tokens,
+    );
+    assert_eq!(nagios, 2, "CRITICAL");
+    let unknown = run_tool(
+        &["status", "--nagios", "--user", "no-such-user-ocsync"],
+        &[],
+        &tokens,
+    );
+    assert_eq!(unknown.status, 3, "UNKNOWN: {}", unknown.stderr);
     assert_eq!(severity_of(&report, "token-expiry"), "problem");
     assert!(finding(&report, "token-expiry")[0]["seen"]
         .as_str()
