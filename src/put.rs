@@ -157,18 +157,33 @@ pub fn fresh_request_token() -> Result<String> {
 
 /// The value to store: the plain token, or (with a JSON key) the current AWSCURRENT object with
 /// that key set, every other key kept (e.g. `expires_at`).
+///
+/// Without `--json-key` the secret keeps its shape: a plain value stays plain, and a JSON
+/// object gets its `token` key updated, every other key kept (a sync reads `token` by default).
+/// An object without a `token` key is refused (exit 2) naming its keys: which one holds the
+/// token is the operator's to say (`--json-key`).
 pub fn value_to_store(
     token: &Token,
     json_key: Option<&str>,
     current: Option<&str>,
 ) -> Result<Zeroizing<String>> {
-    let Some(key) = json_key else {
-        return Ok(Zeroizing::new(token.expose().to_owned()));
+    let current_object = match current.map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(serde_json::Value::Object(object))) => Some(object),
+        _ => None,
     };
-    let mut object = match current.map(serde_json::from_str::<serde_json::Value>) {
-        Some(Ok(serde_json::Value::Object(object))) => object,
-        _ => serde_json::Map::new(),
+    let key = match (json_key, &current_object) {
+        (Some(key), _) => key,
+        (None, Some(object)) if object.get("token").is_some_and(|v| v.is_string()) => "token",
+        (None, Some(object)) => {
+            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            return Err(Error::config(format!(
+                "the secret holds a JSON object without a \"token\" key (its keys: {}); pass --json-key KEY for the key that holds the token, and the other keys are kept; nothing was stored",
+                keys.join(", ")
+            )));
+        }
+        (None, None) => return Ok(Zeroizing::new(token.expose().to_owned())),
     };
+    let mut object = current_object.unwrap_or_default();
     object.insert(
         key.to_owned(),
         serde_json::Value::String(token.expose().to_owned()),
@@ -470,9 +485,30 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(parsed["expires_at"], "2027-01-01");
         assert_eq!(parsed["token"], t.expose());
+        // Without --json-key the secret keeps its shape.
+        let kept = value_to_store(
+            &t,
+            None,
+            Some(r#"{"token":"sk-ant-oat01-old","expires_at":"2027-01-01"}"#),
+        )
+        .unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(parsed["expires_at"], "2027-01-01");
+        assert_eq!(parsed["token"], t.expose());
         assert_eq!(
-            value_to_store(&t, None, Some("{}")).unwrap().as_str(),
+            value_to_store(&t, None, Some("sk-ant-oat01-old"))
+                .unwrap()
+                .as_str(),
             t.expose()
+        );
+        let refused = value_to_store(&t, None, Some(r#"{"anthropic":"x","note":"y"}"#))
+            .err()
+            .unwrap();
+        assert_eq!(refused.exit_code(), 2);
+        assert!(
+            refused.message().contains("its keys: anthropic, note")
+                && refused.message().contains("--json-key"),
+            "{refused}"
         );
         let fresh = value_to_store(&t, Some("k"), Some("not json")).unwrap();
         assert_eq!(

@@ -931,3 +931,37 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         );
     }
 }
+
+#[test]
+fn put_keeps_a_json_secret_s_shape_or_says_which_key() {
+    let a = new_token(false);
+    let b = new_token(false);
+    let tokens = vec![a.clone(), b.clone()];
+    // A JSON secret with the default key: only the token changes, expires_at is kept.
+    let json = create_secret(
+        "tests/put-json-shape",
+        &format!(r#"{{"token":"{a}","expires_at":"2027-06-01T00:00:00Z"}}"#),
+    );
+    put(&json, &b, &[], &tokens).expect_status(0);
+    let stored: Value = serde_json::from_str(&current_value(&json)).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"token": b, "expires_at": "2027-06-01T00:00:00Z"})
+    );
+    // A JSON secret whose token sits under another key: refused, naming the keys.
+    let other = create_secret(
+        "tests/put-json-other",
+        &format!(r#"{{"anthropic":"{a}","owner":"ops"}}"#),
+    );
+    let run = put(&other, &b, &[], &tokens);
+    run.expect_status(2);
+    assert!(
+        run.stderr.contains("its keys: anthropic, owner") && run.stderr.contains("--json-key"),
+        "{}",
+        run.stderr
+    );
+    assert!(current_value(&other).contains(&a), "nothing was stored");
+    put(&other, &b, &["--json-key", "anthropic"], &tokens).expect_status(0);
+    let stored: Value = serde_json::from_str(&current_value(&other)).unwrap();
+    assert_eq!(stored, serde_json::json!({"anthropic": b, "owner": "ops"}));
+}

@@ -227,6 +227,22 @@ pub fn put_secret(name: &str, value: &str) -> String {
         .unwrap()
 }
 
+/// The AWSCURRENT value of a secret (asked by stage, as moto keeps a stale default).
+pub fn current_value(name: &str) -> String {
+    let (runtime, client) = secrets_client(&moto().endpoint);
+    runtime
+        .block_on(
+            client
+                .get_secret_value()
+                .secret_id(name)
+                .version_stage("AWSCURRENT")
+                .send(),
+        )
+        .expect("get secret value from moto")
+        .secret_string
+        .unwrap_or_default()
+}
+
 // ---------------------------------------------------------------- tokens
 
 /// A fresh test token: a canary marker plus random characters, unique per call.
@@ -828,12 +844,10 @@ pub fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens:
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    // A put refused before it reads stdin (bad usage) may have exited already.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     let output = child.wait_with_output().unwrap();
     assert_no_leak("put stdout", &output.stdout, tokens);
     assert_no_leak("put stderr", &output.stderr, tokens);
