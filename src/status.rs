@@ -410,6 +410,21 @@ fn check_unit(
     }
     let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
     check_claude_credentials(&mut findings, fragment_path, &paths.home);
+    let context = FixContext {
+        user: target.name.clone(),
+        home: options.home.clone(),
+        unit: (!options.discover || options.unit != DEFAULT_UNIT).then(|| options.unit.clone()),
+        secret: options.check_secret.clone().or_else(|| {
+            crate::state::load(&paths.state_file())
+                .0
+                .map(|s| s.secret_arn)
+        }),
+    };
+    for finding in &mut findings.0 {
+        if let Some(fix) = &mut finding.fix {
+            *fix = context.apply(fix);
+        }
+    }
 
     let problems = findings
         .0
@@ -429,6 +444,43 @@ fn check_unit(
         problems,
         warnings,
         findings: findings.0,
+    }
+}
+
+/// OpenClaw's default gateway unit, which needs no `--unit`.
+const DEFAULT_UNIT: &str = "openclaw-gateway.service";
+
+/// What makes a fix line a command to paste as it is on this host: the user it was for (pasted
+/// as root, a bare `sync` would sync root's gateways), an explicit home, a unit other than the
+/// default, and the secret (from `--secret-id`, else the state file's ARN) for `<secret>`.
+struct FixContext {
+    user: String,
+    home: Option<PathBuf>,
+    unit: Option<String>,
+    secret: Option<String>,
+}
+
+impl FixContext {
+    fn apply(&self, fix: &str) -> String {
+        const SYNC: &str = "openclaw-token-sync sync";
+        let mut fixed = fix.to_owned();
+        if let Some(at) = fixed.find(SYNC) {
+            let mut flags = String::new();
+            if !fixed.contains("--user ") {
+                flags.push_str(&format!(" --user {}", self.user));
+            }
+            if let Some(home) = self.home.as_ref().filter(|_| !fixed.contains("--home ")) {
+                flags.push_str(&format!(" --home {}", home.display()));
+            }
+            if let Some(unit) = self.unit.as_ref().filter(|_| !fixed.contains("--unit ")) {
+                flags.push_str(&format!(" --unit {unit}"));
+            }
+            fixed.insert_str(at + SYNC.len(), &flags);
+        }
+        match &self.secret {
+            Some(secret) => fixed.replace("<secret>", secret),
+            None => fixed,
+        }
     }
 }
 
@@ -1062,6 +1114,32 @@ fn check_claude_credentials(findings: &mut Findings, fragment_path: Option<&str>
 
 #[cfg(test)]
 mod tests {
+    use super::FixContext;
+    use std::path::PathBuf;
+
+    #[test]
+    fn fix_lines_carry_the_user_home_unit_and_secret_they_are_for() {
+        let context = FixContext {
+            user: "ubuntu".into(),
+            home: Some(PathBuf::from("/srv/oc")),
+            unit: Some("openclaw-gateway-work.service".into()),
+            secret: Some("arn:aws:secretsmanager:eu-west-1:1:secret:prod/anthropic-AbCd".into()),
+        };
+        assert_eq!(
+            context.apply("openclaw-token-sync sync --force --secret-id <secret> (rewrites it)"),
+            "openclaw-token-sync sync --user ubuntu --home /srv/oc --unit openclaw-gateway-work.service --force --secret-id arn:aws:secretsmanager:eu-west-1:1:secret:prod/anthropic-AbCd (rewrites it)"
+        );
+        // Flags a template already has are not doubled.
+        assert_eq!(
+            FixContext {
+                home: None,
+                unit: None,
+                ..context
+            }
+            .apply("openclaw-token-sync sync --secret-id x --user ubuntu"),
+            "openclaw-token-sync sync --secret-id x --user ubuntu"
+        );
+    }
 
     #[test]
     fn linger_is_a_problem_only_when_unattended() {

@@ -206,10 +206,13 @@ fn every_problem_is_found_and_comes_with_its_fix() {
 
     let text = run_tool(&["status", "--user", &user.name], &[], &tokens);
     text.expect_status(1);
+    // A fix line is pasted as root: it names the user it is for (a bare `sync` would sync
+    // root's own gateways).
+    let for_user = format!("fix: openclaw-token-sync sync --user {} --force", user.name);
     for fix in [
         "fix: systemctl --user disable --now fetch-claude-token.timer",
         "fix: openclaw doctor --fix",
-        "fix: openclaw-token-sync sync --force",
+        for_user.as_str(),
         "fix: systemctl --user daemon-reload && systemctl --user restart openclaw-gateway.service",
     ] {
         assert!(
