@@ -84,7 +84,7 @@ pub(crate) struct FleetArgs {
     /// The gateway's user on the instances [default: ubuntu].
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
     pub(crate) user: Option<String>,
-    /// The gateway's unit on the instances [default: openclaw-gateway.service].
+    /// The gateway's unit on the instances [default: every OpenClaw gateway of the user].
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
     pub(crate) unit: Option<String>,
     /// Region the instances read the secret from [default: their own].
@@ -225,7 +225,8 @@ pub(crate) struct HostArgs {
     /// Home directory of the target user, for unusual layouts.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
-    /// Gateway user unit [default: openclaw-gateway.service].
+    /// One gateway unit [default: every OpenClaw gateway unit of the user, found by its
+    /// OPENCLAW_SERVICE_KIND=gateway marker; openclaw-gateway.service when there is none].
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
     pub(crate) unit: Option<String>,
     /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
