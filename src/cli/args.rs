@@ -352,11 +352,11 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "MS")]
     pub(crate) settle_ms: Option<u64>,
     /// Seconds to wait for the gateway to stop before giving up on this run (it is asked to
-    /// start again after its stop, nothing is written) [default: 120].
+    /// start again after its stop, nothing is written) [default: 360, above OpenClaw's own TimeoutStopSec=330].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) stop_timeout: Option<u64>,
     /// Seconds one user's gateways may take in a run over several users; past it that user's
-    /// worker is killed and reported, and the next user is synced [default: 300].
+    /// worker is killed and reported, and the next user is synced [default: 600].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) user_timeout: Option<u64>,
     /// After every run, write node_exporter textfile-collector metrics here (atomically,

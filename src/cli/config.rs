@@ -601,14 +601,14 @@ pub(super) fn sync_options(
             stop: Duration::from_secs(
                 args.stop_timeout
                     .or(file.stop_timeout)
-                    .unwrap_or(120)
+                    .unwrap_or(360)
                     .max(1),
             ),
         },
         user_timeout: Duration::from_secs(
             args.user_timeout
                 .or(file.user_timeout)
-                .unwrap_or(300)
+                .unwrap_or(600)
                 .max(1),
         ),
         aws,
