@@ -34,14 +34,7 @@ fn finish(mut child: Child, limit: Duration, tokens: &[String]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let output = child.wait_with_output().unwrap();
-    assert_no_leak("stdout", &output.stdout, tokens);
-    assert_no_leak("stderr", &output.stderr, tokens);
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::checked("run", child.wait_with_output().unwrap(), tokens)
 }
 
 /// A config file with one `[[target]]` per user, all on `secret`.
@@ -97,23 +90,6 @@ impl Drop for Holder {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Waits until `path` holds a flock (the holder started by the test has taken it).
-fn wait_flocked(path: &Path) {
-    let ino = fs::metadata(path).unwrap().ino();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let locks = fs::read_to_string("/proc/locks").unwrap();
-        if locks
-            .lines()
-            .any(|l| l.contains("FLOCK") && l.contains(&format!(":{ino} ")))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} was not locked by the holder", path.display());
 }
 
 fn gateway_running(user: &TestUser) -> bool {

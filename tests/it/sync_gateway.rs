@@ -1042,17 +1042,7 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
         .args(["sleep", "600"])
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !fs::read_to_string("/proc/locks")
-        .unwrap()
-        .contains(&format!(":{} ", fs::metadata(&lock).unwrap().ino()))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the holder never locked"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_flocked(&lock);
     let run = sync_for(&user, &secret, &["--lock-timeout", "2"], &tokens);
     let _ = holder.kill();
     let _ = holder.wait();

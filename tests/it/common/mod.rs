@@ -322,6 +322,18 @@ impl Run {
         })
     }
 
+    /// A finished process's outcome, its stdout and stderr scanned for `tokens` first
+    /// (`what` names the process in a leak's message).
+    pub fn checked(what: &str, output: Output, tokens: &[String]) -> Run {
+        assert_no_leak(&format!("{what} stdout"), &output.stdout, tokens);
+        assert_no_leak(&format!("{what} stderr"), &output.stderr, tokens);
+        Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn expect_status(&self, code: i32) -> &Run {
         assert_eq!(
             self.status, code,
@@ -346,13 +358,7 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
         command.env(k, v);
     }
     let output: Output = command.output().expect("run openclaw-token-sync");
-    assert_no_leak("stdout", &output.stdout, tokens);
-    assert_no_leak("stderr", &output.stderr, tokens);
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::checked("run", output, tokens)
 }
 
 /// `sync --secret-id SECRET --user USER --settle-ms 300 EXTRA...`, as root for a test user.
@@ -848,14 +854,7 @@ pub fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens:
     if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
     }
-    let output = child.wait_with_output().unwrap();
-    assert_no_leak("put stdout", &output.stdout, tokens);
-    assert_no_leak("put stderr", &output.stderr, tokens);
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::checked("put", child.wait_with_output().unwrap(), tokens)
 }
 
 /// Spawns the binary in the background with the moto environment (for kills and races).
@@ -1031,4 +1030,21 @@ impl Drop for RootManager {
 pub fn multi_user_turn() -> std::sync::MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::new(());
     TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits (at most 10 s) until `path` holds a flock: a holder started by the test has taken it.
+pub fn wait_flocked(path: &Path) {
+    let ino = fs::metadata(path).unwrap().ino();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let locks = fs::read_to_string("/proc/locks").unwrap();
+        if locks
+            .lines()
+            .any(|l| l.contains("FLOCK") && l.contains(&format!(":{ino} ")))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} was not locked by the holder", path.display());
 }
