@@ -144,46 +144,59 @@ fn open_lock_file(path: &Path) -> Result<File> {
         })
 }
 
-/// Tries the flock every 50 ms until `wait` has passed; then fails, naming the holder.
-fn wait_for(file: File, path: &Path, wait: Duration) -> Result<Lock> {
-    let deadline = Instant::now() + wait;
-    let mut said = false;
+/// Why [`flock_until`] came back without the lock.
+pub enum NotTaken {
+    /// Still held at the deadline, by this holder when `/proc/locks` names one.
+    Held(Option<String>),
+    /// flock itself failed.
+    Failed(std::io::Error),
+}
+
+/// Tries the flock on `file` every 50 ms until `deadline` (the one bounded wait every flock of
+/// this tool goes through); `first_wait` runs once, when the lock is found held.
+pub fn flock_until(
+    file: File,
+    deadline: Instant,
+    first_wait: impl FnOnce(&File),
+) -> std::result::Result<Lock, NotTaken> {
+    let mut first_wait = Some(first_wait);
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(Lock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                if !said {
-                    // Said at once, not only at the timeout: a run that waits is not a hung one.
-                    let holder = holder_of(&file)
-                        .map(|h| format!(" ({h})"))
-                        .unwrap_or_default();
-                    tracing::warn!(
-                        "waiting for another run holding {}{holder}, up to {} s",
-                        path.display(),
-                        wait.as_secs_f32().ceil()
-                    );
-                    said = true;
+                if let Some(said) = first_wait.take() {
+                    said(&file);
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = holder_of(&file)
-                    .map(|h| format!(" by {h}"))
-                    .unwrap_or_default();
-                return Err(Error::failed(format!(
-                    "{} is held{holder} (waited {} s); try again later",
-                    path.display(),
-                    wait.as_secs_f32().ceil()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::failed(format!(
-                    "{}: cannot lock: {e}",
-                    path.display()
-                )))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(NotTaken::Held(holder_of(&file))),
+            Err(std::fs::TryLockError::Error(e)) => return Err(NotTaken::Failed(e)),
         }
     }
+}
+
+/// A run lock, waited for up to `wait`: a waiting run says so at once (not only at the
+/// timeout: a run that waits is not a hung one), and fails past `wait` naming the holder.
+fn wait_for(file: File, path: &Path, wait: Duration) -> Result<Lock> {
+    let said = |file: &File| {
+        let holder = holder_of(file)
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        tracing::warn!(
+            "waiting for another run holding {}{holder}, up to {} s",
+            path.display(),
+            wait.as_secs_f32().ceil()
+        );
+    };
+    flock_until(file, Instant::now() + wait, said).map_err(|not_taken| match not_taken {
+        NotTaken::Held(holder) => Error::failed(format!(
+            "{} is held{} (waited {} s); try again later",
+            path.display(),
+            holder.map(|h| format!(" by {h}")).unwrap_or_default(),
+            wait.as_secs_f32().ceil()
+        )),
+        NotTaken::Failed(e) => Error::failed(format!("{}: cannot lock: {e}", path.display())),
+    })
 }
 
 /// Who holds a flock on `file`, from `/proc/locks`: "process 1234 (flock, uid 1001)".

@@ -112,36 +112,28 @@ impl Drop for StoreLock {
 /// Our turn on the directory's flock for one attempt (module docs), waited for until `deadline`
 /// at most: the agent directory is the user's, who may hold its flock forever. Opened without
 /// blocking (`O_DIRECTORY`: a FIFO in its place is refused at once).
-fn take_turn(dir: &Path, lock: &Path, deadline: Instant, wait: Duration) -> Result<fs::File> {
+fn take_turn(
+    dir: &Path,
+    lock: &Path,
+    deadline: Instant,
+    wait: Duration,
+) -> Result<crate::locks::Lock> {
     let handle = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(dir)
         .map_err(|e| Error::failed(format!("{}: cannot open: {e}", dir.display())))?;
-    loop {
-        match handle.try_lock() {
-            Ok(()) => return Ok(handle),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = crate::locks::holder_of(&handle)
-                    .map(|h| format!(" by {h}"))
-                    .unwrap_or_default();
-                return Err(Error::failed(format!(
-                    "{}: its directory is locked{holder} for more than {} s; store left untouched",
-                    lock.display(),
-                    wait.as_secs_f32().ceil()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(Error::failed(format!(
-                    "{}: cannot lock: {e}",
-                    dir.display()
-                )))
-            }
+    crate::locks::flock_until(handle, deadline, |_| {}).map_err(|not_taken| match not_taken {
+        crate::locks::NotTaken::Held(holder) => Error::failed(format!(
+            "{}: its directory is locked{} for more than {} s; store left untouched",
+            lock.display(),
+            holder.map(|h| format!(" by {h}")).unwrap_or_default(),
+            wait.as_secs_f32().ceil()
+        )),
+        crate::locks::NotTaken::Failed(e) => {
+            Error::failed(format!("{}: cannot lock: {e}", dir.display()))
         }
-    }
+    })
 }
 
 /// A lock file's bytes, read without blocking and never through a symlink; `None` when it is
