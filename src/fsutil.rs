@@ -135,17 +135,45 @@ fn open_regular(path: &Path) -> Result<Option<(File, fs::Metadata)>> {
 }
 
 /// Whether only root can change what `path` names: the file (if it exists) and every directory
-/// above it are owned by root, not symlinks, and not writable by group or others. Such a file
-/// may be read as root; anything else is a user's and is read as the user.
+/// above it are owned by root, not symlinks, and not writable by group or others. A directory
+/// above it may be a sticky one (`/tmp`): there nobody else can remove or rename root's entry
+/// below, which exists and is root's too. Such a file may be read as root; anything else is a
+/// user's and is read as the user.
+///
+/// Judged as root (a process acting as a user keeps root back for this; one that dropped for
+/// good judges as itself, and a file it cannot see is not root-controlled), from `/` down,
+/// stopping at the first directory that is not root's: nothing inside a user's directory is
+/// looked at as root.
 pub fn root_controlled(path: &Path) -> bool {
     if !path.is_absolute() {
         return false;
     }
-    let safe = |p: &Path, must_exist: bool| match fs::symlink_metadata(p) {
-        Ok(meta) => !meta.file_type().is_symlink() && meta.uid() == 0 && meta.mode() & 0o022 == 0,
-        Err(_) => !must_exist,
-    };
-    safe(path, false) && path.ancestors().skip(1).all(|dir| safe(dir, true))
+    crate::privileges::as_root(|| Ok(root_controlled_here(path))).unwrap_or(false)
+}
+
+fn root_controlled_here(path: &Path) -> bool {
+    let roots = |meta: &fs::Metadata| !meta.file_type().is_symlink() && meta.uid() == 0;
+    let mut top_down: Vec<&Path> = path.ancestors().collect();
+    top_down.reverse();
+    for pair in top_down.windows(2) {
+        let (dir, below) = (pair[0], pair[1]);
+        let Ok(meta) = fs::symlink_metadata(dir) else {
+            return false;
+        };
+        let writable = meta.mode() & 0o022 != 0;
+        // A sticky directory only above an entry of root's that exists: anyone may create a
+        // missing one.
+        let sticky_ok =
+            meta.mode() & 0o1000 != 0 && fs::symlink_metadata(below).is_ok_and(|b| roots(&b));
+        if !roots(&meta) || (writable && !sticky_ok) {
+            return false;
+        }
+    }
+    match fs::symlink_metadata(path) {
+        Ok(meta) => roots(&meta) && meta.mode() & 0o022 == 0,
+        // Missing below root's directories: only root could create it.
+        Err(err) => err.kind() == ErrorKind::NotFound,
+    }
 }
 
 /// Makes sure `dir` is a real directory (not a symlink), creating it and any missing parents with
@@ -365,6 +393,38 @@ mod tests {
         let dir_link = dir.path().join("dirlink");
         std::os::unix::fs::symlink(dir.path(), &dir_link).unwrap();
         assert!(ensure_dir(&dir_link, true).is_err());
+    }
+
+    #[test]
+    fn root_controlled_takes_root_s_entries_below_a_sticky_directory_and_nothing_a_user_can_swap() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: ownership needs root");
+            return;
+        }
+        // A root-owned 0700 directory under /tmp (sticky, world-writable), as the tests' system
+        // unit directory is.
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        let file = dir.path().join("anthropic.env");
+        fs::write(&file, b"A=1\n").unwrap();
+        assert!(root_controlled(&file));
+        // Missing below a root directory: only root could create it.
+        assert!(root_controlled(&dir.path().join("missing")));
+        // Missing right below the sticky directory: anyone could create it.
+        assert!(!root_controlled(Path::new(
+            "/tmp/ocsync-nobody-has-made-this"
+        )));
+        // Group-writable file, or a directory of another user's above it.
+        fs::set_permissions(&file, Permissions::from_mode(0o620)).unwrap();
+        assert!(!root_controlled(&file));
+        fs::set_permissions(&file, Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+        assert!(!root_controlled(&file));
+        std::os::unix::fs::chown(dir.path(), Some(0), None).unwrap();
+        // A symlink to the file is not the file.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(!root_controlled(&link));
+        assert!(!root_controlled(Path::new("relative/path")));
     }
 
     #[test]

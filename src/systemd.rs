@@ -393,13 +393,7 @@ impl Systemctl {
         // user's path as root, following their symlinks into files of root's or another user's.
         let mut values = Vec::new();
         for file in &context.environment_files {
-            let path = std::path::Path::new(file.trim_start_matches('-'));
-            let read = if crate::fsutil::root_controlled(path) {
-                crate::privileges::as_root(|| crate::fsutil::read_managed(path))
-            } else {
-                crate::fsutil::read_managed(path)
-            };
-            match read {
+            match read_env_file(file) {
                 Ok(Some(found)) => values.extend(env_file_assignments(&found.content)),
                 Ok(None) => {}
                 Err(err) => {
@@ -456,14 +450,7 @@ impl Systemctl {
             .collect();
         for file in &context.environment_files {
             let path = std::path::Path::new(file.trim_start_matches('-'));
-            // A system unit's files may be root's (ours is, in the system unit directory): those
-            // are read as root; every other file as the user, whose it may be.
-            let read = if self.manager == Manager::System && path.starts_with(system_unit_dir()) {
-                crate::privileges::as_root(|| crate::fsutil::read_managed(path))
-            } else {
-                crate::fsutil::read_managed(path)
-            };
-            let Ok(Some(content)) = read else {
+            let Ok(Some(content)) = read_env_file(file) else {
                 continue;
             };
             let path = path.display().to_string();
@@ -720,12 +707,25 @@ impl ExecContext {
     pub fn start_environment(&self) -> Vec<(String, String)> {
         let mut environment: Vec<(String, String)> = self.environment.clone();
         for file in &self.environment_files {
-            let path = file.trim_start_matches('-');
-            if let Ok(Some(found)) = crate::fsutil::read_managed(std::path::Path::new(path)) {
+            if let Ok(Some(found)) = read_env_file(file) {
                 environment.extend(env_file_assignments(&found.content));
             }
         }
         environment
+    }
+}
+
+/// One of a unit's `EnvironmentFile=`s (`-` prefix allowed), read the one way every caller reads
+/// them: as root only when root alone controls the file (`fsutil::root_controlled`: a system
+/// unit's root-only files, our own drop-in's env file), else as the acting user, whose it may
+/// be; never through a link or a FIFO. (For a process that dropped to the user for good,
+/// `as_root` is a plain call.)
+fn read_env_file(file: &str) -> Result<Option<crate::fsutil::ExistingFile>> {
+    let path = std::path::Path::new(file.trim_start_matches('-'));
+    if crate::fsutil::root_controlled(path) {
+        crate::privileges::as_root(|| crate::fsutil::read_managed(path))
+    } else {
+        crate::fsutil::read_managed(path)
     }
 }
 

@@ -109,8 +109,7 @@ sandbox_fingerprint() {
 # Anthropic profiles in its stores (SQLite releases get theirs from their own doctor --fix).
 # Sets GATEWAY_PORT.
 sandbox_openclaw_gateway() {
-    local version=$1 user=$SANDBOX_USER home=$SANDBOX_HOME uid
-    uid=$(id -u "$user")
+    local version=$1 user=$SANDBOX_USER home=$SANDBOX_HOME
     local package=$tools/openclaw-$version/node_modules/openclaw node=$tools/node/bin/node
     local template=$root/tests/fixtures/openclaw/openclaw-gateway.service.$version
     [ -f "$template" ] || template=$root/tests/fixtures/openclaw/openclaw-gateway.service.2026.9.6
@@ -157,7 +156,6 @@ PY
     # How long the gateway alone takes from its start to listening (a sync that restarts it
     # cannot be faster than that).
     GATEWAY_START_S=$(awk -v ns=$(( $(date +%s%N) - began )) 'BEGIN { printf "%.1f", ns / 1e9 }')
-    : "$uid"
 }
 
 # Runs a command as the sandbox user with its manager's environment.
