@@ -51,6 +51,24 @@ pub struct GatewayCli<'a> {
     port: u16,
 }
 
+/// An OpenClaw release number (`2026.9.6`; a pre-release suffix is ignored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release(pub u32, pub u32, pub u32);
+
+impl Release {
+    /// The first release whose gateway has `models.probe`.
+    pub const MODELS_PROBE: Release = Release(2026, 8, 1);
+
+    pub fn parse(version: &str) -> Option<Release> {
+        let mut parts = version.split(['.', '-', '+']).map(str::parse::<u32>);
+        Some(Release(
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+            parts.next()?.ok()?,
+        ))
+    }
+}
+
 /// The part of an `ExecStart=` argv that runs OpenClaw's CLI: everything before the `gateway`
 /// subcommand (`node [flags] …/dist/index.js`, or an `openclaw` launcher). `None` when the unit
 /// does not run `… gateway`.
@@ -169,6 +187,28 @@ impl<'a> GatewayCli<'a> {
         &self.context
     }
 
+    /// The OpenClaw release the CLI (and so the gateway) is: `version` of the `package.json` of
+    /// the package whose script the unit runs (`…/openclaw/dist/index.js`), read as the acting
+    /// user. `None` for a launcher or anything unreadable.
+    pub fn release(&self) -> Option<Release> {
+        let script = self
+            .prefix
+            .iter()
+            .rev()
+            .find(|a| a.ends_with(".js") || a.ends_with(".mjs"))?;
+        let package = Path::new(script)
+            .ancestors()
+            .skip(1)
+            .take(3)
+            .map(|dir| dir.join("package.json"))
+            .find(|file| file.is_file())?;
+        let text = fsutil::read_regular(&package).ok().flatten()?;
+        let json: Value = serde_json::from_slice(&text).ok()?;
+        (json["name"] == "openclaw")
+            .then(|| Release::parse(json["version"].as_str()?))
+            .flatten()
+    }
+
     /// One `gateway call`, allowed `timeout` inside the gateway.
     pub fn call(&self, method: &str, params: &Value, timeout: Duration) -> Result<Call> {
         let mut argv = self.prefix.clone();
@@ -217,7 +257,9 @@ impl<'a> GatewayCli<'a> {
         timeout: Duration,
         deadline: Instant,
     ) -> Result<Call> {
-        if !super::listening::wait_listening(self.port, deadline) {
+        if super::listening::wait_listening(self.port, deadline) {
+            tracing::debug!(port = self.port, "the gateway listens");
+        } else {
             tracing::debug!(
                 port = self.port,
                 "the gateway's port does not listen; asking anyway"
@@ -266,6 +308,15 @@ mod tests {
         );
         assert_eq!(cli_prefix(&argv(&["/bin/sleep", "infinity"])), None);
         assert_eq!(cli_prefix(&argv(&["gateway"])), None);
+    }
+
+    #[test]
+    fn releases_are_compared_by_number() {
+        assert_eq!(Release::parse("2026.9.6"), Some(Release(2026, 9, 6)));
+        assert_eq!(Release::parse("2026.8.1-beta.1"), Some(Release(2026, 8, 1)));
+        assert_eq!(Release::parse("latest"), None);
+        assert!(Release::parse("2026.10.1").unwrap() >= Release::MODELS_PROBE);
+        assert!(Release::parse("2026.5.28").unwrap() < Release::MODELS_PROBE);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! the direct probe. A rejected token (401/403) is a failure; a probe that proves nothing (5xx,
 //! network, timeout) is a warning. The interpretation of each answer is pure and tested here.
 
-use super::gateway_rpc::{Call, GatewayCli};
+use super::gateway_rpc::{Call, GatewayCli, Release};
 use crate::anthropic_probe::{self, Finding, Verdict};
 use crate::error::{Error, Result};
 use crate::managed_files;
@@ -329,6 +329,90 @@ pub fn prove(
         return Ok(proof);
     };
 
+    ask_gateway(&cli, &mut proof, variable, &options)?;
+    if let Some(why) = &proof.rpc_error {
+        proof.notes.push(format!(
+            "the gateway's RPC did not answer ({why}): the proof rests on its process environment and its dotenv files"
+        ));
+    }
+    if !options.probe && proof.value_from.is_some() {
+        proof.notes.push(
+            "--no-probe: the gateway's own use of the variable was not asked (only models.probe shows it on this release)".to_owned(),
+        );
+    }
+    direct_probe(&mut proof, token, &unit_env, state_dir, &options);
+    Ok(proof)
+}
+
+/// The gateway's own view, through its RPC: `models.authStatus` (no Anthropic profile may
+/// outrank the variable) and, when probing, `models.probe` (the credential it really uses, and
+/// Anthropic's answer to it).
+///
+/// On a release with `models.probe` and a gateway of one agent, the probe comes first and alone
+/// is the proof: its answer names every credential the gateway would use for Anthropic,
+/// profiles included, so `models.authStatus` (a second Node start of the CLI, 1–3 s right after
+/// a restart, on a machine whose cores the starting gateway wants) would add nothing. Anything
+/// but an answer or an unreachable gateway falls back to the full sequence.
+fn ask_gateway(
+    cli: &GatewayCli<'_>,
+    proof: &mut GatewayProof,
+    variable: &str,
+    options: &ProofOptions,
+) -> Result<()> {
+    let probe_params = serde_json::json!({
+        "provider": "anthropic",
+        "agentId": "main",
+        "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
+    });
+    let probe_timeout = PROBE_TIMEOUT + Duration::from_secs(10);
+    let probe_alone = options.probe
+        && options.agents.len() <= 1
+        && cli.release().is_some_and(|r| r >= Release::MODELS_PROBE);
+    let mut probed = None;
+    if probe_alone {
+        probed = Some(cli.call_when_up(
+            "models.probe",
+            &probe_params,
+            probe_timeout,
+            options.deadline,
+        )?);
+    }
+    let mut reached = true;
+    match &probed {
+        Some(Call::Answer(_)) => {}
+        Some(Call::Unreachable(why)) => {
+            reached = false;
+            proof.rpc_error = Some(why.clone());
+        }
+        _ => reached = ask_auth_status(cli, proof, variable, options)?,
+    }
+    if options.probe && reached {
+        let answer = match probed {
+            Some(answer) => answer,
+            None => cli.call("models.probe", &probe_params, probe_timeout)?,
+        };
+        match answer {
+            Call::Answer(answer) => apply_probe_reading(proof, read_probe(&answer), variable)?,
+            Call::UnknownMethod => {}
+            Call::Unreachable(why) | Call::Failed(why) => {
+                proof.rpc_error.get_or_insert_with(|| why.clone());
+                proof
+                    .notes
+                    .push(format!("models.probe did not answer ({why})"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `models.authStatus` (per agent where the release wants an agent id): an Anthropic profile
+/// that outranks the variable is an error. Returns whether the gateway was reached.
+fn ask_auth_status(
+    cli: &GatewayCli<'_>,
+    proof: &mut GatewayProof,
+    variable: &str,
+    options: &ProofOptions,
+) -> Result<bool> {
     // Releases from 2026.8.1 want an agent id once several agents are configured: then each
     // agent is asked (an agent the gateway does not know is noted and skipped).
     let mut answers = Vec::new();
@@ -375,41 +459,7 @@ pub fn prove(
         proof.method = ProofMethod::GatewayAuthStatus;
     }
 
-    if options.probe && reached {
-        // With several agents the gateway wants to know whose auth to probe: `main`, whose
-        // credentials the other agents read through. One call: a probe is a live request.
-        let params = serde_json::json!({
-            "provider": "anthropic",
-            "agentId": "main",
-            "timeoutMs": PROBE_TIMEOUT.as_millis() as u64,
-        });
-        match cli.call(
-            "models.probe",
-            &params,
-            PROBE_TIMEOUT + Duration::from_secs(10),
-        )? {
-            Call::Answer(answer) => apply_probe_reading(&mut proof, read_probe(&answer), variable)?,
-            Call::UnknownMethod => {}
-            Call::Unreachable(why) | Call::Failed(why) => {
-                proof.rpc_error.get_or_insert_with(|| why.clone());
-                proof
-                    .notes
-                    .push(format!("models.probe did not answer ({why})"));
-            }
-        }
-    }
-    if let Some(why) = &proof.rpc_error {
-        proof.notes.push(format!(
-            "the gateway's RPC did not answer ({why}): the proof rests on its process environment and its dotenv files"
-        ));
-    }
-    if !options.probe && proof.value_from.is_some() {
-        proof.notes.push(
-            "--no-probe: the gateway's own use of the variable was not asked (only models.probe shows it on this release)".to_owned(),
-        );
-    }
-    direct_probe(&mut proof, token, &unit_env, state_dir, &options);
-    Ok(proof)
+    Ok(reached)
 }
 
 /// Where our own probe goes: the override (`--anthropic-base-url`), else the gateway's
