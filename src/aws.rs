@@ -80,6 +80,16 @@ pub async fn load_config(settings: &AwsSettings, secret_id: &str) -> Result<SdkC
         loader = loader.endpoint_url(endpoint.clone());
     }
     let mut config = loader.load().await;
+    if let Some(url) = config.endpoint_url() {
+        check_endpoint_url(url)?;
+    }
+    if let (Some(used), Some(arn_region)) = (config.region(), region_from_arn(secret_id)) {
+        if used.as_ref() != arn_region {
+            return Err(Error::config(format!(
+                "the region is {used} but the secret's ARN names {arn_region}: pass --region {arn_region} (or drop the region setting; an ARN's region is used when none is set)"
+            )));
+        }
+    }
     if config.region().is_none() {
         let Some(region) = region_from_arn(secret_id) else {
             return Err(Error::config(
@@ -88,6 +98,8 @@ pub async fn load_config(settings: &AwsSettings, secret_id: &str) -> Result<SdkC
         };
         config = config.into_builder().region(Region::new(region)).build();
     }
+    let endpoint = Endpoint::of(&config, "secretsmanager");
+    tracing::debug!(region = %endpoint.region, endpoint = %endpoint.host, "Secrets Manager");
     Ok(config)
 }
 
@@ -97,15 +109,33 @@ pub async fn freeze_credentials(config: SdkConfig) -> Result<SdkConfig> {
     let Some(provider) = config.credentials_provider() else {
         return Ok(config);
     };
-    let credentials = provider.provide_credentials().await.map_err(|e| {
-        Error::failed(format!(
-            "cannot load AWS credentials before dropping privileges: {e}"
-        ))
-    })?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| Error::failed(describe_credentials_error(&e)))?;
     Ok(config
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build())
+}
+
+/// A credential chain that gave nothing, in an operator's words (the SDK's own text says "the
+/// credential provider was not enabled").
+fn describe_credentials_error(
+    err: &aws_credential_types::provider::error::CredentialsError,
+) -> String {
+    use aws_credential_types::provider::error::CredentialsError;
+    let chain = error_chain(err);
+    let cause = chain
+        .get(1)
+        .map(|(message, _)| format!(": {}", crate::openclaw::gateway_rpc::short(message)))
+        .unwrap_or_default();
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions of iam-policy.json".to_owned(),
+        CredentialsError::ProviderTimedOut(_) => "AWS credentials: the provider timed out (is the instance metadata service reachable from this host?)".to_owned(),
+        CredentialsError::InvalidConfiguration(_) => format!("AWS credentials: the AWS profile or environment is not valid{cause}"),
+        _ => format!("AWS credentials could not be loaded{cause}"),
+    }
 }
 
 /// One `GetSecretValue` of the version under `stage` (AWSCURRENT, or a canary label), parsed and
@@ -141,7 +171,8 @@ pub async fn fetch_secret(
         other => (other, stage),
     };
     let fallback_from = (applied != stage).then(|| stage.to_owned());
-    let mut output = output.map_err(|e| describe_get_error(secret_id, e))?;
+    let endpoint = Endpoint::of(config, "secretsmanager");
+    let mut output = output.map_err(|e| describe_get_error(secret_id, &endpoint, e))?;
     let arn = output.arn.take().unwrap_or_else(|| secret_id.to_owned());
     let version_id = output.version_id.take().ok_or_else(|| {
         Error::failed(format!(
@@ -172,63 +203,308 @@ pub async fn fetch_secret(
     })
 }
 
-fn describe_get_error(secret_id: &str, err: SdkError<GetSecretValueError>) -> Error {
+fn describe_get_error(
+    secret_id: &str,
+    endpoint: &Endpoint,
+    err: SdkError<GetSecretValueError>,
+) -> Error {
     let what = format!("GetSecretValue for {secret_id}");
-    match err {
-        SdkError::ServiceError(context) => {
-            let service_error = context.into_err();
-            let Some(code) = service_error.code().map(str::to_owned) else {
-                return Error::failed(format!(
-                    "{what} failed: the response from Secrets Manager could not be read (malformed or unexpected body)"
-                ));
-            };
-            let message = service_error.message().unwrap_or("").to_owned();
-            let hint = match &service_error {
-                GetSecretValueError::ResourceNotFoundException(_) => {
-                    " (no such secret in this region and account, or no AWSCURRENT version)"
-                }
-                _ if code == "AccessDeniedException" => {
-                    " (the instance role needs secretsmanager:GetSecretValue on this secret; see iam-policy.json)"
-                }
-                GetSecretValueError::DecryptionFailure(_) => {
-                    " (the role may lack kms:Decrypt on the secret's customer key)"
-                }
-                _ => "",
-            };
-            Error::failed(format!("{what} failed: {code}: {message}{hint}"))
+    let SdkError::ServiceError(context) = err else {
+        return Error::failed(format!(
+            "{what} failed: {}",
+            transport_failure(&err, endpoint)
+        ));
+    };
+    let service_error = context.into_err();
+    let Some(code) = service_error.code().map(str::to_owned) else {
+        return Error::failed(format!(
+            "{what} failed: the response from {} could not be read (malformed or unexpected body)",
+            endpoint.host
+        ));
+    };
+    let message = service_error.message().unwrap_or("").to_owned();
+    let hint = match &service_error {
+        GetSecretValueError::ResourceNotFoundException(_) => format!(
+            " (no such secret in region {}{}, or no version under the stage asked for; a secret scheduled for deletion is not found either)",
+            endpoint.region,
+            account_from_arn(secret_id)
+                .map(|account| format!(" of account {account}"))
+                .unwrap_or_else(|| " of the account of the credentials".to_owned())
+        ),
+        _ if code == "AccessDeniedException" => {
+            " (the credentials need secretsmanager:GetSecretValue on this secret; see iam-policy.json)".to_owned()
         }
-        SdkError::TimeoutError(_) => Error::failed(format!(
-            "{what} timed out (no answer within the operation timeout; raise --timeout or check the network path to Secrets Manager)"
-        )),
-        SdkError::DispatchFailure(failure) => {
-            let kind = if failure.is_timeout() {
-                "connection timed out"
-            } else if failure.is_io() {
-                "connection failed"
-            } else if failure.is_user() {
-                "invalid request settings (endpoint URL?)"
-            } else {
-                "request could not be sent"
-            };
-            let detail = failure
-                .as_connector_error()
-                .map(|c| std::error::Error::source(c).map(|s| s.to_string()).unwrap_or_else(|| c.to_string()))
-                .unwrap_or_default();
-            Error::failed(format!("{what} failed: {kind}: {detail}"))
+        GetSecretValueError::DecryptionFailure(_) => {
+            " (the credentials may lack kms:Decrypt on the secret's customer key)".to_owned()
         }
-        SdkError::ResponseError(_) => Error::failed(format!(
-            "{what} failed: the response from Secrets Manager could not be read (malformed or cut off)"
-        )),
-        SdkError::ConstructionFailure(_) => Error::failed(format!(
-            "{what} failed: the request could not be built (check credentials, region and endpoint settings)"
-        )),
-        _ => Error::failed(format!("{what} failed")),
+        _ => String::new(),
+    };
+    Error::failed(format!("{what} failed: {code}: {message}{hint}"))
+}
+
+/// Where an AWS service is asked, for messages: the region and the endpoint's host and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub region: String,
+    /// `host:port`.
+    pub host: String,
+    /// The endpoint speaks plain HTTP.
+    pub plain_http: bool,
+}
+
+impl Endpoint {
+    /// The endpoint of `service` (`secretsmanager`, `ssm`) under `config`: its `--endpoint-url`,
+    /// else the service's public regional endpoint.
+    pub fn of(config: &SdkConfig, service: &str) -> Endpoint {
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        match config.endpoint_url() {
+            Some(url) => {
+                let plain_http = url.starts_with("http://");
+                let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+                let authority = rest.split('/').next().unwrap_or(rest);
+                let host = if authority.contains(':') && !authority.ends_with(']') {
+                    authority.to_owned()
+                } else {
+                    format!("{authority}:{}", if plain_http { 80 } else { 443 })
+                };
+                Endpoint {
+                    region,
+                    host,
+                    plain_http,
+                }
+            }
+            None => Endpoint {
+                host: format!("{service}.{region}.amazonaws.com:443"),
+                region,
+                plain_http: false,
+            },
+        }
     }
+
+    fn hostname(&self) -> &str {
+        self.host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(host, _)| host)
+    }
+}
+
+/// An endpoint URL the SDK can use: `http://` or `https://`, then a host (the SDK otherwise
+/// fails each request with a dump of it).
+pub fn check_endpoint_url(url: &str) -> Result<()> {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or(""));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
+        _ => Err(Error::config(format!(
+            "endpoint URL {url:?} (from --endpoint-url, AWS_ENDPOINT_URL or the config file): expected http://HOST[:PORT] or https://HOST[:PORT]"
+        ))),
+    }
+}
+
+/// Account from a Secrets Manager ARN.
+pub fn account_from_arn(secret_id: &str) -> Option<String> {
+    let parts: Vec<&str> = secret_id.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn" && parts[2] == "secretsmanager" && !parts[4].is_empty())
+        .then(|| parts[4].to_owned())
+}
+
+/// What went wrong when AWS gave no service answer, in an operator's words: missing
+/// credentials, a name that does not resolve, a refused connection, TLS spoken to a plain-HTTP
+/// endpoint, a timeout. Built from error kinds and the messages of the error chain (never a
+/// `Debug` dump, never a response body).
+pub fn transport_failure<E, R>(err: &SdkError<E, R>, endpoint: &Endpoint) -> String {
+    match err {
+        SdkError::TimeoutError(_) => format!(
+            "timed out waiting for {} (no answer within the operation timeout; raise --timeout, or check the network path to it)",
+            endpoint.host
+        ),
+        SdkError::DispatchFailure(failure) => {
+            let chain = failure
+                .as_connector_error()
+                .map(|e| error_chain(e))
+                .unwrap_or_default();
+            describe_dispatch(&chain, failure.is_timeout(), endpoint)
+        }
+        SdkError::ResponseError(_) => format!(
+            "the response from {} could not be read (malformed or cut off)",
+            endpoint.host
+        ),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built (check the region and --endpoint-url)".to_owned()
+        }
+        SdkError::ServiceError(_) => format!("{} answered with an error", endpoint.host),
+        _ => format!("no usable answer from {}", endpoint.host),
+    }
+}
+
+/// The messages of an error and its sources, with the I/O error kinds met on the way.
+fn error_chain(
+    err: &(dyn std::error::Error + 'static),
+) -> Vec<(String, Option<std::io::ErrorKind>)> {
+    let mut chain = Vec::new();
+    let mut next = Some(err);
+    while let Some(current) = next {
+        let kind = current
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind);
+        chain.push((current.to_string(), kind));
+        next = current.source();
+    }
+    chain
+}
+
+/// Pure: a dispatch failure's cause from its error chain.
+fn describe_dispatch(
+    chain: &[(String, Option<std::io::ErrorKind>)],
+    timed_out: bool,
+    endpoint: &Endpoint,
+) -> String {
+    let text = chain
+        .iter()
+        .map(|(message, _)| message.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let kind = |k: std::io::ErrorKind| chain.iter().any(|(_, found)| *found == Some(k));
+    let last = chain
+        .last()
+        .map(|(message, _)| crate::openclaw::gateway_rpc::short(message))
+        .unwrap_or_default();
+    if text.contains("credential") {
+        return "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions of iam-policy.json".to_owned();
+    }
+    if text.contains("dns error") || text.contains("failed to lookup address") {
+        return format!(
+            "cannot resolve {} (is the region {} right? is there DNS on this host?)",
+            endpoint.hostname(),
+            endpoint.region
+        );
+    }
+    if kind(std::io::ErrorKind::ConnectionRefused) || text.contains("connection refused") {
+        return format!("connection refused by {}", endpoint.host);
+    }
+    if timed_out || kind(std::io::ErrorKind::TimedOut) {
+        return format!(
+            "timed out connecting to {} (no connection within the connect timeout)",
+            endpoint.host
+        );
+    }
+    if [
+        "tls",
+        "certificate",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+    {
+        let hint = if endpoint.plain_http {
+            ""
+        } else {
+            " (if the endpoint speaks plain HTTP, write http:// in --endpoint-url)"
+        };
+        return format!("TLS with {} failed: {last}{hint}", endpoint.host);
+    }
+    if kind(std::io::ErrorKind::ConnectionReset) || kind(std::io::ErrorKind::UnexpectedEof) {
+        return format!(
+            "{} closed the connection (is it the right endpoint and protocol?)",
+            endpoint.host
+        );
+    }
+    format!("cannot reach {}: {last}", endpoint.host)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn endpoint(host: &str, plain_http: bool) -> Endpoint {
+        Endpoint {
+            region: "us-esat-1".to_owned(),
+            host: host.to_owned(),
+            plain_http,
+        }
+    }
+
+    #[test]
+    fn transport_failures_name_the_cause_and_the_endpoint() {
+        use std::io::ErrorKind;
+        let chain = |items: &[(&str, Option<ErrorKind>)]| -> Vec<(String, Option<ErrorKind>)> {
+            items.iter().map(|(m, k)| (m.to_string(), *k)).collect()
+        };
+        let public = endpoint("secretsmanager.us-esat-1.amazonaws.com:443", false);
+        let local = endpoint("127.0.0.1:47311", false);
+        assert_eq!(
+            describe_dispatch(&chain(&[("client error (Connect)", None), ("dns error", None), ("failed to lookup address information: Name or service not known", None)]), false, &public),
+            "cannot resolve secretsmanager.us-esat-1.amazonaws.com (is the region us-esat-1 right? is there DNS on this host?)"
+        );
+        assert_eq!(
+            describe_dispatch(
+                &chain(&[
+                    ("client error (Connect)", None),
+                    ("tcp connect error", None),
+                    (
+                        "Connection refused (os error 111)",
+                        Some(ErrorKind::ConnectionRefused)
+                    )
+                ]),
+                false,
+                &local
+            ),
+            "connection refused by 127.0.0.1:47311"
+        );
+        let tls = describe_dispatch(
+            &chain(&[
+                ("client error (Connect)", None),
+                (
+                    "received corrupt message of type InvalidContentType",
+                    Some(ErrorKind::InvalidData),
+                ),
+            ]),
+            false,
+            &local,
+        );
+        assert!(
+            tls.starts_with("TLS with 127.0.0.1:47311 failed") && tls.contains("write http://"),
+            "{tls}"
+        );
+        let credentials = describe_dispatch(
+            &chain(&[("the credential provider was not enabled", None)]),
+            false,
+            &local,
+        );
+        assert!(
+            credentials.starts_with("no AWS credentials found"),
+            "{credentials}"
+        );
+        assert_eq!(
+            describe_dispatch(&chain(&[("client error (Connect)", None)]), true, &local),
+            "timed out connecting to 127.0.0.1:47311 (no connection within the connect timeout)"
+        );
+    }
+
+    #[test]
+    fn endpoint_urls_need_a_scheme_and_a_host() {
+        assert!(check_endpoint_url("http://127.0.0.1:5000").is_ok());
+        assert!(check_endpoint_url("https://secretsmanager.eu-west-1.amazonaws.com").is_ok());
+        for bad in ["127.0.0.1:5000", "localhost", "https://", "ftp://host"] {
+            let err = check_endpoint_url(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("expected http://HOST"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            account_from_arn(
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/anthropic-AbCdEf"
+            )
+            .as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_from_arn("prod/anthropic"), None);
+    }
 
     #[test]
     fn region_comes_from_a_secret_arn() {

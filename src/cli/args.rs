@@ -82,10 +82,10 @@ pub(crate) struct FleetArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) document: Option<String>,
     /// The gateway's user on the instances [default: ubuntu].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME", value_hint = clap::ValueHint::Username)]
     pub(crate) user: Option<String>,
     /// The gateway's unit on the instances [default: every OpenClaw gateway of the user].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub(crate) unit: Option<String>,
     /// Region the instances read the secret from [default: their own].
     #[arg(long, value_name = "REGION")]
@@ -220,14 +220,14 @@ pub(crate) struct ChangeArgs {
 #[derive(clap::Args, Debug)]
 pub(crate) struct HostArgs {
     /// Act for this user (needs root); privileges are dropped to it before any file is touched.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME")]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME", value_hint = clap::ValueHint::Username)]
     pub(crate) user: Option<String>,
     /// Home directory of the target user, for unusual layouts.
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR")]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_HOME", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub(crate) home: Option<PathBuf>,
     /// One gateway unit [default: every OpenClaw gateway unit of the user, found by its
     /// OPENCLAW_SERVICE_KIND=gateway marker; openclaw-gateway.service when there is none].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub(crate) unit: Option<String>,
     /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]

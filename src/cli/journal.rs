@@ -162,8 +162,10 @@ where
     }
 }
 
-/// Sets up the stderr log: our events at warning (`-v` info, `-vv` debug), everyone else's at
-/// warning whatever the verbosity (the SDK's debug events can hold request bodies).
+/// Sets up the stderr log: our events at warning (`-v` info, `-vv` debug); everyone else's
+/// (the AWS SDK's) only with `-vv`, and then at warning at most: their text is `Debug` dumps of
+/// SDK types, and their debug events can hold request bodies. Whatever they report reaches the
+/// operator as our own error, in words.
 pub(crate) fn init_logging(verbose: u8, format: LogFormat) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
@@ -173,8 +175,13 @@ pub(crate) fn init_logging(verbose: u8, format: LogFormat) {
         1 => LevelFilter::INFO,
         _ => LevelFilter::DEBUG,
     };
+    let others = if verbose >= 2 {
+        LevelFilter::WARN
+    } else {
+        LevelFilter::OFF
+    };
     let filter = Targets::new()
-        .with_default(LevelFilter::WARN)
+        .with_default(others)
         .with_target("openclaw_token_sync", ours);
     let journal = streams().stderr;
     let ansi = !journal && std::io::IsTerminal::is_terminal(&std::io::stderr());

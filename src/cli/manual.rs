@@ -25,8 +25,8 @@ Usage or configuration error; nothing was changed.
 \fB3\fR
 \fBstatus\fR found warnings only.
 .SH ENVIRONMENT
-Every flag has an \fBOPENCLAW_TOKEN_SYNC_*\fR variable (see each command's page); flags beat
-the environment, which beats the config file. The AWS SDK's own variables (\fBAWS_REGION\fR,
+Many flags have an \fBOPENCLAW_TOKEN_SYNC_*\fR variable, named beside the flag on each
+command's page (\fB[env: ...]\fR); flags beat the environment, which beats the config file. The AWS SDK's own variables (\fBAWS_REGION\fR,
 \fBAWS_ENDPOINT_URL\fR, \fBAWS_PROFILE\fR, ...) apply as usual.
 .TP
 \fBJOURNAL_STREAM\fR
@@ -57,7 +57,7 @@ pub(super) fn completions(shell: clap_complete::Shell) -> ExitCode {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, NAME, &mut out);
     if shell == clap_complete::Shell::Bash {
-        out = bash_subcommand_names_fixed(&out);
+        out = bash_user_names_completed(&bash_subcommand_names_fixed(&out));
     }
     emit(&out)
 }
@@ -74,10 +74,67 @@ fn bash_subcommand_names_fixed(script: &[u8]) -> Vec<u8> {
     text.replace(&wrong, &right).into_bytes()
 }
 
-/// The main page, with the sections clap has no place for.
+/// What each command's page adds: its exit status and examples (roff).
+fn command_sections(name: &str) -> String {
+    let exit = match name {
+        "status" => "\\fB0\\fR healthy; \\fB1\\fR a problem; \\fB2\\fR usage or configuration error; \\fB3\\fR warnings only (with \\fB\\-\\-nagios\\fR: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+        "completions" | "man" => "\\fB0\\fR written; \\fB1\\fR it could not be written.",
+        _ => "\\fB0\\fR success; \\fB1\\fR the command failed (what was already changed is said); \\fB2\\fR usage or configuration error, nothing changed.",
+    };
+    let examples: &[&str] = match name {
+        "sync" => &[
+            "openclaw-token-sync sync --secret-id prod/anthropic --user ubuntu",
+            "openclaw-token-sync sync --secret-id prod/anthropic --user ubuntu --dry-run",
+            "openclaw-token-sync sync --user ubuntu --unit openclaw-gateway-work.service --output json",
+        ],
+        "status" => &[
+            "openclaw-token-sync status --secret-id prod/anthropic --user ubuntu",
+            "openclaw-token-sync status --user ubuntu --nagios",
+        ],
+        "put" => &[
+            "claude setup-token | openclaw-token-sync put --secret-id prod/anthropic",
+            "openclaw-token-sync put --secret-id prod/anthropic --label CANARY < token.txt",
+        ],
+        "trigger" => &[
+            "openclaw-token-sync trigger --secret-id prod/anthropic --targets tag:openclaw=true",
+            "openclaw-token-sync trigger --secret-id prod/anthropic --instance-ids i-0abc,i-0def --wait",
+        ],
+        "promote" => &["openclaw-token-sync promote --secret-id prod/anthropic"],
+        "rollback" => &[
+            "openclaw-token-sync rollback --secret-id prod/anthropic",
+            "openclaw-token-sync rollback --secret-id prod/anthropic --label CANARY",
+        ],
+        "completions" => &["openclaw-token-sync completions bash > /etc/bash_completion.d/openclaw-token-sync"],
+        "man" => &["openclaw-token-sync man --out-dir /usr/local/share/man/man1"],
+        _ => &[],
+    };
+    let mut out = format!(".SH \"EXIT STATUS\"\n{exit}\n");
+    if !examples.is_empty() {
+        out.push_str(".SH EXAMPLES\n");
+        for example in examples {
+            out.push_str(&format!(".PP\n.nf\n{}\n.fi\n", example.replace('-', "\\-")));
+        }
+    }
+    out.push_str(&format!(".SH \"SEE ALSO\"\n\\fB{NAME}\\fR(1)\n"));
+    out
+}
+
+/// clap_complete's bash script completes file names for every value without fixed choices;
+/// `--user` takes a user name (zsh and fish already get the hint): `compgen -u` there.
+fn bash_user_names_completed(script: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    text.replace(
+        "--user)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+        "--user)\n                    COMPREPLY=($(compgen -u \"${cur}\"))",
+    )
+    .into_bytes()
+}
+
+/// The main page, with the sections clap has no place for. `help` is left out of its list of
+/// commands: it has no page of its own (`openclaw-token-sync help COMMAND` prints the help).
 fn main_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(command()).render(&mut page)?;
+    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut page)?;
     page.extend_from_slice(EXTRA_SECTIONS.as_bytes());
     Ok(page)
 }
@@ -97,6 +154,7 @@ fn command_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
                 .bin_name(format!("{NAME} {}", sub.get_name())),
         )
         .render(&mut page)?;
+        page.extend_from_slice(command_sections(sub.get_name()).as_bytes());
         pages.push((name, page));
     }
     Ok(pages)

@@ -49,13 +49,17 @@ COMP_WORDS=(openclaw-token-sync sy); COMP_CWORD=1; COMP_LINE="openclaw-token-syn
 COMP_WORDS=(openclaw-token-sync sync --metrics); COMP_CWORD=2; COMP_LINE="openclaw-token-sync sync --metrics"; COMP_POINT=${{#COMP_LINE}}
 "$fn" openclaw-token-sync --metrics sync; echo "flags: ${{COMPREPLY[*]}}"
 COMP_WORDS=(openclaw-token-sync status --output ""); COMP_CWORD=3; COMP_LINE="openclaw-token-sync status --output "; COMP_POINT=${{#COMP_LINE}}
-"$fn" openclaw-token-sync "" --output; echo "values: ${{COMPREPLY[*]}}""#,
+"$fn" openclaw-token-sync "" --output; echo "values: ${{COMPREPLY[*]}}"
+COMP_WORDS=(openclaw-token-sync sync --user roo); COMP_CWORD=3; COMP_LINE="openclaw-token-sync sync --user roo"; COMP_POINT=${{#COMP_LINE}}
+"$fn" openclaw-token-sync roo --user; echo "users: ${{COMPREPLY[*]}}""#,
         path = path.display()
     );
     let out = ok(run("bash", &["-c", &probe]), "completion in bash");
     assert!(out.contains("commands: sync"), "{out}");
     assert!(out.contains("flags: --metrics-file"), "{out}");
     assert!(out.contains("values: text json"), "{out}");
+    // --user completes user names, not file names.
+    assert!(out.contains("users: root"), "{out}");
     // An unknown shell is a usage error.
     assert_eq!(run(BIN, &["completions", "tcsh"]).status.code(), Some(2));
 }
@@ -159,10 +163,40 @@ fn man_pages_render_with_groff_and_man() {
     for section in ["SYNOPSIS", "EXIT STATUS", "FILES", "ENVIRONMENT"] {
         assert!(main_text.contains(section), "{section} in\n{main_text}");
     }
+    // Every page it names exists: no page for `help`.
+    assert!(
+        !main_text.contains("openclaw-token-sync-help"),
+        "{main_text}"
+    );
     let sync_text = text("openclaw-token-sync-sync.1");
     for flag in ["--metrics-file", "--secret-id", "--log-format", "--dry-run"] {
         assert!(sync_text.contains(flag), "{flag} in\n{sync_text}");
     }
+    for name in &expected[..expected.len() - 1] {
+        let page = text(name);
+        for section in ["EXIT STATUS", "EXAMPLES"] {
+            assert!(page.contains(section), "{section} in {name}:\n{page}");
+        }
+    }
+    assert!(text("openclaw-token-sync-status.1").contains("3 warnings only"));
+}
+
+#[test]
+fn mistyped_commands_and_flags_get_the_likely_one() {
+    let out = run(BIN, &["snyc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a similar subcommand exists: 'sync'"));
+    let out = run(BIN, &["sync", "--dryrun"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a similar argument exists: '--dry-run'"));
+    // Help is wrapped to the terminal's width (COLUMNS where there is no terminal).
+    let out = Command::new(BIN)
+        .args(["sync", "--help"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.lines().all(|l| l.chars().count() <= 80), "{help}");
 }
 
 #[test]

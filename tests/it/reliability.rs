@@ -711,3 +711,160 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
         1
     );
 }
+
+/// `sync` with the standard test environment minus `remove`, plus `set`.
+fn sync_with_env(
+    home: &Path,
+    secret: &str,
+    remove: &[&str],
+    set: &[(&str, &str)],
+    extra: &[&str],
+    tokens: &[String],
+) -> Run {
+    let mut command = std::process::Command::new(BIN);
+    let home_arg = home.display().to_string();
+    command
+        .args([
+            "sync",
+            "--secret-id",
+            secret,
+            "--home",
+            &home_arg,
+            "--no-restart",
+            "--timeout",
+            "6",
+        ])
+        .args(extra)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
+    for (k, v) in aws_env(&moto().endpoint) {
+        if !remove.contains(&k.as_str()) {
+            command.env(k, v);
+        }
+    }
+    for key in remove {
+        command.env_remove(key);
+    }
+    command.envs(set.iter().copied());
+    Run::checked("sync", command.output().unwrap(), tokens)
+}
+
+#[test]
+fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/aws-mistakes", &token);
+    let home = sandbox_home();
+    // A host that has synced before (its lock file and state exist), then a setup mistake.
+    sync_with_env(home.path(), &secret, &[], &[], &[], &tokens).expect_status(0);
+    let before = snapshot(home.path());
+    let mut said = String::new();
+
+    // Nothing listens on the port.
+    let port = free_port();
+    let refused = format!("http://127.0.0.1:{port}");
+    let run = sync_with_env(
+        home.path(),
+        &secret,
+        &[],
+        &[("AWS_ENDPOINT_URL", &refused)],
+        &[],
+        &tokens,
+    );
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("connection refused by 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+
+    // HTTPS spoken to moto's plain HTTP.
+    let https = moto().endpoint.replace("http://", "https://");
+    let run = sync_with_env(
+        home.path(),
+        &secret,
+        &[],
+        &[("AWS_ENDPOINT_URL", &https)],
+        &[],
+        &tokens,
+    );
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr.contains("TLS with 127.0.0.1:") && run.stderr.contains("write http://"),
+        "{}",
+        run.stderr
+    );
+
+    // An endpoint without a scheme is a usage error before any request.
+    let run = sync_with_env(
+        home.path(),
+        &secret,
+        &[],
+        &[],
+        &["--endpoint-url", "127.0.0.1:5000"],
+        &tokens,
+    );
+    run.expect_status(2);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr.contains("expected http://HOST"),
+        "{}",
+        run.stderr
+    );
+
+    // No credentials anywhere (the instance role is off in tests).
+    let run = sync_with_env(
+        home.path(),
+        &secret,
+        &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+        &[],
+        &[],
+        &tokens,
+    );
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr.contains("no AWS credentials found"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not enabled"), "{}", run.stderr);
+
+    // A region that contradicts the secret's ARN.
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tests/aws-mistakes-AbCdEf";
+    let run = sync_with_env(home.path(), arn, &[], &[], &[], &tokens);
+    run.expect_status(2);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr
+            .contains("the region is us-east-1 but the secret's ARN names eu-west-1"),
+        "{}",
+        run.stderr
+    );
+
+    // A secret that does not exist: the region and account are named.
+    let run = sync_with_env(home.path(), "tests/no-such-secret", &[], &[], &[], &tokens);
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr.contains("ResourceNotFoundException")
+            && run
+                .stderr
+                .contains("in region us-east-1 of the account of the credentials"),
+        "{}",
+        run.stderr
+    );
+
+    // Never an SDK dump.
+    for needle in [
+        "SdkBody",
+        "ProviderError",
+        "DispatchFailure",
+        "ConnectorError",
+    ] {
+        assert!(!said.contains(needle), "{needle}: {said}");
+    }
+    assert_eq!(snapshot(home.path()), before, "a failed run changed files");
+}
