@@ -58,7 +58,16 @@ pub const MAX_ATTEMPTS: u32 = 4;
 
 /// Loads the SDK configuration. The overall deadline (`--timeout`) bounds all attempts together;
 /// each attempt gets a third of it, so a hung connection is retried within the deadline.
-pub async fn load_config(settings: &AwsSettings, secret_id: &str) -> Result<SdkConfig> {
+/// `secret_region`: the configuration is for the secret itself (Secrets Manager), so an ARN's
+/// region is where the request must go (the service answers an ARN only there): it wins over a
+/// region from the environment, the profile or the instance, and one given on the command line
+/// or in the config file that contradicts it is a usage error. Otherwise (SSM for `trigger`) the
+/// ARN's region is only the fallback when none is set.
+pub async fn load_config(
+    settings: &AwsSettings,
+    secret_id: &str,
+    secret_region: bool,
+) -> Result<SdkConfig> {
     let attempt_timeout = (settings.operation_timeout / 3).max(Duration::from_secs(1));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(settings.connect_timeout)
@@ -83,12 +92,22 @@ pub async fn load_config(settings: &AwsSettings, secret_id: &str) -> Result<SdkC
     if let Some(url) = config.endpoint_url() {
         check_endpoint_url(url)?;
     }
-    if let (Some(used), Some(arn_region)) = (config.region(), region_from_arn(secret_id)) {
-        if used.as_ref() != arn_region {
+    match (region_from_arn(secret_id), &settings.region) {
+        (Some(arn_region), Some(given)) if secret_region && *given != arn_region => {
             return Err(Error::config(format!(
-                "the region is {used} but the secret's ARN names {arn_region}: pass --region {arn_region} (or drop the region setting; an ARN's region is used when none is set)"
+                "--region (or the config file's region) is {given} but the secret's ARN names {arn_region}: Secrets Manager answers an ARN only in its own region; drop the setting or pass --region {arn_region}"
             )));
         }
+        (Some(arn_region), None)
+            if secret_region && config.region().is_some_and(|r| r.as_ref() != arn_region) =>
+        {
+            tracing::info!(region = %arn_region, "the secret's ARN names the region");
+            config = config
+                .into_builder()
+                .region(Region::new(arn_region))
+                .build();
+        }
+        _ => {}
     }
     if config.region().is_none() {
         let Some(region) = region_from_arn(secret_id) else {
@@ -257,7 +276,13 @@ impl Endpoint {
     /// else the service's public regional endpoint.
     pub fn of(config: &SdkConfig, service: &str) -> Endpoint {
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-        match config.endpoint_url() {
+        let specific = match service {
+            "secretsmanager" => std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok(),
+            "ssm" => std::env::var("AWS_ENDPOINT_URL_SSM").ok(),
+            _ => None,
+        }
+        .filter(|url| !url.is_empty());
+        match specific.as_deref().or(config.endpoint_url()) {
             Some(url) => {
                 let plain_http = url.starts_with("http://");
                 let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -291,9 +316,10 @@ impl Endpoint {
 /// An endpoint URL the SDK can use: `http://` or `https://`, then a host (the SDK otherwise
 /// fails each request with a dump of it).
 pub fn check_endpoint_url(url: &str) -> Result<()> {
-    let host = url
+    let lower = url.to_ascii_lowercase();
+    let host = lower
         .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
+        .or_else(|| lower.strip_prefix("http://"))
         .map(|rest| rest.split('/').next().unwrap_or(""));
     match host {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
@@ -321,11 +347,10 @@ pub fn transport_failure<E, R>(err: &SdkError<E, R>, endpoint: &Endpoint) -> Str
             endpoint.host
         ),
         SdkError::DispatchFailure(failure) => {
-            let chain = failure
-                .as_connector_error()
-                .map(|e| error_chain(e))
-                .unwrap_or_default();
-            describe_dispatch(&chain, failure.is_timeout(), endpoint)
+            let connector = failure.as_connector_error();
+            let chain = connector.map(|e| error_chain(e)).unwrap_or_default();
+            let credentials = connector.and_then(|e| credentials_in_chain(e));
+            describe_dispatch(&chain, credentials.as_deref(), failure.is_timeout(), endpoint)
         }
         SdkError::ResponseError(_) => format!(
             "the response from {} could not be read (malformed or cut off)",
@@ -337,6 +362,20 @@ pub fn transport_failure<E, R>(err: &SdkError<E, R>, endpoint: &Endpoint) -> Str
         SdkError::ServiceError(_) => format!("{} answered with an error", endpoint.host),
         _ => format!("no usable answer from {}", endpoint.host),
     }
+}
+
+/// The credential chain's own error, where that is what stopped the request, in words.
+fn credentials_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(credentials) =
+            current.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+        {
+            return Some(describe_credentials_error(credentials));
+        }
+        next = current.source();
+    }
+    None
 }
 
 /// The messages of an error and its sources, with the I/O error kinds met on the way.
@@ -358,6 +397,7 @@ fn error_chain(
 /// Pure: a dispatch failure's cause from its error chain.
 fn describe_dispatch(
     chain: &[(String, Option<std::io::ErrorKind>)],
+    credentials: Option<&str>,
     timed_out: bool,
     endpoint: &Endpoint,
 ) -> String {
@@ -371,15 +411,19 @@ fn describe_dispatch(
         .last()
         .map(|(message, _)| crate::openclaw::gateway_rpc::short(message))
         .unwrap_or_default();
-    if text.contains("credential") {
-        return "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions of iam-policy.json".to_owned();
+    if let Some(credentials) = credentials {
+        return credentials.to_owned();
     }
     if text.contains("dns error") || text.contains("failed to lookup address") {
-        return format!(
-            "cannot resolve {} (is the region {} right? is there DNS on this host?)",
-            endpoint.hostname(),
-            endpoint.region
-        );
+        let hint = if endpoint.hostname().ends_with(".amazonaws.com") {
+            format!(
+                " (is the region {} right? is there DNS on this host?)",
+                endpoint.region
+            )
+        } else {
+            " (is the endpoint URL right? is there DNS on this host?)".to_owned()
+        };
+        return format!("cannot resolve {}{hint}", endpoint.hostname());
     }
     if kind(std::io::ErrorKind::ConnectionRefused) || text.contains("connection refused") {
         return format!("connection refused by {}", endpoint.host);
@@ -437,7 +481,7 @@ mod tests {
         let public = endpoint("secretsmanager.us-esat-1.amazonaws.com:443", false);
         let local = endpoint("127.0.0.1:47311", false);
         assert_eq!(
-            describe_dispatch(&chain(&[("client error (Connect)", None), ("dns error", None), ("failed to lookup address information: Name or service not known", None)]), false, &public),
+            describe_dispatch(&chain(&[("client error (Connect)", None), ("dns error", None), ("failed to lookup address information: Name or service not known", None)]), None, false, &public),
             "cannot resolve secretsmanager.us-esat-1.amazonaws.com (is the region us-esat-1 right? is there DNS on this host?)"
         );
         assert_eq!(
@@ -450,6 +494,7 @@ mod tests {
                         Some(ErrorKind::ConnectionRefused)
                     )
                 ]),
+                None,
                 false,
                 &local
             ),
@@ -463,6 +508,7 @@ mod tests {
                     Some(ErrorKind::InvalidData),
                 ),
             ]),
+            None,
             false,
             &local,
         );
@@ -470,17 +516,26 @@ mod tests {
             tls.starts_with("TLS with 127.0.0.1:47311 failed") && tls.contains("write http://"),
             "{tls}"
         );
-        let credentials = describe_dispatch(
-            &chain(&[("the credential provider was not enabled", None)]),
+        // A chain that merely mentions credentials is not "no credentials"; the credential
+        // chain's own error, found by type, is said as it is.
+        let other = describe_dispatch(
+            &chain(&[("credential file unreadable", None)]),
+            None,
             false,
             &local,
         );
-        assert!(
-            credentials.starts_with("no AWS credentials found"),
-            "{credentials}"
+        assert!(!other.starts_with("no AWS credentials found"), "{other}");
+        assert_eq!(
+            describe_dispatch(&[], Some("no AWS credentials found (…)"), false, &local),
+            "no AWS credentials found (…)"
         );
         assert_eq!(
-            describe_dispatch(&chain(&[("client error (Connect)", None)]), true, &local),
+            describe_dispatch(
+                &chain(&[("client error (Connect)", None)]),
+                None,
+                true,
+                &local
+            ),
             "timed out connecting to 127.0.0.1:47311 (no connection within the connect timeout)"
         );
     }

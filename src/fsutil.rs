@@ -160,12 +160,15 @@ fn root_controlled_here(path: &Path) -> bool {
         let Ok(meta) = fs::symlink_metadata(dir) else {
             return false;
         };
+        if !roots(&meta) {
+            return false;
+        }
+        // A sticky directory (root's) only above an entry of root's that exists: anyone may
+        // create a missing one.
         let writable = meta.mode() & 0o022 != 0;
-        // A sticky directory only above an entry of root's that exists: anyone may create a
-        // missing one.
-        let sticky_ok =
-            meta.mode() & 0o1000 != 0 && fs::symlink_metadata(below).is_ok_and(|b| roots(&b));
-        if !roots(&meta) || (writable && !sticky_ok) {
+        if writable
+            && !(meta.mode() & 0o1000 != 0 && fs::symlink_metadata(below).is_ok_and(|b| roots(&b)))
+        {
             return false;
         }
     }

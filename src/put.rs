@@ -202,7 +202,7 @@ pub(crate) fn secrets_client(
         .enable_all()
         .build()
         .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let config = runtime.block_on(aws::load_config(settings, secret_id))?;
+    let config = runtime.block_on(aws::load_config(settings, secret_id, true))?;
     Ok((runtime, aws_sdk_secretsmanager::Client::new(&config)))
 }
 

@@ -40,7 +40,7 @@ pub fn enter_keeping_root(
                 .enable_all()
                 .build()
                 .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-            let mut config = runtime.block_on(aws::load_config(settings, secret_id))?;
+            let mut config = runtime.block_on(aws::load_config(settings, secret_id, true))?;
             if privileges::must_drop(&target) {
                 config = runtime.block_on(aws::freeze_credentials(config))?;
             }

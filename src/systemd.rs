@@ -288,7 +288,9 @@ impl Systemctl {
             "--",
             unit,
         ])?);
-        Ok(ExecContext::parse(&text))
+        let mut context = ExecContext::parse(&text);
+        context.system = self.manager == Manager::System;
+        Ok(context)
     }
 
     /// Runs `argv` as a transient service of the gateway's manager, as the gateway's user, and
@@ -393,7 +395,7 @@ impl Systemctl {
         // user's path as root, following their symlinks into files of root's or another user's.
         let mut values = Vec::new();
         for file in &context.environment_files {
-            match read_env_file(file) {
+            match read_env_file(file, true) {
                 Ok(Some(found)) => values.extend(env_file_assignments(&found.content)),
                 Ok(None) => {}
                 Err(err) => {
@@ -450,7 +452,7 @@ impl Systemctl {
             .collect();
         for file in &context.environment_files {
             let path = std::path::Path::new(file.trim_start_matches('-'));
-            let Ok(Some(content)) = read_env_file(file) else {
+            let Ok(Some(content)) = read_env_file(file, self.manager == Manager::System) else {
                 continue;
             };
             let path = path.display().to_string();
@@ -698,6 +700,9 @@ pub struct ExecContext {
     pub main_pid: u32,
     /// systemd's `LoadState` ("loaded", "not-found", …; empty when not asked).
     pub load_state: String,
+    /// A unit of the system manager (its root-only env files may be read as root); a user
+    /// unit's env files are always read as the user, whatever they name.
+    pub system: bool,
 }
 
 impl ExecContext {
@@ -707,7 +712,7 @@ impl ExecContext {
     pub fn start_environment(&self) -> Vec<(String, String)> {
         let mut environment: Vec<(String, String)> = self.environment.clone();
         for file in &self.environment_files {
-            if let Ok(Some(found)) = read_env_file(file) {
+            if let Ok(Some(found)) = read_env_file(file, self.system) {
                 environment.extend(env_file_assignments(&found.content));
             }
         }
@@ -716,13 +721,15 @@ impl ExecContext {
 }
 
 /// One of a unit's `EnvironmentFile=`s (`-` prefix allowed), read the one way every caller reads
-/// them: as root only when root alone controls the file (`fsutil::root_controlled`: a system
-/// unit's root-only files, our own drop-in's env file), else as the acting user, whose it may
-/// be; never through a link or a FIFO. (For a process that dropped to the user for good,
-/// `as_root` is a plain call.)
-fn read_env_file(file: &str) -> Result<Option<crate::fsutil::ExistingFile>> {
+/// them: for a unit of the system manager (`system`) as root only when root alone controls the
+/// file (`fsutil::root_controlled`: a system unit's root-only files, our own drop-in's env
+/// file), else as the acting user, whose it may be; a user unit's files always as the user (a
+/// user's own unit may name any file: root reading it for them would hand them root's files);
+/// never through a link or a FIFO. (For a process that dropped to the user for good, `as_root`
+/// is a plain call.)
+fn read_env_file(file: &str, system: bool) -> Result<Option<crate::fsutil::ExistingFile>> {
     let path = std::path::Path::new(file.trim_start_matches('-'));
-    if crate::fsutil::root_controlled(path) {
+    if system && crate::fsutil::root_controlled(path) {
         crate::privileges::as_root(|| crate::fsutil::read_managed(path))
     } else {
         crate::fsutil::read_managed(path)

@@ -147,9 +147,11 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
     let mut parameters = vec![
         ("action", options.action.as_str().to_owned()),
         ("secretId", options.secret_id.clone()),
-        ("user", options.user.clone()),
         ("region", options.instance_region.clone()),
     ];
+    if !options.user.is_empty() {
+        parameters.push(("user", options.user.clone()));
+    }
     if let Some(unit) = &options.unit {
         parameters.push(("unit", unit.clone()));
     }
@@ -175,7 +177,11 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         .enable_all()
         .build()
         .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let config = runtime.block_on(crate::aws::load_config(&options.aws, &options.secret_id))?;
+    let config = runtime.block_on(crate::aws::load_config(
+        &options.aws,
+        &options.secret_id,
+        false,
+    ))?;
     let client = aws_sdk_ssm::Client::new(&config);
 
     let mut command_ids = Vec::new();

@@ -81,11 +81,12 @@ pub(crate) struct FleetArgs {
     /// Name of the SSM document [default: OpenClawTokenSync].
     #[arg(long, value_name = "NAME")]
     pub(crate) document: Option<String>,
-    /// The gateway's user on the instances [default: ubuntu].
+    /// The gateway's user on the instances [default: each instance's own config file, as its
+    /// install wrote it].
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_USER", value_name = "NAME", value_hint = clap::ValueHint::Username)]
     pub(crate) user: Option<String>,
     /// The gateway's unit on the instances [default: every OpenClaw gateway of the user].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME", value_hint = clap::ValueHint::Other)]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
     pub(crate) unit: Option<String>,
     /// Region the instances read the secret from [default: their own].
     #[arg(long, value_name = "REGION")]
@@ -227,7 +228,7 @@ pub(crate) struct HostArgs {
     pub(crate) home: Option<PathBuf>,
     /// One gateway unit [default: every OpenClaw gateway unit of the user, found by its
     /// OPENCLAW_SERVICE_KIND=gateway marker; openclaw-gateway.service when there is none].
-    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME", value_hint = clap::ValueHint::Other)]
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_UNIT", value_name = "NAME")]
     pub(crate) unit: Option<String>,
     /// OpenClaw state directory (else OPENCLAW_STATE_DIR, OPENCLAW_HOME/.openclaw, ~/.openclaw).
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_STATE_DIR", value_name = "DIR")]

@@ -345,11 +345,9 @@ pub(super) fn trigger_options(
             .unwrap_or_else(|| crate::ssm_document::DEFAULT_DOCUMENT_NAME.to_owned()),
         action,
         secret_id,
-        user: fleet
-            .user
-            .or(file.user.clone())
-            .or_else(|| crate::ssm_document::default_of("user"))
-            .unwrap_or_default(),
+        // Only a user asked for here goes to the instances: without it each instance's own
+        // config file (what its install named) decides.
+        user: fleet.user.unwrap_or_default(),
         unit: match fleet.unit.or(file.unit.clone()) {
             Some(unit) => Some(unit_name(Some(unit), file)?),
             None => None,

@@ -78,8 +78,9 @@ fn bash_subcommand_names_fixed(script: &[u8]) -> Vec<u8> {
 fn command_sections(name: &str) -> String {
     let exit = match name {
         "status" => "\\fB0\\fR healthy; \\fB1\\fR a problem; \\fB2\\fR usage or configuration error; \\fB3\\fR warnings only (with \\fB\\-\\-nagios\\fR: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
-        "completions" | "man" => "\\fB0\\fR written; \\fB1\\fR it could not be written.",
-        _ => "\\fB0\\fR success; \\fB1\\fR the command failed (what was already changed is said); \\fB2\\fR usage or configuration error, nothing changed.",
+        "completions" | "man" => "\\fB0\\fR written; \\fB1\\fR it could not be written; \\fB2\\fR usage error.",
+        "sync" => "\\fB0\\fR success; \\fB1\\fR the command failed (what was already changed is said); \\fB2\\fR usage or configuration error, nothing changed.",
+        _ => "\\fB0\\fR success; \\fB1\\fR the command failed (what was already changed is said); \\fB2\\fR usage or configuration error (with \\fB\\-\\-trigger\\fR, the secret may have moved already: the message says).",
     };
     let examples: &[&str] = match name {
         "sync" => &[

@@ -49,6 +49,23 @@ pub struct GatewayCli<'a> {
     private_state: PathBuf,
     /// The port the gateway listens on (`super::listening`).
     port: u16,
+    /// How many agents the gateway's `openclaw.json` lists (`agents.list`, `agents.entries`).
+    configured_agents: usize,
+}
+
+/// The number of agents an `openclaw.json` (JSON5) lists.
+fn configured_agents(config_text: &str) -> usize {
+    let Ok(config) = json5::from_str::<Value>(config_text) else {
+        return 0;
+    };
+    ["list", "entries"]
+        .iter()
+        .map(|key| match &config["agents"][key] {
+            Value::Array(items) => items.len(),
+            Value::Object(items) => items.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// An OpenClaw release number (`2026.9.6`; a pre-release suffix is ignored).
@@ -172,6 +189,7 @@ impl<'a> GatewayCli<'a> {
             &context.start_environment(),
             config_text.as_deref(),
         );
+        let configured_agents = config_text.as_deref().map_or(0, configured_agents);
         Ok(Some(GatewayCli {
             prefix,
             config,
@@ -179,12 +197,18 @@ impl<'a> GatewayCli<'a> {
             systemctl,
             private_state: private_state.to_path_buf(),
             port,
+            configured_agents,
         }))
     }
 
     /// The unit's environment (credentials removed): where its state dir and config are.
     pub fn context(&self) -> &ExecContext {
         &self.context
+    }
+
+    /// How many agents the gateway's `openclaw.json` lists.
+    pub fn configured_agents(&self) -> usize {
+        self.configured_agents
     }
 
     /// The OpenClaw release the CLI (and so the gateway) is: `version` of the `package.json` of
@@ -196,17 +220,16 @@ impl<'a> GatewayCli<'a> {
             .iter()
             .rev()
             .find(|a| a.ends_with(".js") || a.ends_with(".mjs"))?;
-        let package = Path::new(script)
+        Path::new(script)
             .ancestors()
             .skip(1)
             .take(3)
-            .map(|dir| dir.join("package.json"))
-            .find(|file| file.is_file())?;
-        let text = fsutil::read_regular(&package).ok().flatten()?;
-        let json: Value = serde_json::from_slice(&text).ok()?;
-        (json["name"] == "openclaw")
-            .then(|| Release::parse(json["version"].as_str()?))
-            .flatten()
+            .find_map(|dir| {
+                let text = fsutil::read_regular(&dir.join("package.json")).ok()??;
+                let json: Value = serde_json::from_slice(&text).ok()?;
+                (json["name"] == "openclaw").then_some(())?;
+                Release::parse(json["version"].as_str()?)
+            })
     }
 
     /// One `gateway call`, allowed `timeout` inside the gateway.
@@ -246,6 +269,18 @@ impl<'a> GatewayCli<'a> {
         Ok(interpret(success, &stdout, &stderr))
     }
 
+    /// Waits (until `deadline`) for the gateway's port to listen; no process is started.
+    pub fn wait_listening(&self, deadline: Instant) {
+        if super::listening::wait_listening(self.port, deadline) {
+            tracing::debug!(port = self.port, "the gateway listens");
+        } else {
+            tracing::debug!(
+                port = self.port,
+                "the gateway's port does not listen; asking anyway"
+            );
+        }
+    }
+
     /// Calls `method` until the gateway answers or `deadline` passes: a restarted gateway takes
     /// seconds to listen (2026.9.6: 13–16 s). The first call waits until its port listens
     /// (no process is started before); then calls are retried while it is unreachable. Returns
@@ -257,14 +292,7 @@ impl<'a> GatewayCli<'a> {
         timeout: Duration,
         deadline: Instant,
     ) -> Result<Call> {
-        if super::listening::wait_listening(self.port, deadline) {
-            tracing::debug!(port = self.port, "the gateway listens");
-        } else {
-            tracing::debug!(
-                port = self.port,
-                "the gateway's port does not listen; asking anyway"
-            );
-        }
+        self.wait_listening(deadline);
         loop {
             let result = self.call(method, params, timeout)?;
             match result {
@@ -308,6 +336,21 @@ mod tests {
         );
         assert_eq!(cli_prefix(&argv(&["/bin/sleep", "infinity"])), None);
         assert_eq!(cli_prefix(&argv(&["gateway"])), None);
+    }
+
+    #[test]
+    fn agents_are_counted_from_the_config_in_either_shape() {
+        assert_eq!(configured_agents("{}"), 0);
+        assert_eq!(configured_agents("{agents: {list: [{id: 'main'}]}}"), 1);
+        assert_eq!(
+            configured_agents(r#"{"agents": {"list": [{"id": "main"}, {"id": "work"}]}}"#),
+            2
+        );
+        assert_eq!(
+            configured_agents("{agents: {entries: {main: {}, work: {}}}}"),
+            2
+        );
+        assert_eq!(configured_agents("not json"), 0);
     }
 
     #[test]

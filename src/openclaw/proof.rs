@@ -351,8 +351,9 @@ pub fn prove(
 /// On a release with `models.probe` and a gateway of one agent, the probe comes first and alone
 /// is the proof: its answer names every credential the gateway would use for Anthropic,
 /// profiles included, so `models.authStatus` (a second Node start of the CLI, 1–3 s right after
-/// a restart, on a machine whose cores the starting gateway wants) would add nothing. Anything
-/// but an answer or an unreachable gateway falls back to the full sequence.
+/// a restart, on a machine whose cores the starting gateway wants) would add nothing. One
+/// agent: the stores found on disk and the gateway's `openclaw.json` both know no other. Anything
+/// but an answer falls back to the full sequence.
 fn ask_gateway(
     cli: &GatewayCli<'_>,
     proof: &mut GatewayProof,
@@ -367,31 +368,22 @@ fn ask_gateway(
     let probe_timeout = PROBE_TIMEOUT + Duration::from_secs(10);
     let probe_alone = options.probe
         && options.agents.len() <= 1
+        && cli.configured_agents() <= 1
         && cli.release().is_some_and(|r| r >= Release::MODELS_PROBE);
-    let mut probed = None;
     if probe_alone {
-        probed = Some(cli.call_when_up(
-            "models.probe",
-            &probe_params,
-            probe_timeout,
-            options.deadline,
-        )?);
-    }
-    let mut reached = true;
-    match &probed {
-        Some(Call::Answer(_)) => {}
-        Some(Call::Unreachable(why)) => {
-            reached = false;
-            proof.rpc_error = Some(why.clone());
+        // One live request once the port listens; anything but an answer (a CLI starved of
+        // CPU, a gateway still warming up) falls back to the full sequence below.
+        cli.wait_listening(options.deadline);
+        match cli.call("models.probe", &probe_params, probe_timeout)? {
+            Call::Answer(answer) => {
+                return apply_probe_reading(proof, read_probe(&answer), variable);
+            }
+            other => tracing::debug!(?other, "models.probe alone did not answer; asking in full"),
         }
-        _ => reached = ask_auth_status(cli, proof, variable, options)?,
     }
+    let reached = ask_auth_status(cli, proof, variable, options)?;
     if options.probe && reached {
-        let answer = match probed {
-            Some(answer) => answer,
-            None => cli.call("models.probe", &probe_params, probe_timeout)?,
-        };
-        match answer {
+        match cli.call("models.probe", &probe_params, probe_timeout)? {
             Call::Answer(answer) => apply_probe_reading(proof, read_probe(&answer), variable)?,
             Call::UnknownMethod => {}
             Call::Unreachable(why) | Call::Failed(why) => {

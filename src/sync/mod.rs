@@ -320,7 +320,8 @@ fn aws_configs(
         .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
     let mut configs = Vec::new();
     for secret in secrets {
-        let mut config = runtime.block_on(aws::load_config(&options.aws, &secret.secret_id))?;
+        let mut config =
+            runtime.block_on(aws::load_config(&options.aws, &secret.secret_id, true))?;
         if freeze {
             config = runtime.block_on(aws::freeze_credentials(config))?;
         }

@@ -59,11 +59,24 @@ fn sync(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run
         "json",
     ];
     args.extend_from_slice(extra);
-    run_tool(
+    // Every child of the run (systemd-run) and every OpenClaw CLI call it makes is scanned for
+    // the tokens in its argv and environment while it runs.
+    let scan = ChildScan::start(tokens);
+    let run = run_tool(
         &args,
         &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", "")],
         tokens,
-    )
+    );
+    let (runs, calls) = scan.finish();
+    if run.status == 0 && run.stdout.contains("\"restarted\"") {
+        // A run that restarted proved the gateway through its CLI: the scan saw it.
+        assert!(
+            runs > 0 && calls > 0,
+            "the scan saw {runs} systemd-run and {calls} CLI call(s): {}",
+            run.stdout
+        );
+    }
+    run
 }
 
 /// The proof a release's gateway offers: `models.probe` from 2026.8.1, `models.authStatus`

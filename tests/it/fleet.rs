@@ -139,6 +139,11 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
         listed["Commands"][0]["Parameters"]["versionStage"],
         serde_json::json!(["CANARY"])
     );
+    // No --user: none is sent, so each instance's own config decides (not "ubuntu").
+    assert!(
+        listed["Commands"][0]["Parameters"].get("user").is_none(),
+        "{listed}"
+    );
 
     // Text output: one row per instance.
     let run = trigger_and_wait(&proxy, &doc, &["--targets", "tag:Role=gw-tag"]);
@@ -918,6 +923,42 @@ fn the_ssm_document_runs_sync_and_status_for_real() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("dry run:"));
+
+    // Without a user (what `trigger` sends unless --user is given) the instance's own config
+    // decides: here it names the user, whose gateway is synced (--force: a restart proves it
+    // was this user's gateway the run reached, not root's).
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), format!("user = \"{}\"\n", user.name)).unwrap();
+    let script = render(&[
+        ("action", "sync"),
+        ("secretId", &secret),
+        ("extraArgs", "--force"),
+    ]);
+    let before = user.main_pid();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("OPENCLAW_TOKEN_SYNC_BIN", BIN)
+        .envs(aws_env(&moto().endpoint))
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", config.path())
+        .output()
+        .unwrap();
+    assert_no_leak("document stdout", &output.stdout, &tokens);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("for {}", user.name)),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_ne!(
+        user.main_pid(),
+        before,
+        "the user's gateway was not restarted"
+    );
 
     // A value with shell syntax never reaches the shell: the document's rules refuse it.
     for (name, hostile) in [

@@ -832,14 +832,32 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
     );
     assert!(!run.stderr.contains("not enabled"), "{}", run.stderr);
 
-    // A region that contradicts the secret's ARN.
+    // A --region that contradicts the secret's ARN is a usage error; a region from the
+    // environment gives way to the ARN's (the request goes to eu-west-1, where moto has no
+    // such secret: the error names that region and the ARN's account).
     let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tests/aws-mistakes-AbCdEf";
-    let run = sync_with_env(home.path(), arn, &[], &[], &[], &tokens);
+    let run = sync_with_env(
+        home.path(),
+        arn,
+        &[],
+        &[],
+        &["--region", "us-east-1"],
+        &tokens,
+    );
     run.expect_status(2);
     said.push_str(&run.stderr);
     assert!(
         run.stderr
-            .contains("the region is us-east-1 but the secret's ARN names eu-west-1"),
+            .contains("is us-east-1 but the secret's ARN names eu-west-1"),
+        "{}",
+        run.stderr
+    );
+    let run = sync_with_env(home.path(), arn, &[], &[], &[], &tokens);
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr
+            .contains("in region eu-west-1 of account 123456789012"),
         "{}",
         run.stderr
     );

@@ -1048,3 +1048,63 @@ pub fn wait_flocked(path: &Path) {
     }
     panic!("{} was not locked by the holder", path.display());
 }
+
+/// While a run works, watches every `systemd-run` process and every OpenClaw CLI call
+/// (`… gateway call …`) on the machine: none may carry a token in its argv or environment (the
+/// gateway itself is not looked at: it is meant to have the token). [`ChildScan::finish`] says
+/// how many of each it saw, so a test can prove the scan was not empty.
+pub struct ChildScan {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl ChildScan {
+    pub fn start(tokens: &[String]) -> ChildScan {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tokens = tokens.to_vec();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen_runs = std::collections::HashSet::new();
+            let mut seen_calls = std::collections::HashSet::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in fs::read_dir("/proc").unwrap().flatten() {
+                    let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                        continue;
+                    };
+                    let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                    let is_run = args.first().is_some_and(|a| a.ends_with(b"systemd-run"));
+                    let is_call = args
+                        .windows(2)
+                        .any(|w| w[0] == b"gateway" && w[1] == b"call");
+                    if !is_run && !is_call {
+                        continue;
+                    }
+                    assert_no_leak(&format!("argv of pid {pid}"), &cmdline, &tokens);
+                    if let Ok(environ) = fs::read(entry.path().join("environ")) {
+                        assert_no_leak(&format!("environment of pid {pid}"), &environ, &tokens);
+                        if is_run {
+                            seen_runs.insert(pid);
+                        } else {
+                            seen_calls.insert(pid);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (seen_runs.len(), seen_calls.len())
+        });
+        ChildScan { stop, thread }
+    }
+
+    /// Stops the scan: (systemd-run processes, OpenClaw CLI calls) seen; a leak panics here.
+    pub fn finish(self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.thread.join() {
+            Ok(seen) => seen,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
