@@ -253,6 +253,11 @@ fn describe_get_error(
         _ if code == "AccessDeniedException" => {
             " (the credentials need secretsmanager:GetSecretValue on this secret; see iam-policy.json)".to_owned()
         }
+        GetSecretValueError::InvalidRequestException(_)
+            if message.contains("marked for deletion") || message.contains("marked deleted") =>
+        {
+            format!(" (the secret is scheduled for deletion; `aws secretsmanager restore-secret --secret-id {secret_id}` brings it back)")
+        }
         GetSecretValueError::DecryptionFailure(_) => {
             " (the credentials may lack kms:Decrypt on the secret's customer key)".to_owned()
         }

@@ -379,13 +379,10 @@ fn check_unit(
                     ),
                 }
             }
-            Err(e) => findings.add(
-                "secret-current",
-                Severity::Problem,
-                e.to_string(),
-                "the secret cannot be read with this host's credentials",
-                "check the instance role (iam-policy.json), the region and the secret id",
-            ),
+            Err(e) => {
+                let (why, fix) = secret_error_advice(&e.to_string(), secret_id);
+                findings.add("secret-current", Severity::Problem, e.to_string(), why, fix)
+            }
         }
     }
     check_expiry(
@@ -704,6 +701,31 @@ fn check_gateway_runtime(
     }
 }
 
+/// Why a secret could not be read, and the next command, from what AWS answered.
+fn secret_error_advice(error: &str, secret_id: &str) -> (&'static str, String) {
+    if error.contains("marked for deletion") || error.contains("marked deleted") {
+        (
+            "the secret is scheduled for deletion: Secrets Manager refuses to read it",
+            format!("aws secretsmanager restore-secret --secret-id {secret_id}, then openclaw-token-sync sync --secret-id {secret_id}"),
+        )
+    } else if error.contains("ResourceNotFoundException") {
+        (
+            "no such secret in the region and account this host asked (see the error)",
+            format!("check the secret id and region: aws secretsmanager describe-secret --secret-id {secret_id}"),
+        )
+    } else if error.contains("AccessDenied") || error.contains("credentials") {
+        (
+            "this host's credentials may not read the secret",
+            "attach the permissions of iam-policy.json (shipped in the package's documentation) to the instance role".to_owned(),
+        )
+    } else {
+        (
+            "Secrets Manager could not be asked (see the error)",
+            "fix what the error names, then run status again".to_owned(),
+        )
+    }
+}
+
 fn check_environment_files(
     findings: &mut Findings,
     paths: &ManagedPaths,
@@ -717,10 +739,26 @@ fn check_environment_files(
         };
         if let Some(found) = fingerprint_of_assignment(&file.content, variable) {
             if dropin.is_some_and(|d| d != &found) {
-                overriding.push(format!("{} sets {variable} = {found}", path.display()));
+                overriding.push((
+                    path,
+                    format!("{} sets {variable} = {found}", path.display()),
+                ));
             }
         }
     }
+    let why = overriding
+        .iter()
+        .map(|(path, _)| {
+            if *path == &paths.gateway_env {
+                format!("{} is the unit's EnvironmentFile= and overrides Environment= lines of every drop-in", path.display())
+            } else {
+                format!("OpenClaw 2026.8.1+ reads {} at start and lets it override the process environment for the keys its unit manages", path.display())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+        + ", so a stale token there wins";
+    let overriding: Vec<String> = overriding.into_iter().map(|(_, seen)| seen).collect();
     if overriding.is_empty() {
         findings.ok(
             "environment-file-override",
@@ -731,8 +769,8 @@ fn check_environment_files(
             "environment-file-override",
             Severity::Problem,
             overriding.join("; "),
-            "gateway.systemd.env is the unit's EnvironmentFile= and overrides Environment= lines of every drop-in, so a stale token there wins",
-            "openclaw-token-sync sync --force --secret-id <secret> (rewrites that line), or delete the line",
+            why,
+            "openclaw-token-sync sync --force --secret-id <secret> (rewrites those lines), or delete them",
         );
     }
 }

@@ -133,6 +133,12 @@ fn every_problem_is_found_and_comes_with_its_fix() {
         0o600,
     );
     user.systemctl(&["restart", UNIT]);
+    // And the state dir's .env (which OpenClaw 2026.8.1+ lets override managed keys) with one.
+    user.write(
+        ".openclaw/.env",
+        format!("ANTHROPIC_OAUTH_TOKEN={stale}\n").as_bytes(),
+        0o600,
+    );
     // A token file readable by others.
     fs::set_permissions(
         user.path(".openclaw-env"),
@@ -203,6 +209,17 @@ fn every_problem_is_found_and_comes_with_its_fix() {
             "{check} has a fix"
         );
     }
+
+    // Each overriding file is named with why it wins.
+    let why = finding(&report, "environment-file-override")[0]["why"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        why.contains("gateway.systemd.env is the unit's EnvironmentFile=")
+            && why.contains(".openclaw/.env at start"),
+        "{why}"
+    );
 
     let text = run_tool(&["status", "--user", &user.name], &[], &tokens);
     text.expect_status(1);
@@ -306,6 +323,30 @@ fn an_expired_token_and_a_missing_unit_are_problems() {
         severity_of(&report, "state"),
         "warning",
         "unit-not-found is not a verified gateway"
+    );
+
+    // A secret scheduled for deletion is named as such, with the command that brings it back
+    // (not blamed on the instance role).
+    schedule_deletion(&secret);
+    let (code, report) = status(&user, &["--check-secret", "--secret-id", &secret], &tokens);
+    assert_eq!(code, 1, "{report:#}");
+    let current = &finding(&report, "secret-current")[0];
+    assert!(
+        current["why"]
+            .as_str()
+            .unwrap()
+            .contains("scheduled for deletion"),
+        "{current}"
+    );
+    assert!(
+        current["fix"].as_str().unwrap().contains(&format!(
+            "aws secretsmanager restore-secret --secret-id {secret}"
+        )),
+        "{current}"
+    );
+    assert!(
+        !current["fix"].as_str().unwrap().contains("instance role"),
+        "{current}"
     );
 }
 

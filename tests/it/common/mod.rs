@@ -182,6 +182,15 @@ fn secrets_client(endpoint: &str) -> (tokio::runtime::Runtime, aws_sdk_secretsma
 }
 
 /// Creates a secret with a string value; returns its name.
+/// Schedules a secret for deletion (the default 30-day recovery window), as an operator's
+/// `aws secretsmanager delete-secret` does.
+pub fn schedule_deletion(name: &str) {
+    let (runtime, client) = secrets_client(&moto().endpoint);
+    runtime
+        .block_on(client.delete_secret().secret_id(name).send())
+        .expect("delete secret in moto");
+}
+
 pub fn create_secret(name: &str, value: &str) -> String {
     let (runtime, client) = secrets_client(&moto().endpoint);
     runtime
