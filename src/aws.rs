@@ -150,7 +150,7 @@ fn describe_credentials_error(
         .map(|(message, _)| format!(": {}", crate::openclaw::gateway_rpc::short(message)))
         .unwrap_or_default();
     match err {
-        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions of iam-policy.json".to_owned(),
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions in `man openclaw-token-sync` (IAM)".to_owned(),
         CredentialsError::ProviderTimedOut(_) => "AWS credentials: the provider timed out (is the instance metadata service reachable from this host?)".to_owned(),
         CredentialsError::InvalidConfiguration(_) => format!("AWS credentials: the AWS profile or environment is not valid{cause}"),
         _ => format!("AWS credentials could not be loaded{cause}"),
@@ -251,7 +251,7 @@ fn describe_get_error(
                 .unwrap_or_else(|| " of the account of the credentials".to_owned())
         ),
         _ if code == "AccessDeniedException" => {
-            " (the credentials need secretsmanager:GetSecretValue on this secret; see iam-policy.json)".to_owned()
+            " (the credentials need secretsmanager:GetSecretValue on this secret: `man openclaw-token-sync`, IAM)".to_owned()
         }
         GetSecretValueError::InvalidRequestException(_)
             if message.contains("marked for deletion") || message.contains("marked deleted") =>

@@ -716,7 +716,8 @@ fn secret_error_advice(error: &str, secret_id: &str) -> (&'static str, String) {
     } else if error.contains("AccessDenied") || error.contains("credentials") {
         (
             "this host's credentials may not read the secret",
-            "attach the permissions of iam-policy.json (shipped in the package's documentation) to the instance role".to_owned(),
+            "attach the permissions in `man openclaw-token-sync` (IAM) to the instance role"
+                .to_owned(),
         )
     } else {
         (
@@ -1037,7 +1038,7 @@ fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattend
         },
         format!("lingering is not enabled for {user}"),
         "without it the user's systemd manager, and the gateway with it, stops at logout and does not start at boot; `systemctl --user` from SSM or the timer then finds no manager",
-        format!("sudo loginctl enable-linger {user} (deploy/install.sh does this)"),
+        format!("sudo loginctl enable-linger {user} (the install does this)"),
     );
 }
 

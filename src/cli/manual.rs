@@ -41,6 +41,16 @@ The files \fBsync\fR keeps (0600, owned by the gateway's user).
 .TP
 \fI/var/lib/prometheus/node\-exporter/openclaw\-token\-sync.prom\fR
 Metrics, written by the packaged service when that directory exists.
+.SH IAM
+The instance role (or whatever credentials the host has) needs only this, with the secret's ARN
+(the package also ships it as \fI/usr/share/doc/openclaw\-token\-sync/iam\-policy.json\fR; add
+\fBkms:Decrypt\fR on a customer key if the secret uses one):
+.PP
+.nf
+"#;
+
+/// After the IAM policy, the last section.
+const SEE_ALSO: &str = r#".fi
 .SH "SEE ALSO"
 \fBsystemctl\fR(1), \fBjournalctl\fR(1), \fBsystemd.exec\fR(5)
 "#;
@@ -137,6 +147,13 @@ fn main_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut page)?;
     page.extend_from_slice(EXTRA_SECTIONS.as_bytes());
+    page.extend_from_slice(
+        include_str!("../../iam-policy.json")
+            .replace('\\', "\\e")
+            .replace('-', "\\-")
+            .as_bytes(),
+    );
+    page.extend_from_slice(SEE_ALSO.as_bytes());
     Ok(page)
 }
 

@@ -163,6 +163,11 @@ fn man_pages_render_with_groff_and_man() {
     for section in ["SYNOPSIS", "EXIT STATUS", "FILES", "ENVIRONMENT"] {
         assert!(main_text.contains(section), "{section} in\n{main_text}");
     }
+    // The IAM policy messages point at is on the page, as JSON.
+    assert!(
+        main_text.contains("\"Action\": \"secretsmanager:GetSecretValue\""),
+        "{main_text}"
+    );
     // Every page it names exists: no page for `help`.
     assert!(
         !main_text.contains("openclaw-token-sync-help"),
@@ -370,6 +375,8 @@ fn the_debian_package_installs_through_distributor_verifies_and_purges() {
         "usr/share/fish/vendor_completions.d/openclaw-token-sync.fish",
         "usr/share/man/man1/openclaw-token-sync.1.gz",
         "usr/share/man/man1/openclaw-token-sync-sync.1.gz",
+        // Messages name it: the permissions the instance role needs.
+        "usr/share/doc/openclaw-token-sync/iam-policy.json",
     ] {
         assert!(contents.path().join(path).is_file(), "{path} in\n{listing}");
     }
