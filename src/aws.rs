@@ -119,6 +119,7 @@ pub async fn load_config(
     }
     let endpoint = Endpoint::of(&config, "secretsmanager");
     tracing::debug!(region = %endpoint.region, endpoint = %endpoint.host, "Secrets Manager");
+    CONFIG.with(|current| *current.borrow_mut() = Some(config.clone()));
     Ok(config)
 }
 
@@ -264,6 +265,34 @@ fn describe_get_error(
         _ => String::new(),
     };
     Error::failed(format!("{what} failed: {code}: {message}{hint}"))
+}
+
+thread_local! {
+    /// The configuration this thread's AWS calls use (the last `load_config`), so a call that
+    /// got no service answer can be described with the region and endpoint it went to.
+    static CONFIG: std::cell::RefCell<Option<SdkConfig>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `{what} failed: …` for any AWS call: the service's code and message where it answered,
+/// else the transport failure in words (see [`transport_failure`]), never the request.
+pub fn describe_failure<E: ProvideErrorMetadata, R>(
+    what: &str,
+    service: &str,
+    err: &SdkError<E, R>,
+) -> String {
+    if let (SdkError::ServiceError(_), Some(code)) = (err, err.code()) {
+        return format!("{what} failed: {code}: {}", err.message().unwrap_or(""));
+    }
+    let endpoint = CONFIG.with(|config| {
+        config
+            .borrow()
+            .as_ref()
+            .map(|config| Endpoint::of(config, service))
+    });
+    match endpoint {
+        Some(endpoint) => format!("{what} failed: {}", transport_failure(err, &endpoint)),
+        None => format!("{what} failed: no usable answer (network, timeout or malformed response)"),
+    }
 }
 
 /// Where an AWS service is asked, for messages: the region and the endpoint's host and port.

@@ -206,17 +206,17 @@ pub(crate) fn secrets_client(
     Ok((runtime, aws_sdk_secretsmanager::Client::new(&config)))
 }
 
-/// A failed call, by its error code and message (never the request, which may hold the token).
-pub(crate) fn sdk_failure(
+/// A failed call, by its error code and message, or what kept it from an answer (never the
+/// request, which may hold the token).
+pub(crate) fn sdk_failure<E: aws_sdk_secretsmanager::error::ProvideErrorMetadata, R>(
     what: &str,
     secret_id: &str,
-    err: impl aws_sdk_secretsmanager::error::ProvideErrorMetadata,
+    err: aws_sdk_secretsmanager::error::SdkError<E, R>,
 ) -> Error {
-    Error::failed(format!(
-        "{what} for {secret_id} failed: {}: {}",
-        err.code()
-            .unwrap_or("no usable answer (network, timeout or malformed response)"),
-        err.message().unwrap_or("")
+    Error::failed(aws::describe_failure(
+        &format!("{what} for {secret_id}"),
+        "secretsmanager",
+        &err,
     ))
 }
 

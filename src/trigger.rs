@@ -115,19 +115,11 @@ impl TriggerReport {
     }
 }
 
-fn ssm_error(
+fn ssm_error<E: aws_sdk_ssm::error::ProvideErrorMetadata, R>(
     what: &str,
-    err: impl aws_sdk_ssm::error::ProvideErrorMetadata + std::fmt::Debug,
+    err: aws_sdk_ssm::error::SdkError<E, R>,
 ) -> Error {
-    match err.code() {
-        Some(code) => Error::failed(format!(
-            "{what} failed: {code}: {}",
-            err.message().unwrap_or("")
-        )),
-        None => Error::failed(format!(
-            "{what} failed: no usable answer from SSM (network, timeout or malformed response)"
-        )),
-    }
+    Error::failed(crate::aws::describe_failure(what, "ssm", &err))
 }
 
 fn is_terminal(status: &str) -> bool {
@@ -216,7 +208,7 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         }
         let response = runtime
             .block_on(request.send())
-            .map_err(|e| ssm_error("SendCommand", e.into_service_error()))?;
+            .map_err(|e| ssm_error("SendCommand", e))?;
         let id = response
             .command()
             .and_then(|c| c.command_id())
@@ -250,7 +242,7 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
         for id in &pending {
             let listed = runtime
                 .block_on(client.list_commands().command_id(id).send())
-                .map_err(|e| ssm_error("ListCommands", e.into_service_error()))?;
+                .map_err(|e| ssm_error("ListCommands", e))?;
             let command = listed
                 .commands()
                 .first()
@@ -367,7 +359,7 @@ fn list_invocations(
                     .set_next_token(next_token.take())
                     .send(),
             )
-            .map_err(|e| ssm_error("ListCommandInvocations", e.into_service_error()))?;
+            .map_err(|e| ssm_error("ListCommandInvocations", e))?;
         for invocation in page.command_invocations() {
             let plugin = invocation.command_plugins().first();
             let output = plugin.and_then(|p| p.output()).unwrap_or_default();

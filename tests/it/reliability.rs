@@ -779,6 +779,44 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
         run.stderr
     );
 
+    // The operator-side commands say the same: put (the first call after its checks) and
+    // trigger (SSM).
+    let run = put_at(
+        &refused,
+        &secret,
+        &format!("{token}\n"),
+        &["--no-probe"],
+        &tokens,
+    );
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("connection refused by 127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+    let run = run_tool(
+        &[
+            "trigger",
+            "--secret-id",
+            &secret,
+            "--instance-ids",
+            "i-0123456789abcdef0",
+        ],
+        &[("AWS_ENDPOINT_URL", &refused)],
+        &tokens,
+    );
+    run.expect_status(1);
+    said.push_str(&run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "SendCommand failed: connection refused by 127.0.0.1:{port}"
+        )),
+        "{}",
+        run.stderr
+    );
+
     // HTTPS spoken to moto's plain HTTP.
     let https = moto().endpoint.replace("http://", "https://");
     let run = sync_with_env(
