@@ -148,9 +148,9 @@ pub(crate) struct TriggerArgs {
     /// What the instances run [default: sync].
     #[arg(long, value_enum)]
     pub(crate) action: Option<trigger::Action>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Instances and rollout")]
     pub(crate) fleet: FleetArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS and output")]
     pub(crate) api: ApiArgs,
 }
 
@@ -211,9 +211,12 @@ pub(crate) struct ChangeArgs {
     /// Then run `trigger` with the fleet flags below.
     #[arg(long)]
     pub(crate) trigger: bool,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "With --trigger (as `trigger` takes them)"
+    )]
     pub(crate) fleet: FleetArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "AWS and output")]
     pub(crate) api: ApiArgs,
 }
 

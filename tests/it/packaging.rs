@@ -202,6 +202,12 @@ fn mistyped_commands_and_flags_get_the_likely_one() {
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.lines().all(|l| l.chars().count() <= 80), "{help}");
+    // promote's own flags come first; the fleet flags only under their --trigger heading.
+    let out = run(BIN, &["promote", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let heading = help.find("With --trigger").expect("a --trigger heading");
+    assert!(help.find("--instance-ids").unwrap() > heading, "{help}");
+    assert!(help.find("--label").unwrap() < heading, "{help}");
 }
 
 #[test]
