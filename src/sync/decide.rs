@@ -136,6 +136,20 @@ pub enum RestartReason {
     NotRunning,
 }
 
+impl RestartReason {
+    /// In words, for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RestartReason::Resume => "a killed run left the gateway stopped",
+            RestartReason::Force => "--force",
+            RestartReason::Files => "a file the gateway reads changes",
+            RestartReason::Stores => "a store holds Anthropic profiles to remove",
+            RestartReason::Reload => "the unit needs a daemon-reload",
+            RestartReason::NotRunning => "the gateway is failed or half started",
+        }
+    }
+}
+
 /// What to do with stores that hold Anthropic entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreStep {
@@ -170,6 +184,37 @@ pub enum Action {
         reason: RestartReason,
         daemon_reload: bool,
     },
+}
+
+impl Action {
+    /// In words, for logs (`-vv`): never a `Debug` form.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::AskUnit => "look at the unit first".to_owned(),
+            Action::Report(_) => "nothing to do".to_owned(),
+            Action::DryRun { would_restart, .. } => format!(
+                "dry run{}",
+                if *would_restart {
+                    ", would restart"
+                } else {
+                    ""
+                }
+            ),
+            Action::Refuse(why) => format!("refuse: {why}"),
+            Action::WriteOnly { daemon_reload, .. } => format!(
+                "write the files, leave the gateway{}",
+                if *daemon_reload {
+                    " (daemon-reload)"
+                } else {
+                    ""
+                }
+            ),
+            Action::Verify => {
+                "prove the running gateway, restart only if it lacks the token".to_owned()
+            }
+            Action::Restart { reason, .. } => format!("restart: {}", reason.describe()),
+        }
+    }
 }
 
 /// The action and what becomes of dirty stores.

@@ -547,7 +547,11 @@ fn sync_unit(
             facts::unit_facts(systemctl, &options.unit, &mut status, &facts, token, &paths)?;
         decision = decide::decide(&facts);
     }
-    tracing::debug!(action = ?decision.action, stores = ?decision.stores, "decided");
+    tracing::debug!(
+        action = %decision.action.describe(),
+        stores = if decision.stores == decide::StoreStep::Hold { "hold" } else { "clean" },
+        "decided"
+    );
 
     let mut report = report::new(target, options, secret, &plan, warnings);
     report.state_dir = Some(state_dir);
@@ -685,7 +689,11 @@ fn sync_unit(
                     reason,
                     daemon_reload,
                 } => {
-                    tracing::info!(unit = options.unit, ?reason, "restarting the gateway");
+                    tracing::info!(
+                        unit = options.unit,
+                        reason = reason.describe(),
+                        "restarting the gateway"
+                    );
                     applier.restart(&status, daemon_reload)?
                 }
                 _ => applier.verify_or_restart(&status)?,

@@ -425,6 +425,18 @@ fn json_logs_are_one_object_per_line_at_every_verbosity() {
     }
     // stdout keeps the summary.
     assert!(run.stdout.starts_with("applied:"), "{}", run.stdout);
+    // Even at -vv the decision is words, not a Rust enum's Debug form.
+    let decided = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "decided")
+        .unwrap_or_else(|| panic!("no decision event: {}", run.stderr));
+    let action = decided["fields"]["action"].as_str().unwrap();
+    assert!(action.starts_with("restart: "), "{decided}");
+    assert!(
+        !run.stderr.contains("Restart {") && !run.stderr.contains("Report("),
+        "{}",
+        run.stderr
+    );
 
     // An error is a log event too, at ERROR, naming what failed.
     let failed = run_tool(
