@@ -139,6 +139,9 @@ pub async fn freeze_credentials(config: SdkConfig) -> Result<SdkConfig> {
         .build())
 }
 
+/// The start of the message for a credential chain that found nothing.
+const NO_CREDENTIALS: &str = "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role)";
+
 /// A credential chain that gave nothing, in an operator's words (the SDK's own text says "the
 /// credential provider was not enabled").
 fn describe_credentials_error(
@@ -151,7 +154,7 @@ fn describe_credentials_error(
         .map(|(message, _)| format!(": {}", crate::openclaw::gateway_rpc::short(message)))
         .unwrap_or_default();
     match err {
-        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials found (environment variables, AWS profile, web identity, container or instance role); on EC2 attach an instance profile with the permissions in `man openclaw-token-sync` (IAM)".to_owned(),
+        CredentialsError::CredentialsNotLoaded(_) => NO_CREDENTIALS.to_owned(),
         CredentialsError::ProviderTimedOut(_) => "AWS credentials: the provider timed out (is the instance metadata service reachable from this host?)".to_owned(),
         CredentialsError::InvalidConfiguration(_) => format!("AWS credentials: the AWS profile or environment is not valid{cause}"),
         _ => format!("AWS credentials could not be loaded{cause}"),
@@ -230,10 +233,12 @@ fn describe_get_error(
 ) -> Error {
     let what = format!("GetSecretValue for {secret_id}");
     let SdkError::ServiceError(context) = err else {
-        return Error::failed(format!(
-            "{what} failed: {}",
-            transport_failure(&err, endpoint)
-        ));
+        let mut failure = transport_failure(&err, endpoint);
+        if failure.starts_with(NO_CREDENTIALS) {
+            // Said on the host the token goes to: what its instance role needs.
+            failure.push_str("; on EC2 attach an instance profile with the permissions in `man openclaw-token-sync` (IAM)");
+        }
+        return Error::failed(format!("{what} failed: {failure}"));
     };
     let service_error = context.into_err();
     let Some(code) = service_error.code().map(str::to_owned) else {

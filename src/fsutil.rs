@@ -409,6 +409,9 @@ mod tests {
         let dir = tempfile::tempdir_in("/tmp").unwrap();
         let file = dir.path().join("anthropic.env");
         fs::write(&file, b"A=1\n").unwrap();
+        // Explicit modes: another test sets the process's umask to 0 for a moment.
+        fs::set_permissions(&file, Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o700)).unwrap();
         assert!(root_controlled(&file));
         // Missing below a root directory: only root could create it.
         assert!(root_controlled(&dir.path().join("missing")));

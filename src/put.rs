@@ -346,6 +346,11 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
                     }
                     got.secret_string.take().map(Zeroizing::new)
                 }
+                // AWSCURRENT's value decides the shape of the new one (a JSON secret keeps
+                // its other keys): not reading it is a failure, never a plain-token rewrite.
+                Err(err) if Some(version_id) == current.as_ref() => {
+                    return Err(sdk_failure("GetSecretValue", secret_id, err));
+                }
                 // An old version this caller may not read (another KMS key, a condition on
                 // the stage) is simply not a candidate.
                 Err(err) => {

@@ -73,6 +73,9 @@ pub struct Finding {
     pub why: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// What `seen` says in numbers and ids, for scripts (`days_left`, `main_pid`, …).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub facts: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Debug)]
@@ -121,6 +124,7 @@ impl Findings {
             seen: seen.into(),
             why: None,
             fix: None,
+            facts: serde_json::Map::new(),
         });
     }
 
@@ -138,7 +142,15 @@ impl Findings {
             seen: seen.into(),
             why: Some(why.into()),
             fix: Some(fix.into()),
+            facts: serde_json::Map::new(),
         });
+    }
+
+    /// Adds a fact to the finding added last.
+    fn fact(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        if let Some(last) = self.0.last_mut() {
+            last.facts.insert(key.to_owned(), value.into());
+        }
     }
 }
 
@@ -378,6 +390,11 @@ fn check_unit(
                         ),
                     ),
                 }
+                findings.fact("current_version_id", secret.version_id.as_str());
+                findings.fact(
+                    "applied_version_id",
+                    applied.as_ref().map(|s| s.version_id.clone()),
+                );
             }
             Err(e) => {
                 let (why, fix) = secret_error_advice(&e.to_string(), secret_id);
@@ -535,6 +552,9 @@ fn check_gateway(
             format!("journalctl --user -u {unit} -n 50; then systemctl --user restart {unit}"),
         ),
     }
+
+    findings.fact("active_state", status.active_state.as_str());
+    findings.fact("main_pid", status.main_pid);
 
     let dropin_name = paths.dropin.display().to_string();
     if dropin_fingerprint.is_none() {
@@ -706,14 +726,14 @@ fn secret_error_advice(error: &str, secret_id: &str) -> (&'static str, String) {
     if error.contains("marked for deletion") || error.contains("marked deleted") {
         (
             "the secret is scheduled for deletion: Secrets Manager refuses to read it",
-            format!("aws secretsmanager restore-secret --secret-id {secret_id}, then openclaw-token-sync sync --secret-id {secret_id}"),
+            format!("from an account that may manage the secret (not this host's role): aws secretsmanager restore-secret --secret-id {secret_id}; then openclaw-token-sync sync --secret-id {secret_id}"),
         )
     } else if error.contains("ResourceNotFoundException") {
         (
             "no such secret in the region and account this host asked (see the error)",
-            format!("check the secret id and region: aws secretsmanager describe-secret --secret-id {secret_id}"),
+            format!("check the secret id and the region (from an account that may list secrets: aws secretsmanager describe-secret --secret-id {secret_id}); with the secret's ARN the right region is used"),
         )
-    } else if error.contains("AccessDenied") || error.contains("credentials") {
+    } else if error.contains("AccessDenied") || error.contains("no AWS credentials found") {
         (
             "this host's credentials may not read the secret",
             "attach the permissions in `man openclaw-token-sync` (IAM) to the instance role"
@@ -991,6 +1011,8 @@ fn check_expiry(
         },
     };
     let now = now_ms();
+    // Whole days, negative from the moment it expired (floor division).
+    let days_left = (expiry as i64 - now as i64).div_euclid(DAY_MS as i64);
     if expiry <= now {
         findings.add("token-expiry", Severity::Problem, format!("the token expired {} day(s) ago ({source})", (now - expiry) / DAY_MS), "an expired token fails every request", "create a new token (`claude setup-token`), then `openclaw-token-sync put --secret-id <secret>` or update the secret in the console");
     } else if expiry - now <= options.expiry_warning_days * DAY_MS {
@@ -1010,6 +1032,7 @@ fn check_expiry(
             format!("{} day(s) left ({source})", (expiry - now) / DAY_MS),
         );
     }
+    findings.fact("days_left", days_left);
 }
 
 const LEGACY_NAMES: [&str; 2] = ["fetch-claude-token.timer", "fetch-claude-token.service"];
@@ -1038,7 +1061,7 @@ fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattend
         },
         format!("lingering is not enabled for {user}"),
         "without it the user's systemd manager, and the gateway with it, stops at logout and does not start at boot; `systemctl --user` from SSM or the timer then finds no manager",
-        format!("sudo loginctl enable-linger {user} (the install does this)"),
+        format!("sudo loginctl enable-linger {user}"),
     );
 }
 
@@ -1154,6 +1177,20 @@ fn check_claude_credentials(findings: &mut Findings, fragment_path: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::FixContext;
+
+    #[test]
+    fn a_deleted_secret_is_not_blamed_on_the_role_in_either_of_aws_wordings() {
+        for message in [
+            "InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion.",
+            "InvalidRequestException: You tried to perform the operation on a secret that's currently marked deleted.",
+        ] {
+            let (why, fix) = super::secret_error_advice(message, "prod/anthropic");
+            assert!(why.contains("scheduled for deletion"), "{why}");
+            assert!(fix.contains("restore-secret --secret-id prod/anthropic"), "{fix}");
+        }
+        let (why, _) = super::secret_error_advice("AccessDeniedException: no", "x");
+        assert!(why.contains("credentials"), "{why}");
+    }
     use std::path::PathBuf;
 
     #[test]

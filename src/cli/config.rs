@@ -348,7 +348,7 @@ pub(super) fn trigger_options(
         // Only a user asked for here goes to the instances: without it each instance's own
         // config file (what its install named) decides.
         user: fleet.user.unwrap_or_default(),
-        unit: match fleet.unit.or(file.unit.clone()) {
+        unit: match fleet.unit {
             Some(unit) => Some(unit_name(Some(unit), file)?),
             None => None,
         },

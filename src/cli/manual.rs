@@ -43,7 +43,7 @@ The files \fBsync\fR keeps (0600, owned by the gateway's user).
 Metrics, written by the packaged service when that directory exists.
 .SH IAM
 The instance role (or whatever credentials the host has) needs only this, with the secret's ARN
-(the package also ships it as \fI/usr/share/doc/openclaw\-token\-sync/iam\-policy.json\fR; add
+(the Debian package also ships it as \fI/usr/share/doc/openclaw\-token\-sync/iam\-policy.json\fR; add
 \fBkms:Decrypt\fR on a customer key if the secret uses one):
 .PP
 .nf

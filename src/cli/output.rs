@@ -27,7 +27,11 @@ macro_rules! tell {
 
 pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        return print_json(report);
+        let result = match report.action {
+            PutAction::Unchanged => "unchanged",
+            PutAction::Created | PutAction::Moved => "changed",
+        };
+        return print_json(&with_result(report, result));
     }
     let what = format!(
         "version {} ({}, {})",
@@ -53,7 +57,7 @@ pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
 
 pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        return print_json(report);
+        return print_json(&with_result(report, "changed"));
     }
     let show = |view: &VersionView| {
         format!(
@@ -414,6 +418,17 @@ pub fn summary_line(report: &SyncReport) -> String {
             report.user
         ),
     }
+}
+
+/// A success report with the fields every JSON answer has, as a failure has them: `result`
+/// and `exit_code` (0).
+fn with_result(report: &impl serde::Serialize, result: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).expect("report serialises");
+    if let Some(object) = value.as_object_mut() {
+        object.insert("result".to_owned(), result.into());
+        object.insert("exit_code".to_owned(), 0.into());
+    }
+    value
 }
 
 /// One report as one line of JSON on stdout.

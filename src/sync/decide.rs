@@ -191,7 +191,12 @@ impl Action {
     pub fn describe(&self) -> String {
         match self {
             Action::AskUnit => "look at the unit first".to_owned(),
-            Action::Report(_) => "nothing to do".to_owned(),
+            Action::Report(action) => format!(
+                "nothing to do, report {}",
+                serde_json::to_string(action)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            ),
             Action::DryRun { would_restart, .. } => format!(
                 "dry run{}",
                 if *would_restart {
@@ -201,10 +206,16 @@ impl Action {
                 }
             ),
             Action::Refuse(why) => format!("refuse: {why}"),
-            Action::WriteOnly { daemon_reload, .. } => format!(
-                "write the files, leave the gateway{}",
+            Action::WriteOnly {
+                outcome,
+                daemon_reload,
+            } => format!(
+                "write the files, leave the gateway ({}){}",
+                serde_json::to_string(outcome)
+                    .unwrap_or_default()
+                    .trim_matches('"'),
                 if *daemon_reload {
-                    " (daemon-reload)"
+                    ", daemon-reload"
                 } else {
                     ""
                 }

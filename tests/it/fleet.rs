@@ -440,6 +440,9 @@ fn put_rolls_back_to_an_older_version_and_keeps_the_other_json_keys() {
     let put_a = put(&secret, &a, &["--output", "json"], &tokens);
     put_a.expect_status(0);
     assert_eq!(put_a.json()["action"], "created");
+    // Every JSON answer says its result and exit code, success as failure.
+    assert_eq!(put_a.json()["result"], "changed");
+    assert_eq!(put_a.json()["exit_code"], 0);
     let version_a = put_a.json()["version_id"].as_str().unwrap().to_owned();
     put(&secret, &b, &[], &tokens).expect_status(0);
     assert_eq!(current()["SecretString"], b.as_str());
@@ -610,6 +613,7 @@ fn canary_put_promote_and_rollback_move_the_staging_labels() {
     );
     run.expect_status(0);
     let report = run.json();
+    assert_eq!(report["result"], "changed", "{report}");
     assert_eq!(report["before"]["version_id"], version_a.as_str());
     assert_eq!(report["after"]["version_id"], version_b.as_str());
     assert_eq!(report["after"]["fingerprint"], fingerprint(&b).as_str());

@@ -70,6 +70,20 @@ fn a_healthy_host_exits_0() {
     ] {
         assert_eq!(severity_of(&report, check), "ok", "{check}: {report:#}");
     }
+    // What the prose says is in numbers and ids too (`facts`), for scripts.
+    let facts = |check: &str| finding(&report, check)[0]["facts"].clone();
+    assert_eq!(
+        facts("gateway-unit")["main_pid"],
+        user.main_pid(),
+        "{report:#}"
+    );
+    assert_eq!(facts("gateway-unit")["active_state"], "active");
+    let days = facts("token-expiry")["days_left"].as_i64().unwrap();
+    assert!((363..=365).contains(&days), "{report:#}");
+    let state = fs::read_to_string(user.state_file()).unwrap();
+    let applied = facts("secret-current")["applied_version_id"].clone();
+    assert!(state.contains(applied.as_str().unwrap()), "{report:#}");
+    assert_eq!(facts("secret-current")["current_version_id"], applied);
     let text = run_tool(&["status", "--user", &user.name], &[], &tokens);
     text.expect_status(0);
     assert!(
@@ -314,6 +328,13 @@ fn an_expired_token_and_a_missing_unit_are_problems() {
     );
     assert_eq!(unknown.status, 3, "UNKNOWN: {}", unknown.stderr);
     assert_eq!(severity_of(&report, "token-expiry"), "problem");
+    assert!(
+        finding(&report, "token-expiry")[0]["facts"]["days_left"]
+            .as_i64()
+            .unwrap()
+            < 0,
+        "{report:#}"
+    );
     assert!(finding(&report, "token-expiry")[0]["seen"]
         .as_str()
         .unwrap()
