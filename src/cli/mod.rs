@@ -73,8 +73,9 @@ fn run_status(args: StatusArgs, config: Option<&Path>) -> ExitCode {
     };
     match status::run(&options) {
         Ok(report) => {
-            print_status(&report, output);
-            ExitCode::from(status::nagios_code(report.exit_code()))
+            let code = status::nagios_code(report.exit_code());
+            print_status_as(&report, output, code);
+            ExitCode::from(code)
         }
         Err(err) => {
             let _ = fail(&err, output == OutputFormat::Json);

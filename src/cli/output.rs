@@ -133,16 +133,49 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     );
 }
 
-/// One gateway: its report as before; several: JSON `{"gateways": [report, ...]}`, text each
-/// report in turn.
+/// Text: each gateway's report in turn. JSON, however many gateways: one object,
+/// `{"result": "healthy"|"attention", "exit_code", "gateways": [{"user", "unit", "result",
+/// "exit_code", "report"}]}` (README "`status`").
 pub(super) fn print_status(run: &StatusRun, output: OutputFormat) {
-    match (run.reports.as_slice(), output) {
-        ([one], _) => print_status_report(one, output),
-        (_, OutputFormat::Json) => print_json(&serde_json::json!({ "gateways": run.reports })),
-        (reports, OutputFormat::Text) => reports
+    print_status_as(run, output, run.exit_code())
+}
+
+/// [`print_status`] with the process's own exit code at the top of the JSON (`--nagios` maps
+/// it; each gateway's entry keeps its status code).
+pub(super) fn print_status_as(run: &StatusRun, output: OutputFormat, code: u8) {
+    if output == OutputFormat::Text {
+        return run
+            .reports
             .iter()
-            .for_each(|report| print_status_report(report, output)),
+            .for_each(|report| print_status_report(report, output));
     }
+    let health = |code: u8| if code == 0 { "healthy" } else { "attention" };
+    let gateways: Vec<serde_json::Value> = run
+        .reports
+        .iter()
+        .map(|report| {
+            serde_json::json!({
+                "user": report.user,
+                "unit": report.unit,
+                "result": health(report.exit_code()),
+                "exit_code": report.exit_code(),
+                "report": report,
+            })
+        })
+        .collect();
+    let priority = if run.exit_code() == 0 {
+        P::Info
+    } else {
+        P::Err
+    };
+    print_json_at(
+        priority,
+        &serde_json::json!({
+            "result": health(run.exit_code()),
+            "exit_code": code,
+            "gateways": gateways,
+        }),
+    );
 }
 
 fn print_status_report(report: &StatusReport, output: OutputFormat) {
@@ -211,39 +244,58 @@ pub(super) fn fail(err: &Error, json: bool) -> ExitCode {
     ExitCode::from(err.exit_code())
 }
 
-/// One gateway: its report as before. Several: each report (or error) in turn; JSON
-/// `{"gateways": [{"user", "unit", "report"} | {"user", "unit", "error", "exit_code"}]}`.
+/// Text: each gateway's report (or error) in turn. JSON, however many gateways: one object,
+/// `{"result", "exit_code", "gateways": [{"user", "unit", "result", "exit_code", "report"} |
+/// {"user", "unit", "result": "failed", "exit_code", "error"}]}` (README "JSON output").
 pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        let entries: Vec<(String, u8, serde_json::Value)> = run
+            .gateways
+            .iter()
+            .map(|gateway| match &gateway.result {
+                Ok(report) => {
+                    tell_problems(report);
+                    let value = serde_json::to_value(report).expect("report serialises");
+                    let result = match report.exit_code() {
+                        0 => value["result"].as_str().unwrap_or("applied").to_owned(),
+                        _ => "failed".to_owned(),
+                    };
+                    let entry = serde_json::json!({
+                        "user": gateway.user,
+                        "unit": gateway.unit,
+                        "result": result,
+                        "exit_code": report.exit_code(),
+                        "report": value,
+                    });
+                    (result, report.exit_code(), entry)
+                }
+                Err(err) => {
+                    let entry = serde_json::json!({
+                        "user": gateway.user,
+                        "unit": gateway.unit,
+                        "result": "failed",
+                        "exit_code": err.exit_code(),
+                        "error": err.message(),
+                    });
+                    ("failed".to_owned(), err.exit_code(), entry)
+                }
+            })
+            .collect();
+        let code = run.exit_code();
+        let result = overall_result(entries.iter().map(|(result, _, _)| result.as_str()), code);
+        let gateways: Vec<serde_json::Value> =
+            entries.into_iter().map(|(_, _, entry)| entry).collect();
+        let priority = if code == 0 { P::Info } else { P::Err };
+        return print_json_at(
+            priority,
+            &serde_json::json!({ "result": result, "exit_code": code, "gateways": gateways }),
+        );
+    }
     if let [sync::GatewayRun {
         result: Ok(report), ..
     }] = run.gateways.as_slice()
     {
         return print_report(report, output);
-    }
-    if output == OutputFormat::Json {
-        let gateways: Vec<serde_json::Value> = run
-            .gateways
-            .iter()
-            .map(|gateway| match &gateway.result {
-                Ok(report) => serde_json::json!({
-                    "user": gateway.user,
-                    "unit": gateway.unit,
-                    "report": report,
-                }),
-                Err(err) => serde_json::json!({
-                    "user": gateway.user,
-                    "unit": gateway.unit,
-                    "error": err.message(),
-                    "exit_code": err.exit_code(),
-                }),
-            })
-            .collect();
-        let priority = if run.exit_code() == 0 {
-            P::Info
-        } else {
-            P::Err
-        };
-        return print_json_at(priority, &serde_json::json!({ "gateways": gateways }));
     }
     for gateway in &run.gateways {
         match &gateway.result {
@@ -257,7 +309,8 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
     }
 }
 
-pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
+/// A report's warnings and the stores that need attention, on stderr (in both formats).
+fn tell_problems(report: &SyncReport) {
     for warning in &report.warnings {
         tell!(P::Warning, "{warning}");
     }
@@ -270,6 +323,10 @@ pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
             store.error.as_deref().unwrap_or_default()
         );
     }
+}
+
+pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
+    tell_problems(report);
     match output {
         OutputFormat::Json => print_json_at(
             if report.exit_code() == 0 {
@@ -417,6 +474,22 @@ pub fn summary_line(report: &SyncReport) -> String {
             "dry run: {secret} for {}: {changed_files} file(s) would change, {removed} Anthropic profile(s) would be removed; nothing was touched{skipped_note}",
             report.user
         ),
+    }
+}
+
+/// The run's result from its gateways': "failed" when the run fails, else "applied" when any
+/// gateway was applied, "dry-run" for a dry run, else "unchanged".
+fn overall_result<'a>(results: impl Iterator<Item = &'a str>, code: u8) -> &'static str {
+    if code != 0 {
+        return "failed";
+    }
+    let results: Vec<&str> = results.collect();
+    if results.contains(&"applied") {
+        "applied"
+    } else if results.contains(&"dry-run") {
+        "dry-run"
+    } else {
+        "unchanged"
     }
 }
 

@@ -93,7 +93,7 @@ fn expected_proof(version: &str) -> (&'static str, &'static str) {
 /// strongest means, the live probe accepted and seen by the stand-in with that token.
 fn assert_applied_and_proven(run: &Run, version: &str, token: &str, standin: &AnthropicStandIn) {
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["result"], "applied", "{report}");
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     let proof = &report["gateway"]["proof"];
@@ -281,7 +281,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     let jobs_before = jobs();
     let run = sync(&user, &secret, &["-vv"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["result"], "unchanged", "{}", run.stdout);
+    assert_eq!(run.report()["result"], "unchanged", "{}", run.stdout);
     assert_eq!(
         jobs(),
         jobs_before,
@@ -349,7 +349,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         let run = sync(&user, &secret, &[], &tokens);
         run.expect_status(0);
         assert_eq!(
-            run.json()["result"],
+            run.report()["result"],
             "unchanged",
             "after doctor --fix: {}",
             run.stdout
@@ -436,7 +436,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         &tokens,
     );
     assert_eq!(status.status, 1, "{}\n{}", status.stdout, status.stderr);
-    let findings = status.json();
+    let findings = status.report();
     assert!(
         findings["findings"]
             .as_array()
@@ -501,8 +501,9 @@ fn under_the_hardened_service(
     assert_no_leak("sandboxed stdout", stdout.as_bytes(), tokens);
     assert_no_leak("sandboxed stderr", stderr.as_bytes(), tokens);
     assert_eq!(code, 0, "sync in the service sandbox:\n{stdout}\n{stderr}");
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    let envelope: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let report = envelope["gateways"][0]["report"].clone();
+    assert_eq!(report["gateway"]["action"], "restarted", "{envelope}");
     assert_eq!(
         report["gateway"]["proof"]["method"],
         expected_proof(version).0,

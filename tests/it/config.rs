@@ -37,9 +37,9 @@ fn flags_beat_environment_beat_the_config_file() {
     let env = [("OPENCLAW_TOKEN_SYNC_SECRET_ID", good.as_str())];
     let run = run_tool(&["sync", "--config", config_arg], &env, &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["secret"]["fingerprint"], fingerprint(&token));
+    assert_eq!(run.report()["secret"]["fingerprint"], fingerprint(&token));
     assert_eq!(
-        run.json()["gateway"]["action"],
+        run.report()["gateway"]["action"],
         "not-restarted",
         "no-restart from the file"
     );

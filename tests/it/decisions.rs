@@ -62,7 +62,7 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
 
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_eq!(user.show("ActiveState"), "active");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
@@ -84,7 +84,7 @@ fn a_run_killed_while_the_gateway_stops_is_finished_by_the_next_run() {
     wait_for_state(&user, "inactive");
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_eq!(
         report["stores"][0]["removed_profiles"],
@@ -122,7 +122,7 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     // The first run restarts (new version), cleans, and sees the entries back at once.
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(1);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["gateway"]["action"], "restarted");
     let error = report["stores"][0]["error"].as_str().unwrap().to_owned();
     assert!(error.contains("anthropic:claude-code"), "{error}");
@@ -138,7 +138,7 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     for _ in 0..3 {
         let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
         run.expect_status(1);
-        let report = run.json();
+        let report = run.report();
         assert_ne!(report["gateway"]["action"], "restarted", "{report}");
         let error = report["stores"][0]["error"].as_str().unwrap();
         assert!(error.contains("anthropic:default"), "{error}");
@@ -159,7 +159,7 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     assert_eq!(user.main_pid(), pid);
     let run = sync_for(&user, &secret, &["--force", "--output", "json"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["gateway"]["action"], "restarted");
+    assert_eq!(run.report()["gateway"]["action"], "restarted");
     assert_ne!(user.main_pid(), pid);
     assert!(!fs::read_to_string(user.path(STORE))
         .unwrap()
@@ -176,7 +176,7 @@ fn a_store_entry_the_gateway_recreates_on_start_costs_one_restart_per_version() 
     let all = vec![token.clone(), third.clone()];
     let run = run_tool(&sync_args(&secret, &user, &["--output", "json"]), &[], &all);
     assert_eq!(
-        run.json()["gateway"]["action"],
+        run.report()["gateway"]["action"],
         "restarted",
         "{}",
         run.stdout
@@ -205,7 +205,7 @@ fn a_store_this_user_cannot_write_is_reported_and_never_restarted_for() {
     for _ in 0..3 {
         let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
         run.expect_status(1);
-        let report = run.json();
+        let report = run.report();
         let error = report["stores"][0]["error"].as_str().unwrap();
         assert!(error.contains("cannot write"), "{error}");
         assert!(error.contains("auth-profiles.json"), "{error}");
@@ -386,7 +386,7 @@ fn config_file_booleans_can_be_switched_off_by_flags_and_environment() {
         &tokens,
     );
     run.expect_status(0);
-    assert_eq!(run.json()["gateway"]["action"], "restarted");
+    assert_eq!(run.report()["gateway"]["action"], "restarted");
     assert_ne!(user.main_pid(), pid);
 
     // --no-force beats force = true: nothing to do.
@@ -413,7 +413,7 @@ fn config_file_booleans_can_be_switched_off_by_flags_and_environment() {
         &tokens,
     );
     run.expect_status(0);
-    assert_eq!(run.json()["gateway"]["action"], "restarted");
+    assert_eq!(run.report()["gateway"]["action"], "restarted");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &second);
 }
 

@@ -67,7 +67,7 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         &tokens,
     );
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["gateway"]["unit"], unit, "{report}");
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_eq!(
@@ -136,7 +136,7 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         &seam,
         &tokens,
     );
-    let status = run.json();
+    let status = run.report();
     assert_eq!(status["unit"], unit, "{status}");
     let drop_in = status["findings"]
         .as_array()
@@ -313,7 +313,11 @@ fn status_reports_every_gateway_of_the_user() {
         "{report}"
     );
     for gateway in gateways {
-        let state = gateway["findings"]
+        assert!(
+            gateway["result"].is_string() && gateway["exit_code"].is_u64(),
+            "{gateway}"
+        );
+        let state = gateway["report"]["findings"]
             .as_array()
             .unwrap()
             .iter()
@@ -322,7 +326,7 @@ fn status_reports_every_gateway_of_the_user() {
             .clone();
         assert_eq!(state["severity"], "ok", "{gateway}");
     }
-    assert!(gateways[0]["findings"]
+    assert!(gateways[0]["report"]["findings"]
         .to_string()
         .contains(".openclaw-work"));
 

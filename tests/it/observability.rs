@@ -120,7 +120,7 @@ fn the_metrics_file_follows_every_run_and_parses_as_prometheus_text() {
         &tokens,
     );
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     let m = parse_metrics(&path);
     assert_eq!(

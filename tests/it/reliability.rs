@@ -129,7 +129,8 @@ fn ten_concurrent_syncs_restart_the_gateway_exactly_once() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let envelope: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let report = &envelope["gateways"][0]["report"];
         if report["result"] == "applied" {
             applied += 1;
             assert_eq!(report["gateway"]["action"], "restarted");
@@ -657,7 +658,7 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
 
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(1);
-    let report = run.json();
+    let report = run.report();
     let errors: Vec<String> = report["stores"]
         .as_array()
         .unwrap()
@@ -690,7 +691,7 @@ fn unreadable_and_locked_stores_are_skipped_reported_and_left_untouched() {
     assert_eq!(fs::read(&database).unwrap(), locked_before);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(1);
-    let report = run.json();
+    let report = run.report();
     let cleaned = report["stores"]
         .as_array()
         .unwrap()
@@ -755,48 +756,40 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
     let secret = create_secret("tests/aws-mistakes", &token);
     let home = sandbox_home();
     // A host that has synced before (its lock file and state exist), then a setup mistake.
-    sync_with_env(home.path(), &secret, &[], &[], &[], &tokens).expect_status(0);
+    let sync = |secret: &str, remove: &[&str], set: &[(&str, &str)], extra: &[&str]| {
+        sync_with_env(home.path(), secret, remove, set, extra, &tokens)
+    };
+    sync(&secret, &[], &[], &[]).expect_status(0);
     let before = snapshot(home.path());
+    // Each mistake: its exit status and what its message must name; all messages kept.
     let mut said = String::new();
+    let mut expect = |run: Run, status: i32, needles: &[&str]| {
+        run.expect_status(status);
+        for needle in needles {
+            assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+        }
+        said.push_str(&run.stderr);
+    };
 
-    // Nothing listens on the port.
+    // Nothing listens on the port: sync, put (its first call after its checks) and trigger
+    // (SSM) say so alike.
     let port = free_port();
     let refused = format!("http://127.0.0.1:{port}");
-    let run = sync_with_env(
-        home.path(),
-        &secret,
-        &[],
-        &[("AWS_ENDPOINT_URL", &refused)],
-        &[],
-        &tokens,
+    let refused_by = format!("connection refused by 127.0.0.1:{port}");
+    expect(
+        sync(&secret, &[], &[("AWS_ENDPOINT_URL", &refused)], &[]),
+        1,
+        &[&refused_by],
     );
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr
-            .contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{}",
-        run.stderr
-    );
-
-    // The operator-side commands say the same: put (the first call after its checks) and
-    // trigger (SSM).
-    let run = put_at(
+    let put = put_at(
         &refused,
         &secret,
         &format!("{token}\n"),
         &["--no-probe"],
         &tokens,
     );
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr
-            .contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{}",
-        run.stderr
-    );
-    let run = run_tool(
+    expect(put, 1, &[&refused_by]);
+    let trigger = run_tool(
         &[
             "trigger",
             "--secret-id",
@@ -807,110 +800,49 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
         &[("AWS_ENDPOINT_URL", &refused)],
         &tokens,
     );
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr.contains(&format!(
-            "SendCommand failed: connection refused by 127.0.0.1:{port}"
-        )),
-        "{}",
-        run.stderr
-    );
+    expect(trigger, 1, &[&format!("SendCommand failed: {refused_by}")]);
 
     // HTTPS spoken to moto's plain HTTP.
     let https = moto().endpoint.replace("http://", "https://");
-    let run = sync_with_env(
-        home.path(),
-        &secret,
-        &[],
-        &[("AWS_ENDPOINT_URL", &https)],
-        &[],
-        &tokens,
-    );
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr.contains("TLS with 127.0.0.1:") && run.stderr.contains("write http://"),
-        "{}",
-        run.stderr
-    );
+    let run = sync(&secret, &[], &[("AWS_ENDPOINT_URL", &https)], &[]);
+    expect(run, 1, &["TLS with 127.0.0.1:", "write http://"]);
 
     // An endpoint without a scheme is a usage error before any request.
-    let run = sync_with_env(
-        home.path(),
-        &secret,
-        &[],
-        &[],
-        &["--endpoint-url", "127.0.0.1:5000"],
-        &tokens,
-    );
-    run.expect_status(2);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr.contains("expected http://HOST"),
-        "{}",
-        run.stderr
-    );
+    let run = sync(&secret, &[], &[], &["--endpoint-url", "127.0.0.1:5000"]);
+    expect(run, 2, &["expected http://HOST"]);
 
     // No credentials anywhere (the instance role is off in tests).
-    let run = sync_with_env(
-        home.path(),
+    let run = sync(
         &secret,
         &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
         &[],
         &[],
-        &tokens,
-    );
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr.contains("no AWS credentials found"),
-        "{}",
-        run.stderr
     );
     assert!(!run.stderr.contains("not enabled"), "{}", run.stderr);
+    expect(run, 1, &["no AWS credentials found"]);
 
     // A --region that contradicts the secret's ARN is a usage error; a region from the
     // environment gives way to the ARN's (the request goes to eu-west-1, where moto has no
     // such secret: the error names that region and the ARN's account).
     let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tests/aws-mistakes-AbCdEf";
-    let run = sync_with_env(
-        home.path(),
-        arn,
-        &[],
-        &[],
-        &["--region", "us-east-1"],
-        &tokens,
+    let run = sync(arn, &[], &[], &["--region", "us-east-1"]);
+    expect(
+        run,
+        2,
+        &["is us-east-1 but the secret's ARN names eu-west-1"],
     );
-    run.expect_status(2);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr
-            .contains("is us-east-1 but the secret's ARN names eu-west-1"),
-        "{}",
-        run.stderr
-    );
-    let run = sync_with_env(home.path(), arn, &[], &[], &[], &tokens);
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr
-            .contains("in region eu-west-1 of account 123456789012"),
-        "{}",
-        run.stderr
-    );
+    let run = sync(arn, &[], &[], &[]);
+    expect(run, 1, &["in region eu-west-1 of account 123456789012"]);
 
     // A secret that does not exist: the region and account are named.
-    let run = sync_with_env(home.path(), "tests/no-such-secret", &[], &[], &[], &tokens);
-    run.expect_status(1);
-    said.push_str(&run.stderr);
-    assert!(
-        run.stderr.contains("ResourceNotFoundException")
-            && run
-                .stderr
-                .contains("in region us-east-1 of the account of the credentials"),
-        "{}",
-        run.stderr
+    let run = sync("tests/no-such-secret", &[], &[], &[]);
+    expect(
+        run,
+        1,
+        &[
+            "ResourceNotFoundException",
+            "in region us-east-1 of the account of the credentials",
+        ],
     );
 
     // Never an SDK dump.

@@ -10,7 +10,7 @@ fn status(user: &TestUser, extra: &[&str], tokens: &[String]) -> (i32, Value) {
     let mut args = vec!["status", "--user", user.name.as_str(), "--output", "json"];
     args.extend_from_slice(extra);
     let run = run_tool(&args, &[], tokens);
-    (run.status, run.json())
+    (run.status, run.report())
 }
 
 fn finding<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
@@ -446,7 +446,7 @@ fn a_user_without_linger_is_a_problem_when_unattended() {
         &tokens,
     );
     std::fs::write(&flag, "").unwrap();
-    let report = run.json();
+    let report = run.report();
     assert_eq!(run.status, 1, "{report:#}");
     assert_eq!(severity_of(&report, "linger"), "problem");
     let linger = &finding(&report, "linger")[0];

@@ -18,7 +18,7 @@ fn first_sync_applies_and_restarts_then_a_second_sync_changes_nothing() {
 
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["result"], "applied");
     assert_eq!(report["gateway"]["action"], "restarted");
     let new_pid = user.main_pid();
@@ -81,7 +81,7 @@ fn a_new_secret_version_restarts_with_the_new_token() {
     let version = put_secret(&secret, &second);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["secret"]["version_id"], version);
     assert_eq!(report["gateway"]["action"], "restarted");
     assert_ne!(user.main_pid(), pid_after_first);
@@ -139,7 +139,7 @@ fn switching_between_oauth_token_and_api_key_switches_the_variable() {
     put_secret(&secret, &api_key);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["secret"]["variable"], "ANTHROPIC_API_KEY");
+    assert_eq!(run.report()["secret"]["variable"], "ANTHROPIC_API_KEY");
     user.assert_gateway_has("ANTHROPIC_API_KEY", &api_key);
     assert_eq!(
         user.gateway_env("ANTHROPIC_OAUTH_TOKEN"),
@@ -519,7 +519,7 @@ fn no_restart_writes_files_and_the_next_run_restarts() {
     );
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["gateway"]["action"], "restarted");
+    assert_eq!(run.report()["gateway"]["action"], "restarted");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
@@ -557,7 +557,7 @@ fn an_overriding_drop_in_fails_verification_and_the_state_is_not_written() {
     user.systemctl(&["daemon-reload"]);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["result"], "applied");
+    assert_eq!(run.report()["result"], "applied");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
 }
 
@@ -583,7 +583,7 @@ fn stale_anthropic_profiles_are_removed_from_every_agent() {
     let secret = create_secret("tests/stores", &token);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     let stores = report["stores"].as_array().unwrap();
     assert_eq!(stores.len(), 2, "{report}");
     assert_eq!(stores[0]["agent"], "main");
@@ -652,7 +652,7 @@ fn root_without_user_acts_as_the_owner_of_the_home() {
         &tokens,
     );
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["user"], user.name.as_str());
     assert_eq!(report["gateway"]["action"], "restarted");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
@@ -704,7 +704,7 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
     let secret = create_secret("tests/statedir", &token);
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(
         report["state_dir"]["path"],
         user.path("oc-state").to_str().unwrap()
@@ -743,7 +743,7 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
         &[],
         &tokens,
     );
-    let findings = status.json()["findings"].clone();
+    let findings = status.report()["findings"].clone();
     let state = findings
         .as_array()
         .unwrap()
@@ -771,7 +771,7 @@ fn the_state_dir_comes_from_the_gateway_s_environment() {
     user.systemctl(&["restart", UNIT]);
     let run = sync_for(&user, &secret, &["--force", "--output", "json"], &tokens);
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert!(
         report["state_dir"]["source"]
             .as_str()
@@ -806,7 +806,7 @@ fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
     // A fleet instance stays on AWSCURRENT ...
     let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
     run.expect_status(0);
-    assert_eq!(run.json()["secret"]["stage"], "AWSCURRENT");
+    assert_eq!(run.report()["secret"]["stage"], "AWSCURRENT");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &fleet);
     // ... a canary applies the label (flag or environment).
     let run = run_tool(
@@ -815,7 +815,7 @@ fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
         &tokens,
     );
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["secret"]["stage"], "CANARY");
     assert_eq!(report["gateway"]["action"], "restarted");
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &canary);
@@ -829,7 +829,7 @@ fn a_canary_syncs_its_label_and_follows_awscurrent_once_promoted() {
         &tokens,
     );
     run.expect_status(0);
-    let report = run.json();
+    let report = run.report();
     assert_eq!(report["secret"]["stage"], "AWSCURRENT");
     assert_eq!(report["secret"]["fallback_from"], "CANARY");
     assert_eq!(report["result"], "unchanged", "{report}");
@@ -911,7 +911,11 @@ fn every_gateway_of_the_user_is_synced_in_one_run_with_one_api_call() {
         .map(|g| g["unit"].as_str().unwrap())
         .collect();
     assert_eq!(units, ["openclaw-gateway-work.service", UNIT], "{report}");
+    assert_eq!(report["result"], "applied", "{report}");
+    assert_eq!(report["exit_code"], 0, "{report}");
     for gateway in gateways {
+        assert_eq!(gateway["result"], "applied", "{report}");
+        assert_eq!(gateway["exit_code"], 0, "{report}");
         assert_eq!(
             gateway["report"]["gateway"]["action"], "restarted",
             "{gateway}"
@@ -1006,7 +1010,7 @@ fn records_of_an_older_release_for_a_named_unit_move_to_that_unit() {
     );
     run.expect_status(0);
     assert_eq!(
-        run.json()["gateway"]["action"],
+        run.report()["gateway"]["action"],
         "restarted",
         "the marker was honoured"
     );

@@ -322,6 +322,22 @@ pub struct Run {
 }
 
 impl Run {
+    /// The report of the one gateway of a `sync`/`status --output json` run: every such output
+    /// is `{"result", "exit_code", "gateways": [{"user", "unit", "result", "exit_code",
+    /// "report"}]}`, whatever the number of gateways; the envelope is checked here too.
+    pub fn report(&self) -> serde_json::Value {
+        let value = self.json();
+        let gateways = value["gateways"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no gateways list: {value}"));
+        assert_eq!(gateways.len(), 1, "one gateway expected: {value}");
+        assert!(value["result"].is_string(), "{value}");
+        // The top carries the process's exit code (`--nagios` maps it); the entry its own.
+        assert_eq!(value["exit_code"], self.status, "{value}");
+        assert!(gateways[0]["exit_code"].is_u64(), "{value}");
+        gateways[0]["report"].clone()
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
             panic!(
