@@ -569,3 +569,138 @@ fn the_journal_gets_the_summary_at_info_and_problems_at_error() {
         "{messages:#?}"
     );
 }
+
+/// Validates `output` (one line of `--output json`) against `$defs/<name>` of the shipped
+/// `deploy/output.schema.json` with jsonschema (PyPI), and against the schema's root too.
+fn assert_matches_schema(name: &str, output: &str) {
+    let schema = Path::new(MANIFEST_DIR).join("deploy/output.schema.json");
+    let check = Command::new(tools_dir().join("venv/bin/python"))
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1])); value = json.loads(sys.argv[3])\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.validate(value, schema, cls=jsonschema.Draft202012Validator)\n\
+             sub = dict(schema); sub.pop('oneOf'); sub['$ref'] = '#/$defs/' + sys.argv[2]\n\
+             jsonschema.validate(value, sub, cls=jsonschema.Draft202012Validator)",
+        ])
+        .arg(&schema)
+        .arg(name)
+        .arg(output.trim())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{name} output does not match the schema: {}\n{output}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn every_json_output_matches_the_shipped_schema() {
+    let first = new_token(false);
+    let second = new_token(false);
+    let tokens = vec![first.clone(), second.clone()];
+    let secret = create_secret("tests/json-schema", &first);
+    let home = tempfile::tempdir().unwrap();
+    fs::create_dir_all(home.path().join(".openclaw/agents/main/agent")).unwrap();
+    fs::write(
+        home.path()
+            .join(".openclaw/agents/main/agent/auth-profiles.json"),
+        fs::read(fixture("openclaw/case-a.json")).unwrap(),
+    )
+    .unwrap();
+    let home_arg = home.path().to_str().unwrap();
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--secret-id",
+            &secret,
+            "--home",
+            home_arg,
+            "--no-restart",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["--output", "json"]);
+        run_tool(&args, &[], &tokens)
+    };
+    for (what, run) in [
+        ("dry run", sync(&["--dry-run"])),
+        ("apply", sync(&[])),
+        ("no-op", sync(&[])),
+    ] {
+        assert_eq!(run.status, 0, "{what}: {}", run.stderr);
+        assert_matches_schema("sync", &run.stdout);
+    }
+    let status = run_tool(
+        &[
+            "status",
+            "--home",
+            home_arg,
+            "--check-secret",
+            "--secret-id",
+            &secret,
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    assert!(matches!(status.status, 0 | 1 | 3), "{}", status.stderr);
+    assert_matches_schema("status", &status.stdout);
+    let put = put_at(
+        &moto().endpoint,
+        &secret,
+        &format!("{second}\n"),
+        &["--label", "CANARY", "--output", "json"],
+        &tokens,
+    );
+    put.expect_status(0);
+    assert_matches_schema("put", &put.stdout);
+    let promote = run_tool(
+        &[
+            "promote",
+            "--secret-id",
+            &secret,
+            "--no-probe",
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    promote.expect_status(0);
+    assert_matches_schema("stage", &promote.stdout);
+    let failed = run_tool(
+        &[
+            "sync",
+            "--secret-id",
+            "tests/json-schema-missing",
+            "--home",
+            home_arg,
+            "--no-restart",
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    failed.expect_status(1);
+    assert_matches_schema("failure", &failed.stdout);
+    // The schema is not a rubber stamp: a report without its gateways list is refused.
+    let check = Command::new(tools_dir().join("venv/bin/python"))
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             sys.exit(0 if not jsonschema.Draft202012Validator(schema).is_valid({'result': 'applied', 'exit_code': 0}) else 1)",
+        ])
+        .arg(Path::new(MANIFEST_DIR).join("deploy/output.schema.json"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -383,6 +383,8 @@ fn the_debian_package_installs_through_distributor_verifies_and_purges() {
         "usr/share/man/man1/openclaw-token-sync-sync.1.gz",
         // Messages name it: the permissions the instance role needs.
         "usr/share/doc/openclaw-token-sync/iam-policy.json",
+        // The JSON Schema of --output json.
+        "usr/share/doc/openclaw-token-sync/output.schema.json",
     ] {
         assert!(contents.path().join(path).is_file(), "{path} in\n{listing}");
     }
