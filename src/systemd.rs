@@ -206,9 +206,15 @@ impl Systemctl {
         }
         match self.manager {
             Manager::User => format!(
-                "; the user manager of {name} is not running (nothing listens on {runtime}/bus): `sudo loginctl enable-linger {name}` starts it at boot and now; to act for another user's gateway as root, pass --user NAME",
+                "; the user manager of {name} is not running (nothing listens on {runtime}/bus): `sudo loginctl enable-linger {name}` starts it at boot and now{also}",
                 name = self.user.name,
-                runtime = self.user.runtime_dir().display()
+                runtime = self.user.runtime_dir().display(),
+                // Root's own manager: the operator most likely meant a gateway user's.
+                also = if self.user.uid == 0 {
+                    "; to act for another user's gateway as root, pass --user NAME"
+                } else {
+                    ""
+                }
             ),
             Manager::System => {
                 "; the system manager cannot be reached (is PID 1 systemd?)".to_owned()

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 #[command(
     name = "openclaw-token-sync",
     version = env!("OCSYNC_VERSION"),
+    // Our own `help` below: clap's takes no flags, so `help --help` was an error.
+    disable_help_subcommand = true,
     about = "Keeps one long-lived Anthropic token from AWS Secrets Manager in sync on an OpenClaw gateway host"
 )]
 pub(crate) struct Cli {
@@ -61,6 +63,11 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print this help, or a command's (`help sync`, as `sync --help`).
+    Help {
+        /// The command whose help to print.
+        command: Option<String>,
+    },
     /// Print the man page (roff), or with --out-dir write it and one page per command there.
     Man {
         /// Write openclaw-token-sync.1 and openclaw-token-sync-COMMAND.1 into this directory.
@@ -103,8 +110,9 @@ pub(crate) struct FleetArgs {
     /// Wait for every instance and print one row each; exit 0 only if all succeeded.
     #[arg(long)]
     pub(crate) wait: bool,
-    /// With --wait: give up waiting after this many seconds [default: 900].
-    #[arg(long, value_name = "SECONDS")]
+    /// With --wait: give up waiting after this many seconds [default: 900]. (`--timeout`, its
+    /// old name, still works; elsewhere `--timeout` is an API call's deadline.)
+    #[arg(long = "wait-timeout", alias = "timeout", value_name = "SECONDS")]
     pub(crate) timeout: Option<u64>,
     /// With --wait: seconds between poll rounds [default: 3].
     #[arg(long, value_name = "SECONDS")]

@@ -145,7 +145,8 @@ fn bash_user_names_completed(script: &[u8]) -> Vec<u8> {
 /// commands: it has no page of its own (`openclaw-token-sync help COMMAND` prints the help).
 fn main_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut page)?;
+    let main = Cli::command().mut_subcommand("help", |help| help.hide(true));
+    clap_mangen::Man::new(main).render(&mut page)?;
     page.extend_from_slice(EXTRA_SECTIONS.as_bytes());
     page.extend_from_slice(
         include_str!("../../iam-policy.json")
@@ -176,6 +177,33 @@ fn command_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
         pages.push((name, page));
     }
     Ok(pages)
+}
+
+/// `help [COMMAND]`: the help of the tool or of one command, as `--help` prints it; an unknown
+/// command is a usage error (exit 2).
+pub(super) fn help(name: Option<&str>) -> ExitCode {
+    let mut command = command();
+    let printed = match name {
+        None => command.print_help(),
+        Some(name) => match command.find_subcommand_mut(name) {
+            Some(sub) => sub.print_help(),
+            None => {
+                let known: Vec<String> = Cli::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_owned())
+                    .collect();
+                super::journal::err(
+                    super::journal::Priority::Err,
+                    format_args!("no command {name:?}; the commands are {}", known.join(", ")),
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if printed.is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 /// `man`: the main page on stdout, or every page into `out_dir`.

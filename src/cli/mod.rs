@@ -112,6 +112,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Completions { shell } => manual::completions(shell),
         Command::Man { out_dir } => manual::man(out_dir.as_deref()),
+        Command::Help { command } => manual::help(command.as_deref()),
     }
 }
 

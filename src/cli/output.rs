@@ -128,7 +128,7 @@ pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
         if report.complete {
             ""
         } else {
-            ", gave up waiting (--timeout)"
+            ", gave up waiting (--wait-timeout)"
         }
     );
 }

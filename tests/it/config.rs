@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use std::fs;
+use std::process::Command;
 
 #[test]
 fn flags_beat_environment_beat_the_config_file() {
@@ -166,4 +167,47 @@ fn usage_and_configuration_errors_exit_2() {
         let run = run_tool(&["sync", "--secret-id", "x", "--user", "root"], &[], &[]);
         assert_eq!(run.status, 2, "--user for another user needs root");
     }
+}
+
+#[test]
+fn a_user_whose_manager_is_not_running_is_told_how_to_start_it() {
+    if !require_root("no_manager") {
+        return;
+    }
+    // A user with no systemd --user manager (no linger, no session): what a fresh host has.
+    let name = "ocs-nomgr";
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        assert!(Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", name])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/no-manager", &token);
+    let run = run_tool(
+        &["sync", "--secret-id", &secret, "--user", name],
+        &[],
+        &tokens,
+    );
+    assert_ne!(run.status, 0, "{}", run.stdout);
+    // The cause and the command that fixes it, for this user; not the --user hint meant for
+    // root's own manager.
+    assert!(
+        run.stderr
+            .contains(&format!("the user manager of {name} is not running"))
+            && run
+                .stderr
+                .contains(&format!("sudo loginctl enable-linger {name}")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pass --user NAME"), "{}", run.stderr);
 }

@@ -208,6 +208,21 @@ fn mistyped_commands_and_flags_get_the_likely_one() {
     let heading = help.find("With --trigger").expect("a --trigger heading");
     assert!(help.find("--instance-ids").unwrap() > heading, "{help}");
     assert!(help.find("--label").unwrap() < heading, "{help}");
+    // trigger's wait has its own name; --timeout is an API deadline (sync) elsewhere.
+    let out = run(BIN, &["trigger", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--wait-timeout <SECONDS>"), "{help}");
+    assert!(!help.contains("--timeout <"), "{help}");
+    // `help` takes --help like every command, and names a command's help.
+    let out = run(BIN, &["help", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: openclaw-token-sync help"));
+    let out = run(BIN, &["help", "sync"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: openclaw-token-sync sync"));
+    let out = run(BIN, &["help", "snyc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the commands are sync, status"));
 }
 
 #[test]
