@@ -76,7 +76,13 @@ impl ProbeArgs {
     /// (probe on?, base URL override), flags and environment over the config file.
     pub(super) fn resolve(self, file: &FileConfig) -> (bool, Option<String>) {
         (
-            self.probe || !layered(self.no_probe, false, file.probe.map(|on| !on), false),
+            self.probe
+                || !layered(
+                    self.no_probe,
+                    false,
+                    file.probe.map(|on| !on).or(file.no_probe),
+                    false,
+                ),
             self.anthropic_base_url
                 .or_else(|| file.anthropic_base_url.clone())
                 .filter(|url| !url.is_empty()),
@@ -107,12 +113,16 @@ pub(super) struct FileConfig {
     home: Option<PathBuf>,
     unit: Option<String>,
     state_dir: Option<PathBuf>,
+    /// Also spelled as its flag, `profile-id`.
+    #[serde(alias = "profile-id")]
     profile_ids: Option<Vec<String>>,
     shell_profile: Option<bool>,
     dry_run: Option<bool>,
     force: Option<bool>,
     no_restart: Option<bool>,
     probe: Option<bool>,
+    /// The flag's spelling of `probe = false` (`probe` wins when both are given).
+    no_probe: Option<bool>,
     anthropic_base_url: Option<String>,
     version_stage: Option<String>,
     output: Option<OutputFormat>,

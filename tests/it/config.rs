@@ -211,3 +211,53 @@ fn a_user_whose_manager_is_not_running_is_told_how_to_start_it() {
     );
     assert!(!run.stderr.contains("pass --user NAME"), "{}", run.stderr);
 }
+
+#[test]
+fn a_setting_has_the_flag_s_name_in_the_config_file_too() {
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/config-flag-names", &token);
+    let home = tempfile::tempdir().unwrap();
+    let agent = home.path().join(".openclaw/agents/main/agent");
+    fs::create_dir_all(&agent).unwrap();
+    fs::write(
+        agent.join("auth-profiles.json"),
+        fs::read(fixture("openclaw/auth-profiles.example.json")).unwrap(),
+    )
+    .unwrap();
+    let config = home.path().join("config.toml");
+    // `--profile-id` and `--no-probe` as the config file's keys (the example says "any flag").
+    fs::write(
+        &config,
+        format!(
+            "secret-id = \"{secret}\"\nhome = \"{}\"\nno-restart = true\nprofile-id = [\"anthropic:default\"]\nno-probe = true\n",
+            home.path().display()
+        ),
+    )
+    .unwrap();
+    let run = run_tool(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[(
+            "OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL",
+            "http://127.0.0.1:1",
+        )],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = run.report();
+    // Only the named profile went; no probe was tried (its endpoint refuses connections, which
+    // a probe would have warned about).
+    let removed = report["stores"][0]["removed_profiles"].clone();
+    assert_eq!(
+        removed,
+        serde_json::json!(["anthropic:default"]),
+        "{report}"
+    );
+    assert!(!run.stderr.contains("could not check"), "{}", run.stderr);
+}
