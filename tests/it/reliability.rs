@@ -772,10 +772,17 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
     };
 
     // Nothing listens on the port: sync, put (its first call after its checks) and trigger
-    // (SSM) say so alike.
+    // (SSM) say so alike; -vv says where the request went.
     let port = free_port();
     let refused = format!("http://127.0.0.1:{port}");
     let refused_by = format!("connection refused by 127.0.0.1:{port}");
+    let run = sync(&secret, &[], &[("AWS_ENDPOINT_URL", &refused)], &["-vv"]);
+    assert!(
+        run.stderr.contains("region=us-east-1")
+            && run.stderr.contains(&format!("endpoint=127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
     expect(
         sync(&secret, &[], &[("AWS_ENDPOINT_URL", &refused)], &[]),
         1,
