@@ -4,7 +4,6 @@
 
 use crate::common::*;
 use std::fs;
-use std::process::Command;
 
 #[test]
 fn flags_beat_environment_beat_the_config_file() {
@@ -176,19 +175,7 @@ fn a_user_whose_manager_is_not_running_is_told_how_to_start_it() {
     }
     // A user with no systemd --user manager (no linger, no session): what a fresh host has.
     let name = "ocs-nomgr";
-    let exists = Command::new("id")
-        .arg(name)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        assert!(Command::new("useradd")
-            .args(["-m", "-s", "/bin/bash", name])
-            .status()
-            .unwrap()
-            .success());
-    }
+    ensure_user(name);
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/no-manager", &token);

@@ -462,27 +462,30 @@ fn global_user_lock() -> fs::File {
     file
 }
 
+/// Creates user `name` (with a home, no manager, no linger) unless it exists.
+pub fn ensure_user(name: &str) {
+    assert!(name.len() <= 31);
+    let _guard = global_user_lock();
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let status = Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "useradd {name}");
+    }
+}
+
 impl TestUser {
     /// Creates (or reuses) user `name`, wipes its home, installs the stand-in gateway unit and
     /// starts the user manager. With `start_gateway`, the gateway is enabled and running.
     pub fn new(name: &str, start_gateway: bool) -> TestUser {
-        assert!(name.len() <= 31);
-        {
-            let _guard = global_user_lock();
-            let exists = Command::new("id")
-                .arg(name)
-                .output()
-                .unwrap()
-                .status
-                .success();
-            if !exists {
-                let status = Command::new("useradd")
-                    .args(["-m", "-s", "/bin/bash", name])
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "useradd {name}");
-            }
-        }
+        ensure_user(name);
         let uid = command_stdout("id", &["-u", name]).trim().parse().unwrap();
         let gid = command_stdout("id", &["-g", name]).trim().parse().unwrap();
         let home = PathBuf::from(format!("/home/{name}"));
