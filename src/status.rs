@@ -1093,7 +1093,16 @@ fn check_legacy_timer(
         }
     }
     if timer_state == "active" {
-        findings.add("legacy-timer", Severity::Problem, format!("fetch-claude-token.timer is active ({})", leftovers.join(", ")), "the old script rewrites the token files on its own schedule and fights this tool", "systemctl --user disable --now fetch-claude-token.timer (or the system timer); deploy/install.sh does this and keeps a copy");
+        findings.add(
+            "legacy-timer",
+            Severity::Problem,
+            format!(
+                "fetch-claude-token.timer is active ({})",
+                leftovers.join(", ")
+            ),
+            "the old script rewrites the token files on its own schedule and fights this tool",
+            "systemctl --user disable --now fetch-claude-token.timer (or the system timer)",
+        );
     } else if !leftovers.is_empty() {
         findings.add(
             "legacy-timer",

@@ -94,7 +94,10 @@ pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
 
 pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        return print_json(report);
+        let code = report.exit_code();
+        let mut value = with_result(report, if code == 0 { "succeeded" } else { "failed" });
+        value["exit_code"] = code.into();
+        return print_json(&value);
     }
     say!(
         P::Info,

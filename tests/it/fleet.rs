@@ -84,6 +84,8 @@ fn trigger_by_tag_sends_one_command_and_reports_every_instance() {
     );
     run.expect_status(0);
     let report = run.json();
+    assert_eq!(report["result"], "succeeded", "{report}");
+    assert_eq!(report["exit_code"], 0, "{report}");
     assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
     let mut seen: Vec<String> = report["instances"]
         .as_array()
