@@ -294,15 +294,9 @@ pub(super) fn print_sync(run: &SyncRun, output: OutputFormat) {
             &serde_json::json!({ "result": result, "exit_code": code, "gateways": gateways }),
         );
     }
-    if let [sync::GatewayRun {
-        result: Ok(report), ..
-    }] = run.gateways.as_slice()
-    {
-        return print_report(report, output);
-    }
     for gateway in &run.gateways {
         match &gateway.result {
-            Ok(report) => print_report(report, output),
+            Ok(report) => print_report(report),
             Err(err) => {
                 let (user, unit) = (&gateway.user, &gateway.unit);
                 tell!(P::Err, "{unit} of {user}: {err}");
@@ -328,36 +322,25 @@ fn tell_problems(report: &SyncReport) {
     }
 }
 
-pub(super) fn print_report(report: &SyncReport, output: OutputFormat) {
+/// One gateway's report as text: the dry run's lines, the stores an apply cleaned, the summary.
+fn print_report(report: &SyncReport) {
     tell_problems(report);
-    match output {
-        OutputFormat::Json => print_json_at(
-            if report.exit_code() == 0 {
-                P::Info
-            } else {
-                P::Err
-            },
-            report,
-        ),
-        OutputFormat::Text => {
-            if report.result == Outcome::DryRun {
-                for line in dry_run_lines(report) {
-                    say!(P::Info, "{line}");
-                }
-            }
-            if report.result == Outcome::Applied {
-                for store in report.stores.iter().filter(|s| s.error.is_none()) {
-                    say!(P::Info, "{}", store_line("removed from", store));
-                }
-            }
-            let priority = if report.exit_code() == 0 {
-                P::Info
-            } else {
-                P::Err
-            };
-            say!(priority, "{}", summary_line(report));
+    if report.result == Outcome::DryRun {
+        for line in dry_run_lines(report) {
+            say!(P::Info, "{line}");
         }
     }
+    if report.result == Outcome::Applied {
+        for store in report.stores.iter().filter(|s| s.error.is_none()) {
+            say!(P::Info, "{}", store_line("removed from", store));
+        }
+    }
+    let priority = if report.exit_code() == 0 {
+        P::Info
+    } else {
+        P::Err
+    };
+    say!(priority, "{}", summary_line(report));
 }
 
 pub(super) fn dry_run_lines(report: &SyncReport) -> Vec<String> {
