@@ -195,6 +195,8 @@ impl StatusRun {
 /// for usage problems; everything else is a finding.
 pub fn run(options: &StatusOptions) -> Result<StatusRun> {
     let resolved = crate::privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
+    // Root diagnosing another user: fix lines are pasted as root (see `FixContext`).
+    let as_user = (nix::unistd::geteuid().is_root() && resolved.uid != 0).then_some(resolved.uid);
     let system_units: Vec<String> = if nix::unistd::geteuid().is_root() && resolved.uid != 0 {
         Systemctl::system(resolved.clone())
             .gateways()
@@ -252,7 +254,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusRun> {
                 Manager::User => Systemctl::new(target.clone()),
                 Manager::System => Systemctl::system(target.clone()),
             };
-            check_unit(&one, &target, &systemctl, secret.as_ref())
+            check_unit(&one, &target, &systemctl, secret.as_ref(), as_user)
         })
         .collect();
     Ok(StatusRun { reports })
@@ -264,6 +266,7 @@ fn check_unit(
     target: &crate::privileges::TargetUser,
     systemctl: &Systemctl,
     secret: Option<&Result<aws::FetchedSecret>>,
+    as_user: Option<u32>,
 ) -> StatusReport {
     let target = target.clone();
     let state_dir = crate::openclaw::state_dir::for_unit(
@@ -433,6 +436,7 @@ fn check_unit(
                 .0
                 .map(|s| s.secret_arn)
         }),
+        as_user,
     };
     for finding in &mut findings.0 {
         if let Some(fix) = &mut finding.fix {
@@ -467,17 +471,22 @@ const DEFAULT_UNIT: &str = "openclaw-gateway.service";
 /// What makes a fix line a command to paste as it is on this host: the user it was for (pasted
 /// as root, a bare `sync` would sync root's gateways), an explicit home, a unit other than the
 /// default, and the secret (from `--secret-id`, else the state file's ARN) for `<secret>`.
+/// When root diagnoses another user (`as_user`, their uid), the commands that act in the
+/// user's world run in it: `systemctl --user` through the user's own manager
+/// (`sudo -u U XDG_RUNTIME_DIR=/run/user/UID`), their journal by uid, `openclaw` in their login
+/// shell; as root, bare, they would act on root's manager and root's OpenClaw.
 struct FixContext {
     user: String,
     home: Option<PathBuf>,
     unit: Option<String>,
     secret: Option<String>,
+    as_user: Option<u32>,
 }
 
 impl FixContext {
     fn apply(&self, fix: &str) -> String {
         const SYNC: &str = "openclaw-token-sync sync";
-        let mut fixed = fix.to_owned();
+        let mut fixed = self.in_users_world(fix);
         if let Some(at) = fixed.find(SYNC) {
             let mut flags = String::new();
             if !fixed.contains("--user ") {
@@ -495,6 +504,26 @@ impl FixContext {
             Some(secret) => fixed.replace("<secret>", secret),
             None => fixed,
         }
+    }
+
+    /// The user's own commands, as root pastes them (see the type's docs).
+    fn in_users_world(&self, fix: &str) -> String {
+        let Some(uid) = self.as_user else {
+            return fix.to_owned();
+        };
+        let user = &self.user;
+        fix.replace(
+            "systemctl --user ",
+            &format!("sudo -u {user} XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user "),
+        )
+        .replace(
+            "journalctl --user -u ",
+            &format!("journalctl _UID={uid} --user-unit "),
+        )
+        .replace(
+            "openclaw doctor --fix",
+            &format!("sudo -iu {user} openclaw doctor --fix"),
+        )
     }
 }
 
@@ -1209,6 +1238,7 @@ mod tests {
             home: Some(PathBuf::from("/srv/oc")),
             unit: Some("openclaw-gateway-work.service".into()),
             secret: Some("arn:aws:secretsmanager:eu-west-1:1:secret:prod/anthropic-AbCd".into()),
+            as_user: None,
         };
         assert_eq!(
             context.apply("openclaw-token-sync sync --force --secret-id <secret> (rewrites it)"),
@@ -1223,6 +1253,34 @@ mod tests {
             }
             .apply("openclaw-token-sync sync --secret-id x --user ubuntu"),
             "openclaw-token-sync sync --secret-id x --user ubuntu"
+        );
+    }
+
+    #[test]
+    fn fix_lines_for_another_user_run_in_that_users_world() {
+        let context = FixContext {
+            user: "ubuntu".into(),
+            home: None,
+            unit: None,
+            secret: None,
+            as_user: Some(1000),
+        };
+        assert_eq!(
+            context.apply("journalctl --user -u openclaw-gateway.service -n 50; then systemctl --user restart openclaw-gateway.service"),
+            "journalctl _UID=1000 --user-unit openclaw-gateway.service -n 50; then sudo -u ubuntu XDG_RUNTIME_DIR=/run/user/1000 systemctl --user restart openclaw-gateway.service"
+        );
+        assert_eq!(
+            context.apply("fix or remove the file (`openclaw doctor --fix`)"),
+            "fix or remove the file (`sudo -iu ubuntu openclaw doctor --fix`)"
+        );
+        // The user's own status (no `as_user`) keeps them as they are.
+        let own = FixContext {
+            as_user: None,
+            ..context
+        };
+        assert_eq!(
+            own.apply("systemctl --user start openclaw-gateway.service"),
+            "systemctl --user start openclaw-gateway.service"
         );
     }
 

@@ -53,6 +53,13 @@ fn system_seam() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
 }
 
+/// Whether there is a system manager to ask: PID 1 is systemd (`sd_booted()`'s test, the
+/// directory `/run/systemd/system`, which only a systemd boot creates and a reboot alone
+/// removes), or the test seam names one. Without one nothing is asked (no process started).
+pub fn system_manager_present() -> bool {
+    system_seam().is_some() || std::path::Path::new("/run/systemd/system").is_dir()
+}
+
 /// Where drop-ins for system units go: `/etc/systemd/system` (or, under the test seam, root's
 /// user unit directory).
 pub fn system_unit_dir() -> std::path::PathBuf {
@@ -546,6 +553,18 @@ impl Systemctl {
         found.sort_by(|a, b| a.unit.cmp(&b.unit));
         found.dedup_by(|a, b| a.unit == b.unit);
         Ok(found)
+    }
+
+    /// The manager's unit search path (`UnitPath`), in systemd's order.
+    pub fn unit_path(&self) -> Result<Vec<std::path::PathBuf>> {
+        let text = self.run(&["show", "-p", "UnitPath"])?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("UnitPath="))
+            .unwrap_or("")
+            .split_whitespace()
+            .map(std::path::PathBuf::from)
+            .collect())
     }
 
     /// The user manager's own environment (`systemctl --user show-environment`: what

@@ -2,8 +2,10 @@
 //! OpenClaw's own rule applied to the gateway's environment (`state_dir`); its own CLI, found
 //! through the unit's `ExecStart=`, asked over the gateway's RPC (`gateway_rpc`); and the proof
 //! built from its answers that the gateway's agents run on the synced token (`proof`), once its
-//! port listens (`listening`).
+//! port listens (`listening`); which gateways a manager has, remembered between runs so a no-op
+//! starts no process (`discovery`).
 
+pub mod discovery;
 pub mod gateway_rpc;
 pub mod listening;
 pub mod proof;

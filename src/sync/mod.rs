@@ -34,8 +34,8 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::locks::{self, Lock};
 use crate::managed_files::ManagedPaths;
+use crate::openclaw::discovery::Memo;
 use crate::openclaw::proof::{self, ProofOptions};
-use crate::openclaw::state_dir;
 use crate::privileges::{self, TargetUser};
 use crate::state::{self, AppliedState, GatewayOutcome};
 use crate::stores::document::ProfileSelector;
@@ -161,11 +161,50 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
         .map(|spec| privileges::resolve(spec.user.as_deref(), spec.home.as_deref()))
         .collect::<Result<Vec<_>>>()?;
     let root = nix::unistd::geteuid().is_root();
-    let system = if root {
-        system_gateways(&users[0])
+    // Root's own memo of the system manager's gateways, in root's run directory (no user can
+    // write there).
+    let mut system_memo = match root {
+        true => Memo::load(
+            locks::run_dir()
+                .ok()
+                .map(|dir| dir.join("system-gateways.json")),
+            options.force,
+        ),
+        false => Memo::none(),
+    };
+    let system = if root && crate::systemd::system_manager_present() {
+        system_gateways(&users[0], &mut system_memo)
     } else {
         Vec::new()
     };
+    if !options.dry_run {
+        // Now: a run for one user's own units drops root for good.
+        system_memo.save();
+    }
+    let run = run_groups(options, &specs, &users, &system);
+    let changed_world = match &run {
+        Ok(run) => !all_unchanged(&run.gateways),
+        Err(_) => true,
+    };
+    // Still (or again) root: a system unit's drop-in written, or one restarted.
+    if root && !options.dry_run && changed_world && nix::unistd::getuid().is_root() {
+        let _ = privileges::as_root(|| {
+            system_memo.refresh(&Systemctl::system(users[0].clone()));
+            system_memo.save();
+            Ok(())
+        });
+    }
+    run
+}
+
+/// [`run`] once the system manager's gateways are known.
+fn run_groups(
+    options: &SyncOptions,
+    specs: &[TargetSpec],
+    users: &[TargetUser],
+    system: &[(FoundGateway, Option<ResolvedUser>)],
+) -> Result<SyncRun> {
+    let root = nix::unistd::geteuid().is_root();
     let resolved: Vec<ResolvedUser> = users
         .iter()
         .map(|u| ResolvedUser {
@@ -175,7 +214,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
         .collect();
     let root_default =
         root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
-    let groups = targets::plan(&specs, &resolved, &system, root_default);
+    let groups = targets::plan(specs, &resolved, system, root_default);
     let group_user = |group: &targets::Group| -> Result<TargetUser> {
         match users.get(group.target) {
             Some(user) => Ok(user.clone()),
@@ -277,8 +316,11 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
 
 /// The system manager's OpenClaw gateway units with the users they run as; none when there is
 /// no system manager to ask.
-fn system_gateways(any_user: &TargetUser) -> Vec<(FoundGateway, Option<ResolvedUser>)> {
-    match Systemctl::system(any_user.clone()).gateways() {
+fn system_gateways(
+    any_user: &TargetUser,
+    memo: &mut Memo,
+) -> Vec<(FoundGateway, Option<ResolvedUser>)> {
+    match memo.gateways(&Systemctl::system(any_user.clone())) {
         Ok(found) => found
             .into_iter()
             .filter(|g| !g.user.is_empty() && g.user != "root")
@@ -380,15 +422,31 @@ fn run_group(
         .filter_map(|i| i.unit.as_deref())
         .collect();
     let mut gateways = Vec::new();
+    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
+    let mut memos = [Manager::User, Manager::System].map(|manager| {
+        let name = match manager {
+            Manager::User => "discovery-user.json",
+            Manager::System => "discovery-system.json",
+        };
+        (
+            manager,
+            Memo::load(Some(own_state.join(name)), options.force),
+        )
+    });
     for item in &group.items {
         let systemctl = match item.manager {
             Manager::User => Systemctl::new(target.clone()),
             Manager::System => Systemctl::system(target.clone()),
         };
+        let memo = &mut memos
+            .iter_mut()
+            .find(|(manager, _)| *manager == item.manager)
+            .expect("a memo per manager")
+            .1;
         let units = match &item.unit {
             Some(unit) => vec![unit.clone()],
             None => {
-                let found = match systemctl.gateways() {
+                let found = match memo.gateways(&systemctl) {
                     Ok(found) => found.into_iter().map(|g| g.unit).collect(),
                     Err(err) => {
                         tracing::info!(error = %err, user = target.name, "gateway discovery failed");
@@ -440,7 +498,7 @@ fn run_group(
                 discover: item.unit.is_none(),
                 ..options.clone()
             };
-            let result = sync_unit(&one, target, &systemctl, secret);
+            let result = sync_unit(&one, target, &systemctl, memo, secret);
             gateways.push(GatewayRun {
                 user: target.name.clone(),
                 unit,
@@ -448,7 +506,26 @@ fn run_group(
             });
         }
     }
+    if !options.dry_run {
+        let changed_world = !all_unchanged(&gateways);
+        for (manager, memo) in &mut memos {
+            if changed_world {
+                memo.refresh(&match manager {
+                    Manager::User => Systemctl::new(target.clone()),
+                    Manager::System => Systemctl::system(target.clone()),
+                });
+            }
+            memo.save();
+        }
+    }
     Ok(gateways)
+}
+
+/// Whether every gateway of the run was a no-op (nothing written, nothing restarted).
+fn all_unchanged(gateways: &[GatewayRun]) -> bool {
+    gateways
+        .iter()
+        .all(|g| matches!(&g.result, Ok(report) if report.result == Outcome::Unchanged))
 }
 
 /// The error for a gateway unit the manager does not know (exit 2, before anything is
@@ -483,9 +560,10 @@ fn sync_unit(
     options: &SyncOptions,
     target: &crate::privileges::TargetUser,
     systemctl: &Systemctl,
+    memo: &mut Memo,
     secret: &aws::FetchedSecret,
 ) -> Result<SyncReport> {
-    let state_dir = state_dir::for_unit(
+    let state_dir = memo.state_dir(
         systemctl,
         &options.unit,
         &target.home,

@@ -239,13 +239,18 @@ fn every_problem_is_found_and_comes_with_its_fix() {
     text.expect_status(1);
     // A fix line is pasted as root: it names the user it is for (a bare `sync` would sync
     // root's own gateways).
+    // The user's own commands run in the user's world (pasted bare as root, `systemctl --user`
+    // would act on root's manager).
     let for_user = format!("fix: openclaw-token-sync sync --user {} --force", user.name);
-    for fix in [
-        "fix: systemctl --user disable --now fetch-claude-token.timer",
-        "fix: openclaw doctor --fix",
-        for_user.as_str(),
-        "fix: systemctl --user daemon-reload && systemctl --user restart openclaw-gateway.service",
-    ] {
+    let in_world = format!(
+        "sudo -u {} XDG_RUNTIME_DIR=/run/user/{} systemctl --user",
+        user.name, user.uid
+    );
+    let timer = format!("fix: {in_world} disable --now fetch-claude-token.timer");
+    let doctor = format!("fix: sudo -iu {} openclaw doctor --fix", user.name);
+    let reload =
+        format!("fix: {in_world} daemon-reload && {in_world} restart openclaw-gateway.service");
+    for fix in [&timer, &doctor, &for_user, &reload] {
         assert!(
             text.stdout.contains(fix),
             "missing {fix:?} in:\n{}",

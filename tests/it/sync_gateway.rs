@@ -1060,3 +1060,106 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
     assert!(run.stderr.contains(&holder_named), "{}", run.stderr);
     assert!(run.stderr.contains("(waited 2 s)"), "{}", run.stderr);
 }
+
+#[test]
+fn a_no_op_starts_no_process_until_a_unit_changes() {
+    if !require_root("noop_no_process") {
+        return;
+    }
+    let user = TestUser::new("ocs-noproc", true);
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/noproc", &token);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+
+    // The timer's common case: one API call, no process (discovery is remembered).
+    let (run, execs) = run_tool_execs(&sync_args(&secret, &user, &[]), &[], &tokens);
+    run.expect_status(0);
+    assert!(run.stdout.starts_with("unchanged:"), "{}", run.stdout);
+    assert_eq!(execs, Vec::<String>::new(), "a no-op started processes");
+
+    // A gateway installed since: the unit directory changed, so it is found and synced now.
+    let work = user.add_profile_unit("work");
+    user.systemctl(&["daemon-reload"]);
+    user.systemctl(&["start", &work]);
+    let (run, execs) = run_tool_execs(
+        &sync_args(&secret, &user, &["--output", "json"]),
+        &[],
+        &tokens,
+    );
+    run.expect_status(0);
+    let units: Vec<String> = run.json()["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["unit"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(units, [work.as_str(), UNIT], "{}", run.stdout);
+    assert!(!execs.is_empty(), "a changed unit directory is asked about");
+    assert_eq!(
+        unit_env(&user, &work, "ANTHROPIC_OAUTH_TOKEN").as_deref(),
+        Some(token.as_str())
+    );
+
+    // After that applying run the memo describes the new world: no process again, and nothing
+    // written.
+    let before = snapshot(&user.home);
+    let (run, execs) = run_tool_execs(&sync_args(&secret, &user, &[]), &[], &tokens);
+    run.expect_status(0);
+    assert_eq!(execs, Vec::<String>::new(), "{}", run.stdout);
+    assert_eq!(snapshot(&user.home), before, "a no-op writes nothing");
+
+    // An edit in place of a unit file (OpenClaw's state dir moved) is seen too.
+    let unit_file = user.path(&format!(".config/systemd/user/{work}"));
+    let text = fs::read_to_string(&unit_file).unwrap().replace(
+        "Environment=OPENCLAW_PROFILE=work",
+        "Environment=OPENCLAW_PROFILE=moved",
+    );
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&unit_file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .unwrap();
+    user.systemctl(&["daemon-reload"]);
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(0);
+    assert!(
+        run.stdout
+            .contains(user.path(".openclaw-moved").to_str().unwrap()),
+        "{}",
+        run.stdout
+    );
+
+    // A memo the user forged (current, its stamp holds) with a unit name that would be an
+    // option in systemctl's argv is not trusted.
+    let memo = user.path(".local/state/openclaw-token-sync/discovery-user.json");
+    assert!(memo.exists());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forged = serde_json::json!({
+        "format": 1,
+        "written_unix": now,
+        "stamps": [{"path": {"path": "/nonexistent", "stat": "absent"}}],
+        "gateways": [{"unit": "--help.service", "user": ""}],
+        "state_dirs": {}
+    });
+    user.write(
+        ".local/state/openclaw-token-sync/discovery-user.json",
+        forged.to_string().as_bytes(),
+        0o600,
+    );
+    let run = sync_for(&user, &secret, &[], &tokens);
+    run.expect_status(0);
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("unchanged:"))
+            .count(),
+        2,
+        "{}",
+        run.stdout
+    );
+}

@@ -386,6 +386,45 @@ pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) ->
     Run::checked("run", output, tokens)
 }
 
+/// [`run_tool`] under `strace`: also every program the tool started (each `execve` after its
+/// own), as "path argv…" lines.
+pub fn run_tool_execs(
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+    tokens: &[String],
+) -> (Run, Vec<String>) {
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-s", "64", "-e", "trace=execve", "-o"])
+        .arg(trace.path())
+        .arg(BIN)
+        .args(args)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
+    for (k, v) in aws_env(&moto().endpoint) {
+        command.env(k, v);
+    }
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let output = command
+        .output()
+        .expect("strace (scripts/install-test-deps installs it)");
+    let run = Run::checked("run", output, tokens);
+    let text = fs::read_to_string(trace.path()).unwrap();
+    let execs: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("execve(") && !l.contains("= -1 "))
+        .skip(1)
+        .map(|l| {
+            l.split_once("execve(")
+                .map_or(l, |(_, rest)| rest)
+                .to_owned()
+        })
+        .collect();
+    (run, execs)
+}
+
 /// `sync --secret-id SECRET --user USER --settle-ms 300 EXTRA...`, as root for a test user.
 pub fn sync_for(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run {
     run_tool(&sync_args(secret, user, extra), &[], tokens)
