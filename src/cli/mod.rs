@@ -287,6 +287,9 @@ fn run_put(args: PutArgs, config: Option<&Path>) -> ExitCode {
         Ok(report) => report,
         Err(err) => return fail(&err, output == OutputFormat::Json),
     };
+    if output == OutputFormat::Json && chained.is_some() {
+        return run_chained_json(chained, output::put_json(&report));
+    }
     print_put(&report, output);
     run_chained(chained, output)
 }
@@ -315,10 +318,14 @@ fn run_stage(movement: Result<StageMove>, args: StageArgs, config: Option<&Path>
         Ok(prepared) => prepared,
         Err(err) => return fail(&err, json),
     };
-    match promote::run(&options, &movement) {
-        Ok(report) => print_stage(&report, output),
+    let report = match promote::run(&options, &movement) {
+        Ok(report) => report,
         Err(err) => return fail(&err, output == OutputFormat::Json),
+    };
+    if output == OutputFormat::Json && chained.is_some() {
+        return run_chained_json(chained, output::stage_json(&report));
     }
+    print_stage(&report, output);
     run_chained(chained, output)
 }
 
@@ -360,6 +367,21 @@ fn chained_trigger(
     } else {
         Ok(None)
     }
+}
+
+/// The chained push in JSON: one object, the change's with the push under `trigger`.
+fn run_chained_json(
+    chained: Option<trigger::TriggerOptions>,
+    change: serde_json::Value,
+) -> ExitCode {
+    let Some(trigger_options) = chained else {
+        return ExitCode::SUCCESS;
+    };
+    let code = match trigger::run(&trigger_options) {
+        Ok(report) => output::print_chained_json(change, Ok(&report)),
+        Err(err) => output::print_chained_json(change, Err(&err)),
+    };
+    ExitCode::from(code)
 }
 
 fn run_chained(chained: Option<trigger::TriggerOptions>, output: OutputFormat) -> ExitCode {

@@ -25,13 +25,58 @@ macro_rules! tell {
     };
 }
 
+/// `put`'s JSON object.
+pub(super) fn put_json(report: &PutReport) -> serde_json::Value {
+    let result = match report.action {
+        PutAction::Unchanged => "unchanged",
+        PutAction::Created | PutAction::Moved => "changed",
+    };
+    with_result(report, result)
+}
+
+/// `promote`'s and `rollback`'s JSON object.
+pub(super) fn stage_json(report: &StageReport) -> serde_json::Value {
+    with_result(report, "changed")
+}
+
+/// `trigger`'s JSON object.
+pub(super) fn trigger_json(report: &TriggerReport) -> serde_json::Value {
+    let code = report.exit_code();
+    let mut value = with_result(report, if code == 0 { "succeeded" } else { "failed" });
+    value["exit_code"] = code.into();
+    value
+}
+
+/// A change's JSON object with the push it chained (`--trigger`) under `trigger`: one object,
+/// one line. `result` stays the change's; `exit_code` is the process's (the push's, since the
+/// change succeeded); the push's own `result`/`exit_code` (or its error) are in `trigger`.
+pub(super) fn print_chained_json(
+    mut change: serde_json::Value,
+    pushed: std::result::Result<&TriggerReport, &Error>,
+) -> u8 {
+    let (trigger, code) = match pushed {
+        Ok(report) => (trigger_json(report), report.exit_code()),
+        Err(err) => {
+            tell!(P::Err, "{err}");
+            (
+                serde_json::json!({
+                    "result": "failed",
+                    "error": err.message(),
+                    "exit_code": err.exit_code(),
+                }),
+                err.exit_code(),
+            )
+        }
+    };
+    change["trigger"] = trigger;
+    change["exit_code"] = code.into();
+    print_json_at(if code == 0 { P::Info } else { P::Err }, &change);
+    code
+}
+
 pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        let result = match report.action {
-            PutAction::Unchanged => "unchanged",
-            PutAction::Created | PutAction::Moved => "changed",
-        };
-        return print_json(&with_result(report, result));
+        return print_json(&put_json(report));
     }
     let what = format!(
         "version {} ({}, {})",
@@ -57,7 +102,7 @@ pub(super) fn print_put(report: &PutReport, output: OutputFormat) {
 
 pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        return print_json(&with_result(report, "changed"));
+        return print_json(&stage_json(report));
     }
     let show = |view: &VersionView| {
         format!(
@@ -94,10 +139,7 @@ pub(super) fn print_stage(report: &StageReport, output: OutputFormat) {
 
 pub(super) fn print_trigger(report: &TriggerReport, output: OutputFormat) {
     if output == OutputFormat::Json {
-        let code = report.exit_code();
-        let mut value = with_result(report, if code == 0 { "succeeded" } else { "failed" });
-        value["exit_code"] = code.into();
-        return print_json(&value);
+        return print_json(&trigger_json(report));
     }
     say!(
         P::Info,
@@ -412,7 +454,7 @@ pub fn summary_line(report: &SyncReport) -> String {
         .gateway
         .proof
         .as_ref()
-        .map(|p| format!(" ({})", p.describe()))
+        .map(|p| format!(" by {}", p.describe()))
         .unwrap_or_default();
     let gateway = match report.gateway.action {
         GatewayAction::Restarted => format!(

@@ -89,16 +89,18 @@ impl GatewayProof {
     /// One line for the text report.
     pub fn describe(&self) -> String {
         let method = match self.method {
-            ProofMethod::GatewayProbe => "models.probe in the gateway",
-            ProofMethod::GatewayAuthStatus => "models.authStatus + process environment",
-            ProofMethod::ProcessEnvironment => "process environment only",
+            ProofMethod::GatewayProbe => "the gateway's models.probe",
+            ProofMethod::GatewayAuthStatus => {
+                "the gateway's models.authStatus and its process environment"
+            }
+            ProofMethod::ProcessEnvironment => "its process environment only",
         };
         let mut out = method.to_owned();
         if let Some(source) = &self.source {
-            out.push_str(&format!(", credential {source}"));
+            out.push_str(&format!(", credential from {source}"));
         }
         if let Some(from) = &self.value_from {
-            out.push_str(&format!(", value from {from}"));
+            out.push_str(&format!(", value in {from}"));
         }
         if let Some(probe) = &self.probe {
             let verdict = match probe.finding.verdict {
@@ -111,7 +113,7 @@ impl GatewayProof {
                 ProbeVia::Direct => format!("at {}", probe.target),
             };
             out.push_str(&format!(
-                ", token {verdict} {via} ({})",
+                ", token {verdict} {via}: {}",
                 probe.finding.detail
             ));
         }
@@ -314,7 +316,7 @@ pub fn prove(
                     token.fingerprint()
                 )));
             }
-            Some((path, found)) => proof.value_from = Some(format!("{} ({found})", path.display())),
+            Some((path, found)) => proof.value_from = Some(format!("{} = {found}", path.display())),
             None => proof.notes.push(format!(
                 "no dotenv file the gateway reads holds {variable}: OpenClaw 2026.8.1+ drops it at start (checked below through the gateway)"
             )),

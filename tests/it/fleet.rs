@@ -423,6 +423,38 @@ fn put_validates_stores_idempotently_and_can_chain_a_trigger() {
     );
     assert_eq!(proxy.count("secretsmanager.PutSecretValue"), 1);
     assert_eq!(proxy.count("AmazonSSM.SendCommand"), 1);
+
+    // In JSON, the change and its push are one object on one line.
+    let last = new_token(false);
+    let tokens = [tokens, vec![last.clone()]].concat();
+    let run = put_at(
+        &proxy.endpoint,
+        &secret,
+        &last,
+        &[
+            "--trigger",
+            "--targets",
+            "tag:Role=gw-put",
+            "--document",
+            &doc,
+            "--output",
+            "json",
+        ],
+        &tokens,
+    );
+    run.expect_status(0);
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    let report = run.json();
+    assert_eq!(report["result"], "changed", "{report}");
+    assert_eq!(report["exit_code"], 0, "{report}");
+    assert_eq!(report["fingerprint"], fingerprint(&last), "{report}");
+    assert_eq!(report["trigger"]["result"], "succeeded", "{report}");
+    assert_eq!(
+        report["trigger"]["command_ids"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    crate::observability::assert_matches_schema("put", &run.stdout);
 }
 
 #[test]

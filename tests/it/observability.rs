@@ -591,7 +591,7 @@ fn schema_check(name: &str, output: &str) -> std::process::Output {
         .unwrap()
 }
 
-fn assert_matches_schema(name: &str, output: &str) {
+pub fn assert_matches_schema(name: &str, output: &str) {
     let check = schema_check(name, output);
     assert!(
         check.status.success(),

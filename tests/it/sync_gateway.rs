@@ -75,7 +75,23 @@ fn a_new_secret_version_restarts_with_the_new_token() {
     let second = new_token(false);
     let tokens = vec![first.clone(), second.clone()];
     let secret = create_secret("tests/rotate", &first);
-    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+    let run = sync_for(&user, &secret, &[], &tokens);
+    run.expect_status(0);
+    // The summary reads as one sentence: parentheses are never nested.
+    let summary = run.stdout.lines().next().unwrap();
+    assert!(
+        summary.starts_with("applied: ") && summary.contains(" verified by "),
+        "{summary}"
+    );
+    let mut depth = 0;
+    for c in summary.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        assert!((0..=1).contains(&depth), "nested parentheses in: {summary}");
+    }
     let pid_after_first = user.main_pid();
 
     let version = put_secret(&secret, &second);
