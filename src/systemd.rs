@@ -555,6 +555,13 @@ impl Systemctl {
         Ok(found)
     }
 
+    /// Whether the manager answers at all (`list-unit-files` also fails when nothing matches,
+    /// and reads unit files from disk without a manager): the error says why not, with the
+    /// hint for a manager that is not running.
+    pub fn manager_reachable(&self) -> Result<()> {
+        self.run(&["show", "-p", "Version"]).map(|_| ())
+    }
+
     /// The manager's unit search path (`UnitPath`), in systemd's order.
     pub fn unit_path(&self) -> Result<Vec<std::path::PathBuf>> {
         let text = self.run(&["show", "-p", "UnitPath"])?;

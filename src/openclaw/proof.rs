@@ -93,7 +93,7 @@ impl GatewayProof {
             ProofMethod::GatewayAuthStatus => {
                 "the gateway's models.authStatus and its process environment"
             }
-            ProofMethod::ProcessEnvironment => "its process environment only",
+            ProofMethod::ProcessEnvironment => "the gateway's process environment only",
         };
         let mut out = method.to_owned();
         if let Some(source) = &self.source {

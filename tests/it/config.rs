@@ -179,12 +179,20 @@ fn a_user_whose_manager_is_not_running_is_told_how_to_start_it() {
     let token = new_token(false);
     let tokens = vec![token.clone()];
     let secret = create_secret("tests/no-manager", &token);
+    let home = std::path::PathBuf::from(format!("/home/{name}"));
+    let before = snapshot(&home);
     let run = run_tool(
         &["sync", "--secret-id", &secret, "--user", name],
         &[],
         &tokens,
     );
     assert_ne!(run.status, 0, "{}", run.stdout);
+    // Said before anything is written.
+    assert_eq!(
+        snapshot(&home),
+        before,
+        "files changed for a user with no manager"
+    );
     // The cause and the command that fixes it, for this user; not the --user hint meant for
     // root's own manager.
     assert!(
@@ -197,6 +205,29 @@ fn a_user_whose_manager_is_not_running_is_told_how_to_start_it() {
         run.stderr
     );
     assert!(!run.stderr.contains("pass --user NAME"), "{}", run.stderr);
+}
+
+#[test]
+fn root_without_user_and_without_its_own_manager_is_told_to_name_the_user() {
+    if !require_root("root_no_manager") {
+        return;
+    }
+    let _absent = without_root_manager();
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/root-no-manager", &token);
+    // A dry run: the hint must come before anything would be written (and this test writes
+    // nothing in root's home either way).
+    let run = run_tool(&["sync", "--secret-id", &secret, "--dry-run"], &[], &tokens);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the user manager of root is not running")
+            && run.stderr.contains("pass --user NAME"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("would change"), "{}", run.stdout);
 }
 
 #[test]

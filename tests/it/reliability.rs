@@ -809,6 +809,19 @@ fn aws_setup_mistakes_name_the_cause_and_change_nothing() {
     );
     expect(trigger, 1, &[&format!("SendCommand failed: {refused_by}")]);
 
+    // A host name that cannot resolve (`.invalid` never does, RFC 6761: nothing leaves the
+    // host): the name is said, not "client error (Connect)".
+    let run = sync(
+        &secret,
+        &[],
+        &[(
+            "AWS_ENDPOINT_URL",
+            "http://secretsmanager.us-esat-1.invalid",
+        )],
+        &[],
+    );
+    expect(run, 1, &["cannot resolve secretsmanager.us-esat-1.invalid"]);
+
     // HTTPS spoken to moto's plain HTTP.
     let https = moto().endpoint.replace("http://", "https://");
     let run = sync(&secret, &[], &[("AWS_ENDPOINT_URL", &https)], &[]);

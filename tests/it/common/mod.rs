@@ -1010,10 +1010,16 @@ pub struct RootManager {
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
+static ROOT_MANAGER_TURN: Mutex<()> = Mutex::new(());
+
+/// Root's own user manager is not running while the guard is held (no `RootManager` starts).
+pub fn without_root_manager() -> std::sync::MutexGuard<'static, ()> {
+    ROOT_MANAGER_TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl RootManager {
     pub fn start() -> RootManager {
-        static TURN: Mutex<()> = Mutex::new(());
-        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = without_root_manager();
         let script = Path::new(MANIFEST_DIR).join("tests/support/user-manager.sh");
         let output = Command::new(&script)
             .args(["start", "root"])
