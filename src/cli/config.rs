@@ -629,6 +629,45 @@ pub(super) fn sync_options(
 mod tests {
     use super::*;
 
+    /// The flags of `sync` and `status` that are per run, not settings (README "Config file"
+    /// names them): everything else is a key of the file by its long name.
+    const NOT_KEYS: [&str; 10] = [
+        "config",
+        "verbose",
+        "log-format",
+        "help",
+        "no-shell-profile",
+        "no-dry-run",
+        "no-force",
+        "restart",
+        "check-secret",
+        "nagios",
+    ];
+
+    #[test]
+    fn every_setting_flag_of_sync_and_status_is_a_key_by_its_long_name() {
+        use clap::CommandFactory;
+        let cli = super::super::args::Cli::command();
+        for name in ["sync", "status"] {
+            let command = cli.find_subcommand(name).expect("subcommand");
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if NOT_KEYS.contains(&long) {
+                    continue;
+                }
+                // A wrong type is fine here; an unknown key is not.
+                let error = toml::from_str::<FileConfig>(&format!("{long} = true"))
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    !error.contains("unknown field"),
+                    "{name} --{long} has no key in the config file: {error}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn unit_names_are_completed_like_systemctl_does() {
         assert_eq!(
