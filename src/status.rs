@@ -516,9 +516,10 @@ impl FixContext {
             "systemctl --user ",
             &format!("sudo -u {user} XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user "),
         )
+        // As root, `--user-unit` would also match `_UID=0`: the fields, spelled out.
         .replace(
             "journalctl --user -u ",
-            &format!("journalctl _UID={uid} --user-unit "),
+            &format!("journalctl _UID={uid} _SYSTEMD_USER_UNIT="),
         )
         .replace(
             "openclaw doctor --fix",
@@ -1267,7 +1268,7 @@ mod tests {
         };
         assert_eq!(
             context.apply("journalctl --user -u openclaw-gateway.service -n 50; then systemctl --user restart openclaw-gateway.service"),
-            "journalctl _UID=1000 --user-unit openclaw-gateway.service -n 50; then sudo -u ubuntu XDG_RUNTIME_DIR=/run/user/1000 systemctl --user restart openclaw-gateway.service"
+            "journalctl _UID=1000 _SYSTEMD_USER_UNIT=openclaw-gateway.service -n 50; then sudo -u ubuntu XDG_RUNTIME_DIR=/run/user/1000 systemctl --user restart openclaw-gateway.service"
         );
         assert_eq!(
             context.apply("fix or remove the file (`openclaw doctor --fix`)"),

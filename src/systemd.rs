@@ -297,7 +297,7 @@ impl Systemctl {
         let text = Zeroizing::new(self.run(&[
             "show",
             "-p",
-            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths,MainPID,LoadState",
+            "ExecStart,Environment,EnvironmentFiles,FragmentPath,DropInPaths,MainPID,LoadState,ControlGroup,NeedDaemonReload",
             "--",
             unit,
         ])?);
@@ -735,6 +735,10 @@ pub struct ExecContext {
     /// A unit of the system manager (its root-only env files may be read as root); a user
     /// unit's env files are always read as the user, whatever they name.
     pub system: bool,
+    /// The running unit's cgroup (relative to the cgroup mount; empty when it is not running).
+    pub control_group: String,
+    /// A unit file or drop-in changed on disk since the manager loaded it.
+    pub need_daemon_reload: bool,
 }
 
 impl ExecContext {
@@ -759,7 +763,7 @@ impl ExecContext {
 /// user's own unit may name any file: root reading it for them would hand them root's files);
 /// never through a link or a FIFO. (For a process that dropped to the user for good, `as_root`
 /// is a plain call.)
-fn read_env_file(file: &str, system: bool) -> Result<Option<crate::fsutil::ExistingFile>> {
+pub fn read_env_file(file: &str, system: bool) -> Result<Option<crate::fsutil::ExistingFile>> {
     let path = std::path::Path::new(file.trim_start_matches('-'));
     if system && crate::fsutil::root_controlled(path) {
         crate::privileges::as_root(|| crate::fsutil::read_managed(path))
@@ -906,6 +910,8 @@ impl ExecContext {
                 }
                 "MainPID" => context.main_pid = value.trim().parse().unwrap_or(0),
                 "LoadState" => context.load_state = value.trim().to_owned(),
+                "ControlGroup" => context.control_group = value.trim().to_owned(),
+                "NeedDaemonReload" => context.need_daemon_reload = value.trim() == "yes",
                 "FragmentPath" if !value.is_empty() => {
                     context.unit_files.insert(0, value.to_owned())
                 }

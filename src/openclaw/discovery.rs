@@ -71,8 +71,32 @@ struct StateDirMemo {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum Stamp {
-    Path { path: PathBuf, stat: String },
-    Process { pid: u32, start: String },
+    /// `lstat` (and the target's `stat` for a symlink) of a path read as the acting user.
+    Path {
+        path: PathBuf,
+        stat: String,
+    },
+    /// The same, of a path only root can read (a system unit's root-only env file), taken as
+    /// root as it is read ([`crate::systemd::read_env_file`]'s rule).
+    RootPath {
+        path: PathBuf,
+        stat: String,
+    },
+    /// Only whether a path exists (OpenClaw's default state dir `~/.openclaw` or the legacy
+    /// `~/.clawdbot`, whose contents change all the time).
+    Exists {
+        path: PathBuf,
+        exists: bool,
+    },
+    Process {
+        pid: u32,
+        start: String,
+    },
+    /// This process's own `OPENCLAW_STATE_DIR`/`_PROFILE`/`_HOME` (a last resort of the state
+    /// dir's rule: a run by hand with one exported is not the timer's run).
+    OwnEnvironment {
+        values: Vec<(String, String)>,
+    },
 }
 
 impl Stamp {
@@ -83,6 +107,20 @@ impl Stamp {
         }
     }
 
+    fn of_root_path(path: &Path) -> Stamp {
+        Stamp::RootPath {
+            path: path.to_path_buf(),
+            stat: root_stat_line(path),
+        }
+    }
+
+    fn of_existence(path: &Path) -> Stamp {
+        Stamp::Exists {
+            path: path.to_path_buf(),
+            exists: std::fs::symlink_metadata(path).is_ok(),
+        }
+    }
+
     fn of_process(pid: u32) -> Stamp {
         Stamp::Process {
             pid,
@@ -90,13 +128,33 @@ impl Stamp {
         }
     }
 
+    fn of_own_environment() -> Stamp {
+        Stamp::OwnEnvironment {
+            values: state_dir::own_environment(),
+        }
+    }
+
+    /// Whether the stamp still describes the world; one that could not be taken never does.
     fn holds(&self) -> bool {
         match self {
+            Stamp::Path { stat, .. } | Stamp::RootPath { stat, .. } if stat == UNREADABLE => false,
             Stamp::Path { path, stat } => stat_line(path) == *stat,
+            Stamp::RootPath { path, stat } => root_stat_line(path) == *stat,
+            Stamp::Exists { path, exists } => std::fs::symlink_metadata(path).is_ok() == *exists,
             Stamp::Process { pid, start } => process_start(*pid) == *start,
+            Stamp::OwnEnvironment { values } => state_dir::own_environment() == *values,
         }
     }
 }
+
+/// What a stamp says of a path that exists but cannot be `stat`ed (never trusted).
+const UNREADABLE: &str = "unreadable";
+/// Where a unit's `ControlGroup` may be mounted (cgroup v2; the hybrid and legacy layouts).
+const CGROUP_MOUNTS: [&str; 3] = [
+    "/sys/fs/cgroup",
+    "/sys/fs/cgroup/unified",
+    "/sys/fs/cgroup/systemd",
+];
 
 /// The remembered discovery of one manager, for one run.
 pub struct Memo {
@@ -192,24 +250,19 @@ impl Memo {
             };
         }
         self.stamp_unit_dirs(systemctl);
-        let mut inputs = Vec::new();
-        let mut process = None;
-        let found = state_dir::for_unit_noting(systemctl, unit, home, &mut |files, pid| {
-            inputs.extend(files.iter().map(|f| Stamp::of_path(Path::new(f))));
-            process = (pid != 0).then(|| (pid, Stamp::of_process(pid)));
+        let mut inputs = vec![Stamp::of_own_environment()];
+        let mut pending_reload = false;
+        let found = state_dir::for_unit_noting(systemctl, unit, home, &mut |context| {
+            pending_reload = context.need_daemon_reload;
+            inputs.extend(context_stamps(context));
         });
-        // The running process matters only when its environment decided (the unit's did not):
-        // then any restart re-discovers.
-        if let Some((pid, stamp)) = process {
-            if found
-                .source
-                .ends_with(&format!("the gateway process (pid {pid})"))
-            {
-                inputs.push(stamp);
-            }
+        if found.source == "OpenClaw's default" {
+            inputs.push(Stamp::of_existence(&home.join(".openclaw")));
+            inputs.push(Stamp::of_existence(&home.join(".clawdbot")));
         }
-        // An answer that depends on a manager that could not be asked is not remembered.
-        if found.unit_found.is_some() {
+        // An answer from a manager that could not be asked, or from units it has not loaded
+        // yet, is not remembered.
+        if found.unit_found.is_some() && !pending_reload {
             self.record.stamps.extend(inputs);
             self.record.state_dirs.insert(
                 unit.to_owned(),
@@ -237,7 +290,7 @@ impl Memo {
         if self.asked_gateways {
             if let Err(err) = self.gateways(systemctl) {
                 tracing::debug!(error = %err, "discovery failed again; no memo");
-                self.file = None;
+                self.forget();
             }
         }
         // Also stamps the unit path for a run that named its units.
@@ -254,11 +307,10 @@ impl Memo {
         let Some(file) = self.file.as_deref().filter(|_| self.changed) else {
             return;
         };
-        if self.record.stamps.len() > MAX_STAMPS {
-            tracing::debug!(
-                stamps = self.record.stamps.len(),
-                "too many stamps; no memo"
-            );
+        if self.record.stamps.len() > MAX_STAMPS || !self.record.stamps.iter().all(Stamp::holds) {
+            // Too many to check cheaply, or the world moved while it was read (or something
+            // could not be stamped): the next run asks afresh.
+            tracing::debug!(stamps = self.record.stamps.len(), "no memo");
             let _ = std::fs::remove_file(file);
             return;
         }
@@ -275,6 +327,14 @@ impl Memo {
         self.changed = false;
     }
 
+    /// Nothing of this run is remembered, and the memo on disk goes (it may describe a world
+    /// that changed).
+    fn forget(&mut self) {
+        if let Some(file) = self.file.take() {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
     /// Starts a fresh record (once per run): what was trusted no longer is, and the unit search
     /// path is stamped before anything is read from the manager.
     fn stamp_unit_dirs(&mut self, systemctl: &Systemctl) {
@@ -287,17 +347,49 @@ impl Memo {
         match systemctl.unit_path() {
             Ok(dirs) => {
                 // Transient units (`systemd-run`, as the proof uses) come and go without being
-                // gateways; a generator's directory is rewritten by every daemon-reload.
+                // gateways. (Generator directories stay: they change with a daemon-reload.)
                 for dir in dirs.iter().filter(|d| !d.ends_with("transient")) {
                     stamp_unit_dir(dir, &mut self.record.stamps);
                 }
             }
             Err(err) => {
                 tracing::debug!(error = %err, "no unit path; nothing is remembered");
-                self.file = None;
+                self.forget();
             }
         }
     }
+}
+
+/// What a unit's state dir was read from, stamped before it is read: its unit file and drop-ins
+/// (wherever they are: an alias's drop-ins need not be named `openclaw*`), its env files (as root
+/// only where root reads them), its main process and its cgroup (a start or restart, by anyone,
+/// makes a new one).
+fn context_stamps(context: &crate::systemd::ExecContext) -> Vec<Stamp> {
+    let mut stamps: Vec<Stamp> = context
+        .unit_files
+        .iter()
+        .map(|f| Stamp::of_path(Path::new(f)))
+        .collect();
+    for file in &context.environment_files {
+        let path = Path::new(file.trim_start_matches('-'));
+        stamps.push(if context.system && crate::fsutil::root_controlled(path) {
+            Stamp::of_root_path(path)
+        } else {
+            Stamp::of_path(path)
+        });
+    }
+    if context.main_pid != 0 {
+        stamps.push(Stamp::of_process(context.main_pid));
+    }
+    let group = context.control_group.trim_start_matches('/');
+    if !group.is_empty() {
+        stamps.extend(
+            CGROUP_MOUNTS
+                .iter()
+                .map(|mount| Stamp::of_path(&Path::new(mount).join(group))),
+        );
+    }
+    stamps
 }
 
 /// Stamps one directory of the unit search path (see the module docs).
@@ -320,7 +412,8 @@ fn stamp_unit_dir(dir: &Path, stamps: &mut Vec<Stamp>) {
         }
         let path = dir.join(&name);
         stamps.push(Stamp::of_path(&path));
-        if ours && path.is_dir() {
+        let real_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if ours && real_dir {
             if let Ok(inner) = std::fs::read_dir(&path) {
                 let mut files: Vec<PathBuf> = inner.filter_map(|e| Some(e.ok()?.path())).collect();
                 files.sort();
@@ -370,9 +463,15 @@ fn valid_unit(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b":-_.@\\".contains(&b))
 }
 
+/// `lstat` of `path` as one line, "absent" when there is nothing, [`UNREADABLE`] when it cannot
+/// be told. A symlink's target is `stat`ed too, except by root when the target is not root's
+/// alone (root never looks into a user's paths: a link in `/etc/systemd/system` may point into a
+/// home).
 fn stat_line(path: &Path) -> String {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return "absent".to_owned();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return "absent".to_owned(),
+        Err(_) => return UNREADABLE.to_owned(),
     };
     let line = |m: &std::fs::Metadata| {
         format!(
@@ -389,14 +488,25 @@ fn stat_line(path: &Path) -> String {
             m.ctime_nsec()
         )
     };
-    if meta.file_type().is_symlink() {
-        let target = std::fs::metadata(path)
-            .map(|m| line(&m))
-            .unwrap_or_else(|_| "dangling".to_owned());
-        format!("{} -> {target}", line(&meta))
-    } else {
-        line(&meta)
+    if !meta.file_type().is_symlink() {
+        return line(&meta);
     }
+    let as_root = nix::unistd::geteuid().is_root();
+    let target = match std::fs::canonicalize(path) {
+        Ok(target) if as_root && !crate::fsutil::root_controlled(&target) => {
+            format!("not followed: {}", target.display())
+        }
+        Ok(target) => std::fs::metadata(&target)
+            .map(|m| line(&m))
+            .unwrap_or_else(|_| "dangling".to_owned()),
+        Err(_) => "dangling".to_owned(),
+    };
+    format!("{} -> {target}", line(&meta))
+}
+
+/// [`stat_line`] taken as root (for a process acting as a user: see [`Stamp::RootPath`]).
+fn root_stat_line(path: &Path) -> String {
+    crate::privileges::as_root(|| Ok(stat_line(path))).unwrap_or_else(|_| UNREADABLE.to_owned())
 }
 
 /// The process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22), or
@@ -471,7 +581,7 @@ mod tests {
                 Stamp::Path { path, .. } => {
                     path.strip_prefix(dir.path()).unwrap().display().to_string()
                 }
-                Stamp::Process { .. } => unreachable!(),
+                other => panic!("{other:?}"),
             })
             .collect();
         assert_eq!(
@@ -512,6 +622,29 @@ mod tests {
         };
         assert!(!current(&record_with(vec![other], now_unix())));
         assert_eq!(process_start(u32::MAX), "gone");
+    }
+
+    #[test]
+    fn what_cannot_be_stamped_is_never_trusted_and_existence_is_only_existence() {
+        let unreadable = Stamp::Path {
+            path: PathBuf::from("/"),
+            stat: UNREADABLE.to_owned(),
+        };
+        assert!(!unreadable.holds());
+        let dir = tempfile::tempdir().unwrap();
+        let openclaw = dir.path().join(".openclaw");
+        let exists = Stamp::of_existence(&openclaw);
+        std::fs::create_dir(&openclaw).unwrap();
+        assert!(!exists.holds(), "~/.openclaw appearing is a change");
+        let exists = Stamp::of_existence(&openclaw);
+        std::fs::write(openclaw.join("openclaw.json"), "{}").unwrap();
+        assert!(exists.holds(), "what OpenClaw writes inside is not");
+        let own = Stamp::of_own_environment();
+        assert!(own.holds());
+        let other = Stamp::OwnEnvironment {
+            values: vec![("OPENCLAW_STATE_DIR".to_owned(), "/elsewhere".to_owned())],
+        };
+        assert!(!other.holds());
     }
 
     #[test]

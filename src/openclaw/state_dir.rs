@@ -127,16 +127,16 @@ pub fn for_unit(
     if explicit.is_some() {
         return resolve(home, explicit, &[]);
     }
-    for_unit_noting(systemctl, unit, home, &mut |_, _| {})
+    for_unit_noting(systemctl, unit, home, &mut |_| {})
 }
 
-/// [`for_unit`] without `--state-dir`, telling `note` the unit's `EnvironmentFile=`s and its main
-/// PID before they are read (what the discovery memo stamps).
+/// [`for_unit`] without `--state-dir`, showing `note` what systemd said about the unit before
+/// anything it names is read (what the discovery memo stamps).
 pub fn for_unit_noting(
     systemctl: &crate::systemd::Systemctl,
     unit: &str,
     home: &Path,
-    note: &mut dyn FnMut(&[String], u32),
+    note: &mut dyn FnMut(&crate::systemd::ExecContext),
 ) -> StateDir {
     let own = own_environment();
     let own_environment = Environment {
@@ -145,12 +145,7 @@ pub fn for_unit_noting(
     };
     match systemctl.exec_context(unit) {
         Ok(context) => {
-            let files: Vec<String> = context
-                .environment_files
-                .iter()
-                .map(|f| f.trim_start_matches('-').to_owned())
-                .collect();
-            note(&files, context.main_pid);
+            note(&context);
             // Manager, then Environment=, then the files: later assignments win.
             let mut configured = systemctl
                 .manager_environment(&STATE_VARIABLES)

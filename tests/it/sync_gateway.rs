@@ -1147,6 +1147,29 @@ fn a_no_op_starts_no_process_until_a_unit_changes() {
         run.stdout
     );
 
+    // The manager's environment changed and the gateway restarted by someone else (no file
+    // shows it; the gateway's new process and cgroup do): its state dir is asked again.
+    user.systemctl(&["set-environment", "OPENCLAW_PROFILE=fromenv"]);
+    user.systemctl(&["restart", UNIT]);
+    let run = sync_for(&user, &secret, &["--output", "json"], &tokens);
+    run.expect_status(0);
+    let report = run.json();
+    let default_gateway = report["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["unit"] == UNIT)
+        .expect("the default gateway")
+        .clone();
+    assert_eq!(
+        default_gateway["report"]["state_dir"]["path"],
+        user.path(".openclaw-fromenv").to_str().unwrap(),
+        "{report}"
+    );
+    user.systemctl(&["unset-environment", "OPENCLAW_PROFILE"]);
+    user.systemctl(&["restart", UNIT]);
+    sync_for(&user, &secret, &[], &tokens).expect_status(0);
+
     // A memo the user forged (current, its stamp holds) with a unit name that would be an
     // option in systemctl's argv is not trusted.
     let memo = user.path(".local/state/openclaw-token-sync/discovery-user.json");
