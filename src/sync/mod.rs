@@ -522,7 +522,9 @@ fn run_group(
             });
         }
     }
-    if !options.dry_run {
+    // A failed run writes nothing of ours either (the memo included): a rejected token leaves
+    // every file as it was.
+    if !options.dry_run && gateways.iter().all(|g| g.result.is_ok()) {
         let changed_world = !all_unchanged(&gateways);
         for (manager, memo) in &mut memos {
             if changed_world {
