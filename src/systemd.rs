@@ -193,17 +193,20 @@ impl Systemctl {
     fn run(&self, args: &[&str]) -> Result<String> {
         let (output, stdout, stderr) = self.output(args)?;
         if !output.status.success() {
-            return Err(Error::Systemd(format!(
-                "{} {} failed for {} ({}): {}{}",
-                self.cli(),
-                args.join(" "),
-                self.user.name,
-                output.status,
-                stderr.trim(),
-                self.unreachable_hint(&stderr)
-            )));
+            return Err(self.failure(args, &output.status, &stderr));
         }
         Ok(stdout)
+    }
+
+    fn failure(&self, args: &[&str], status: &std::process::ExitStatus, stderr: &str) -> Error {
+        Error::Systemd(format!(
+            "{} {} failed for {} ({status}): {}{}",
+            self.cli(),
+            args.join(" "),
+            self.user.name,
+            stderr.trim(),
+            self.unreachable_hint(stderr)
+        ))
     }
 
     /// What to do when the manager cannot be reached at all (no bus): said with the error.
@@ -496,13 +499,21 @@ impl Systemctl {
     /// (`OPENCLAW_SYSTEMD_UNIT`) is found as long as its name starts with `openclaw`; name any
     /// other with `--unit`.
     pub fn gateways(&self) -> Result<Vec<FoundGateway>> {
-        let listed = self.run(&[
+        let args = [
             "list-unit-files",
             "--type=service",
             "--no-legend",
             "--plain",
             "openclaw*",
-        ])?;
+        ];
+        let (output, listed, stderr) = self.output(&args)?;
+        if !output.status.success() {
+            // No unit file matches: systemctl says nothing and exits 1.
+            if listed.trim().is_empty() && stderr.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err(self.failure(&args, &output.status, &stderr));
+        }
         let listed_units = listed.lines().filter(|l| !l.trim().is_empty()).count();
         if listed_units > MAX_LISTED_UNITS {
             // Each is asked about in turn: a user with thousands of them would make the run

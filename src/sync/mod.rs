@@ -448,22 +448,6 @@ fn run_group(
             None => {
                 let found = match memo.gateways(&systemctl) {
                     Ok(found) => found.into_iter().map(|g| g.unit).collect(),
-                    // The user's manager cannot be asked and this would be the user's only
-                    // gateway: the run fails before anything is written, with the manager's
-                    // hint (linger; for root's own manager, `--user NAME`). `--no-restart` still
-                    // writes the files for the default unit alone.
-                    Err(err) if group.items.len() == 1 && fallback && !options.no_restart => {
-                        if let Err(unreachable) = systemctl.manager_reachable() {
-                            gateways.push(GatewayRun {
-                                user: target.name.clone(),
-                                unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
-                                result: Err(unreachable),
-                            });
-                            continue;
-                        }
-                        tracing::info!(error = %err, user = target.name, "gateway discovery failed");
-                        Vec::new()
-                    }
                     Err(err) => {
                         tracing::info!(error = %err, user = target.name, "gateway discovery failed");
                         Vec::new()
@@ -474,6 +458,20 @@ fn run_group(
                     .filter(|u: &String| !named.contains(&u.as_str()))
                     .collect();
                 if found.is_empty() && group.items.len() == 1 && fallback {
+                    // The user's only gateway would be the default unit: when their manager
+                    // cannot be asked, the run fails before anything is written, with the
+                    // manager's hint (linger; for root's own manager, `--user NAME`).
+                    // `--no-restart` still writes the files alone.
+                    if !options.no_restart {
+                        if let Err(unreachable) = systemctl.manager_reachable() {
+                            gateways.push(GatewayRun {
+                                user: target.name.clone(),
+                                unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
+                                result: Err(unreachable),
+                            });
+                            continue;
+                        }
+                    }
                     vec![options.unit.clone()]
                 } else {
                     found
