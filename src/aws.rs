@@ -213,8 +213,11 @@ pub async fn fetch_secret(
     } else {
         Err(secret::SecretError::NoValue)
     };
-    let (token, metadata) = parsed
-        .map_err(|e| Error::failed(format!("secret {secret_id} (version {version_id}): {e}")))?;
+    let (token, metadata) = parsed.map_err(|e| {
+        // The message's command, for this secret.
+        let said = e.to_string().replace("<secret>", secret_id);
+        Error::failed(format!("secret {secret_id} (version {version_id}): {said}"))
+    })?;
     Ok(FetchedSecret {
         stage: applied.to_owned(),
         fallback_from,

@@ -180,10 +180,10 @@ pub fn flock_until(
 fn wait_for(file: File, path: &Path, wait: Duration) -> Result<Lock> {
     let said = |file: &File| {
         let holder = holder_of(file)
-            .map(|h| format!(" ({h})"))
+            .map(|h| format!(", held by {h}"))
             .unwrap_or_default();
         tracing::warn!(
-            "waiting for another run holding {}{holder}, up to {} s",
+            "waiting for another run: {}{holder}; waiting up to {} s",
             path.display(),
             wait.as_secs_f32().ceil()
         );

@@ -193,6 +193,18 @@ pub fn value_to_store(
     Ok(text)
 }
 
+/// The `expires_at` a JSON secret keeps from the token it held before, when the token changes
+/// (that date was the old token's).
+fn kept_expiry(current: Option<&str>, desired: &str) -> Option<String> {
+    let current: serde_json::Value = serde_json::from_str(current?).ok()?;
+    let desired: serde_json::Value = serde_json::from_str(desired).ok()?;
+    let kept = desired.get("expires_at")?;
+    (current != desired && current.get("expires_at") == Some(kept)).then(|| {
+        kept.as_str()
+            .map_or_else(|| kept.to_string(), str::to_owned)
+    })
+}
+
 /// A runtime and a Secrets Manager client for the operator-side commands.
 pub(crate) fn secrets_client(
     settings: &AwsSettings,
@@ -365,6 +377,11 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
             .find(|(id, _)| Some(id) == current.as_ref())
             .and_then(|(_, text)| text.as_deref().map(String::as_str));
         let desired = value_to_store(&token, options.json_key.as_deref(), current_value)?;
+        if let Some(kept) = kept_expiry(current_value, &desired) {
+            tracing::warn!(
+                "the secret's expires_at ({kept}) was kept from the token before; `status` reports it as this token's expiry: if the new token expires at another date, set expires_at in the secret to it, or remove it (then `status` counts --token-lifetime-days from this version's creation)"
+            );
+        }
         // A version holding exactly the value we would store: the one carrying the stage, else
         // AWSPREVIOUS, else any.
         let holders: Vec<&String> = values

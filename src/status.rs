@@ -437,6 +437,7 @@ fn check_unit(
                 .map(|s| s.secret_arn)
         }),
         as_user,
+        system: systemctl.manager() == Manager::System,
     };
     for finding in &mut findings.0 {
         if let Some(fix) = &mut finding.fix {
@@ -481,6 +482,8 @@ struct FixContext {
     unit: Option<String>,
     secret: Option<String>,
     as_user: Option<u32>,
+    /// The gateway is a unit of the system manager: `systemctl`/`journalctl` without `--user`.
+    system: bool,
 }
 
 impl FixContext {
@@ -506,12 +509,25 @@ impl FixContext {
         }
     }
 
-    /// The user's own commands, as root pastes them (see the type's docs).
+    /// The user's own commands, as root pastes them (see the type's docs); a system unit's
+    /// through the system manager.
     fn in_users_world(&self, fix: &str) -> String {
+        let user = &self.user;
+        if self.system {
+            let fix = fix
+                .replace("systemctl --user ", "systemctl ")
+                .replace("journalctl --user -u ", "journalctl -u ");
+            return match self.as_user {
+                Some(_) => fix.replace(
+                    "openclaw doctor --fix",
+                    &format!("sudo -iu {user} openclaw doctor --fix"),
+                ),
+                None => fix,
+            };
+        }
         let Some(uid) = self.as_user else {
             return fix.to_owned();
         };
-        let user = &self.user;
         fix.replace(
             "systemctl --user ",
             &format!("sudo -u {user} XDG_RUNTIME_DIR=/run/user/{uid} systemctl --user "),
@@ -684,6 +700,7 @@ fn check_gateway_runtime(
         return; // the drop-in finding already says there is no token
     };
     let proof_options = ProofOptions {
+        user_name: systemctl.user_name().to_owned(),
         cli_state: paths.state_dir.join("openclaw-cli"),
         home: paths.home.clone(),
         agents: proof::agent_ids(&stores::discover_agents(state_dir, &paths.home).0),
@@ -1240,6 +1257,7 @@ mod tests {
             unit: Some("openclaw-gateway-work.service".into()),
             secret: Some("arn:aws:secretsmanager:eu-west-1:1:secret:prod/anthropic-AbCd".into()),
             as_user: None,
+            system: false,
         };
         assert_eq!(
             context.apply("openclaw-token-sync sync --force --secret-id <secret> (rewrites it)"),
@@ -1265,6 +1283,7 @@ mod tests {
             unit: None,
             secret: None,
             as_user: Some(1000),
+            system: false,
         };
         assert_eq!(
             context.apply("journalctl --user -u openclaw-gateway.service -n 50; then systemctl --user restart openclaw-gateway.service"),
@@ -1274,10 +1293,22 @@ mod tests {
             context.apply("fix or remove the file (`openclaw doctor --fix`)"),
             "fix or remove the file (`sudo -iu ubuntu openclaw doctor --fix`)"
         );
+        // A system unit goes through the system manager, whoever pastes it.
+        let system = FixContext {
+            system: true,
+            ..context
+        };
+        assert_eq!(
+            system.apply(
+                "journalctl --user -u gw.service -n 50; then systemctl --user restart gw.service"
+            ),
+            "journalctl -u gw.service -n 50; then systemctl restart gw.service"
+        );
         // The user's own status (no `as_user`) keeps them as they are.
         let own = FixContext {
             as_user: None,
-            ..context
+            system: false,
+            ..system
         };
         assert_eq!(
             own.apply("systemctl --user start openclaw-gateway.service"),

@@ -122,6 +122,11 @@ impl Systemctl {
         }
     }
 
+    /// The user whose gateway this is.
+    pub fn user_name(&self) -> &str {
+        &self.user.name
+    }
+
     pub fn manager(&self) -> Manager {
         self.manager
     }
@@ -198,38 +203,41 @@ impl Systemctl {
         Ok(stdout)
     }
 
+    /// A failed call: the cause and what to do first when the manager cannot be reached at
+    /// all, systemctl's own words after.
     fn failure(&self, args: &[&str], status: &std::process::ExitStatus, stderr: &str) -> Error {
-        Error::Systemd(format!(
-            "{} {} failed for {} ({status}): {}{}",
-            self.cli(),
-            args.join(" "),
-            self.user.name,
-            stderr.trim(),
-            self.unreachable_hint(stderr)
-        ))
+        let call = format!("{} {}", self.cli(), args.join(" "));
+        Error::Systemd(match self.unreachable_hint(stderr) {
+            Some(hint) => format!("{hint} ({call}: {})", stderr.trim()),
+            None => format!(
+                "{call} failed for {} ({status}): {}",
+                self.user.name,
+                stderr.trim()
+            ),
+        })
     }
 
-    /// What to do when the manager cannot be reached at all (no bus): said with the error.
-    fn unreachable_hint(&self, stderr: &str) -> String {
+    /// What to do when the manager cannot be reached at all (no bus).
+    fn unreachable_hint(&self, stderr: &str) -> Option<String> {
         if !stderr.contains("Failed to connect to bus") && !stderr.contains("No medium found") {
-            return String::new();
+            return None;
         }
-        match self.manager {
+        let name = &self.user.name;
+        let runtime = self.user.runtime_dir();
+        Some(match self.manager {
+            // Root's own manager: the operator most likely meant a gateway user's.
+            Manager::User if self.user.uid == 0 => format!(
+                "the user manager of root is not running (nothing listens on {}/bus): to act for another user's gateway as root, pass --user NAME; for a gateway of root's own, `sudo loginctl enable-linger root` starts root's manager at boot and now",
+                runtime.display()
+            ),
             Manager::User => format!(
-                "; the user manager of {name} is not running (nothing listens on {runtime}/bus): `sudo loginctl enable-linger {name}` starts it at boot and now{also}",
-                name = self.user.name,
-                runtime = self.user.runtime_dir().display(),
-                // Root's own manager: the operator most likely meant a gateway user's.
-                also = if self.user.uid == 0 {
-                    "; to act for another user's gateway as root, pass --user NAME"
-                } else {
-                    ""
-                }
+                "the user manager of {name} is not running (nothing listens on {}/bus): `sudo loginctl enable-linger {name}` starts it at boot and now",
+                runtime.display()
             ),
             Manager::System => {
-                "; the system manager cannot be reached (is PID 1 systemd?)".to_owned()
+                "the system manager cannot be reached (is PID 1 systemd?)".to_owned()
             }
-        }
+        })
     }
 
     /// Runs systemctl and returns its output whatever its exit status (but refuses the chroot

@@ -110,9 +110,8 @@ pub(crate) struct FleetArgs {
     /// Wait for every instance and print one row each; exit 0 only if all succeeded.
     #[arg(long)]
     pub(crate) wait: bool,
-    /// With --wait: give up waiting after this many seconds [default: 900]. (`--timeout`, its
-    /// old name, still works; elsewhere `--timeout` is an API call's deadline.)
-    #[arg(long = "wait-timeout", alias = "timeout", value_name = "SECONDS")]
+    /// With --wait: give up waiting after this many seconds [default: 900].
+    #[arg(long = "wait-timeout", value_name = "SECONDS")]
     pub(crate) timeout: Option<u64>,
     /// With --wait: seconds between poll rounds [default: 3].
     #[arg(long, value_name = "SECONDS")]
@@ -140,8 +139,9 @@ pub(crate) struct ApiArgs {
     /// Endpoint for Secrets Manager and SSM (else AWS_ENDPOINT_URL, the config file).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
-    /// Deadline in seconds for each API call, retries included [default: 30].
-    #[arg(long, value_name = "SECONDS")]
+    /// Deadline in seconds for each API call, retries included [default: 30] (as in `sync`;
+    /// also spelled `--api-timeout`).
+    #[arg(long = "timeout", alias = "api-timeout", value_name = "SECONDS")]
     pub(crate) api_timeout: Option<u64>,
     /// Output format [default: text].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_OUTPUT")]

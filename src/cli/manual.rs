@@ -99,7 +99,7 @@ fn command_sections(name: &str) -> String {
             "openclaw-token-sync sync --user ubuntu --unit openclaw-gateway-work.service --output json",
         ],
         "status" => &[
-            "openclaw-token-sync status --secret-id prod/anthropic --user ubuntu",
+            "openclaw-token-sync status --check-secret --secret-id prod/anthropic --user ubuntu",
             "openclaw-token-sync status --user ubuntu --nagios",
         ],
         "put" => &[

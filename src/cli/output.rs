@@ -498,10 +498,16 @@ pub fn summary_line(report: &SyncReport) -> String {
                 report.user
             )
         }
-        Outcome::DryRun => format!(
-            "dry run: {secret} for {}: {changed_files} file(s) would change, {removed} Anthropic profile(s) would be removed; nothing was touched{skipped_note}",
-            report.user
-        ),
+        Outcome::DryRun => {
+            let removed = match removed {
+                0 => String::new(),
+                _ => format!(", {removed} Anthropic profile(s) would be removed"),
+            };
+            format!(
+                "dry run: {secret} for {}: {changed_files} file(s) would change{removed}; nothing was touched{skipped_note}",
+                report.user
+            )
+        }
     }
 }
 

@@ -124,6 +124,8 @@ impl GatewayProof {
 /// Knobs for one proof.
 #[derive(Clone, Debug)]
 pub struct ProofOptions {
+    /// The gateway's user (named in the messages' next command).
+    pub user_name: String,
     /// A directory of ours where OpenClaw's CLI keeps its own state (device identity).
     pub cli_state: PathBuf,
     /// The user's home (for `~/.config/openclaw/gateway.env`, profiles).
@@ -446,8 +448,9 @@ fn ask_auth_status(
         let profiles: Vec<String> = answers.iter().flat_map(anthropic_profiles).collect();
         if !profiles.is_empty() {
             return Err(Error::failed(format!(
-                "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; run `openclaw-token-sync status`",
-                profiles.join(", ")
+                "the running gateway still has Anthropic profile(s) {}: they outrank {variable}; `openclaw-token-sync status --user {}` names the store that holds them",
+                profiles.join(", "),
+                options.user_name
             )));
         }
         proof.method = ProofMethod::GatewayAuthStatus;

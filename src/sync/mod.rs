@@ -827,6 +827,7 @@ fn sync_unit(
             token,
             &openclaw_state,
             ProofOptions {
+                user_name: target.name.clone(),
                 cli_state: paths.state_dir.join("openclaw-cli"),
                 home: paths.home.clone(),
                 agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),

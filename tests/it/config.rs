@@ -227,7 +227,14 @@ fn root_without_user_and_without_its_own_manager_is_told_to_name_the_user() {
         "{}",
         run.stderr
     );
-    assert!(!run.stdout.contains("would change"), "{}", run.stdout);
+    assert!(!run.stdout.contains("would change"), "{}", run.stderr);
+    // The cause and the next command first, systemctl's own words after.
+    let hint = run.stderr.find("pass --user NAME").unwrap();
+    let raw = run
+        .stderr
+        .find("Failed to connect to bus")
+        .unwrap_or(usize::MAX);
+    assert!(hint < raw, "{}", run.stderr);
 }
 
 #[test]

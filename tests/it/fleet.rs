@@ -28,7 +28,7 @@ fn moto_admin_in(region: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn document(name: &str) -> String {
+pub fn document(name: &str) -> String {
     moto_admin(&[
         "document",
         name,
@@ -40,7 +40,7 @@ fn document(name: &str) -> String {
     name.to_owned()
 }
 
-fn instances(count: usize, tag: &str) -> Vec<String> {
+pub fn instances(count: usize, tag: &str) -> Vec<String> {
     moto_admin(&["instances", &count.to_string(), "Role", tag])
         .lines()
         .map(str::to_owned)
@@ -1021,7 +1021,15 @@ fn put_keeps_a_json_secret_s_shape_or_says_which_key() {
         "tests/put-json-shape",
         &format!(r#"{{"token":"{a}","expires_at":"2027-06-01T00:00:00Z"}}"#),
     );
-    put(&json, &b, &[], &tokens).expect_status(0);
+    let run = put(&json, &b, &[], &tokens);
+    run.expect_status(0);
+    // ... and said: that date was the old token's.
+    assert!(
+        run.stderr
+            .contains("expires_at (2027-06-01T00:00:00Z) was kept"),
+        "{}",
+        run.stderr
+    );
     let stored: Value = serde_json::from_str(&current_value(&json)).unwrap();
     assert_eq!(
         stored,

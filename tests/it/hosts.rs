@@ -147,6 +147,13 @@ fn a_system_unit_runs_the_gateway_for_its_user_and_is_synced_through_the_system_
         .unwrap();
     assert_eq!(drop_in["severity"], "ok", "{status}");
 
+    // A stopped system gateway: the fix goes to the system manager, not the user's.
+    root.systemctl(&["stop", unit]);
+    let run = run_tool(&["status", "--user", &user.name], &seam, &tokens);
+    let start = format!("fix: systemctl start {unit}");
+    assert!(run.stdout.contains(&start), "{}", run.stdout);
+    assert!(!run.stdout.contains("systemctl --user"), "{}", run.stdout);
+
     root.remove_unit(unit);
 }
 

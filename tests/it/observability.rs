@@ -675,6 +675,45 @@ fn every_json_output_matches_the_shipped_schema() {
     );
     promote.expect_status(0);
     assert_matches_schema("stage", &promote.stdout);
+    let rollback = run_tool(
+        &[
+            "rollback",
+            "--secret-id",
+            &secret,
+            "--no-probe",
+            "--output",
+            "json",
+        ],
+        &[],
+        &tokens,
+    );
+    rollback.expect_status(0);
+    assert_matches_schema("stage", &rollback.stdout);
+    // trigger alone, waited for (moto's SSM and instances, through the proxy that completes
+    // moto's command invocations as the fleet tests do).
+    let doc = crate::fleet::document("OpenClawTokenSync-schema");
+    crate::fleet::instances(1, "gw-schema");
+    let proxy = FaultProxy::start();
+    let trigger = run_tool(
+        &[
+            "trigger",
+            "--secret-id",
+            &secret,
+            "--targets",
+            "tag:Role=gw-schema",
+            "--document",
+            &doc,
+            "--wait",
+            "--poll-interval",
+            "1",
+            "--output",
+            "json",
+        ],
+        &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())],
+        &tokens,
+    );
+    trigger.expect_status(0);
+    assert_matches_schema("trigger", &trigger.stdout);
     let failed = run_tool(
         &[
             "sync",

@@ -208,11 +208,22 @@ fn mistyped_commands_and_flags_get_the_likely_one() {
     let heading = help.find("With --trigger").expect("a --trigger heading");
     assert!(help.find("--instance-ids").unwrap() > heading, "{help}");
     assert!(help.find("--label").unwrap() < heading, "{help}");
-    // trigger's wait has its own name; --timeout is an API deadline (sync) elsewhere.
+    // --timeout is an API call's deadline in every command; trigger's wait is --wait-timeout.
+    for command in ["sync", "status", "trigger", "put", "promote", "rollback"] {
+        let out = run(BIN, &[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        let at = help
+            .find("--timeout <SECONDS>")
+            .unwrap_or_else(|| panic!("{command}: {help}"));
+        let line = &help[at..help[at..].find("\n\n").map_or(help.len(), |end| at + end)];
+        assert!(
+            line.contains("Deadline in seconds for"),
+            "{command}: {line}"
+        );
+    }
     let out = run(BIN, &["trigger", "--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--wait-timeout <SECONDS>"), "{help}");
-    assert!(!help.contains("--timeout <"), "{help}");
     // `help` takes --help like every command, and names a command's help.
     let out = run(BIN, &["help", "--help"]);
     assert_eq!(out.status.code(), Some(0));

@@ -241,7 +241,15 @@ fn every_problem_is_found_and_comes_with_its_fix() {
     // root's own gateways).
     // The user's own commands run in the user's world (pasted bare as root, `systemctl --user`
     // would act on root's manager).
-    let for_user = format!("fix: openclaw-token-sync sync --user {} --force", user.name);
+    // ... and the secret it was synced from (the state file's ARN), where `<secret>` stood.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(user.state_file()).unwrap()).unwrap();
+    let arn = state["secret_arn"].as_str().unwrap().to_owned();
+    let for_user = format!(
+        "fix: openclaw-token-sync sync --user {} --force --secret-id {arn}",
+        user.name
+    );
+    assert!(!text.stdout.contains("<secret>"), "{}", text.stdout);
     let in_world = format!(
         "sudo -u {} XDG_RUNTIME_DIR=/run/user/{} systemctl --user",
         user.name, user.uid

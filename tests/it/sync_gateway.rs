@@ -391,6 +391,11 @@ fn malformed_secrets_are_rejected_before_any_file_is_touched() {
         );
         assert_eq!(snapshot(&user.home), before, "{label}: no file may change");
         assert_eq!(user.main_pid(), pid, "{label}: no restart");
+        if label == "placeholder" {
+            // The command to run next, for this secret.
+            let put = format!("openclaw-token-sync put --secret-id {secret}`");
+            assert!(run.stderr.contains(&put), "{}", run.stderr);
+        }
     }
     let binary = create_binary_secret("tests/malformed-binary", &[0xff, 0xfe, 0x00, 0x01]);
     let run = sync_for(&user, &binary, &[], &tokens);
@@ -1063,6 +1068,44 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
     let lock = state.join("lock");
     fs::write(&lock, "").unwrap();
     chown_tree(&user.home, user.uid, user.gid);
+    // `-o`: only flock itself holds the lock, so killing it frees the lock.
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "600"])
+        .spawn()
+        .unwrap();
+    wait_flocked(&lock);
+    let holder_named = format!("held by process {} (flock", holder.id());
+
+    // Said at once, while the run still waits: the line is read before the holder lets go,
+    // and the run then goes on and succeeds.
+    let mut waiting = spawn_tool(&sync_args(&secret, &user, &["--lock-timeout", "60"]), &[]);
+    let mut stderr = std::io::BufReader::new(waiting.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for another run")
+        && std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0
+    {
+        if !line.contains("waiting for another run") {
+            line.clear();
+        }
+    }
+    assert!(
+        line.contains("waiting for another run: ")
+            && line.contains(&holder_named)
+            && line.contains("waiting up to 60 s"),
+        "{line}"
+    );
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "the run did not wait"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let status = waiting.wait().unwrap();
+    assert!(status.success(), "the run failed once the lock was free");
+
+    // Past the bound: fails, naming the holder.
     let mut holder = std::process::Command::new("flock")
         .arg(&lock)
         .args(["sleep", "600"])
@@ -1073,12 +1116,7 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
     let _ = holder.kill();
     let _ = holder.wait();
     run.expect_status(1);
-    let holder_named = format!("process {} (flock", holder.id());
-    assert!(
-        run.stderr.contains("waiting for another run holding") && run.stderr.contains("up to 2 s"),
-        "{}",
-        run.stderr
-    );
+    let holder_named = format!("by process {} (flock", holder.id());
     assert!(run.stderr.contains(&holder_named), "{}", run.stderr);
     assert!(run.stderr.contains("(waited 2 s)"), "{}", run.stderr);
 }
