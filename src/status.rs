@@ -250,10 +250,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusRun> {
                 state_dir: options.state_dir.clone().filter(|_| units.len() == 1),
                 ..options.clone()
             };
-            let systemctl = match manager {
-                Manager::User => Systemctl::new(target.clone()),
-                Manager::System => Systemctl::system(target.clone()),
-            };
+            let systemctl = Systemctl::for_manager(target.clone(), *manager);
             check_unit(&one, &target, &systemctl, secret.as_ref(), as_user)
         })
         .collect();

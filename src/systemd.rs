@@ -74,7 +74,7 @@ pub fn system_unit_dir() -> std::path::PathBuf {
 }
 
 /// A gateway unit found by discovery, and the user it runs as (`User=`; empty for a user unit).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FoundGateway {
     pub unit: String,
     pub user: String,
@@ -115,6 +115,14 @@ impl Systemctl {
     }
 
     /// The system manager, for units that run as `user` (`User=`).
+    /// The manager `manager` of `user`'s gateway.
+    pub fn for_manager(user: TargetUser, manager: Manager) -> Systemctl {
+        match manager {
+            Manager::User => Systemctl::new(user),
+            Manager::System => Systemctl::system(user),
+        }
+    }
+
     pub fn system(user: TargetUser) -> Systemctl {
         Systemctl {
             user,

@@ -50,14 +50,8 @@ struct Record {
     format: u32,
     written_unix: u64,
     stamps: Vec<Stamp>,
-    gateways: Option<Vec<Gateway>>,
+    gateways: Option<Vec<FoundGateway>>,
     state_dirs: BTreeMap<String, StateDirMemo>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-struct Gateway {
-    unit: String,
-    user: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -205,25 +199,11 @@ impl Memo {
     pub fn gateways(&mut self, systemctl: &Systemctl) -> Result<Vec<FoundGateway>> {
         self.asked_gateways = true;
         if let (true, Some(found)) = (self.trusted, &self.record.gateways) {
-            return Ok(found
-                .iter()
-                .map(|g| FoundGateway {
-                    unit: g.unit.clone(),
-                    user: g.user.clone(),
-                })
-                .collect());
+            return Ok(found.clone());
         }
         self.stamp_unit_dirs(systemctl);
         let found = systemctl.gateways()?;
-        self.record.gateways = Some(
-            found
-                .iter()
-                .map(|g| Gateway {
-                    unit: g.unit.clone(),
-                    user: g.user.clone(),
-                })
-                .collect(),
-        );
+        self.record.gateways = Some(found.clone());
         self.changed = true;
         Ok(found)
     }
@@ -538,7 +518,7 @@ mod tests {
             format: FORMAT,
             written_unix,
             stamps,
-            gateways: Some(vec![Gateway {
+            gateways: Some(vec![FoundGateway {
                 unit: "openclaw-gateway.service".to_owned(),
                 user: String::new(),
             }]),

@@ -434,10 +434,7 @@ fn run_group(
         )
     });
     for item in &group.items {
-        let systemctl = match item.manager {
-            Manager::User => Systemctl::new(target.clone()),
-            Manager::System => Systemctl::system(target.clone()),
-        };
+        let systemctl = Systemctl::for_manager(target.clone(), item.manager);
         let memo = &mut memos
             .iter_mut()
             .find(|(manager, _)| *manager == item.manager)
@@ -526,10 +523,7 @@ fn run_group(
         let changed_world = !all_unchanged(&gateways);
         for (manager, memo) in &mut memos {
             if changed_world {
-                memo.refresh(&match manager {
-                    Manager::User => Systemctl::new(target.clone()),
-                    Manager::System => Systemctl::system(target.clone()),
-                });
+                memo.refresh(&Systemctl::for_manager(target.clone(), *manager));
             }
             memo.save();
         }

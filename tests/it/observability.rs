@@ -661,34 +661,22 @@ fn every_json_output_matches_the_shipped_schema() {
     );
     put.expect_status(0);
     assert_matches_schema("put", &put.stdout);
-    let promote = run_tool(
-        &[
-            "promote",
-            "--secret-id",
-            &secret,
-            "--no-probe",
-            "--output",
-            "json",
-        ],
-        &[],
-        &tokens,
-    );
-    promote.expect_status(0);
-    assert_matches_schema("stage", &promote.stdout);
-    let rollback = run_tool(
-        &[
-            "rollback",
-            "--secret-id",
-            &secret,
-            "--no-probe",
-            "--output",
-            "json",
-        ],
-        &[],
-        &tokens,
-    );
-    rollback.expect_status(0);
-    assert_matches_schema("stage", &rollback.stdout);
+    for movement in ["promote", "rollback"] {
+        let run = run_tool(
+            &[
+                movement,
+                "--secret-id",
+                &secret,
+                "--no-probe",
+                "--output",
+                "json",
+            ],
+            &[],
+            &tokens,
+        );
+        run.expect_status(0);
+        assert_matches_schema("stage", &run.stdout);
+    }
     // trigger alone, waited for (moto's SSM and instances, through the proxy that completes
     // moto's command invocations as the fleet tests do).
     let doc = crate::fleet::document("OpenClawTokenSync-schema");

@@ -1068,14 +1068,19 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
     let lock = state.join("lock");
     fs::write(&lock, "").unwrap();
     chown_tree(&user.home, user.uid, user.gid);
-    // `-o`: only flock itself holds the lock, so killing it frees the lock.
-    let mut holder = std::process::Command::new("flock")
-        .arg("-o")
-        .arg(&lock)
-        .args(["sleep", "600"])
-        .spawn()
-        .unwrap();
-    wait_flocked(&lock);
+    // `-o`: only flock itself holds the lock, so killing it frees the lock (and leaves no
+    // `sleep` holding it behind).
+    let hold = || {
+        let holder = std::process::Command::new("flock")
+            .arg("-o")
+            .arg(&lock)
+            .args(["sleep", "600"])
+            .spawn()
+            .unwrap();
+        wait_flocked(&lock);
+        holder
+    };
+    let mut holder = hold();
     let holder_named = format!("held by process {} (flock", holder.id());
 
     // Said at once, while the run still waits: the line is read before the holder lets go,
@@ -1106,12 +1111,7 @@ fn a_run_waiting_for_a_lock_says_so_at_once_and_names_the_holder() {
     assert!(status.success(), "the run failed once the lock was free");
 
     // Past the bound: fails, naming the holder.
-    let mut holder = std::process::Command::new("flock")
-        .arg(&lock)
-        .args(["sleep", "600"])
-        .spawn()
-        .unwrap();
-    wait_flocked(&lock);
+    let mut holder = hold();
     let run = sync_for(&user, &secret, &["--lock-timeout", "2"], &tokens);
     let _ = holder.kill();
     let _ = holder.wait();

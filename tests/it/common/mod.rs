@@ -369,20 +369,24 @@ impl Run {
     }
 }
 
+/// `program` (the binary, or a tracer in front of it) with the moto environment, no config
+/// file, `extra_env`, then `args`.
+fn tool_command(program: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
+        .envs(aws_env(&moto().endpoint))
+        .envs(extra_env.iter().copied());
+    command
+}
+
 /// Runs the binary with the moto environment and the given args, checks that no token leaked
 /// into its output, and returns what it printed.
 pub fn run_tool(args: &[&str], extra_env: &[(&str, &str)], tokens: &[String]) -> Run {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
-    for (k, v) in aws_env(&moto().endpoint) {
-        command.env(k, v);
-    }
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
-    let output: Output = command.output().expect("run openclaw-token-sync");
+    let output: Output = tool_command(BIN, args, extra_env)
+        .output()
+        .expect("run openclaw-token-sync");
     Run::checked("run", output, tokens)
 }
 
@@ -394,19 +398,20 @@ pub fn run_tool_execs(
     tokens: &[String],
 ) -> (Run, Vec<String>) {
     let trace = tempfile::NamedTempFile::new().unwrap();
-    let mut command = Command::new("strace");
-    command
-        .args(["-f", "-qq", "-s", "64", "-e", "trace=execve", "-o"])
-        .arg(trace.path())
-        .arg(BIN)
-        .args(args)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null");
-    for (k, v) in aws_env(&moto().endpoint) {
-        command.env(k, v);
-    }
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
+    let trace_path = trace.path().to_str().unwrap();
+    let mut traced = vec![
+        "-f",
+        "-qq",
+        "-s",
+        "64",
+        "-e",
+        "trace=execve",
+        "-o",
+        trace_path,
+        BIN,
+    ];
+    traced.extend_from_slice(args);
+    let mut command = tool_command("strace", &traced, extra_env);
     let output = command
         .output()
         .expect("strace (scripts/install-test-deps installs it)");
@@ -926,15 +931,11 @@ pub fn put_at(endpoint: &str, secret: &str, stdin: &str, extra: &[&str], tokens:
 
 /// Spawns the binary in the background with the moto environment (for kills and races).
 pub fn spawn_tool(args: &[&str], extra_env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .env("OPENCLAW_TOKEN_SYNC_CONFIG", "/dev/null")
-        .envs(aws_env(&moto().endpoint))
-        .envs(extra_env.iter().copied())
+    tool_command(BIN, args, extra_env)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command.spawn().expect("spawn openclaw-token-sync")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn openclaw-token-sync")
 }
 
 /// The fingerprint the tool prints for a token.
