@@ -46,6 +46,8 @@ pub enum FileRole {
     GatewayEnv,
     GlobalGatewayEnv,
     ShellProfile,
+    /// `secret-ref` delivery: the file the gateway's secret reference points at.
+    SecretRef,
 }
 
 impl FileRole {
@@ -280,6 +282,21 @@ pub fn edit_env_file(content: &[u8], token: &Token) -> Option<Zeroizing<Vec<u8>>
     replaced.then_some(out)
 }
 
+/// An env file without the lines that set one of our variables (every other line kept byte for
+/// byte); `None` when it sets none. `secret-ref` delivery leaves no token in the environment: a
+/// profile outranks it anyway, and a copy there would outlive the rotation.
+pub fn strip_env_file(content: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(content.len()));
+    let mut removed = false;
+    for line in lines_with_endings(content) {
+        match split_assignment(line) {
+            Some((_, key, _)) if is_managed_key(key) => removed = true,
+            _ => out.extend_from_slice(line),
+        }
+    }
+    removed.then_some(out)
+}
+
 /// `<state>/.env` with our variable in it: the existing managed line rewritten in place (see
 /// [`edit_env_file`]), or, when the file sets none, the assignment appended after every existing
 /// byte; a missing file is created with just the header and the assignment.
@@ -418,6 +435,8 @@ pub enum FileAction {
     /// A file of ours this user cannot read (left root-owned by the legacy root script): replaced
     /// by a rename in the user's own directory, which needs no access to the old file.
     Replace,
+    /// `secret-ref` delivery: a file `env` delivery wrote, removed.
+    Remove,
     Unchanged,
 }
 

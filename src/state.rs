@@ -47,6 +47,9 @@ pub struct AppliedState {
     pub applied_at: String,
     /// RFC 3339 creation time of the secret version, when Secrets Manager said.
     pub version_created_at: Option<String>,
+    /// How it was delivered (`env` in states written before `--delivery` existed).
+    #[serde(default)]
+    pub delivery: crate::openclaw::secret_ref::Delivery,
 }
 
 /// Loads `state.json`. A missing file is `None`; an unreadable or corrupt one is `None` plus a

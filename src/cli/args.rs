@@ -345,6 +345,18 @@ pub(crate) struct SyncArgs {
     /// Restart when needed whatever the environment or the config file say.
     #[arg(long)]
     pub(crate) restart: bool,
+    /// How the token reaches the gateway: `env` (its environment, stale profiles removed, a
+    /// restart) or `secret-ref` (a file secret reference, reloaded in place, no restart; README
+    /// "Delivery: env or secret-ref") [default: env].
+    #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_DELIVERY")]
+    pub(crate) delivery: Option<crate::sync::Delivery>,
+    /// secret-ref: when the gateway's reload fails (the file is put back to the last good token
+    /// first), restart the gateway to apply the new token.
+    #[arg(long, env = "OPENCLAW_TOKEN_SYNC_RESTART_FALLBACK", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub(crate) restart_fallback: Option<bool>,
+    /// Never fall back to a restart, whatever the environment or the config file say.
+    #[arg(long)]
+    pub(crate) no_restart_fallback: bool,
     #[command(flatten)]
     pub(crate) probe: ProbeArgs,
     /// Output format [default: text].

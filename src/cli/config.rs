@@ -120,6 +120,8 @@ pub(super) struct FileConfig {
     dry_run: Option<bool>,
     force: Option<bool>,
     no_restart: Option<bool>,
+    delivery: Option<crate::sync::Delivery>,
+    restart_fallback: Option<bool>,
     probe: Option<bool>,
     /// The flag's spelling of `probe = false` (`probe` wins when both are given).
     no_probe: Option<bool>,
@@ -155,6 +157,8 @@ pub(super) struct FileTarget {
     secret_id: Option<String>,
     json_key: Option<String>,
     version_stage: Option<String>,
+    /// `env` or `secret-ref` for this target's gateways [default: the top level's].
+    delivery: Option<crate::sync::Delivery>,
 }
 
 pub(super) fn load_file_config(explicit: Option<&Path>) -> Result<FileConfig> {
@@ -489,6 +493,11 @@ fn file_targets(
                 json_key: t.json_key.clone().unwrap_or_else(|| json_key.to_owned()),
                 version_stage,
             },
+            delivery: cli
+                .delivery
+                .or(t.delivery)
+                .or(file.delivery)
+                .unwrap_or_default(),
         });
     }
     if specs.is_empty() {
@@ -530,6 +539,8 @@ struct CliSelection {
     secret_id: Option<String>,
     version_stage: Option<String>,
     state_dir: Option<PathBuf>,
+    /// `--delivery` (or its variable): it wins over the targets' own.
+    delivery: Option<crate::sync::Delivery>,
 }
 
 pub(super) fn sync_options(
@@ -547,7 +558,9 @@ pub(super) fn sync_options(
         secret_id: args.secret.secret_id.clone(),
         version_stage: args.version_stage.clone(),
         state_dir: args.host.state_dir.clone(),
+        delivery: args.delivery,
     };
+    let delivery = args.delivery.or(file.delivery).unwrap_or_default();
     let (secret_id, json_key, aws) = args.secret.resolve(&file);
     let (probe, anthropic_base_url) = args.probe.resolve(&file);
     let host = args.host.resolve(&file)?;
@@ -598,6 +611,13 @@ pub(super) fn sync_options(
         ),
         force: layered(args.force.then_some(true), args.no_force, file.force, false),
         no_restart: layered(args.no_restart, args.restart, file.no_restart, false),
+        delivery,
+        restart_fallback: layered(
+            args.restart_fallback,
+            args.no_restart_fallback,
+            file.restart_fallback,
+            false,
+        ),
         probe,
         anthropic_base_url,
         version_stage: default_stage,
@@ -631,8 +651,9 @@ mod tests {
 
     /// The flags of `sync` and `status` that are per run, not settings (README "Config file"
     /// names them): everything else is a key of the file by its long name.
-    const NOT_KEYS: [&str; 10] = [
+    const NOT_KEYS: [&str; 11] = [
         "config",
+        "no-restart-fallback",
         "verbose",
         "log-format",
         "help",

@@ -393,6 +393,7 @@ pub(super) fn dry_run_lines(report: &SyncReport) -> Vec<String> {
             crate::managed_files::FileAction::Update => "update",
             crate::managed_files::FileAction::FixMetadata => "fix mode/owner of",
             crate::managed_files::FileAction::Replace => "replace (unreadable)",
+            crate::managed_files::FileAction::Remove => "remove",
             crate::managed_files::FileAction::Unchanged => continue,
         };
         lines.push(format!(
@@ -462,6 +463,11 @@ pub fn summary_line(report: &SyncReport) -> String {
             report.gateway.unit,
             report.gateway.old_pid.map_or("-".into(), |p| p.to_string()),
             report.gateway.new_pid.map_or("-".into(), |p| p.to_string())
+        ),
+        GatewayAction::Reloaded => format!(
+            "{} reloaded the token in place (pid {}){proof}",
+            report.gateway.unit,
+            report.gateway.new_pid.unwrap_or(0)
         ),
         GatewayAction::Verified => format!(
             "{} verified without restart (pid {}){proof}",

@@ -269,6 +269,43 @@ impl<'a> GatewayCli<'a> {
         Ok(interpret(success, &stdout, &stderr))
     }
 
+    /// One of OpenClaw's local commands (`secrets apply`, `secrets audit`) on the gateway's own
+    /// state dir and config, as the gateway's user: they read and write the gateway's files, not
+    /// its RPC. Returns (success, stdout, stderr).
+    pub fn run_local(
+        &self,
+        args: &[&str],
+        state_dir: &Path,
+        limit: Duration,
+    ) -> Result<(bool, String, String)> {
+        let mut argv = self.prefix.clone();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let own = [
+            (
+                "OPENCLAW_STATE_DIR".to_owned(),
+                state_dir.display().to_string(),
+            ),
+            (
+                "OPENCLAW_CONFIG_PATH".to_owned(),
+                self.config.display().to_string(),
+            ),
+        ];
+        let result = self.systemctl.run_transient(
+            "openclaw-token-sync-cli",
+            &argv,
+            &self.context,
+            &own,
+            limit,
+        )?;
+        tracing::debug!(command = args.join(" "), success = result.0, "openclaw");
+        Ok(result)
+    }
+
+    /// The gateway's `openclaw.json`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// Waits (until `deadline`) for the gateway's port to listen; no process is started.
     pub fn wait_listening(&self, deadline: Instant) {
         if super::listening::wait_listening(self.port, deadline) {

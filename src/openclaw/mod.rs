@@ -9,4 +9,5 @@ pub mod discovery;
 pub mod gateway_rpc;
 pub mod listening;
 pub mod proof;
+pub mod secret_ref;
 pub mod state_dir;

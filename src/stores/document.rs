@@ -65,6 +65,13 @@ pub struct ProfileSelector {
     /// `None`: every profile whose provider is `anthropic`. `Some(ids)`: only these ids, and only
     /// when they are Anthropic profiles.
     pub only_ids: Option<Vec<String>>,
+    /// Keep our secret reference (`--delivery secret-ref`): a profile that
+    /// [`crate::openclaw::secret_ref::is_our_reference`] is never removed.
+    pub keep_reference: bool,
+    /// Also clear the kept reference's `usageStats` (cooldown, disabled state, error count): the
+    /// token behind it changed, and OpenClaw would not even try the new one until a cooldown
+    /// earned by the old one expires (DESIGN.md section 10).
+    pub reset_reference: bool,
 }
 
 impl ProfileSelector {
@@ -100,6 +107,11 @@ fn parse_object(raw: &str, what: &str) -> Result<IndexMap<String, Box<RawValue>>
 
 fn is_anthropic_id(id: &str) -> bool {
     id.starts_with("anthropic:")
+}
+
+fn is_reference(body: &RawValue) -> bool {
+    serde_json::from_str::<serde_json::Value>(body.get())
+        .is_ok_and(|value| crate::openclaw::secret_ref::is_our_reference(&value))
 }
 
 impl Document {
@@ -174,11 +186,26 @@ impl Document {
                 Some(provider) => provider == "anthropic",
                 None => is_anthropic_id(id),
             };
+            if anthropic && selector.keep_reference && is_reference(body) {
+                continue;
+            }
             if anthropic && selector.selects(id) {
                 ids.push(id.clone());
             }
         }
         Ok(ids)
+    }
+
+    /// Ids of the profiles that are our secret reference.
+    pub fn reference_profile_ids(&self) -> Result<BTreeSet<String>, DocumentProblem> {
+        let Some(raw) = self.raw_member("profiles") else {
+            return Ok(BTreeSet::new());
+        };
+        Ok(parse_object(raw.get(), "\"profiles\"")?
+            .into_iter()
+            .filter(|(_, body)| is_reference(body))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Removes the given profiles. Returns the ids actually removed.
@@ -253,9 +280,14 @@ impl Document {
         }
     }
 
-    /// Removes every reference to `ids` from order / lastGood / usageStats. A provider whose
-    /// order list becomes empty loses its entry. Returns how many references were removed.
-    pub fn remove_references(&mut self, ids: &BTreeSet<String>) -> Result<usize, DocumentProblem> {
+    /// Removes every reference to `ids` from order / lastGood / usageStats, and the `usageStats`
+    /// entries of `stats_only` (a kept profile's cooldown). A provider whose order list becomes
+    /// empty loses its entry. Returns how many references were removed.
+    pub fn remove_references(
+        &mut self,
+        ids: &BTreeSet<String>,
+        stats_only: &BTreeSet<String>,
+    ) -> Result<usize, DocumentProblem> {
         let mut removed = 0;
         if let Some(raw) = self.raw_member("order") {
             let order = parse_object(raw.get(), "\"order\"")?;
@@ -309,7 +341,7 @@ impl Document {
             let before = stats.len();
             let kept: IndexMap<String, Node> = stats
                 .into_iter()
-                .filter(|(id, _)| !ids.contains(id))
+                .filter(|(id, _)| !ids.contains(id) && !stats_only.contains(id))
                 .map(|(k, v)| (k, Node::Raw(v)))
                 .collect();
             if kept.len() != before {
@@ -433,8 +465,13 @@ pub fn clean_documents(
             targets.extend(state.dangling_anthropic_references(&existing)?);
         }
     }
+    let reset: BTreeSet<String> = if selector.reset_reference {
+        profiles.reference_profile_ids()?
+    } else {
+        BTreeSet::new()
+    };
     let removed_profiles = profiles.remove_profiles(&targets)?;
-    let references_in_profiles = profiles.remove_references(&targets)?;
+    let references_in_profiles = profiles.remove_references(&targets, &reset)?;
     let profiles_changed = !removed_profiles.is_empty() || references_in_profiles > 0;
     let mut cleaning = Cleaning {
         removed_profiles,
@@ -442,7 +479,7 @@ pub fn clean_documents(
     };
     let mut new_state = None;
     if let Some(state) = state.as_mut() {
-        let removed = state.remove_references(&targets)?;
+        let removed = state.remove_references(&targets, &reset)?;
         if removed > 0 {
             cleaning.removed_references += removed;
             new_state = Some(state.to_bytes());
@@ -453,4 +490,73 @@ pub fn clean_documents(
         profiles: profiles_changed.then(|| profiles.to_bytes()),
         state: new_state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORE: &str = r#"{
+  "version": 1,
+  "profiles": {
+    "anthropic:default": {"type": "token", "provider": "anthropic", "tokenRef": {"source": "file", "provider": "openclaw-token-sync", "id": "value"}},
+    "anthropic:claude-code": {"type": "token", "provider": "anthropic", "token": "sk-ant-oat01-old"},
+    "openai:default": {"type": "api_key", "provider": "openai", "key": "sk-openai"}
+  },
+  "usageStats": {
+    "anthropic:default": {"cooldownUntil": 99999999999999, "cooldownReason": "auth", "errorCount": 3},
+    "openai:default": {"errorCount": 1}
+  }
+}
+"#;
+
+    fn profiles_of(text: &[u8]) -> Vec<String> {
+        Document::parse(text)
+            .unwrap()
+            .profile_ids()
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn secret_ref_keeps_our_reference_and_removes_every_other_anthropic_profile() {
+        let selector = ProfileSelector {
+            keep_reference: true,
+            ..ProfileSelector::default()
+        };
+        let cleaned = clean_documents(STORE.as_bytes(), None, &selector).unwrap();
+        assert_eq!(cleaned.cleaning.removed_profiles, ["anthropic:claude-code"]);
+        let text = cleaned.profiles.unwrap();
+        assert_eq!(profiles_of(&text), ["anthropic:default", "openai:default"]);
+        // The reference's cooldown stays unless the token behind it changed.
+        assert_eq!(cooldowns(&text, 0).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_changed_token_clears_the_references_cooldown_and_nothing_else() {
+        let selector = ProfileSelector {
+            keep_reference: true,
+            reset_reference: true,
+            ..ProfileSelector::default()
+        };
+        let cleaned = clean_documents(STORE.as_bytes(), None, &selector).unwrap();
+        let text = cleaned.profiles.unwrap();
+        assert!(cooldowns(&text, 0).unwrap().is_empty());
+        let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(value["usageStats"]["openai:default"]["errorCount"], 1);
+        assert!(value["profiles"]["anthropic:default"]["tokenRef"].is_object());
+    }
+
+    #[test]
+    fn env_delivery_removes_the_reference_with_its_state() {
+        let cleaned = clean_documents(STORE.as_bytes(), None, &ProfileSelector::default()).unwrap();
+        assert_eq!(
+            cleaned.cleaning.removed_profiles,
+            ["anthropic:default", "anthropic:claude-code"]
+        );
+        let text = cleaned.profiles.unwrap();
+        assert_eq!(profiles_of(&text), ["openai:default"]);
+        assert!(cooldowns(&text, 0).unwrap().is_empty());
+    }
 }

@@ -33,6 +33,9 @@ pub struct Applier<'a> {
     /// Where the store entries a restart removed are recorded, with what earlier restarts of
     /// this version removed.
     pub cleanings: Cleanings<'a>,
+    /// Run after the files are written and the stores cleaned, before the start: what switching
+    /// back from `secret-ref` delivery removes (`super::undo_reference`).
+    pub after_clean: Option<&'a dyn Fn() -> Result<()>>,
 }
 
 /// The record of store entries removed by restarts of one secret version.
@@ -122,7 +125,10 @@ impl Applier<'_> {
         tracing::info!(unit, "stopping the gateway");
         let stopped = self.systemctl.stop(unit, self.verify.stop);
         let applied = if stopped.is_ok() {
-            self.write_and_clean()
+            self.write_and_clean().and_then(|results| {
+                self.after_clean.map_or(Ok(()), |undo| undo())?;
+                Ok(results)
+            })
         } else {
             Ok(Vec::new())
         };

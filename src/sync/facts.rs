@@ -42,6 +42,7 @@ pub fn gather(
                     && p.fingerprint == *token.fingerprint()
                     && p.unit == options.unit
                     && p.variable == token.kind().variable()
+                    && p.delivery == crate::openclaw::secret_ref::Delivery::Env
             }),
             previous: previous.map(|p| p.gateway),
         },

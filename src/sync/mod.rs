@@ -18,6 +18,7 @@
 //!   are reported with what probably re-creates them and are not restarted for again.
 
 pub mod apply;
+pub mod by_reference;
 pub mod decide;
 pub mod facts;
 pub mod plan;
@@ -36,6 +37,7 @@ use crate::locks::{self, Lock};
 use crate::managed_files::ManagedPaths;
 use crate::openclaw::discovery::Memo;
 use crate::openclaw::proof::{self, ProofOptions};
+pub use crate::openclaw::secret_ref::Delivery;
 use crate::privileges::{self, TargetUser};
 use crate::state::{self, AppliedState, GatewayOutcome};
 use crate::stores::document::ProfileSelector;
@@ -78,10 +80,15 @@ pub struct SyncOptions {
     /// How long one user's worker may take in a run over several users (then it is killed).
     pub user_timeout: Duration,
     pub aws: AwsSettings,
+    /// How the token reaches the gateway (`--delivery`).
+    pub delivery: Delivery,
+    /// In `secret-ref` delivery, a reload that fails (after the file went back to the last good
+    /// token) may restart the gateway to apply the new one (`--restart-fallback`).
+    pub restart_fallback: bool,
 }
 
 /// How long the check of a new token before it is applied may take.
-const PRE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const PRE_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one `sync` did: one entry per gateway, in the order they were found.
 #[derive(Debug)]
@@ -140,6 +147,7 @@ impl SyncOptions {
                 json_key: self.json_key.clone(),
                 version_stage: self.version_stage.clone(),
             },
+            delivery: self.delivery,
         }]
     }
 }
@@ -507,6 +515,7 @@ fn run_group(
                 json_key: item.secret.json_key.clone(),
                 version_stage: item.secret.version_stage.clone(),
                 discover: item.unit.is_none(),
+                delivery: item.delivery,
                 ..options.clone()
             };
             let result = sync_unit(&one, target, &systemctl, memo, secret);
@@ -593,11 +602,15 @@ fn sync_unit(
     if !options.dry_run && systemctl.manager() == Manager::User {
         migrate_legacy_records(&paths)?;
     }
+    if options.delivery == Delivery::SecretRef {
+        return by_reference::sync(options, target, systemctl, secret, &paths, state_dir);
+    }
 
     // Gather.
     let mut warnings = Vec::new();
     let selector = ProfileSelector {
         only_ids: options.profile_ids.clone(),
+        ..ProfileSelector::default()
     };
     let plan = plan::build(
         &paths,
@@ -625,6 +638,18 @@ fn sync_unit(
         cleaned_before.as_ref(),
         &marker,
     );
+    // Back from `secret-ref` delivery: the reference goes (with the gateway stopped, after the
+    // stores lost the profile), and that is a change only a restart brings to the gateway.
+    let secret_file = crate::openclaw::secret_ref::secret_file(&openclaw_state);
+    let reference_left = secret_file.exists()
+        || previous
+            .as_ref()
+            .is_some_and(|p| p.delivery == Delivery::SecretRef);
+    if reference_left {
+        facts.files.gateway_content = true;
+        facts.files.any_write = true;
+    }
+    let undo = || undo_reference(systemctl, &options.unit, &paths, &openclaw_state);
 
     // Decide (twice when the unit matters: looking at it costs a systemctl call).
     let mut decision = decide::decide(&facts);
@@ -701,6 +726,7 @@ fn sync_unit(
             before: cleaned_before.as_ref(),
             secret,
         },
+        after_clean: reference_left.then_some(&undo as &dyn Fn() -> Result<()>),
     };
 
     // Apply.
@@ -747,6 +773,9 @@ fn sync_unit(
             daemon_reload,
         } => {
             cleaned = Some(applier.write_and_clean()?);
+            if reference_left {
+                undo()?;
+            }
             if daemon_reload {
                 systemctl.daemon_reload()?;
             }
@@ -872,10 +901,50 @@ fn sync_unit(
         gateway_pid: report.gateway.new_pid,
         applied_at: state::now_rfc3339(),
         version_created_at: secret.created_date.clone(),
+        delivery: Delivery::Env,
     };
     state::save(&paths.state_file(), &new_state)?;
     Ok(report)
 }
+/// Switching back to `env` delivery: OpenClaw's own `secrets apply` removes our provider from
+/// `openclaw.json` (the stores no longer hold the profile: `env` cleaning removed it), and the
+/// secret file goes. A forgotten reference would outrank the environment token for good.
+fn undo_reference(
+    systemctl: &Systemctl,
+    unit: &str,
+    paths: &ManagedPaths,
+    openclaw_state: &std::path::Path,
+) -> Result<()> {
+    use crate::openclaw::{gateway_rpc::GatewayCli, secret_ref};
+    let file = secret_ref::secret_file(openclaw_state);
+    let cli = GatewayCli::for_unit(
+        systemctl,
+        unit,
+        |context| proof::config_path(&context.environment, openclaw_state),
+        &paths.state_dir.join("openclaw-cli"),
+    )?;
+    if let Some(cli) = cli {
+        let config = fsutil::read_regular(cli.config_path())?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        if secret_ref::provider_config(config.as_deref(), &file)
+            != secret_ref::ProviderConfig::Missing
+        {
+            tracing::info!("removing the secret reference's provider");
+            by_reference::apply_plan(&cli, paths, openclaw_state, &secret_ref::removal_plan())?;
+        }
+    }
+    match std::fs::remove_file(&file) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: file,
+            action: "remove",
+            detail: source.to_string(),
+            source,
+        }),
+    }
+}
+
 /// Releases before per-gateway records kept one `state.json` and one `restart-pending` for
 /// whatever `--unit` was synced. For a gateway other than the default one, a record that names it
 /// moves to that gateway's own file, so neither its state nor a killed run's marker is lost.

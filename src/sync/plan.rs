@@ -106,6 +106,7 @@ pub fn render(
             files::edit_env_file(existing?, token).map(|edited| (edited, 0))
         }
         FileRole::ShellProfile => Some(files::edit_shell_profile(existing, token.kind())),
+        FileRole::SecretRef => None,
     }
 }
 

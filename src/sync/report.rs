@@ -67,6 +67,9 @@ pub enum GatewayAction {
     Restarted,
     /// Already running with the token; proven without a restart.
     Verified,
+    /// `secret-ref` delivery: the gateway reloaded the reference in place (same PID) and was
+    /// proven to use it.
+    Reloaded,
     /// Nothing to do.
     Unchanged,
     NotRestarted,

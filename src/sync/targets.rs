@@ -13,6 +13,7 @@
 //!   every system gateway unit, each for its `User=`;
 //! - the same unit of the same user named twice is synced once (the first target wins).
 
+use crate::openclaw::secret_ref::Delivery;
 use crate::systemd::{FoundGateway, Manager};
 use std::path::PathBuf;
 
@@ -33,6 +34,8 @@ pub struct TargetSpec {
     pub unit: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub secret: SecretRef,
+    /// How the token reaches this target's gateways.
+    pub delivery: Delivery,
 }
 
 /// What the caller looked up for a target: its user's name and uid.
@@ -51,6 +54,7 @@ pub struct WorkItem {
     pub unit: Option<String>,
     pub secret: SecretRef,
     pub state_dir: Option<PathBuf>,
+    pub delivery: Delivery,
 }
 
 /// Everything one user's process does.
@@ -118,6 +122,7 @@ pub fn plan(
             unit,
             secret: spec.secret.clone(),
             state_dir: spec.state_dir.clone(),
+            delivery: spec.delivery,
         };
         match &spec.unit {
             Some(unit) => {
@@ -169,6 +174,7 @@ mod tests {
             unit: unit.map(str::to_owned),
             state_dir: None,
             secret: secret(id),
+            delivery: Delivery::Env,
         }
     }
 

@@ -196,6 +196,7 @@ fn a_selector_removes_only_the_named_profiles() {
             "anthropic:claude-code".into(),
             "openai:default".into(),
         ]),
+        ..ProfileSelector::default()
     };
     let done = store.clean(&only).unwrap();
     assert_eq!(

@@ -1,0 +1,884 @@
+//! `sync` in `secret-ref` delivery (README "Delivery: env or secret-ref", DESIGN.md section 10):
+//! the token goes into one file the gateway's agents reference, and the gateway reloads it in
+//! place. Gather → [`decide`] (pure) → apply → prove → state, like the `env` path:
+//!
+//! 1. Gathered without starting a process: the secret file, the stores (our reference profile in
+//!    every agent, stale Anthropic profiles beside it), what `env` delivery left (drop-in,
+//!    `~/.openclaw-env`, Anthropic lines in `<state>/.env` and the unit's env files), the state.
+//! 2. Nothing to do when the file holds the token, every agent references it, nothing stale is
+//!    left and the state records this version in this delivery.
+//! 3. A new token is probed before it is written (one Anthropic rejects changes nothing).
+//! 4. Apply: the file (atomically, 0600, 0700 directory, one link); the `env` leftovers removed
+//!    (a daemon-reload when the drop-in goes); stale profiles removed and, when the token changed,
+//!    the reference's cooldown cleared; OpenClaw's own `secrets apply` sets the reference up when
+//!    an agent lacks it; then `secrets.reload` (or, once after set-up on releases before
+//!    [`RELOADS_NEW_PROVIDER`], a restart).
+//! 5. Proof: the reload's `warningCount` is 0, `openclaw secrets audit` has no finding about the
+//!    Anthropic credential, `models.probe` names the reference (2026.8.1+; before, the gateway's
+//!    `models.authStatus` and our own probe), the PID is unchanged.
+//! 6. Any failure after the write puts the last good token back and reloads (a rejected token is
+//!    never left in place); only with `--restart-fallback` a failed reload is retried as a
+//!    restart. The state is written only after the proof.
+//!
+//! Gateways of the system manager keep `env` delivery (their drop-in and root-only env file are
+//! root's; the reference file would be the service user's): asked for `secret-ref`, the run says
+//! so and fails before writing.
+
+use super::report::{self, GatewayAction, Outcome, SyncReport};
+use super::{SyncOptions, PRE_PROBE_TIMEOUT};
+use crate::anthropic_probe::{self, Verdict};
+use crate::aws::FetchedSecret;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::managed_files::{self as files, FileAction, FileRole, ManagedPaths};
+use crate::openclaw::gateway_rpc::{Call, GatewayCli, Release};
+use crate::openclaw::proof::{self, GatewayProof, ProbeReport, ProbeVia, ProofMethod};
+use crate::openclaw::secret_ref::{self, Delivery, ProviderConfig};
+use crate::privileges::TargetUser;
+use crate::secret::Token;
+use crate::state::{self, AppliedState, GatewayOutcome};
+use crate::stores::document::{Cleaning, Document, ProfileSelector};
+use crate::stores::{self, Agent, CredentialStore};
+use crate::systemd::{Manager, Systemctl};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// The first release measured to pick up a provider `secrets apply` added without a restart
+/// (2026.9.6; 2026.5.28 answers "Secret provider … is not configured" until one restart, and
+/// releases between were not measured, so they get that one restart too).
+pub const RELOADS_NEW_PROVIDER: Release = Release(2026, 9, 6);
+
+/// How long one OpenClaw CLI command may take (a Node start is 3–5 s on two cores).
+const CLI_LIMIT: Duration = Duration::from_secs(90);
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the decision needs, gathered without starting a process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub dry_run: bool,
+    pub force: bool,
+    /// The file holds the token, 0600, ours, one link.
+    pub file_current: bool,
+    /// Every agent's store has our reference.
+    pub every_agent_refers: bool,
+    /// Anthropic profiles other than the reference are left in some store.
+    pub stale_profiles: bool,
+    /// `env` delivery's files or lines are left.
+    pub env_leftovers: bool,
+    /// The state records this version, applied in this delivery, to this unit.
+    pub state_current: bool,
+}
+
+/// What the run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Unchanged,
+    DryRun,
+    Apply,
+}
+
+/// The decision, pure.
+pub fn decide(facts: &Facts) -> Action {
+    let current = facts.file_current
+        && facts.every_agent_refers
+        && !facts.stale_profiles
+        && !facts.env_leftovers
+        && facts.state_current;
+    if current && !facts.force {
+        Action::Unchanged
+    } else if facts.dry_run {
+        Action::DryRun
+    } else {
+        Action::Apply
+    }
+}
+
+/// A file `env` delivery wrote or edited, and what becomes of it.
+struct Leftover {
+    path: PathBuf,
+    role: FileRole,
+    /// `None`: removed (ours entirely); `Some`: the file without its Anthropic lines.
+    stripped: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// The stores of every agent, and what the run would remove from them.
+struct Stores {
+    agents: Vec<Agent>,
+    found: Vec<(Agent, Box<dyn CredentialStore>)>,
+}
+
+/// Syncs one gateway of a user manager in `secret-ref` delivery.
+pub(super) fn sync(
+    options: &SyncOptions,
+    target: &TargetUser,
+    systemctl: &Systemctl,
+    secret: &FetchedSecret,
+    paths: &ManagedPaths,
+    state_dir: crate::openclaw::state_dir::StateDir,
+) -> Result<SyncReport> {
+    if systemctl.manager() == Manager::System {
+        return Err(Error::config(format!(
+            "{} runs in the system manager: --delivery secret-ref serves gateways of a user manager (README \"Delivery: env or secret-ref\"); use --delivery env for it",
+            options.unit
+        )));
+    }
+    let openclaw = state_dir.path.clone();
+    let token = &secret.token;
+    let file = secret_ref::secret_file(&openclaw);
+    let mut warnings = Vec::new();
+    let stores = find_stores(&openclaw, &paths.home, &mut warnings);
+    let leftovers = leftovers(paths)?;
+    let (previous, state_warning) = state::load(&paths.state_file());
+    warnings.extend(state_warning);
+    let facts = Facts {
+        dry_run: options.dry_run,
+        force: options.force,
+        file_current: file_holds(&file, token)?,
+        every_agent_refers: stores.every_agent_refers(),
+        stale_profiles: stores.stale(&selector(false))?,
+        env_leftovers: !leftovers.is_empty(),
+        state_current: previous.as_ref().is_some_and(|p| {
+            p.delivery == Delivery::SecretRef
+                && p.secret_arn == secret.arn
+                && p.version_id == secret.version_id
+                && &p.fingerprint == token.fingerprint()
+                && p.unit == options.unit
+        }),
+    };
+    let action = decide(&facts);
+    tracing::debug!(?facts, ?action, "secret-ref decided");
+    let empty = super::plan::Plan {
+        files: Vec::new(),
+        stores: Vec::new(),
+        stray: Vec::new(),
+    };
+    let mut report = report::new(target, options, secret, &empty, warnings);
+    report.state_dir = Some(state_dir);
+    report.files = file_reports(&file, facts.file_current, &leftovers);
+    match action {
+        Action::Unchanged => return Ok(report),
+        Action::DryRun => {
+            report.result = Outcome::DryRun;
+            return Ok(report);
+        }
+        Action::Apply => {}
+    }
+    let already_probed = probe_first(options, systemctl, &openclaw, secret, &facts)?;
+    let run = Run {
+        options,
+        systemctl,
+        secret,
+        paths,
+        openclaw: &openclaw,
+        file: &file,
+    };
+    let applied = run.apply(&facts, &stores, &leftovers, already_probed, &mut report)?;
+    report.result = Outcome::Applied;
+    state::save(&paths.state_file(), &applied)?;
+    Ok(report)
+}
+
+fn selector(reset: bool) -> ProfileSelector {
+    ProfileSelector {
+        only_ids: None,
+        keep_reference: true,
+        reset_reference: reset,
+    }
+}
+
+fn find_stores(openclaw: &Path, home: &Path, warnings: &mut Vec<String>) -> Stores {
+    let (agents, agent_warnings) = stores::discover_agents(openclaw, home);
+    warnings.extend(agent_warnings);
+    let mut found = Vec::new();
+    for agent in &agents {
+        for detected in stores::stores_in(agent, openclaw) {
+            warnings.extend(detected.note);
+            found.push((agent.clone(), detected.store));
+        }
+    }
+    Stores { agents, found }
+}
+
+impl Stores {
+    /// Every agent has a store whose profiles include our reference.
+    fn every_agent_refers(&self) -> bool {
+        self.agents.iter().all(|agent| {
+            self.found
+                .iter()
+                .filter(|(a, _)| a == agent)
+                .any(|(_, store)| holds_reference(store.as_ref()))
+        })
+    }
+
+    /// Some store holds an Anthropic entry the selector removes. A store that cannot be read is
+    /// an error naming it: the run would not know what the gateway uses.
+    fn stale(&self, selector: &ProfileSelector) -> Result<bool> {
+        for (_, store) in &self.found {
+            if !store.inspect(selector)?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Cleans every store; what each removed.
+    /// Cleans every store: (agent, layout, store, what was removed) for each that changed.
+    fn clean(
+        &self,
+        selector: &ProfileSelector,
+    ) -> Result<Vec<(String, String, PathBuf, Cleaning)>> {
+        let mut done = Vec::new();
+        for (agent, store) in &self.found {
+            let cleaning = store.clean(selector)?;
+            if !cleaning.is_empty() {
+                done.push((
+                    agent.id.clone(),
+                    store.layout().to_owned(),
+                    store.location().to_path_buf(),
+                    cleaning,
+                ));
+            }
+        }
+        Ok(done)
+    }
+
+    fn agent_ids(&self) -> Vec<String> {
+        proof::agent_ids(self.agents.iter())
+    }
+}
+
+fn holds_reference(store: &dyn CredentialStore) -> bool {
+    let Ok(Some(documents)) = store.documents() else {
+        return false;
+    };
+    Document::parse(&documents.profiles)
+        .and_then(|document| document.reference_profile_ids())
+        .is_ok_and(|ids| ids.contains(secret_ref::PROFILE))
+}
+
+/// The file's content for `token`.
+fn file_content(token: &Token) -> Zeroizing<Vec<u8>> {
+    let mut content = Zeroizing::new(token.expose().as_bytes().to_vec());
+    content.push(b'\n');
+    content
+}
+
+/// Whether the secret file holds `token` as OpenClaw accepts it (regular, 0600, ours, one link,
+/// in a 0700 directory).
+fn file_holds(file: &Path, token: &Token) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(found) = fsutil::read_managed(file)? else {
+        return Ok(false);
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let single = std::fs::symlink_metadata(file).is_ok_and(|m| m.nlink() == 1);
+    let dir_private = file
+        .parent()
+        .and_then(|dir| std::fs::symlink_metadata(dir).ok())
+        .is_some_and(|m| m.mode() & 0o777 == 0o700 && m.uid() == uid);
+    Ok(found.content.as_slice() == file_content(token).as_slice()
+        && found.mode & 0o777 == 0o600
+        && found.uid == uid
+        && single
+        && dir_private)
+}
+
+/// What `env` delivery left: our drop-in and `~/.openclaw-env` (removed), Anthropic lines in
+/// `<state>/.env` and the unit's env files (stripped, every other line kept).
+fn leftovers(paths: &ManagedPaths) -> Result<Vec<Leftover>> {
+    let mut found = Vec::new();
+    for (role, path) in [
+        (FileRole::DropIn, &paths.dropin),
+        (FileRole::LegacyEnv, &paths.legacy_env),
+    ] {
+        if let Some(existing) = fsutil::read_managed(path)? {
+            if role == FileRole::LegacyEnv || files::written_by_us(&existing.content) {
+                found.push(Leftover {
+                    path: path.clone(),
+                    role,
+                    stripped: None,
+                });
+            }
+        }
+    }
+    for (role, path) in [
+        (FileRole::DotEnv, &paths.dot_env),
+        (FileRole::GatewayEnv, &paths.gateway_env),
+        (FileRole::GlobalGatewayEnv, &paths.global_gateway_env),
+    ] {
+        if let Some(existing) = fsutil::read_managed(path)? {
+            if let Some(stripped) = files::strip_env_file(&existing.content) {
+                found.push(Leftover {
+                    path: path.clone(),
+                    role,
+                    stripped: Some(stripped),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn file_reports(file: &Path, current: bool, leftovers: &[Leftover]) -> Vec<report::FileReport> {
+    let mut reports = vec![report::FileReport {
+        path: file.to_path_buf(),
+        role: FileRole::SecretRef,
+        action: if current {
+            FileAction::Unchanged
+        } else {
+            FileAction::Update
+        },
+        removed_literal_tokens: 0,
+    }];
+    reports.extend(leftovers.iter().map(|left| report::FileReport {
+        path: left.path.clone(),
+        role: left.role,
+        action: if left.stripped.is_some() {
+            FileAction::Update
+        } else {
+            FileAction::Remove
+        },
+        removed_literal_tokens: 0,
+    }));
+    reports
+}
+
+/// A token about to be written goes to Anthropic first: one it rejects changes nothing.
+fn probe_first(
+    options: &SyncOptions,
+    systemctl: &Systemctl,
+    openclaw: &Path,
+    secret: &FetchedSecret,
+    facts: &Facts,
+) -> Result<Option<(String, anthropic_probe::Finding)>> {
+    if !options.probe || facts.file_current {
+        return Ok(None);
+    }
+    let unit_env = systemctl
+        .exec_context(&options.unit)
+        .map(|c| c.start_environment())
+        .unwrap_or_default();
+    let base = proof::probe_target(&unit_env, openclaw, options.anthropic_base_url.as_deref());
+    let finding = anthropic_probe::probe(&base, &secret.token, PRE_PROBE_TIMEOUT);
+    match finding.verdict {
+        Verdict::Rejected => Err(Error::TokenRejected(format!(
+            "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
+            secret.token.fingerprint(),
+            secret.version_id,
+            finding.detail
+        ))),
+        Verdict::Inconclusive => {
+            tracing::warn!(detail = %finding.detail, "could not check the new token before applying it");
+            Ok(None)
+        }
+        Verdict::Accepted => Ok(Some((base, finding))),
+    }
+}
+
+/// One applying run's context.
+struct Run<'a> {
+    options: &'a SyncOptions,
+    systemctl: &'a Systemctl,
+    secret: &'a FetchedSecret,
+    paths: &'a ManagedPaths,
+    openclaw: &'a Path,
+    file: &'a Path,
+}
+
+impl Run<'_> {
+    fn cli(&self) -> Result<GatewayCli<'_>> {
+        GatewayCli::for_unit(
+            self.systemctl,
+            &self.options.unit,
+            |context| proof::config_path(&context.environment, self.openclaw),
+            &self.paths.state_dir.join("openclaw-cli"),
+        )?
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{}'s ExecStart= does not run OpenClaw's `gateway` command: --delivery secret-ref needs OpenClaw's own CLI to set up and reload the reference",
+                self.options.unit
+            ))
+        })
+    }
+
+    /// Write, clean, set up, reload (or restart once), prove; the last good token goes back on
+    /// any failure after the write. Returns the state to record.
+    fn apply(
+        &self,
+        facts: &Facts,
+        stores: &Stores,
+        leftovers: &[Leftover],
+        already_probed: Option<(String, anthropic_probe::Finding)>,
+        report: &mut SyncReport,
+    ) -> Result<AppliedState> {
+        let cli = self.cli()?;
+        let status = self.systemctl.show(&self.options.unit)?;
+        let old_pid = (status.main_pid != 0).then_some(status.main_pid);
+        let previous = fsutil::read_managed(self.file)?.map(|f| f.content);
+        self.write_file(&file_content(&self.secret.token))?;
+        let outcome = self
+            .set_up_and_reload(&cli, facts, stores, leftovers, report)
+            .and_then(|restarted| {
+                self.prove(&cli, old_pid, restarted, already_probed.clone())
+                    .map(|proof| (restarted, proof))
+            });
+        let (restarted, proof) = match outcome {
+            Ok(done) => done,
+            Err(error) => self.recover(&cli, previous, error, already_probed, report)?,
+        };
+        let new_pid = self.systemctl.show(&self.options.unit)?.main_pid;
+        report.gateway.action = if restarted {
+            GatewayAction::Restarted
+        } else {
+            GatewayAction::Reloaded
+        };
+        report.gateway.old_pid = old_pid;
+        report.gateway.new_pid = Some(new_pid);
+        report.gateway.proof = Some(proof);
+        Ok(self.applied(new_pid))
+    }
+
+    fn applied(&self, pid: u32) -> AppliedState {
+        let token = &self.secret.token;
+        AppliedState {
+            secret_arn: self.secret.arn.clone(),
+            version_id: self.secret.version_id.clone(),
+            fingerprint: token.fingerprint().clone(),
+            variable: token.kind().variable().to_owned(),
+            unit: self.options.unit.clone(),
+            gateway: GatewayOutcome::Verified,
+            gateway_pid: Some(pid),
+            applied_at: state::now_rfc3339(),
+            version_created_at: self.secret.created_date.clone(),
+            delivery: Delivery::SecretRef,
+        }
+    }
+
+    fn write_file(&self, content: &[u8]) -> Result<()> {
+        let dir = fsutil::parent_of(self.file)?;
+        fsutil::ensure_dir(dir, true)?;
+        fsutil::write_atomic(self.file, content, 0o600)
+    }
+
+    /// Leftovers, stores, OpenClaw's `secrets apply` where needed, then the reload (or the one
+    /// restart a release needs after set-up). Returns whether the gateway was restarted.
+    fn set_up_and_reload(
+        &self,
+        cli: &GatewayCli<'_>,
+        facts: &Facts,
+        stores: &Stores,
+        leftovers: &[Leftover],
+        report: &mut SyncReport,
+    ) -> Result<bool> {
+        self.remove_leftovers(leftovers)?;
+        let cleaned = stores.clean(&selector(!facts.file_current || facts.force))?;
+        report.stores = cleaned
+            .into_iter()
+            .map(|(agent, layout, path, cleaning)| report::StoreReport {
+                agent,
+                layout,
+                path,
+                removed_profiles: cleaning.removed_profiles,
+                removed_references: cleaning.removed_references,
+                error: None,
+            })
+            .collect();
+        let config = fsutil::read_regular(cli.config_path())?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let provider = secret_ref::provider_config(config.as_deref(), self.file);
+        let set_up = provider != ProviderConfig::Ours || !stores.every_agent_refers();
+        if set_up {
+            self.secrets_apply(cli, &secret_ref::setup_plan(self.file, &stores.agent_ids()))?;
+        }
+        let needs_restart = set_up
+            && cli
+                .release()
+                .is_none_or(|release| release < RELOADS_NEW_PROVIDER);
+        let active = self.systemctl.show(&self.options.unit)?.main_pid != 0;
+        if !active {
+            report.warnings.push(format!(
+                "{} is not running: the reference is set up and it reads the token when started",
+                self.options.unit
+            ));
+            return Ok(false);
+        }
+        if needs_restart && !self.options.no_restart {
+            tracing::info!(
+                unit = self.options.unit,
+                "restarting once: this release picks up a new secret provider only at start"
+            );
+            self.restart_unit()?;
+            return Ok(true);
+        }
+        self.reload(cli)?;
+        Ok(false)
+    }
+
+    fn remove_leftovers(&self, leftovers: &[Leftover]) -> Result<()> {
+        let mut dropin = false;
+        for left in leftovers {
+            match &left.stripped {
+                Some(content) => fsutil::write_atomic(&left.path, content, 0o600)?,
+                None => {
+                    std::fs::remove_file(&left.path).map_err(|source| Error::Io {
+                        path: left.path.clone(),
+                        action: "remove",
+                        detail: source.to_string(),
+                        source,
+                    })?;
+                    dropin |= left.role == FileRole::DropIn;
+                }
+            }
+        }
+        if dropin {
+            // The drop-in's variable must not come back at the next start.
+            self.systemctl.daemon_reload()?;
+        }
+        Ok(())
+    }
+
+    /// `openclaw secrets apply --from <plan>` as the gateway's user; the plan holds no token.
+    fn secrets_apply(&self, cli: &GatewayCli<'_>, plan: &serde_json::Value) -> Result<()> {
+        apply_plan(cli, self.paths, self.openclaw, plan)
+    }
+
+    fn reload(&self, cli: &GatewayCli<'_>) -> Result<()> {
+        let deadline = Instant::now() + self.options.verify.timeout;
+        match cli.call_when_up(
+            "secrets.reload",
+            &serde_json::json!({}),
+            RPC_TIMEOUT,
+            deadline,
+        )? {
+            Call::Answer(answer) => secret_ref::reload_verdict(&answer).map_err(Error::failed),
+            Call::UnknownMethod => Err(Error::failed(
+                "the gateway has no secrets.reload (OpenClaw before 2026.2.26): use --delivery env",
+            )),
+            Call::Unreachable(why) | Call::Failed(why) => Err(Error::failed(format!(
+                "the gateway's secrets.reload did not answer: {why}"
+            ))),
+        }
+    }
+
+    /// The proof: the PID (unless restarted), the audit, and the gateway's own view.
+    fn prove(
+        &self,
+        cli: &GatewayCli<'_>,
+        old_pid: Option<u32>,
+        restarted: bool,
+        already_probed: Option<(String, anthropic_probe::Finding)>,
+    ) -> Result<GatewayProof> {
+        let pid = self.systemctl.show(&self.options.unit)?.main_pid;
+        if !restarted && old_pid.is_some_and(|old| old != pid) {
+            return Err(Error::failed(format!(
+                "the gateway's PID changed during the reload ({} -> {pid}): it restarted",
+                old_pid.unwrap_or(0)
+            )));
+        }
+        audit(cli, self.openclaw)?;
+        if pid == 0 {
+            let mut proof = empty_proof();
+            proof
+                .notes
+                .push("the gateway is not running: not asked".to_owned());
+            return Ok(proof);
+        }
+        self.gateway_view(cli, already_probed)
+    }
+
+    /// `models.probe` naming the reference (2026.8.1+); before that, `models.authStatus` showing
+    /// it and our own probe of the token.
+    fn gateway_view(
+        &self,
+        cli: &GatewayCli<'_>,
+        already_probed: Option<(String, anthropic_probe::Finding)>,
+    ) -> Result<GatewayProof> {
+        let mut proof = empty_proof();
+        let deadline = Instant::now() + self.options.verify.timeout;
+        let has_probe = cli.release().is_some_and(|r| r >= Release::MODELS_PROBE);
+        if has_probe && self.options.probe {
+            let params =
+                serde_json::json!({"provider": "anthropic", "agentId": "main", "timeoutMs": 20000});
+            match cli.call_when_up("models.probe", &params, RPC_TIMEOUT, deadline)? {
+                Call::Answer(answer) => {
+                    let status = secret_ref::probe_names_profile(&answer).map_err(Error::failed)?;
+                    let finding = probe_finding(&status);
+                    if finding.verdict == Verdict::Rejected {
+                        return Err(Error::TokenRejected(format!(
+                            "the gateway's models.probe: Anthropic rejected the token {} behind {}",
+                            self.secret.token.fingerprint(),
+                            secret_ref::PROFILE
+                        )));
+                    }
+                    proof.method = ProofMethod::GatewayProbe;
+                    proof.source = Some(format!(
+                        "profile {} (secret reference)",
+                        secret_ref::PROFILE
+                    ));
+                    proof.probe = Some(ProbeReport {
+                        via: ProbeVia::Gateway,
+                        target: "gateway".to_owned(),
+                        finding,
+                    });
+                    return Ok(proof);
+                }
+                other => proof
+                    .notes
+                    .push(format!("models.probe did not answer: {other:?}")),
+            }
+        }
+        self.auth_status_view(cli, &mut proof, deadline)?;
+        if let Some((target, finding)) = already_probed {
+            proof.probe = Some(ProbeReport {
+                via: ProbeVia::Direct,
+                target,
+                finding,
+            });
+        }
+        Ok(proof)
+    }
+
+    fn auth_status_view(
+        &self,
+        cli: &GatewayCli<'_>,
+        proof: &mut GatewayProof,
+        deadline: Instant,
+    ) -> Result<()> {
+        let answer = match cli.call_when_up(
+            "models.authStatus",
+            &serde_json::json!({}),
+            RPC_TIMEOUT,
+            deadline,
+        )? {
+            Call::Answer(answer) => answer,
+            Call::Failed(why) if why.contains("agentId") => match cli.call(
+                "models.authStatus",
+                &serde_json::json!({"agentId": "main"}),
+                RPC_TIMEOUT,
+            )? {
+                Call::Answer(answer) => answer,
+                other => return Err(Error::failed(format!("models.authStatus: {other:?}"))),
+            },
+            other => return Err(Error::failed(format!("models.authStatus: {other:?}"))),
+        };
+        let profiles = proof::anthropic_profiles(&answer);
+        if profiles != [secret_ref::PROFILE] {
+            return Err(Error::failed(format!(
+                "the running gateway's Anthropic profiles are [{}], not the reference {} alone",
+                profiles.join(", "),
+                secret_ref::PROFILE
+            )));
+        }
+        proof.method = ProofMethod::GatewayAuthStatus;
+        proof.source = Some(format!(
+            "profile {} (secret reference)",
+            secret_ref::PROFILE
+        ));
+        Ok(())
+    }
+
+    /// After a failure with the new token in the file. With `--restart-fallback` and a failure
+    /// that was not Anthropic's rejection, the new token is applied by a restart (returned as a
+    /// success, with a warning). Otherwise, or when that fails too, the last good token goes
+    /// back and the gateway reloads it (restarts, when it was restarted), and the run fails.
+    fn recover(
+        &self,
+        cli: &GatewayCli<'_>,
+        previous: Option<Zeroizing<Vec<u8>>>,
+        error: Error,
+        already_probed: Option<(String, anthropic_probe::Finding)>,
+        report: &mut SyncReport,
+    ) -> Result<(bool, GatewayProof)> {
+        let rejected = matches!(error, Error::TokenRejected(_));
+        let mut restarted = false;
+        if self.options.restart_fallback && !rejected && !self.options.no_restart {
+            tracing::warn!(%error, "the reload failed; restarting the gateway (--restart-fallback)");
+            restarted = true;
+            match self
+                .restart_unit()
+                .and_then(|()| self.prove(cli, None, true, already_probed))
+            {
+                Ok(proof) => {
+                    report.warnings.push(format!(
+                        "the reload failed ({error}); applied by a restart (--restart-fallback)"
+                    ));
+                    return Ok((true, proof));
+                }
+                Err(also) => tracing::warn!(%also, "the restart did not apply the token either"),
+            }
+        }
+        let restored = match previous {
+            Some(content) => self.write_file(&content).and_then(|()| {
+                if restarted {
+                    self.restart_unit()
+                } else {
+                    self.reload(cli)
+                }
+            }),
+            None => std::fs::remove_file(self.file).map_err(|source| Error::Io {
+                path: self.file.to_path_buf(),
+                action: "remove",
+                detail: source.to_string(),
+                source,
+            }),
+        };
+        Err(match restored {
+            Ok(()) => Error::failed(format!(
+                "{error}; the last good token is back in {} and the gateway runs on it",
+                self.file.display()
+            )),
+            Err(also) => Error::failed(format!(
+                "{error}; putting the last good token back failed too: {also}"
+            )),
+        })
+    }
+
+    /// Stop and start, bounded; once stopped it is always started again.
+    fn restart_unit(&self) -> Result<()> {
+        let unit = &self.options.unit;
+        let stopped = self.systemctl.stop(unit, self.options.verify.stop);
+        let started = self.systemctl.start(unit).and_then(|()| {
+            self.systemctl
+                .wait_started(unit, self.options.verify.timeout)
+        });
+        stopped?;
+        started
+    }
+}
+
+fn empty_proof() -> GatewayProof {
+    GatewayProof {
+        method: ProofMethod::ProcessEnvironment,
+        source: None,
+        value_from: None,
+        probe: None,
+        notes: Vec::new(),
+        rpc_error: None,
+    }
+}
+
+fn probe_finding(status: &str) -> anthropic_probe::Finding {
+    let verdict = match status {
+        "ok" => Verdict::Accepted,
+        "auth" => Verdict::Rejected,
+        _ => Verdict::Inconclusive,
+    };
+    anthropic_probe::Finding::new(verdict, format!("models.probe status {status}"))
+}
+
+/// `openclaw secrets audit --json`: a finding about the Anthropic credential fails the proof.
+fn audit(cli: &GatewayCli<'_>, openclaw: &Path) -> Result<()> {
+    let (_, stdout, stderr) =
+        cli.run_local(&["secrets", "audit", "--json"], openclaw, CLI_LIMIT)?;
+    let report: serde_json::Value = stdout
+        .find('{')
+        .and_then(|start| serde_json::from_str(&stdout[start..]).ok())
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "openclaw secrets audit printed no report: {}",
+                crate::openclaw::gateway_rpc::short(&stderr)
+            ))
+        })?;
+    let problems = secret_ref::audit_problems(&report);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "openclaw secrets audit: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+/// Writes `plan` for OpenClaw's `secrets apply` into our state dir (0600; it holds no token) and
+/// runs it as the gateway's user.
+pub(super) fn apply_plan(
+    cli: &GatewayCli<'_>,
+    paths: &ManagedPaths,
+    openclaw: &Path,
+    plan: &serde_json::Value,
+) -> Result<()> {
+    let plan_file = paths.state_dir.join("secret-ref-plan.json");
+    fsutil::ensure_dir(&paths.state_dir, true)?;
+    fsutil::write_atomic(&plan_file, plan.to_string().as_bytes(), 0o600)?;
+    let plan_arg = plan_file.display().to_string();
+    let ran = cli.run_local(
+        &["secrets", "apply", "--from", &plan_arg, "--json"],
+        openclaw,
+        CLI_LIMIT,
+    );
+    let _ = std::fs::remove_file(&plan_file);
+    let (success, stdout, stderr) = ran?;
+    if success {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "openclaw secrets apply failed: {}",
+            crate::openclaw::gateway_rpc::short(if stderr.trim().is_empty() {
+                &stdout
+            } else {
+                &stderr
+            })
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current() -> Facts {
+        Facts {
+            file_current: true,
+            every_agent_refers: true,
+            state_current: true,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn only_a_complete_reference_of_this_version_is_unchanged() {
+        assert_eq!(decide(&current()), Action::Unchanged);
+        for broken in [
+            Facts {
+                file_current: false,
+                ..current()
+            },
+            Facts {
+                every_agent_refers: false,
+                ..current()
+            },
+            Facts {
+                stale_profiles: true,
+                ..current()
+            },
+            Facts {
+                env_leftovers: true,
+                ..current()
+            },
+            Facts {
+                state_current: false,
+                ..current()
+            },
+            Facts {
+                force: true,
+                ..current()
+            },
+        ] {
+            assert_eq!(decide(&broken), Action::Apply, "{broken:?}");
+            let dry = Facts {
+                dry_run: true,
+                ..broken
+            };
+            assert_eq!(decide(&dry), Action::DryRun, "{dry:?}");
+        }
+        assert_eq!(
+            decide(&Facts {
+                dry_run: true,
+                ..current()
+            }),
+            Action::Unchanged
+        );
+    }
+}
