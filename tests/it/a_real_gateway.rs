@@ -494,6 +494,10 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     );
 
     phase("status");
+    if full {
+        by_reference(&gateway, &user, &standin, &secret, &mut tokens);
+        phase("secret-ref");
+    }
     // Only the files meant to hold a token hold one.
     let allowed = [
         user.dropin(),
@@ -501,6 +505,212 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         user.path(".openclaw/.env"),
     ];
     assert_no_leak_in_tree(&user.home, &allowed, &tokens);
+}
+
+/// The secret file of `--delivery secret-ref`.
+const SECRET_FILE: &str = ".openclaw/secrets/openclaw-token-sync.token";
+
+/// A `--delivery secret-ref` sync that applied `token` in place: reloaded (or, at set-up on a
+/// release that needs it, restarted once), proven by the gateway naming the reference, and the
+/// file holding the token. Returns the report.
+fn assert_reloaded(run: &Run, version: &str, token: &str, action: &str) -> Value {
+    run.expect_status(0);
+    let report = run.report();
+    assert_eq!(report["result"], "applied", "{report}");
+    assert_eq!(report["gateway"]["action"], action, "{version}: {report}");
+    let proof = &report["gateway"]["proof"];
+    assert_eq!(
+        proof["source"], "profile anthropic:default (secret reference)",
+        "{version}: {report}"
+    );
+    let (method, _) = expected_proof(version);
+    assert_eq!(proof["method"], method, "{version}: {report}");
+    assert_eq!(proof["probe"]["verdict"], "accepted", "{version}: {report}");
+    let _ = token;
+    report
+}
+
+/// `--delivery secret-ref` on a gateway that ran in `env` delivery (issue 24's proof): set-up
+/// through OpenClaw's own `secrets apply`, rotations OAuth → OAuth (with a slow turn in flight)
+/// → API key → OAuth reloaded in place with the PID unchanged, a rejected token that leaves the
+/// last good one serving, a cooldown a 401 left that does not block the next good token,
+/// `doctor --fix` afterwards, and the switch back to `env`.
+fn by_reference(
+    gateway: &RealGateway,
+    user: &TestUser,
+    standin: &AnthropicStandIn,
+    secret: &str,
+    tokens: &mut Vec<String>,
+) {
+    let version = gateway.version.as_str();
+    let secret_ref = ["--delivery", "secret-ref"];
+    let file = user.path(SECRET_FILE);
+    let first = new_token(false);
+    tokens.push(first.clone());
+    put_secret(secret, &first);
+    standin.reset();
+    let pid_before = user.main_pid();
+    let run = sync(user, secret, &secret_ref, tokens);
+    // 2026.9.6 picks the new provider up by a reload; earlier releases need one restart.
+    let setup_action = if version == NEWEST_RELEASE {
+        "reloaded"
+    } else {
+        "restarted"
+    };
+    assert_reloaded(&run, version, &first, setup_action);
+    if version == NEWEST_RELEASE {
+        assert_eq!(user.main_pid(), pid_before, "the set-up restarted 9.6");
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        format!("{first}\n").as_bytes()
+    );
+    assert!(!user.dropin().exists(), "the env drop-in is left");
+    let dot_env = std::fs::read_to_string(user.path(".openclaw/.env")).unwrap_or_default();
+    assert!(!dot_env.contains("ANTHROPIC_"), "{dot_env}");
+    for agent in ["main", "work"] {
+        let requests = turn(gateway, user, standin, agent);
+        assert_turn_carries(
+            &requests,
+            &first,
+            &format!("{version} {agent} after set-up"),
+        );
+    }
+    let pid = user.main_pid();
+    // Nothing to do: no process started.
+    let run = sync(user, secret, &secret_ref, tokens);
+    run.expect_status(0);
+    assert_eq!(run.report()["result"], "unchanged", "{}", run.stdout);
+
+    // Rotations, each reloaded in place; the first with a slow turn in flight.
+    for (round, next) in [new_token(false), new_token(true), new_token(false)]
+        .into_iter()
+        .enumerate()
+    {
+        let previous = tokens.last().unwrap().clone();
+        tokens.push(next.clone());
+        put_secret(secret, &next);
+        standin.reset();
+        let in_flight = (round == 0).then(|| {
+            standin.slow(12);
+            let (port, gateway_token) = (gateway.port, gateway_token(user));
+            let slow = std::thread::spawn(move || http_turn(port, &gateway_token, "main"));
+            let seen = std::time::Instant::now();
+            while !standin
+                .requests()
+                .iter()
+                .any(|r| r["path"] == "/v1/messages")
+            {
+                assert!(
+                    seen.elapsed().as_secs() < 60,
+                    "the slow turn never reached the stand-in"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            slow
+        });
+        if round == 2 {
+            // The API key the gateway runs on now is revoked: the next turn fails with a 401,
+            // which OpenClaw records as a cooldown of the profile; the rotation must clear it,
+            // or OpenClaw would not even try the new token for a while.
+            standin.reject(&previous);
+            let (ok, _, status) = gateway.agent_turn(user, "main");
+            assert!(!ok || status.contains("200"), "{status}");
+            let rejected: Vec<Value> = standin.requests();
+            assert!(
+                rejected
+                    .iter()
+                    .any(|r| r["status"] == 401 && r["fingerprint"] == fingerprint(&previous)),
+                "{version}: the revoked key was not tried: {rejected:?}"
+            );
+        }
+        let run = sync(user, secret, &secret_ref, tokens);
+        assert_reloaded(&run, version, &next, "reloaded");
+        assert_eq!(
+            user.main_pid(),
+            pid,
+            "{version}: a rotation restarted the gateway"
+        );
+        if let Some(slow) = in_flight {
+            let (ok, body, status) = slow.join().unwrap();
+            assert!(
+                ok,
+                "{version}: the turn in flight during the reload failed: {status}\n{body}"
+            );
+            let finished: Vec<Value> = standin.requests();
+            assert!(
+                finished
+                    .iter()
+                    .any(|r| r["path"] == "/v1/messages"
+                        && r["fingerprint"] == fingerprint(&previous)),
+                "{finished:?}"
+            );
+        }
+        let requests = turn(gateway, user, standin, "main");
+        assert_turn_carries(
+            &requests,
+            &next,
+            &format!("{version} after rotation {round}"),
+        );
+    }
+    let current = tokens.last().unwrap().clone();
+    assert_no_leak_in_tree(&user.home, std::slice::from_ref(&file), tokens);
+
+    // A token Anthropic rejects: nothing changes, the last good one keeps serving.
+    let bad = new_token(false);
+    tokens.push(bad.clone());
+    put_secret(secret, &bad);
+    standin.reset();
+    standin.reject(&bad);
+    let run = sync(user, secret, &secret_ref, tokens);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("rejected"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        format!("{current}\n").as_bytes()
+    );
+    let requests = turn(gateway, user, standin, "main");
+    assert_turn_carries(
+        &requests,
+        &current,
+        &format!("{version} after a rejected token"),
+    );
+    put_secret(secret, &current);
+
+    // OpenClaw's repair tool afterwards keeps the reference working.
+    user.systemctl(&["stop", UNIT]);
+    let (ok, _, stderr) = run_openclaw(
+        user,
+        version,
+        &["doctor", "--fix", "--non-interactive"],
+        &[],
+    );
+    assert!(
+        ok || stderr.contains("SystemSystemdOwnershipError"),
+        "openclaw doctor --fix failed:\n{stderr}"
+    );
+    gateway.start(user);
+    let run = sync(user, secret, &secret_ref, tokens);
+    run.expect_status(0);
+    let requests = turn(gateway, user, standin, "main");
+    assert_turn_carries(
+        &requests,
+        &current,
+        &format!("{version} after doctor --fix"),
+    );
+
+    // Back to env: the reference goes (a forgotten one would outrank the environment).
+    let run = sync(user, secret, &[], tokens);
+    assert_applied_and_proven(&run, version, &current, standin);
+    assert!(!file.exists(), "the secret file is left");
+    let config = std::fs::read_to_string(user.path(".openclaw/openclaw.json")).unwrap();
+    assert!(!config.contains("openclaw-token-sync"), "{config}");
+    let requests = turn(gateway, user, standin, "main");
+    assert_turn_carries(
+        &requests,
+        &current,
+        &format!("{version} back in env delivery"),
+    );
 }
 
 /// `sync` of a new version (an OAuth token) inside the sandbox of

@@ -18,7 +18,9 @@ Control endpoints (loopback, for the test harness):
   GET  /__standin/requests        -> {"requests": [{method, path, kind, fingerprint, stream,
                                        beta, agent (user-agent), status}, ...]}
   POST /__standin/reject          body {"fingerprints": ["sha256:..."]}: answer those with 401
-  POST /__standin/reset           forget recorded requests and rejections
+  POST /__standin/reset           forget recorded requests and rejections, stream at full speed
+  POST /__standin/slow            body {"seconds": N}: spread each streamed answer over N seconds
+                                  (a long turn in flight), until the next reset
 
 Usage: anthropic_standin.py PORT   (prints "listening PORT" once ready; PORT 0 picks one)
 """
@@ -34,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 REQUESTS = []
 REJECTED = set()
+SLOW = {"seconds": 0.0}
 
 
 def fingerprint(secret):
@@ -118,7 +121,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("request-id", "req_standin_" + uuid.uuid4().hex[:20])
         self.send_header("connection", "close")
         self.end_headers()
+        with LOCK:
+            pause = SLOW["seconds"] / max(len(events), 1)
         for name, payload in events:
+            if pause:
+                time.sleep(pause)
             chunk = ""
             if name:
                 chunk += "event: " + name + "\n"
@@ -160,6 +167,12 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 REQUESTS.clear()
                 REJECTED.clear()
+                SLOW["seconds"] = 0.0
+            self.send_json(200, {"ok": True})
+            return
+        if path == "/__standin/slow":
+            with LOCK:
+                SLOW["seconds"] = float(body.get("seconds", 0))
             self.send_json(200, {"ok": True})
             return
         stream = bool(body.get("stream"))

@@ -115,6 +115,16 @@ impl AnthropicStandIn {
         );
     }
 
+    /// Spreads each streamed answer over `seconds` (a long agent turn in flight), until the next
+    /// [`reset`](Self::reset).
+    pub fn slow(&self, seconds: u64) {
+        self.request(
+            "POST",
+            "/__standin/slow",
+            &serde_json::json!({ "seconds": seconds }).to_string(),
+        );
+    }
+
     pub fn reset(&self) {
         self.request("POST", "/__standin/reset", "");
     }
@@ -175,6 +185,11 @@ pub fn default_model(version: &str) -> &'static str {
     }
 }
 
+/// The test gateway's `gateway.auth.token` for a user.
+pub fn gateway_token(user: &TestUser) -> String {
+    format!("gw-test-{}", fingerprint(&user.name))
+}
+
 impl RealGateway {
     /// Writes `openclaw.json` (local gateway on a free loopback port with token auth, Anthropic
     /// requests sent to `anthropic_base`, agents `main` and `work` with its own `agentDir`) and
@@ -186,7 +201,9 @@ impl RealGateway {
                 "mode": "local",
                 "port": port,
                 "bind": "loopback",
-                "auth": { "mode": "token", "token": format!("gw-test-{}", fingerprint(&user.name)) }
+                "auth": { "mode": "token", "token": gateway_token(user) },
+                // Agent turns over the gateway's OpenAI-compatible HTTP endpoint (`agent_turn`).
+                "http": { "endpoints": { "chatCompletions": { "enabled": true } } }
             },
             "models": {
                 "providers": { "anthropic": { "baseUrl": anthropic_base, "models": [] } },
@@ -244,23 +261,38 @@ impl RealGateway {
         }
     }
 
-    /// One agent turn through the running gateway (`openclaw agent`, not `--local`). Returns
-    /// (success, stdout, stderr).
+    /// One agent turn through the running gateway: a request to its OpenAI-compatible
+    /// `/v1/chat/completions` endpoint for `agent` (`x-openclaw-agent-id`), which runs the
+    /// agent's real turn inside the gateway (no CLI, so no Node start, and no fallback to a turn
+    /// outside the gateway). Returns (success, body, status line).
     pub fn agent_turn(&self, user: &TestUser, agent: &str) -> (bool, String, String) {
-        run_openclaw(
-            user,
-            &self.version,
-            &[
-                "agent",
-                "--agent",
-                agent,
-                "--message",
-                "Say hello",
-                "--json",
-                "--timeout",
-                "90",
-            ],
-            &[],
+        http_turn(self.port, &gateway_token(user), agent)
+    }
+}
+
+/// [`RealGateway::agent_turn`] by port and gateway token (for a turn on another thread).
+pub fn http_turn(port: u16, gateway_token: &str, agent: &str) -> (bool, String, String) {
+    {
+        let body = serde_json::json!({
+            "model": "openclaw",
+            "messages": [{"role": "user", "content": "Say hello"}],
+        })
+        .to_string();
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(150)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v1/chat/completions HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nx-openclaw-agent-id: {agent}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            gateway_token,
+            body.len()
         )
+        .unwrap();
+        let mut response = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status.contains(" 200 "), body.to_owned(), status)
     }
 }
