@@ -8,17 +8,18 @@
 //! 2. Nothing to do when the file holds the token, every agent references it, nothing stale is
 //!    left and the state records this version in this delivery.
 //! 3. A new token is probed before it is written (one Anthropic rejects changes nothing).
-//! 4. Apply: the file (atomically, 0600, 0700 directory, one link); the `env` leftovers removed
-//!    (a daemon-reload when the drop-in goes); stale profiles removed and, when the token changed,
-//!    the reference's cooldown cleared; OpenClaw's own `secrets apply` sets the reference up when
-//!    an agent lacks it; then `secrets.reload` (or, once after set-up on releases before
-//!    [`RELOADS_NEW_PROVIDER`], a restart).
+//! 4. Apply: the file (atomically, 0600, 0700 directory, one link); stale profiles removed
+//!    and, when the token changed, the reference's cooldown cleared; OpenClaw's own `secrets
+//!    apply` sets the reference up when an agent lacks it; then `secrets.reload` (or, once after
+//!    set-up on releases before [`RELOADS_NEW_PROVIDER`], a restart).
 //! 5. Proof: the reload's `warningCount` is 0, `openclaw secrets audit` has no finding about the
 //!    Anthropic credential, `models.probe` names the reference (2026.8.1+; before, the gateway's
 //!    `models.authStatus` and our own probe), the PID is unchanged.
 //! 6. Any failure after the write puts the last good token back and reloads (a rejected token is
 //!    never left in place); only with `--restart-fallback` a failed reload is retried as a
-//!    restart. The state is written only after the proof.
+//!    restart. Only after the proof go the files `env` delivery left (our drop-in, with a
+//!    daemon-reload; `~/.openclaw-env`; Anthropic lines of `<state>/.env` and the unit's env
+//!    files), then the state is written.
 //!
 //! Gateways of the system manager keep `env` delivery (their drop-in and root-only env file are
 //! root's; the reference file would be the service user's): asked for `secret-ref`, the run says
@@ -92,6 +93,18 @@ pub fn decide(facts: &Facts) -> Action {
     } else {
         Action::Apply
     }
+}
+
+/// What the gateway did with the reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taken {
+    Reloaded,
+    /// Restarted once (a release that needs it after set-up, or `--restart-fallback`).
+    Restarted,
+    /// Not running: it reads the reference when started.
+    NotRunning,
+    /// `--no-restart` where the release needs a restart after set-up.
+    NotRestarted,
 }
 
 /// A file `env` delivery wrote or edited, and what becomes of it.
@@ -418,28 +431,43 @@ impl Run<'_> {
         let previous = fsutil::read_managed(self.file)?.map(|f| f.content);
         self.write_file(&file_content(&self.secret.token))?;
         let outcome = self
-            .set_up_and_reload(&cli, facts, stores, leftovers, report)
-            .and_then(|restarted| {
-                self.prove(&cli, old_pid, restarted, already_probed.clone())
-                    .map(|proof| (restarted, proof))
+            .set_up_and_reload(&cli, facts, stores, report)
+            .and_then(|taken| match taken {
+                Taken::Reloaded | Taken::Restarted => self
+                    .prove(
+                        &cli,
+                        old_pid,
+                        taken == Taken::Restarted,
+                        already_probed.clone(),
+                    )
+                    .map(|proof| (taken, Some(proof))),
+                Taken::NotRunning | Taken::NotRestarted => Ok((taken, None)),
             });
-        let (restarted, proof) = match outcome {
+        let (taken, proof) = match outcome {
             Ok(done) => done,
-            Err(error) => self.recover(&cli, previous, error, already_probed, report)?,
+            Err(error) => {
+                let proof = self.recover(&cli, previous, error, already_probed, report)?;
+                (Taken::Restarted, Some(proof))
+            }
         };
+        // Only now what `env` delivery left goes: had the reference failed, the gateway would
+        // still have its environment token.
+        self.remove_leftovers(leftovers)?;
         let new_pid = self.systemctl.show(&self.options.unit)?.main_pid;
-        report.gateway.action = if restarted {
-            GatewayAction::Restarted
-        } else {
-            GatewayAction::Reloaded
+        let (action, gateway) = match taken {
+            Taken::Reloaded => (GatewayAction::Reloaded, GatewayOutcome::Verified),
+            Taken::Restarted => (GatewayAction::Restarted, GatewayOutcome::Verified),
+            Taken::NotRunning => (GatewayAction::Inactive, GatewayOutcome::Inactive),
+            Taken::NotRestarted => (GatewayAction::NotRestarted, GatewayOutcome::NotRestarted),
         };
+        report.gateway.action = action;
         report.gateway.old_pid = old_pid;
-        report.gateway.new_pid = Some(new_pid);
-        report.gateway.proof = Some(proof);
-        Ok(self.applied(new_pid))
+        report.gateway.new_pid = (new_pid != 0).then_some(new_pid);
+        report.gateway.proof = proof;
+        Ok(self.applied(new_pid, gateway))
     }
 
-    fn applied(&self, pid: u32) -> AppliedState {
+    fn applied(&self, pid: u32, gateway: GatewayOutcome) -> AppliedState {
         let token = &self.secret.token;
         AppliedState {
             secret_arn: self.secret.arn.clone(),
@@ -447,8 +475,8 @@ impl Run<'_> {
             fingerprint: token.fingerprint().clone(),
             variable: token.kind().variable().to_owned(),
             unit: self.options.unit.clone(),
-            gateway: GatewayOutcome::Verified,
-            gateway_pid: Some(pid),
+            gateway,
+            gateway_pid: (pid != 0).then_some(pid),
             applied_at: state::now_rfc3339(),
             version_created_at: self.secret.created_date.clone(),
             delivery: Delivery::SecretRef,
@@ -461,17 +489,15 @@ impl Run<'_> {
         fsutil::write_atomic(self.file, content, 0o600)
     }
 
-    /// Leftovers, stores, OpenClaw's `secrets apply` where needed, then the reload (or the one
-    /// restart a release needs after set-up). Returns whether the gateway was restarted.
+    /// Stores, OpenClaw's `secrets apply` where needed, then the reload (or the one restart a
+    /// release needs after set-up).
     fn set_up_and_reload(
         &self,
         cli: &GatewayCli<'_>,
         facts: &Facts,
         stores: &Stores,
-        leftovers: &[Leftover],
         report: &mut SyncReport,
-    ) -> Result<bool> {
-        self.remove_leftovers(leftovers)?;
+    ) -> Result<Taken> {
         let cleaned = stores.clean(&selector(!facts.file_current || facts.force))?;
         report.stores = cleaned
             .into_iter()
@@ -501,18 +527,25 @@ impl Run<'_> {
                 "{} is not running: the reference is set up and it reads the token when started",
                 self.options.unit
             ));
-            return Ok(false);
+            return Ok(Taken::NotRunning);
         }
-        if needs_restart && !self.options.no_restart {
+        if needs_restart && self.options.no_restart {
+            report.warnings.push(format!(
+                "{}: this release picks a new secret provider up only at start, and --no-restart was given: the next start applies the reference",
+                self.options.unit
+            ));
+            return Ok(Taken::NotRestarted);
+        }
+        if needs_restart {
             tracing::info!(
                 unit = self.options.unit,
                 "restarting once: this release picks up a new secret provider only at start"
             );
             self.restart_unit()?;
-            return Ok(true);
+            return Ok(Taken::Restarted);
         }
         self.reload(cli)?;
-        Ok(false)
+        Ok(Taken::Reloaded)
     }
 
     fn remove_leftovers(&self, leftovers: &[Leftover]) -> Result<()> {
@@ -689,7 +722,7 @@ impl Run<'_> {
         error: Error,
         already_probed: Option<(String, anthropic_probe::Finding)>,
         report: &mut SyncReport,
-    ) -> Result<(bool, GatewayProof)> {
+    ) -> Result<GatewayProof> {
         let rejected = matches!(error, Error::TokenRejected(_));
         let mut restarted = false;
         if self.options.restart_fallback && !rejected && !self.options.no_restart {
@@ -703,7 +736,7 @@ impl Run<'_> {
                     report.warnings.push(format!(
                         "the reload failed ({error}); applied by a restart (--restart-fallback)"
                     ));
-                    return Ok((true, proof));
+                    return Ok(proof);
                 }
                 Err(also) => tracing::warn!(%also, "the restart did not apply the token either"),
             }

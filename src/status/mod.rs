@@ -12,6 +12,8 @@
 //! No AWS call is made unless `--check-secret` is given; nothing of the user's is written (asking
 //! the gateway's RPC keeps OpenClaw's CLI state in our own state dir).
 
+mod reference;
+
 use crate::anthropic_probe::Verdict;
 use crate::aws::{self, AwsSettings};
 use crate::error::Result;
@@ -319,37 +321,53 @@ fn check_unit(
 
     // Asked once: the gateway checks and the OpenClaw version lookup both use it.
     let shown = systemctl.show(unit);
-    check_gateway(
-        &mut findings,
-        &target,
-        &shown,
-        unit,
-        &paths,
-        &variable,
-        dropin_fingerprint.as_ref(),
-        applied.as_ref(),
-    );
-    if let Some(status) = shown
-        .as_ref()
-        .ok()
-        .filter(|s| s.is_active() && s.main_pid != 0)
-    {
-        check_gateway_runtime(
+    let by_reference = reference::in_use(applied.as_ref(), &openclaw_state);
+    if by_reference {
+        let running = shown
+            .as_ref()
+            .is_ok_and(|s| s.is_active() && s.main_pid != 0);
+        reference::check(
             &mut findings,
-            status,
-            options,
+            systemctl,
+            unit,
             &paths,
             &openclaw_state,
-            systemctl,
+            target.uid,
+            running,
+        );
+    } else {
+        check_gateway(
+            &mut findings,
+            &target,
+            &shown,
+            unit,
+            &paths,
+            &variable,
+            dropin_fingerprint.as_ref(),
+            applied.as_ref(),
+        );
+        if let Some(status) = shown
+            .as_ref()
+            .ok()
+            .filter(|s| s.is_active() && s.main_pid != 0)
+        {
+            check_gateway_runtime(
+                &mut findings,
+                status,
+                options,
+                &paths,
+                &openclaw_state,
+                systemctl,
+            );
+        }
+        check_environment_files(
+            &mut findings,
+            &paths,
+            &variable,
+            dropin_fingerprint.as_ref(),
         );
     }
-    check_environment_files(
-        &mut findings,
-        &paths,
-        &variable,
-        dropin_fingerprint.as_ref(),
-    );
-    check_stores(&mut findings, &openclaw_state, &paths.home);
+    check_stores(&mut findings, &openclaw_state, &paths.home, by_reference);
     check_files(&mut findings, &paths, target.uid);
     check_state(&mut findings, applied.as_ref(), state_warning, unit);
     let mut expires_at = None;
@@ -840,7 +858,13 @@ fn check_environment_files(
     }
 }
 
-fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path) {
+/// Stale Anthropic profiles and cooldowns in every agent's store (`by_reference`: our reference
+/// profile is expected, not stale).
+fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path, by_reference: bool) {
+    let selector = document::ProfileSelector {
+        keep_reference: by_reference,
+        ..document::ProfileSelector::default()
+    };
     let (agents, warnings) = stores::discover_agents(state_dir, home);
     for warning in warnings {
         findings.add(
@@ -886,7 +910,7 @@ fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path) {
                 }
             };
             let state_text = documents.state.as_deref().map(|s| s.as_slice());
-            match document::clean_documents(&documents.profiles, state_text, &document::ProfileSelector::default()) {
+            match document::clean_documents(&documents.profiles, state_text, &selector) {
                 Err(problem) => findings.add("store-unreadable", Severity::Problem, format!("{place}: {problem}"), "a store this tool cannot understand is left as it is", "fix or remove the file (`openclaw doctor --fix`)"),
                 Ok(cleaned) if !cleaned.cleaning.removed_profiles.is_empty() => findings.add(
                     "stale-profiles",
