@@ -240,7 +240,7 @@ fn probe_status(result: &Value) -> Finding {
 pub fn agent_ids<'a>(agents: impl IntoIterator<Item = &'a crate::stores::Agent>) -> Vec<String> {
     let mut ids: Vec<String> = vec!["main".to_owned()];
     for agent in agents {
-        let id = agent.id.trim_end_matches(" (agentDir)").to_owned();
+        let id = agent.gateway_id().to_owned();
         if !ids.contains(&id) {
             ids.push(id);
         }

@@ -139,16 +139,21 @@ fn check_file(findings: &mut Findings, file: &Path, uid: u32) {
 /// Every agent has the reference profile in one of its stores.
 fn check_profiles(findings: &mut Findings, openclaw_state: &Path, home: &Path) {
     let (agents, _) = stores::discover_agents(openclaw_state, home);
-    let missing: Vec<String> = agents
-        .iter()
-        .filter(|agent| {
-            !stores::stores_in(agent, openclaw_state).iter().any(|d| {
-                matches!(d.store.documents(), Ok(Some(documents)) if Document::parse(&documents.profiles)
-                    .and_then(|doc| doc.reference_profile_ids())
-                    .is_ok_and(|ids| ids.contains(secret_ref::PROFILE)))
-            })
+    // An id may have two directories (`<state>/agents/<id>/agent/` and its `agentDir`).
+    let refers = |agent: &stores::Agent| {
+        stores::stores_in(agent, openclaw_state).iter().any(|d| {
+            matches!(d.store.documents(), Ok(Some(documents)) if Document::parse(&documents.profiles)
+                .and_then(|doc| doc.reference_profile_ids())
+                .is_ok_and(|ids| ids.contains(secret_ref::PROFILE)))
         })
-        .map(|agent| agent.id.clone())
+    };
+    let mut ids: Vec<&str> = agents.iter().map(stores::Agent::gateway_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let missing: Vec<String> = ids
+        .into_iter()
+        .filter(|id| !agents.iter().filter(|a| a.gateway_id() == *id).any(refers))
+        .map(str::to_owned)
         .collect();
     if missing.is_empty() {
         findings.ok(

@@ -70,6 +70,14 @@ pub struct Agent {
     pub dir: PathBuf,
 }
 
+impl Agent {
+    /// The id as the gateway knows it: an `agentDir` that `openclaw.json` names beside the
+    /// agent's directory on disk is listed as `<id> (agentDir)`, a second directory of `<id>`.
+    pub fn gateway_id(&self) -> &str {
+        self.id.trim_end_matches(" (agentDir)")
+    }
+}
+
 /// Every agent: `main` always, each `<state>/agents/<id>/agent/`, and each `agentDir` named in
 /// `openclaw.json`. Problems reading `openclaw.json` come back as warnings; the agents found on
 /// disk are returned regardless.

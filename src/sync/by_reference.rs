@@ -17,9 +17,9 @@
 //!    `models.authStatus` and our own probe), the PID is unchanged.
 //! 6. Any failure after the write puts the last good token back and reloads (a rejected token is
 //!    never left in place); only with `--restart-fallback` a failed reload is retried as a
-//!    restart. Only after the proof go the files `env` delivery left (our drop-in, with a
-//!    daemon-reload; `~/.openclaw-env`; Anthropic lines of `<state>/.env` and the unit's env
-//!    files), then the state is written.
+//!    restart. The files `env` delivery left (our drop-in, with a daemon-reload;
+//!    `~/.openclaw-env`; Anthropic lines of `<state>/.env` and the unit's env files) go once the
+//!    gateway took the reference, before the proof; the state is written after it.
 //!
 //! Gateways of the system manager keep `env` delivery (their drop-in and root-only env file are
 //! root's; the reference file would be the service user's): asked for `secret-ref`, the run says
@@ -214,12 +214,13 @@ fn find_stores(openclaw: &Path, home: &Path, warnings: &mut Vec<String>) -> Stor
 }
 
 impl Stores {
-    /// Every agent has a store whose profiles include our reference.
+    /// Every agent id has a store whose profiles include our reference (an id may have two
+    /// directories: OpenClaw's `<state>/agents/<id>/agent/` and the `agentDir` its config names).
     fn every_agent_refers(&self) -> bool {
         self.agents.iter().all(|agent| {
             self.found
                 .iter()
-                .filter(|(a, _)| a == agent)
+                .filter(|(a, _)| a.gateway_id() == agent.gateway_id())
                 .any(|(_, store)| holds_reference(store.as_ref()))
         })
     }
@@ -432,6 +433,10 @@ impl Run<'_> {
         self.write_file(&file_content(&self.secret.token))?;
         let outcome = self
             .set_up_and_reload(&cli, facts, stores, report)
+            // Only once the gateway took the reference goes what `env` delivery left (had the
+            // set-up failed, the gateway would still have its environment token), and before
+            // the proof (OpenClaw's audit counts a token left in `.env`).
+            .and_then(|taken| self.remove_leftovers(leftovers).map(|()| taken))
             .and_then(|taken| match taken {
                 Taken::Reloaded | Taken::Restarted => self
                     .prove(
@@ -450,9 +455,6 @@ impl Run<'_> {
                 (Taken::Restarted, Some(proof))
             }
         };
-        // Only now what `env` delivery left goes: had the reference failed, the gateway would
-        // still have its environment token.
-        self.remove_leftovers(leftovers)?;
         let new_pid = self.systemctl.show(&self.options.unit)?.main_pid;
         let (action, gateway) = match taken {
             Taken::Reloaded => (GatewayAction::Reloaded, GatewayOutcome::Verified),

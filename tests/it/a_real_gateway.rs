@@ -293,6 +293,11 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     }
 
     phase("first sync + 2 turns");
+    if std::env::var_os("OCSYNC_DEV_REF_FIRST").is_some() {
+        by_reference(&gateway, &user, &standin, &secret, &mut tokens);
+        phase("secret-ref");
+        return;
+    }
     // The gateway's own RPC: other providers' profiles are intact (2026.8.1 wants an agent id
     // once several agents are configured; 2026.5.28 knows no parameters).
     let mut call = vec!["gateway", "call", "models.authStatus", "--json"];
@@ -543,6 +548,14 @@ fn by_reference(
     tokens: &mut Vec<String>,
 ) {
     let version = gateway.version.as_str();
+    let begun = std::time::Instant::now();
+    // Where the scenario's time goes (printed with --nocapture; measured, never asserted).
+    let step = |what: &str| {
+        eprintln!(
+            "secret-ref {version} {:6.1} s {what}",
+            begun.elapsed().as_secs_f64()
+        )
+    };
     let secret_ref = ["--delivery", "secret-ref"];
     let file = user.path(SECRET_FILE);
     let first = new_token(false);
@@ -558,6 +571,7 @@ fn by_reference(
         "restarted"
     };
     assert_reloaded(&run, version, &first, setup_action);
+    step("set-up");
     if version == NEWEST_RELEASE {
         assert_eq!(user.main_pid(), pid_before, "the set-up restarted 9.6");
     }
@@ -576,11 +590,18 @@ fn by_reference(
             &format!("{version} {agent} after set-up"),
         );
     }
+    step("2 turns");
     let pid = user.main_pid();
     // Nothing to do: no process started.
-    let run = sync(user, secret, &secret_ref, tokens);
+    let run = sync(user, secret, &["--delivery", "secret-ref", "-vv"], tokens);
     run.expect_status(0);
-    assert_eq!(run.report()["result"], "unchanged", "{}", run.stdout);
+    assert_eq!(
+        run.report()["result"],
+        "unchanged",
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
 
     // Rotations, each reloaded in place; the first with a slow turn in flight.
     for (round, next) in [new_token(false), new_token(true), new_token(false)]
@@ -677,6 +698,7 @@ fn by_reference(
     );
     put_secret(secret, &current);
 
+    step("rejected");
     // OpenClaw's repair tool afterwards keeps the reference working.
     user.systemctl(&["stop", UNIT]);
     let (ok, _, stderr) = run_openclaw(
@@ -699,6 +721,7 @@ fn by_reference(
         &format!("{version} after doctor --fix"),
     );
 
+    step("doctor");
     // Back to env: the reference goes (a forgotten one would outrank the environment).
     let run = sync(user, secret, &[], tokens);
     assert_applied_and_proven(&run, version, &current, standin);
