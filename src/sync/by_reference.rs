@@ -16,7 +16,8 @@
 //!    Anthropic credential, `models.probe` names the reference (2026.8.1+; before, the gateway's
 //!    `models.authStatus` and our own probe), the PID is unchanged.
 //! 6. Any failure after the write puts the last good token back and reloads (a rejected token is
-//!    never left in place); only with `--restart-fallback` a failed reload is retried as a
+//!    never left in place; at the first set-up there is none, and the file stays, since a
+//!    reference to nothing would outrank the environment); only with `--restart-fallback` a failed reload is retried as a
 //!    restart. The files `env` delivery left (our drop-in, with a daemon-reload;
 //!    `~/.openclaw-env`; Anthropic lines of `<state>/.env` and the unit's env files) go once the
 //!    gateway took the reference, before the proof; the state is written after it.
@@ -751,12 +752,15 @@ impl Run<'_> {
                     self.reload(cli)
                 }
             }),
-            None => std::fs::remove_file(self.file).map_err(|source| Error::Io {
-                path: self.file.to_path_buf(),
-                action: "remove",
-                detail: source.to_string(),
-                source,
-            }),
+            // The first set-up: there is no last good token to go back to, and removing the
+            // file would leave a reference that resolves to nothing (it outranks the
+            // environment). The file stays; the state is not written, so the next run retries.
+            None => {
+                return Err(Error::failed(format!(
+                    "{error}; this was the reference's set-up, so there is no earlier token to go back to: {} keeps the new one and the next run tries again (`openclaw-token-sync status` names what is wrong; `sync --delivery env` returns to the environment)",
+                    self.file.display()
+                )))
+            }
         };
         Err(match restored {
             Ok(()) => Error::failed(format!(

@@ -91,10 +91,17 @@ fn sync(user: &TestUser, secret: &str, extra: &[&str], tokens: &[String]) -> Run
     // Every child of the run (systemd-run) and every OpenClaw CLI call it makes is scanned for
     // the tokens in its argv and environment while it runs.
     let scan = ChildScan::start(tokens);
+    let began = std::time::Instant::now();
     let run = run_tool(
         &args,
         &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", "")],
         tokens,
+    );
+    // Printed with --nocapture: where the suite's time goes (never asserted).
+    eprintln!(
+        "sync {} {:.1} s",
+        extra.join(" "),
+        began.elapsed().as_secs_f64()
     );
     let (runs, calls) = scan.finish();
     if run.status == 0 && run.stdout.contains("\"restarted\"") {
@@ -293,11 +300,6 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     }
 
     phase("first sync + 2 turns");
-    if std::env::var_os("OCSYNC_DEV_REF_FIRST").is_some() {
-        by_reference(&gateway, &user, &standin, &secret, &mut tokens);
-        phase("secret-ref");
-        return;
-    }
     // The gateway's own RPC: other providers' profiles are intact (2026.8.1 wants an agent id
     // once several agents are configured; 2026.5.28 knows no parameters).
     let mut call = vec!["gateway", "call", "models.authStatus", "--json"];
@@ -667,6 +669,7 @@ fn by_reference(
                 "{finished:?}"
             );
         }
+        step(&format!("rotation {round}"));
         let requests = turn(gateway, user, standin, "main");
         assert_turn_carries(
             &requests,

@@ -8,6 +8,7 @@
 //! (`OPENCLAW_TOKEN_SYSTEM_MANAGER_RUNTIME_DIR`, see `tests/it/hosts.rs`): this machine's PID 1 is
 //! not systemd. What the seam does not cover is in the README ("Security model").
 
+use crate::common::openclaw::{RealGateway, NEWEST_RELEASE};
 use crate::common::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -809,4 +810,45 @@ fn a_fifo_beside_a_sqlite_store_never_stalls_the_run() {
     );
     assert!(gateway_running(&user));
     user.assert_gateway_has("ANTHROPIC_OAUTH_TOKEN", &token);
+}
+
+/// `--delivery secret-ref` writes the token file as the gateway's user, never through a link:
+/// mallory (a real OpenClaw unit, so the run gets as far as the write) points
+/// `~/.openclaw/secrets` at the victim's state dir; the run fails and the victim's files are
+/// exactly as they were.
+#[test]
+fn a_linked_secrets_directory_never_carries_the_token_elsewhere() {
+    if !require_root("adversarial_secret_ref_link")
+        || !crate::common::openclaw::require_release(NEWEST_RELEASE)
+    {
+        return;
+    }
+    let mallory = TestUser::new("ocs-adv-ref-mal", false);
+    let victim = TestUser::new("ocs-adv-ref-vic", false);
+    RealGateway::install(&mallory, NEWEST_RELEASE, &shared_standin().base_url);
+    victim.write(".openclaw/openclaw.json", b"{}\n", 0o600);
+    let before = snapshot(&victim.path(".openclaw"));
+    let link = mallory.path(".openclaw/secrets");
+    std::os::unix::fs::symlink(victim.path(".openclaw"), &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(mallory.uid), Some(mallory.gid)).unwrap();
+    let token = new_token(false);
+    let tokens = vec![token.clone()];
+    let secret = create_secret("tests/adv-secret-ref-link", &token);
+    let base = shared_standin().base_url.clone();
+    let run = run_tool(
+        &sync_args(&secret, &mallory, &["--delivery", "secret-ref"]),
+        &[("OPENCLAW_TOKEN_SYNC_ANTHROPIC_BASE_URL", base.as_str())],
+        &tokens,
+    );
+    assert_ne!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("symlink") || run.stderr.contains("ermission denied"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        snapshot(&victim.path(".openclaw")) == before,
+        "the victim's state dir changed through mallory's link"
+    );
+    assert!(!victim.path(".openclaw/openclaw-token-sync.token").exists());
 }
