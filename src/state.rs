@@ -50,6 +50,10 @@ pub struct AppliedState {
     /// How it was delivered (`env` in states written before `--delivery` existed).
     #[serde(default)]
     pub delivery: crate::openclaw::secret_ref::Delivery,
+    /// `secret-ref`: the gateway's `openclaw.json`, where a no-op checks that our provider is
+    /// still there without asking systemd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// Loads `state.json`. A missing file is `None`; an unreadable or corrupt one is `None` plus a

@@ -350,8 +350,9 @@ pub(crate) struct SyncArgs {
     /// "Delivery: env or secret-ref") [default: env].
     #[arg(long, value_enum, env = "OPENCLAW_TOKEN_SYNC_DELIVERY")]
     pub(crate) delivery: Option<crate::sync::Delivery>,
-    /// secret-ref: when the gateway's reload fails (the file is put back to the last good token
-    /// first), restart the gateway to apply the new token.
+    /// secret-ref: when the gateway's `secrets.reload` itself fails (unreachable, or refused),
+    /// restart the gateway to apply the new token instead of putting the last good one back and
+    /// failing.
     #[arg(long, env = "OPENCLAW_TOKEN_SYNC_RESTART_FALLBACK", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
     pub(crate) restart_fallback: Option<bool>,
     /// Never fall back to a restart, whatever the environment or the config file say.

@@ -142,29 +142,37 @@ pub fn reload_verdict(answer: &Value) -> Result<(), String> {
     }
 }
 
-/// The findings of `openclaw secrets audit --json` that concern the Anthropic credential:
-/// anything about our provider, Anthropic's profiles or variables. Other providers' findings
-/// (a plaintext OpenAI key) are not ours to judge.
-pub fn audit_problems(report: &Value) -> Vec<String> {
+/// The findings of `openclaw secrets audit --json` that concern our reference: anything about
+/// our provider (a reference that does not resolve), the reference shadowed for Anthropic, and
+/// a plaintext Anthropic profile beside it. Plaintext Anthropic variables in an env file are
+/// `env` delivery's leftovers (sync removes them, `status` names them), except in a file not in
+/// `leftovers` (one this tool does not manage); other providers' findings are not ours to judge.
+/// Each as "CODE file: message", shortened.
+pub fn audit_problems(report: &Value, leftovers: &[&Path]) -> Vec<String> {
     report["findings"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|finding| {
             let text = |key: &str| finding[key].as_str().unwrap_or_default().to_owned();
-            finding["provider"] == "anthropic"
-                || text("message").contains(&format!(":{PROVIDER}:"))
-                || text("jsonPath").contains("anthropic")
-                || text("jsonPath").contains("ANTHROPIC_")
-                || text("jsonPath").contains(PROVIDER)
+            let code = text("code");
+            let ours = text("message").contains(&format!(":{PROVIDER}:"))
+                || text("jsonPath").contains(PROVIDER);
+            let shadowed = code == "REF_SHADOWED" && finding["provider"] == "anthropic";
+            let plaintext_profile =
+                code == "PLAINTEXT_FOUND" && text("jsonPath").contains("anthropic:");
+            let plaintext_env = code == "PLAINTEXT_FOUND"
+                && text("jsonPath").starts_with("$env.ANTHROPIC_")
+                && !leftovers.iter().any(|l| Path::new(&text("file")) == *l);
+            ours || shadowed || plaintext_profile || plaintext_env
         })
         .map(|finding| {
-            format!(
+            crate::openclaw::gateway_rpc::short(&format!(
                 "{} {}: {}",
                 finding["code"].as_str().unwrap_or("finding"),
                 finding["file"].as_str().unwrap_or_default(),
                 finding["message"].as_str().unwrap_or_default()
-            )
+            ))
         })
         .collect()
 }
@@ -245,15 +253,19 @@ mod tests {
     }
 
     #[test]
-    fn audit_findings_of_other_providers_are_not_ours() {
+    fn audit_findings_of_other_providers_and_of_leftovers_are_not_ours() {
         let report = json!({"findings": [
             {"code": "PLAINTEXT_FOUND", "file": "/a/auth-profiles.json", "jsonPath": "profiles.openai:default.key", "message": "plaintext", "provider": "openai"},
             {"code": "REF_UNRESOLVED", "file": "/a/x", "jsonPath": "profiles.anthropic:default.tokenRef", "message": "Failed to resolve file:openclaw-token-sync:value (mode)"},
             {"code": "PLAINTEXT_FOUND", "file": "/s/.env", "jsonPath": "$env.ANTHROPIC_OAUTH_TOKEN", "message": "Potential secret"},
+            {"code": "PLAINTEXT_FOUND", "file": "/other/.env", "jsonPath": "$env.ANTHROPIC_API_KEY", "message": "Potential secret"},
+            {"code": "PLAINTEXT_FOUND", "file": "/a/openclaw.json", "jsonPath": "models.providers.anthropic.apiKey", "message": "plaintext"},
         ]});
-        let problems = audit_problems(&report);
+        let problems = audit_problems(&report, &[Path::new("/s/.env")]);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("REF_UNRESOLVED"));
+        assert!(problems[1].contains("/other/.env"));
+        assert_eq!(audit_problems(&report, &[]).len(), 3);
     }
 
     #[test]

@@ -936,10 +936,15 @@ fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path, by_refer
             }
         }
     }
+    let without = if by_reference {
+        "without stale Anthropic profiles (the reference aside)"
+    } else {
+        "without Anthropic profiles"
+    };
     findings.ok(
         "stores",
         format!(
-            "{} agent(s), {clean_stores} store(s) without Anthropic profiles",
+            "{} agent(s), {clean_stores} store(s) {without}",
             agents.len()
         ),
     );

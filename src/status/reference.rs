@@ -91,7 +91,7 @@ pub(super) fn check(
         ),
     }
     if running {
-        check_resolves(findings, &cli, openclaw_state);
+        check_resolves(findings, &cli, openclaw_state, paths);
     }
 }
 
@@ -158,11 +158,7 @@ fn check_profiles(findings: &mut Findings, openclaw_state: &Path, home: &Path) {
     if missing.is_empty() {
         findings.ok(
             "reference-profiles",
-            format!(
-                "{} agent(s) reference the file as {}",
-                agents.len(),
-                secret_ref::PROFILE
-            ),
+            format!("every agent references the file as {}", secret_ref::PROFILE),
         );
     } else {
         findings.add(
@@ -211,7 +207,12 @@ fn check_leftovers(findings: &mut Findings, paths: &ManagedPaths) {
 }
 
 /// OpenClaw's own audit of the reference, and Anthropic's answer to the token behind it.
-fn check_resolves(findings: &mut Findings, cli: &GatewayCli<'_>, openclaw_state: &Path) {
+fn check_resolves(
+    findings: &mut Findings,
+    cli: &GatewayCli<'_>,
+    openclaw_state: &Path,
+    paths: &ManagedPaths,
+) {
     let audit = cli.run_local(
         &["secrets", "audit", "--json"],
         openclaw_state,
@@ -221,7 +222,17 @@ fn check_resolves(findings: &mut Findings, cli: &GatewayCli<'_>, openclaw_state:
         let start = stdout.find('{')?;
         serde_json::from_str::<serde_json::Value>(&stdout[start..]).ok()
     });
-    match report.as_ref().map(secret_ref::audit_problems) {
+    // Anthropic lines left in the files `env` delivery writes are the env-leftovers finding.
+    let managed = [
+        paths.dot_env.as_path(),
+        paths.gateway_env.as_path(),
+        paths.global_gateway_env.as_path(),
+        paths.legacy_env.as_path(),
+    ];
+    match report
+        .as_ref()
+        .map(|r| secret_ref::audit_problems(r, &managed))
+    {
         None => findings.add(
             "reference-resolves",
             Severity::Warning,

@@ -68,8 +68,20 @@ pub struct Facts {
     pub stale_profiles: bool,
     /// `env` delivery's files or lines are left.
     pub env_leftovers: bool,
-    /// The state records this version, applied in this delivery, to this unit.
+    /// The state records this version, applied in this delivery, to this unit, and proven.
     pub state_current: bool,
+    /// `openclaw.json` (where the state recorded it) names our provider as we set it up.
+    pub provider_current: bool,
+    /// A run of this tool stopped the gateway and did not start it again.
+    pub restart_pending: bool,
+}
+
+impl Facts {
+    /// The token in the file is not the one this tool last proved: probe it first, and clear
+    /// the reference's cooldown.
+    pub fn token_changed(&self) -> bool {
+        !(self.file_current && self.state_current)
+    }
 }
 
 /// What the run does.
@@ -86,7 +98,9 @@ pub fn decide(facts: &Facts) -> Action {
         && facts.every_agent_refers
         && !facts.stale_profiles
         && !facts.env_leftovers
-        && facts.state_current;
+        && facts.state_current
+        && facts.provider_current
+        && !facts.restart_pending;
     if current && !facts.force {
         Action::Unchanged
     } else if facts.dry_run {
@@ -145,20 +159,27 @@ pub(super) fn sync(
     let leftovers = leftovers(paths)?;
     let (previous, state_warning) = state::load(&paths.state_file());
     warnings.extend(state_warning);
+    // What this tool last proved in this delivery: the only token worth going back to.
+    let proven = previous
+        .as_ref()
+        .filter(|p| p.delivery == Delivery::SecretRef && p.gateway == GatewayOutcome::Verified);
     let facts = Facts {
         dry_run: options.dry_run,
         force: options.force,
-        file_current: file_holds(&file, token)?,
+        file_current: file_holds(&file, token),
         every_agent_refers: stores.every_agent_refers(),
         stale_profiles: stores.stale(&selector(false))?,
         env_leftovers: !leftovers.is_empty(),
-        state_current: previous.as_ref().is_some_and(|p| {
-            p.delivery == Delivery::SecretRef
-                && p.secret_arn == secret.arn
+        state_current: proven.is_some_and(|p| {
+            p.secret_arn == secret.arn
                 && p.version_id == secret.version_id
                 && &p.fingerprint == token.fingerprint()
                 && p.unit == options.unit
         }),
+        provider_current: proven
+            .and_then(|p| p.config_path.as_deref())
+            .is_some_and(|config| provider_in(config, &file) == ProviderConfig::Ours),
+        restart_pending: std::fs::symlink_metadata(paths.restart_marker()).is_ok(),
     };
     let action = decide(&facts);
     tracing::debug!(?facts, ?action, "secret-ref decided");
@@ -178,7 +199,8 @@ pub(super) fn sync(
         }
         Action::Apply => {}
     }
-    let already_probed = probe_first(options, systemctl, &openclaw, secret, &facts)?;
+    let already_probed = probe_first(options, systemctl, &openclaw, secret, &facts, &mut report)?;
+    let last_good = proven.and_then(|p| last_good(&file, &p.fingerprint));
     let run = Run {
         options,
         systemctl,
@@ -186,6 +208,8 @@ pub(super) fn sync(
         paths,
         openclaw: &openclaw,
         file: &file,
+        last_good,
+        reload_failed: std::cell::Cell::new(false),
     };
     let applied = run.apply(&facts, &stores, &leftovers, already_probed, &mut report)?;
     report.result = Outcome::Applied;
@@ -280,11 +304,12 @@ fn file_content(token: &Token) -> Zeroizing<Vec<u8>> {
 }
 
 /// Whether the secret file holds `token` as OpenClaw accepts it (regular, 0600, ours, one link,
-/// in a 0700 directory).
-fn file_holds(file: &Path, token: &Token) -> Result<bool> {
+/// in a 0700 directory). Anything else, a link included, is "not current": the write replaces it
+/// by a rename, which never follows a link.
+fn file_holds(file: &Path, token: &Token) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Some(found) = fsutil::read_managed(file)? else {
-        return Ok(false);
+    let Ok(Some(found)) = fsutil::read_managed(file) else {
+        return false;
     };
     let uid = nix::unistd::geteuid().as_raw();
     let single = std::fs::symlink_metadata(file).is_ok_and(|m| m.nlink() == 1);
@@ -292,11 +317,28 @@ fn file_holds(file: &Path, token: &Token) -> Result<bool> {
         .parent()
         .and_then(|dir| std::fs::symlink_metadata(dir).ok())
         .is_some_and(|m| m.mode() & 0o777 == 0o700 && m.uid() == uid);
-    Ok(found.content.as_slice() == file_content(token).as_slice()
+    found.content.as_slice() == file_content(token).as_slice()
         && found.mode & 0o777 == 0o600
         && found.uid == uid
         && single
-        && dir_private)
+        && dir_private
+}
+
+/// The file's content when it holds the token this tool last proved (`fingerprint`).
+fn last_good(file: &Path, fingerprint: &crate::secret::Fingerprint) -> Option<Zeroizing<Vec<u8>>> {
+    let found = fsutil::read_managed(file).ok()??;
+    let text = Zeroizing::new(String::from_utf8(found.content.to_vec()).ok()?);
+    let token = Token::parse(Zeroizing::new(text.trim_end().to_owned())).ok()?;
+    (token.fingerprint() == fingerprint).then_some(found.content)
+}
+
+/// What an `openclaw.json` says about our provider.
+fn provider_in(config: &Path, file: &Path) -> ProviderConfig {
+    let text = fsutil::read_regular(config)
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    secret_ref::provider_config(text.as_deref(), file)
 }
 
 /// What `env` delivery left: our drop-in and `~/.openclaw-env` (removed), Anthropic lines in
@@ -366,8 +408,9 @@ fn probe_first(
     openclaw: &Path,
     secret: &FetchedSecret,
     facts: &Facts,
+    report: &mut SyncReport,
 ) -> Result<Option<(String, anthropic_probe::Finding)>> {
-    if !options.probe || facts.file_current {
+    if !options.probe || !facts.token_changed() {
         return Ok(None);
     }
     let unit_env = systemctl
@@ -384,7 +427,11 @@ fn probe_first(
             finding.detail
         ))),
         Verdict::Inconclusive => {
-            tracing::warn!(detail = %finding.detail, "could not check the new token before applying it");
+            report.warnings.push(format!(
+                "could not check the new token {} with {base} before applying it ({}); applied anyway",
+                secret.token.fingerprint(),
+                finding.detail
+            ));
             Ok(None)
         }
         Verdict::Accepted => Ok(Some((base, finding))),
@@ -399,6 +446,10 @@ struct Run<'a> {
     paths: &'a ManagedPaths,
     openclaw: &'a Path,
     file: &'a Path,
+    /// The file's content when it holds the token this tool last proved.
+    last_good: Option<Zeroizing<Vec<u8>>>,
+    /// The failure came from `secrets.reload` itself (the only one a restart can cure).
+    reload_failed: std::cell::Cell<bool>,
 }
 
 impl Run<'_> {
@@ -417,8 +468,9 @@ impl Run<'_> {
         })
     }
 
-    /// Write, clean, set up, reload (or restart once), prove; the last good token goes back on
-    /// any failure after the write. Returns the state to record.
+    /// Write, clean, set up, reload (or restart once), prove, then remove what `env` delivery
+    /// left; the last good token goes back on any failure after the write. Returns the state to
+    /// record.
     fn apply(
         &self,
         facts: &Facts,
@@ -430,14 +482,9 @@ impl Run<'_> {
         let cli = self.cli()?;
         let status = self.systemctl.show(&self.options.unit)?;
         let old_pid = (status.main_pid != 0).then_some(status.main_pid);
-        let previous = fsutil::read_managed(self.file)?.map(|f| f.content);
         self.write_file(&file_content(&self.secret.token))?;
         let outcome = self
             .set_up_and_reload(&cli, facts, stores, report)
-            // Only once the gateway took the reference goes what `env` delivery left (had the
-            // set-up failed, the gateway would still have its environment token), and before
-            // the proof (OpenClaw's audit counts a token left in `.env`).
-            .and_then(|taken| self.remove_leftovers(leftovers).map(|()| taken))
             .and_then(|taken| match taken {
                 Taken::Reloaded | Taken::Restarted => self
                     .prove(
@@ -445,6 +492,7 @@ impl Run<'_> {
                         old_pid,
                         taken == Taken::Restarted,
                         already_probed.clone(),
+                        leftovers,
                     )
                     .map(|proof| (taken, Some(proof))),
                 Taken::NotRunning | Taken::NotRestarted => Ok((taken, None)),
@@ -452,10 +500,16 @@ impl Run<'_> {
         let (taken, proof) = match outcome {
             Ok(done) => done,
             Err(error) => {
-                let proof = self.recover(&cli, previous, error, already_probed, report)?;
+                let proof = self.recover(&cli, stores, error, already_probed, leftovers, report)?;
                 (Taken::Restarted, Some(proof))
             }
         };
+        // Only a gateway that took the reference loses what `env` delivery left (one that still
+        // runs on its environment token, `--no-restart` on a release that needs the restart,
+        // keeps it until then).
+        if taken != Taken::NotRestarted {
+            self.remove_leftovers(leftovers)?;
+        }
         let new_pid = self.systemctl.show(&self.options.unit)?.main_pid;
         let (action, gateway) = match taken {
             Taken::Reloaded => (GatewayAction::Reloaded, GatewayOutcome::Verified),
@@ -467,10 +521,10 @@ impl Run<'_> {
         report.gateway.old_pid = old_pid;
         report.gateway.new_pid = (new_pid != 0).then_some(new_pid);
         report.gateway.proof = proof;
-        Ok(self.applied(new_pid, gateway))
+        Ok(self.applied(new_pid, gateway, cli.config_path()))
     }
 
-    fn applied(&self, pid: u32, gateway: GatewayOutcome) -> AppliedState {
+    fn applied(&self, pid: u32, gateway: GatewayOutcome, config: &Path) -> AppliedState {
         let token = &self.secret.token;
         AppliedState {
             secret_arn: self.secret.arn.clone(),
@@ -483,6 +537,7 @@ impl Run<'_> {
             applied_at: state::now_rfc3339(),
             version_created_at: self.secret.created_date.clone(),
             delivery: Delivery::SecretRef,
+            config_path: Some(config.to_path_buf()),
         }
     }
 
@@ -501,7 +556,7 @@ impl Run<'_> {
         stores: &Stores,
         report: &mut SyncReport,
     ) -> Result<Taken> {
-        let cleaned = stores.clean(&selector(!facts.file_current || facts.force))?;
+        let cleaned = stores.clean(&selector(facts.token_changed() || facts.force))?;
         report.stores = cleaned
             .into_iter()
             .map(|(agent, layout, path, cleaning)| report::StoreReport {
@@ -524,25 +579,28 @@ impl Run<'_> {
             && cli
                 .release()
                 .is_none_or(|release| release < RELOADS_NEW_PROVIDER);
-        let active = self.systemctl.show(&self.options.unit)?.main_pid != 0;
-        if !active {
+        let unit = self.systemctl.show(&self.options.unit)?;
+        let stopped_on_purpose = unit.active_state == "inactive" && !facts.restart_pending;
+        if stopped_on_purpose {
             report.warnings.push(format!(
-                "{} is not running: the reference is set up and it reads the token when started",
+                "{} is stopped; left stopped (the reference is set up and it reads the token when started)",
                 self.options.unit
             ));
             return Ok(Taken::NotRunning);
         }
         if needs_restart && self.options.no_restart {
             report.warnings.push(format!(
-                "{}: this release picks a new secret provider up only at start, and --no-restart was given: the next start applies the reference",
+                "{}: this release picks a new secret provider up only at start, and --no-restart was given: the next run without it restarts the gateway once",
                 self.options.unit
             ));
             return Ok(Taken::NotRestarted);
         }
-        if needs_restart {
+        // A release that needs it after set-up, a gateway a killed run left stopped, or one
+        // that is failed or on its way up: a start reads the reference.
+        if needs_restart || !unit.is_active() || unit.main_pid == 0 {
             tracing::info!(
                 unit = self.options.unit,
-                "restarting once: this release picks up a new secret provider only at start"
+                "restarting the gateway: it reads the reference at start"
             );
             self.restart_unit()?;
             return Ok(Taken::Restarted);
@@ -581,12 +639,15 @@ impl Run<'_> {
 
     fn reload(&self, cli: &GatewayCli<'_>) -> Result<()> {
         let deadline = Instant::now() + self.options.verify.timeout;
-        match cli.call_when_up(
+        let answer = cli.call_when_up(
             "secrets.reload",
             &serde_json::json!({}),
             RPC_TIMEOUT,
             deadline,
-        )? {
+        )?;
+        self.reload_failed
+            .set(matches!(answer, Call::Unreachable(_) | Call::Failed(_)));
+        match answer {
             Call::Answer(answer) => secret_ref::reload_verdict(&answer).map_err(Error::failed),
             Call::UnknownMethod => Err(Error::failed(
                 "the gateway has no secrets.reload (OpenClaw before 2026.2.26): use --delivery env",
@@ -604,22 +665,24 @@ impl Run<'_> {
         old_pid: Option<u32>,
         restarted: bool,
         already_probed: Option<(String, anthropic_probe::Finding)>,
+        leftovers: &[Leftover],
     ) -> Result<GatewayProof> {
         let pid = self.systemctl.show(&self.options.unit)?.main_pid;
+        if pid == 0 {
+            return Err(Error::GatewayDown(format!(
+                "{} is not running after the {}",
+                self.options.unit,
+                if restarted { "restart" } else { "reload" }
+            )));
+        }
         if !restarted && old_pid.is_some_and(|old| old != pid) {
             return Err(Error::failed(format!(
                 "the gateway's PID changed during the reload ({} -> {pid}): it restarted",
                 old_pid.unwrap_or(0)
             )));
         }
-        audit(cli, self.openclaw)?;
-        if pid == 0 {
-            let mut proof = empty_proof();
-            proof
-                .notes
-                .push("the gateway is not running: not asked".to_owned());
-            return Ok(proof);
-        }
+        let removed: Vec<&Path> = leftovers.iter().map(|l| l.path.as_path()).collect();
+        audit(cli, self.openclaw, &removed)?;
         self.gateway_view(cli, already_probed)
     }
 
@@ -714,26 +777,28 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// After a failure with the new token in the file. With `--restart-fallback` and a failure
-    /// that was not Anthropic's rejection, the new token is applied by a restart (returned as a
-    /// success, with a warning). Otherwise, or when that fails too, the last good token goes
-    /// back and the gateway reloads it (restarts, when it was restarted), and the run fails.
+    /// After a failure with the new token in the file. With `--restart-fallback`, when the
+    /// reload itself failed (unreachable, or refused), the new token is applied by a restart
+    /// (a success, with a warning). Otherwise, or when that fails too: the last good token (the
+    /// one this tool last proved) goes back and the gateway reloads it (or restarts, when it
+    /// was restarted); with none (the first set-up), the reference is taken down again, so the
+    /// gateway keeps its environment token. Either way the run fails.
     fn recover(
         &self,
         cli: &GatewayCli<'_>,
-        previous: Option<Zeroizing<Vec<u8>>>,
+        stores: &Stores,
         error: Error,
         already_probed: Option<(String, anthropic_probe::Finding)>,
+        leftovers: &[Leftover],
         report: &mut SyncReport,
     ) -> Result<GatewayProof> {
-        let rejected = matches!(error, Error::TokenRejected(_));
         let mut restarted = false;
-        if self.options.restart_fallback && !rejected && !self.options.no_restart {
+        if self.options.restart_fallback && self.reload_failed.get() && !self.options.no_restart {
             tracing::warn!(%error, "the reload failed; restarting the gateway (--restart-fallback)");
             restarted = true;
             match self
                 .restart_unit()
-                .and_then(|()| self.prove(cli, None, true, already_probed))
+                .and_then(|()| self.prove(cli, None, true, already_probed, leftovers))
             {
                 Ok(proof) => {
                     report.warnings.push(format!(
@@ -744,43 +809,63 @@ impl Run<'_> {
                 Err(also) => tracing::warn!(%also, "the restart did not apply the token either"),
             }
         }
-        let restored = match previous {
-            Some(content) => self.write_file(&content).and_then(|()| {
+        let restored = match &self.last_good {
+            Some(content) => self.write_file(content).and_then(|()| {
                 if restarted {
                     self.restart_unit()
                 } else {
                     self.reload(cli)
                 }
             }),
-            // The first set-up: there is no last good token to go back to, and removing the
-            // file would leave a reference that resolves to nothing (it outranks the
-            // environment). The file stays; the state is not written, so the next run retries.
-            None => {
-                return Err(Error::failed(format!(
-                    "{error}; this was the reference's set-up, so there is no earlier token to go back to: {} keeps the new one and the next run tries again (`openclaw-token-sync status` names what is wrong; `sync --delivery env` returns to the environment)",
-                    self.file.display()
-                )))
-            }
+            None => self.take_down(cli, stores, restarted),
         };
-        Err(match restored {
-            Ok(()) => Error::failed(format!(
-                "{error}; the last good token is back in {} and the gateway runs on it",
+        let outcome = match (&self.last_good, &restored) {
+            (Some(_), Ok(())) => format!(
+                "the last good token is back in {} and the gateway runs on it",
                 self.file.display()
-            )),
-            Err(also) => Error::failed(format!(
-                "{error}; putting the last good token back failed too: {also}"
-            )),
-        })
+            ),
+            (None, Ok(())) => {
+                "the reference was taken down again: the gateway keeps its environment token"
+                    .to_owned()
+            }
+            (_, Err(also)) => format!("putting the last good state back failed too: {also}"),
+        };
+        Err(Error::failed(format!("{error}; {outcome}")))
     }
 
-    /// Stop and start, bounded; once stopped it is always started again.
+    /// Undoes a set-up that failed: the reference profiles go from every store (with every
+    /// other Anthropic profile), OpenClaw's `secrets apply` removes our provider, the file goes,
+    /// and the gateway drops the reference (reload, or restart).
+    fn take_down(&self, cli: &GatewayCli<'_>, stores: &Stores, restarted: bool) -> Result<()> {
+        stores.clean(&ProfileSelector::default())?;
+        let config = fsutil::read_regular(cli.config_path())?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        if secret_ref::provider_config(config.as_deref(), self.file) != ProviderConfig::Missing {
+            apply_plan(cli, self.paths, self.openclaw, &secret_ref::removal_plan())?;
+        }
+        remove_if_there(self.file)?;
+        if restarted {
+            self.restart_unit()
+        } else {
+            // A gateway that cannot reload keeps the reference in memory until its next start.
+            self.reload(cli).or_else(|_| self.restart_unit())
+        }
+    }
+
+    /// Stop and start, bounded; once stopped it is always started again, and the
+    /// `restart-pending` marker lets the next run start a gateway a killed run left stopped.
     fn restart_unit(&self) -> Result<()> {
         let unit = &self.options.unit;
+        let marker = self.paths.restart_marker();
+        fsutil::write_atomic(&marker, format!("{unit}\n").as_bytes(), 0o600)?;
         let stopped = self.systemctl.stop(unit, self.options.verify.stop);
         let started = self.systemctl.start(unit).and_then(|()| {
             self.systemctl
                 .wait_started(unit, self.options.verify.timeout)
         });
+        if stopped.is_ok() && started.is_ok() {
+            super::apply::remove_marker(&marker)?;
+        }
         stopped?;
         started
     }
@@ -806,8 +891,23 @@ fn probe_finding(status: &str) -> anthropic_probe::Finding {
     anthropic_probe::Finding::new(verdict, format!("models.probe status {status}"))
 }
 
-/// `openclaw secrets audit --json`: a finding about the Anthropic credential fails the proof.
-fn audit(cli: &GatewayCli<'_>, openclaw: &Path) -> Result<()> {
+/// Removes a file; one that is not there is fine.
+pub(super) fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            action: "remove",
+            detail: source.to_string(),
+            source,
+        }),
+    }
+}
+
+/// `openclaw secrets audit --json`: a finding about the reference fails the proof. Plaintext
+/// findings in the env files about to lose their Anthropic lines (`removed`) are not.
+fn audit(cli: &GatewayCli<'_>, openclaw: &Path, removed: &[&Path]) -> Result<()> {
     let (_, stdout, stderr) =
         cli.run_local(&["secrets", "audit", "--json"], openclaw, CLI_LIMIT)?;
     let report: serde_json::Value = stdout
@@ -819,7 +919,7 @@ fn audit(cli: &GatewayCli<'_>, openclaw: &Path) -> Result<()> {
                 crate::openclaw::gateway_rpc::short(&stderr)
             ))
         })?;
-    let problems = secret_ref::audit_problems(&report);
+    let problems = secret_ref::audit_problems(&report, removed);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -872,14 +972,15 @@ mod tests {
             file_current: true,
             every_agent_refers: true,
             state_current: true,
+            provider_current: true,
             ..Facts::default()
         }
     }
 
     #[test]
-    fn only_a_complete_reference_of_this_version_is_unchanged() {
+    fn only_a_complete_proven_reference_of_this_version_is_unchanged() {
         assert_eq!(decide(&current()), Action::Unchanged);
-        for broken in [
+        let broken = [
             Facts {
                 file_current: false,
                 ..current()
@@ -901,23 +1002,46 @@ mod tests {
                 ..current()
             },
             Facts {
+                provider_current: false,
+                ..current()
+            },
+            Facts {
+                restart_pending: true,
+                ..current()
+            },
+            Facts {
                 force: true,
                 ..current()
             },
-        ] {
-            assert_eq!(decide(&broken), Action::Apply, "{broken:?}");
+        ];
+        for facts in broken {
+            assert_eq!(decide(&facts), Action::Apply, "{facts:?}");
             let dry = Facts {
                 dry_run: true,
-                ..broken
+                ..facts
             };
             assert_eq!(decide(&dry), Action::DryRun, "{dry:?}");
         }
-        assert_eq!(
-            decide(&Facts {
-                dry_run: true,
-                ..current()
-            }),
-            Action::Unchanged
-        );
+        let dry = Facts {
+            dry_run: true,
+            ..current()
+        };
+        assert_eq!(decide(&dry), Action::Unchanged);
+    }
+
+    #[test]
+    fn a_token_is_new_until_this_tool_proved_it() {
+        assert!(!current().token_changed());
+        // A file written by a run killed before its proof holds the token, unproven.
+        assert!(Facts {
+            state_current: false,
+            ..current()
+        }
+        .token_changed());
+        assert!(Facts {
+            file_current: false,
+            ..current()
+        }
+        .token_changed());
     }
 }

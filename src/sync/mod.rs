@@ -641,7 +641,9 @@ fn sync_unit(
     // Back from `secret-ref` delivery: the reference goes (with the gateway stopped, after the
     // stores lost the profile), and that is a change only a restart brings to the gateway.
     let secret_file = crate::openclaw::secret_ref::secret_file(&openclaw_state);
-    let reference_left = secret_file.exists()
+    // (A system unit's user could create the file to force restarts: there only the state
+    // counts.)
+    let reference_left = (systemctl.manager() == Manager::User && secret_file.exists())
         || previous
             .as_ref()
             .is_some_and(|p| p.delivery == Delivery::SecretRef);
@@ -902,6 +904,7 @@ fn sync_unit(
         applied_at: state::now_rfc3339(),
         version_created_at: secret.created_date.clone(),
         delivery: Delivery::Env,
+        config_path: None,
     };
     state::save(&paths.state_file(), &new_state)?;
     Ok(report)
