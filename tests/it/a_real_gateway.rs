@@ -710,12 +710,20 @@ fn by_reference(
             );
         }
         step(&format!("rotation {round}"));
-        let requests = turn(gateway, user, standin, "main");
-        assert_turn_carries(
-            &requests,
-            &next,
-            &format!("{version} after rotation {round}"),
-        );
+        // Every agent reads the same file: both turn after the switch to an API key.
+        let agents: &[&str] = if round == 1 {
+            &["main", "work"]
+        } else {
+            &["main"]
+        };
+        for agent in agents {
+            let requests = turn(gateway, user, standin, agent);
+            assert_turn_carries(
+                &requests,
+                &next,
+                &format!("{version} {agent} after rotation {round}"),
+            );
+        }
     }
     let current = tokens.last().unwrap().clone();
     assert_no_leak_in_tree(&user.home, std::slice::from_ref(&file), tokens);
