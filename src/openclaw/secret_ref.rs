@@ -157,7 +157,8 @@ pub fn audit_problems(report: &Value, leftovers: &[&Path]) -> Vec<String> {
             let text = |key: &str| finding[key].as_str().unwrap_or_default().to_owned();
             let code = text("code");
             let ours = text("message").contains(&format!(":{PROVIDER}:"))
-                || text("jsonPath").contains(PROVIDER);
+                || text("jsonPath").contains(PROVIDER)
+                || (code.starts_with("REF_") && text("jsonPath").contains(PROFILE));
             let shadowed = code == "REF_SHADOWED" && finding["provider"] == "anthropic";
             let plaintext_profile =
                 code == "PLAINTEXT_FOUND" && text("jsonPath").contains("anthropic:");

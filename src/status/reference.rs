@@ -99,6 +99,9 @@ fn check_file(findings: &mut Findings, file: &Path, uid: u32) {
     let mut bad = Vec::new();
     match std::fs::symlink_metadata(file) {
         Err(_) => bad.push(format!("{} is missing", file.display())),
+        Ok(meta) if meta.file_type().is_symlink() => bad.push(
+            "a symlink (this tool refuses to write through it: remove it, then sync)".to_owned(),
+        ),
         Ok(meta) if !meta.is_file() => {
             bad.push(format!("{} is not a regular file", file.display()))
         }

@@ -72,6 +72,9 @@ pub struct ProfileSelector {
     /// token behind it changed, and OpenClaw would not even try the new one until a cooldown
     /// earned by the old one expires (DESIGN.md section 10).
     pub reset_reference: bool,
+    /// Select our secret reference only, whatever `only_ids` says (switching back to `env`
+    /// delivery: OpenClaw refuses to delete a provider a profile still references).
+    pub references_only: bool,
 }
 
 impl ProfileSelector {
@@ -187,6 +190,12 @@ impl Document {
                 None => is_anthropic_id(id),
             };
             if anthropic && selector.keep_reference && is_reference(body) {
+                continue;
+            }
+            if selector.references_only {
+                if anthropic && is_reference(body) {
+                    ids.push(id.clone());
+                }
                 continue;
             }
             if anthropic && selector.selects(id) {
@@ -458,7 +467,7 @@ pub fn clean_documents(
         .anthropic_profile_ids(selector)?
         .into_iter()
         .collect();
-    if selector.only_ids.is_none() {
+    if selector.only_ids.is_none() && !selector.references_only {
         let existing = profiles.profile_ids()?;
         targets.extend(profiles.dangling_anthropic_references(&existing)?);
         if let Some(state) = &state {
@@ -546,6 +555,21 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(value["usageStats"]["openai:default"]["errorCount"], 1);
         assert!(value["profiles"]["anthropic:default"]["tokenRef"].is_object());
+    }
+
+    #[test]
+    fn switching_back_removes_the_reference_alone_whatever_the_profile_ids() {
+        let selector = ProfileSelector {
+            only_ids: Some(vec!["anthropic:claude-code".into()]),
+            references_only: true,
+            ..ProfileSelector::default()
+        };
+        let cleaned = clean_documents(STORE.as_bytes(), None, &selector).unwrap();
+        assert_eq!(cleaned.cleaning.removed_profiles, ["anthropic:default"]);
+        assert_eq!(
+            profiles_of(&cleaned.profiles.unwrap()),
+            ["anthropic:claude-code", "openai:default"]
+        );
     }
 
     #[test]

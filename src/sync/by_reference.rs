@@ -199,6 +199,11 @@ pub(super) fn sync(
         }
         Action::Apply => {}
     }
+    if facts.restart_pending {
+        // A gateway a killed run left stopped is started before anything else (even a token
+        // Anthropic rejects must not keep it down).
+        resume(systemctl, options, paths)?;
+    }
     let already_probed = probe_first(options, systemctl, &openclaw, secret, &facts, &mut report)?;
     let last_good = proven.and_then(|p| last_good(&file, &p.fingerprint));
     let run = Run {
@@ -209,6 +214,12 @@ pub(super) fn sync(
         openclaw: &openclaw,
         file: &file,
         last_good,
+        // Never set up in this delivery: a failure takes the reference down again (the `env`
+        // files are still there).
+        first_setup: previous
+            .as_ref()
+            .is_none_or(|p| p.delivery != Delivery::SecretRef),
+        proven_before: proven.is_some(),
         reload_failed: std::cell::Cell::new(false),
     };
     let applied = run.apply(&facts, &stores, &leftovers, already_probed, &mut report)?;
@@ -217,11 +228,26 @@ pub(super) fn sync(
     Ok(report)
 }
 
+/// Starts a gateway a killed run left stopped, and drops the marker once it runs.
+fn resume(systemctl: &Systemctl, options: &SyncOptions, paths: &ManagedPaths) -> Result<()> {
+    let status = systemctl.show(&options.unit)?;
+    if !status.is_active() {
+        tracing::info!(
+            unit = options.unit,
+            "starting the gateway a killed run left stopped"
+        );
+        systemctl.start(&options.unit)?;
+        systemctl.wait_started(&options.unit, options.verify.timeout)?;
+    }
+    super::apply::remove_marker(&paths.restart_marker())
+}
+
 fn selector(reset: bool) -> ProfileSelector {
     ProfileSelector {
         only_ids: None,
         keep_reference: true,
         reset_reference: reset,
+        references_only: false,
     }
 }
 
@@ -448,6 +474,11 @@ struct Run<'a> {
     file: &'a Path,
     /// The file's content when it holds the token this tool last proved.
     last_good: Option<Zeroizing<Vec<u8>>>,
+    /// No earlier run set this gateway up in this delivery.
+    first_setup: bool,
+    /// An earlier run proved the reference on this gateway (so a release that needs one
+    /// restart after set-up has had it).
+    proven_before: bool,
     /// The failure came from `secrets.reload` itself (the only one a restart can cure).
     reload_failed: std::cell::Cell<bool>,
 }
@@ -504,11 +535,12 @@ impl Run<'_> {
                 (Taken::Restarted, Some(proof))
             }
         };
-        // Only a gateway that took the reference loses what `env` delivery left (one that still
-        // runs on its environment token, `--no-restart` on a release that needs the restart,
-        // keeps it until then).
-        if taken != Taken::NotRestarted {
+        // Only a gateway proven on the reference loses what `env` delivery left (one still on
+        // its environment token, or stopped, keeps it until a run proves it); and a marker a
+        // killed run left is obsolete once it runs.
+        if matches!(taken, Taken::Reloaded | Taken::Restarted) {
             self.remove_leftovers(leftovers)?;
+            super::apply::remove_marker(&self.paths.restart_marker())?;
         }
         let new_pid = self.systemctl.show(&self.options.unit)?.main_pid;
         let (action, gateway) = match taken {
@@ -575,7 +607,9 @@ impl Run<'_> {
         if set_up {
             self.secrets_apply(cli, &secret_ref::setup_plan(self.file, &stores.agent_ids()))?;
         }
-        let needs_restart = set_up
+        // The one restart an older release needs after set-up, until a run proved the reference
+        // (a `--no-restart` run, or one killed before its restart, still owes it).
+        let needs_restart = (set_up || !self.proven_before)
             && cli
                 .release()
                 .is_none_or(|release| release < RELOADS_NEW_PROVIDER);
@@ -588,7 +622,8 @@ impl Run<'_> {
             ));
             return Ok(Taken::NotRunning);
         }
-        if needs_restart && self.options.no_restart {
+        let down = !unit.is_active() || unit.main_pid == 0;
+        if (needs_restart || down) && self.options.no_restart {
             report.warnings.push(format!(
                 "{}: this release picks a new secret provider up only at start, and --no-restart was given: the next run without it restarts the gateway once",
                 self.options.unit
@@ -597,7 +632,7 @@ impl Run<'_> {
         }
         // A release that needs it after set-up, a gateway a killed run left stopped, or one
         // that is failed or on its way up: a start reads the reference.
-        if needs_restart || !unit.is_active() || unit.main_pid == 0 {
+        if needs_restart || down {
             tracing::info!(
                 unit = self.options.unit,
                 "restarting the gateway: it reads the reference at start"
@@ -817,7 +852,14 @@ impl Run<'_> {
                     self.reload(cli)
                 }
             }),
-            None => self.take_down(cli, stores, restarted),
+            None if self.first_setup => self.take_down(cli, stores, restarted),
+            // Set up before, but no token of it proven on disk (a run killed before its proof,
+            // a gateway set up while stopped): nothing better to go back to, and the `env`
+            // files are gone. The file stays; the state is not written; the next run retries.
+            None => Err(Error::failed(format!(
+                "no token this tool proved is left to go back to; {} keeps the new one",
+                self.file.display()
+            ))),
         };
         let outcome = match (&self.last_good, &restored) {
             (Some(_), Ok(())) => format!(
@@ -828,7 +870,7 @@ impl Run<'_> {
                 "the reference was taken down again: the gateway keeps its environment token"
                     .to_owned()
             }
-            (_, Err(also)) => format!("putting the last good state back failed too: {also}"),
+            (_, Err(also)) => format!("putting the last good state back failed: {also}"),
         };
         Err(Error::failed(format!("{error}; {outcome}")))
     }

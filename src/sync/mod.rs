@@ -926,6 +926,17 @@ fn undo_reference(
         |context| proof::config_path(&context.environment, openclaw_state),
         &paths.state_dir.join("openclaw-cli"),
     )?;
+    // The profiles first, whatever `--profile-id` narrowed the `env` cleaning to.
+    let (agents, _) = crate::stores::discover_agents(openclaw_state, &paths.home);
+    let references = ProfileSelector {
+        references_only: true,
+        ..ProfileSelector::default()
+    };
+    for agent in &agents {
+        for detected in crate::stores::stores_in(agent, openclaw_state) {
+            detected.store.clean(&references)?;
+        }
+    }
     if let Some(cli) = cli {
         let config = fsutil::read_regular(cli.config_path())?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
