@@ -80,6 +80,18 @@ pub struct GatewayProof {
 }
 
 impl GatewayProof {
+    /// Nothing established yet: the weakest method, no notes.
+    pub fn empty() -> GatewayProof {
+        GatewayProof {
+            method: ProofMethod::ProcessEnvironment,
+            source: None,
+            value_from: None,
+            probe: None,
+            notes: Vec::new(),
+            rpc_error: None,
+        }
+    }
+
     pub fn rejected(&self) -> bool {
         self.probe
             .as_ref()
@@ -286,14 +298,7 @@ pub fn prove(
     options: ProofOptions,
 ) -> Result<GatewayProof> {
     let variable = token.kind().variable();
-    let mut proof = GatewayProof {
-        method: ProofMethod::ProcessEnvironment,
-        source: None,
-        value_from: None,
-        probe: None,
-        notes: Vec::new(),
-        rpc_error: None,
-    };
+    let mut proof = GatewayProof::empty();
     let cli = GatewayCli::for_unit(
         systemctl,
         unit,

@@ -263,7 +263,7 @@ pub fn remove_marker(marker: &Path) -> Result<()> {
 }
 
 /// Removes a file (a missing one is fine) and makes the removal durable.
-fn remove_file(path: &Path) -> Result<()> {
+pub(super) fn remove_file(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => fsutil::sync_dir(fsutil::parent_of(path)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -650,12 +650,7 @@ impl Run<'_> {
             match &left.stripped {
                 Some(content) => fsutil::write_atomic(&left.path, content, 0o600)?,
                 None => {
-                    std::fs::remove_file(&left.path).map_err(|source| Error::Io {
-                        path: left.path.clone(),
-                        action: "remove",
-                        detail: source.to_string(),
-                        source,
-                    })?;
+                    super::apply::remove_file(&left.path)?;
                     dropin |= left.role == FileRole::DropIn;
                 }
             }
@@ -728,7 +723,7 @@ impl Run<'_> {
         cli: &GatewayCli<'_>,
         already_probed: Option<(String, anthropic_probe::Finding)>,
     ) -> Result<GatewayProof> {
-        let mut proof = empty_proof();
+        let mut proof = GatewayProof::empty();
         let deadline = Instant::now() + self.options.verify.timeout;
         let has_probe = cli.release().is_some_and(|r| r >= Release::MODELS_PROBE);
         if has_probe && self.options.probe {
@@ -885,7 +880,7 @@ impl Run<'_> {
         if secret_ref::provider_config(config.as_deref(), self.file) != ProviderConfig::Missing {
             apply_plan(cli, self.paths, self.openclaw, &secret_ref::removal_plan())?;
         }
-        remove_if_there(self.file)?;
+        super::apply::remove_file(self.file)?;
         if restarted {
             self.restart_unit()
         } else {
@@ -913,17 +908,6 @@ impl Run<'_> {
     }
 }
 
-fn empty_proof() -> GatewayProof {
-    GatewayProof {
-        method: ProofMethod::ProcessEnvironment,
-        source: None,
-        value_from: None,
-        probe: None,
-        notes: Vec::new(),
-        rpc_error: None,
-    }
-}
-
 fn probe_finding(status: &str) -> anthropic_probe::Finding {
     let verdict = match status {
         "ok" => Verdict::Accepted,
@@ -931,20 +915,6 @@ fn probe_finding(status: &str) -> anthropic_probe::Finding {
         _ => Verdict::Inconclusive,
     };
     anthropic_probe::Finding::new(verdict, format!("models.probe status {status}"))
-}
-
-/// Removes a file; one that is not there is fine.
-pub(super) fn remove_if_there(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io {
-            path: path.to_path_buf(),
-            action: "remove",
-            detail: source.to_string(),
-            source,
-        }),
-    }
 }
 
 /// `openclaw secrets audit --json`: a finding about the reference fails the proof. Plaintext

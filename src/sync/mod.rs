@@ -947,16 +947,7 @@ fn undo_reference(
             by_reference::apply_plan(&cli, paths, openclaw_state, &secret_ref::removal_plan())?;
         }
     }
-    match std::fs::remove_file(&file) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io {
-            path: file,
-            action: "remove",
-            detail: source.to_string(),
-            source,
-        }),
-    }
+    apply::remove_file(&file)
 }
 
 /// Releases before per-gateway records kept one `state.json` and one `restart-pending` for

@@ -355,21 +355,9 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         // OpenClaw's own repair tool afterwards undoes nothing: our files stay as they are, the
         // next sync has nothing to do, and turns still carry the token. (Run with the gateway
         // stopped: with it running, doctor's service check needs PID 1 to be systemd.)
-        user.systemctl(&["stop", UNIT]);
         let ours = [user.dropin(), user.path(".openclaw/.env")];
         let before: Vec<Vec<u8>> = ours.iter().map(|p| std::fs::read(p).unwrap()).collect();
-        let (ok, _, stderr) = run_openclaw(
-            &user,
-            version,
-            &["doctor", "--fix", "--non-interactive"],
-            &[],
-        );
-        // Its last step, restoring the managed service, needs PID 1 to be systemd, which it is
-        // not on this machine; every repair before it ran.
-        assert!(
-            ok || stderr.contains("SystemSystemdOwnershipError"),
-            "openclaw doctor --fix failed:\n{stderr}"
-        );
+        doctor_fix(&user, version);
         for (path, content) in ours.iter().zip(&before) {
             assert_eq!(
                 &std::fs::read(path).unwrap(),
@@ -499,6 +487,23 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
         user.path(".openclaw/.env"),
     ];
     assert_no_leak_in_tree(&user.home, &allowed, &tokens);
+}
+
+/// `openclaw doctor --fix` with the gateway stopped (with it running, doctor's service check
+/// needs PID 1 to be systemd). Its last step, restoring the managed service, needs PID 1 to be
+/// systemd, which it is not on this machine; every repair before it runs.
+fn doctor_fix(user: &TestUser, version: &str) {
+    user.systemctl(&["stop", UNIT]);
+    let (ok, _, stderr) = run_openclaw(
+        user,
+        version,
+        &["doctor", "--fix", "--non-interactive"],
+        &[],
+    );
+    assert!(
+        ok || stderr.contains("SystemSystemdOwnershipError"),
+        "openclaw doctor --fix failed:\n{stderr}"
+    );
 }
 
 /// The secret file of `--delivery secret-ref`.
@@ -751,17 +756,7 @@ fn by_reference(
 
     step("rejected");
     // OpenClaw's repair tool afterwards keeps the reference working.
-    user.systemctl(&["stop", UNIT]);
-    let (ok, _, stderr) = run_openclaw(
-        user,
-        version,
-        &["doctor", "--fix", "--non-interactive"],
-        &[],
-    );
-    assert!(
-        ok || stderr.contains("SystemSystemdOwnershipError"),
-        "openclaw doctor --fix failed:\n{stderr}"
-    );
+    doctor_fix(user, version);
     gateway.start(user);
     let run = sync(user, secret, &secret_ref, tokens);
     run.expect_status(0);
