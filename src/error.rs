@@ -109,6 +109,24 @@ impl Error {
     }
 }
 
+/// At most 200 characters of a message, on one line, with anything shaped like an Anthropic
+/// credential (`sk-ant-…`) blanked: the text comes from another program.
+pub fn short(message: &str) -> String {
+    let one_line = message
+        .split_whitespace()
+        .map(|word| match word.find("sk-ant-") {
+            Some(at) => format!("{}sk-ant-[redacted]", &word[..at]),
+            None => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    if one_line.chars().count() > 200 {
+        format!("{}…", one_line.chars().take(200).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

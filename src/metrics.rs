@@ -562,7 +562,7 @@ pub fn check_path(path: &Path) -> Result<()> {
     }
     // A read-only directory (the service's sandbox: add it to ReadWritePaths=) or one this
     // user may not write.
-    match crate::fsutil::unwritable_reason(path, false) {
+    match crate::host::fsutil::unwritable_reason(path, false) {
         Some(reason) => Err(Error::config(format!(
             "metrics file {}: {reason}",
             path.display()
@@ -576,19 +576,19 @@ const METRICS_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30
 
 /// Writes the file for `run` at `path`, continuing the counters of the file already there.
 /// Two runs at once (the timer and an SSM push) take turns on a lock, so neither loses the
-/// other's counts: root's `metrics.lock` in its private run directory (`crate::locks`; the
+/// other's counts: root's `metrics.lock` in its private run directory (`crate::host::locks`; the
 /// metrics directory is world-readable, so anyone could hold a flock on it), or, for a run
 /// without root, the directory itself; either wait is bounded.
 pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
     check_path(path)?;
-    let dir = crate::fsutil::parent_of(path)?;
+    let dir = crate::host::fsutil::parent_of(path)?;
     let held = if nix::unistd::geteuid().is_root() {
-        crate::locks::root_lock("metrics.lock", METRICS_LOCK_WAIT)?
+        crate::host::locks::root_lock("metrics.lock", METRICS_LOCK_WAIT)?
     } else {
-        crate::locks::dir_lock(dir, METRICS_LOCK_WAIT)?
+        crate::host::locks::dir_lock(dir, METRICS_LOCK_WAIT)?
     };
-    crate::fsutil::refuse_symlink(path)?;
-    let previous = match crate::fsutil::read_regular(path) {
+    crate::host::fsutil::refuse_symlink(path)?;
+    let previous = match crate::host::fsutil::read_regular(path) {
         Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
         Ok(None) => String::new(),
         Err(e) => {
@@ -598,7 +598,7 @@ pub fn write(path: &Path, run: &RunFacts) -> Result<()> {
         }
     };
     let text = render(run, &carried_from(&previous));
-    let written = crate::fsutil::write_atomic(path, text.as_bytes(), 0o644);
+    let written = crate::host::fsutil::write_atomic(path, text.as_bytes(), 0o644);
     drop(held);
     written
 }

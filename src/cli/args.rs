@@ -3,7 +3,7 @@
 //! `config` layers them over the environment and the config file.
 
 use super::journal::LogFormat;
-use crate::trigger;
+use crate::fleet::trigger;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

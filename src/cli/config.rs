@@ -8,10 +8,10 @@ use super::args::*;
 use super::DEFAULT_CONFIG;
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
+use crate::fleet::trigger::{self, TriggerOptions};
+use crate::host::systemd::VerifyLimits;
 use crate::status::StatusOptions;
 use crate::sync::{SecretRef, SyncOptions, TargetSpec};
-use crate::systemd::VerifyLimits;
-use crate::trigger::{self, TriggerOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -356,7 +356,7 @@ pub(super) fn trigger_options(
         instance_ids: fleet.instance_ids,
         document: fleet
             .document
-            .unwrap_or_else(|| crate::ssm_document::DEFAULT_DOCUMENT_NAME.to_owned()),
+            .unwrap_or_else(|| crate::fleet::ssm_document::DEFAULT_DOCUMENT_NAME.to_owned()),
         action,
         secret_id,
         // Only a user asked for here goes to the instances: without it each instance's own

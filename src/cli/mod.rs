@@ -12,11 +12,11 @@ mod output;
 pub use output::summary_line;
 
 use crate::error::{Error, Result};
-use crate::promote::{self, StageMove, StageOptions};
-use crate::put::{self, PutOptions};
+use crate::fleet::promote::{self, StageMove, StageOptions};
+use crate::fleet::put::{self, PutOptions};
+use crate::fleet::trigger::{self, TriggerReport};
 use crate::status::{self, StatusRun};
 use crate::sync;
-use crate::trigger::{self, TriggerReport};
 use args::{
     ChangeArgs, Cli, Command, FleetArgs, OutputFormat, PutArgs, StageArgs, StatusArgs, TriggerArgs,
 };
@@ -199,7 +199,7 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
                 crate::metrics::run_facts(Err(&err), 1, started, lifetime),
             )
         };
-        match crate::forked::answer_of(options.whole_run_limit(), sync_and_print) {
+        match crate::host::forked::answer_of(options.whole_run_limit(), sync_and_print) {
             Ok(Ok(answer)) => answer,
             Ok(Err(why)) => failed(format!("the sync process {why}")),
             Err(err) => failed(err.message()),

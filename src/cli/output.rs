@@ -4,11 +4,11 @@
 use super::args::OutputFormat;
 use super::journal::Priority as P;
 use crate::error::Error;
-use crate::promote::{StageReport, VersionView};
-use crate::put::{PutAction, PutReport};
+use crate::fleet::promote::{StageReport, VersionView};
+use crate::fleet::put::{PutAction, PutReport};
+use crate::fleet::trigger::TriggerReport;
 use crate::status::{Severity, StatusReport, StatusRun};
 use crate::sync::{self, GatewayAction, Outcome, SyncReport, SyncRun};
-use crate::trigger::TriggerReport;
 use std::process::ExitCode;
 
 /// A line on stdout at a journal priority.
@@ -389,12 +389,12 @@ pub(super) fn dry_run_lines(report: &SyncReport) -> Vec<String> {
     let mut lines = Vec::new();
     for file in &report.files {
         let verb = match file.action {
-            crate::managed_files::FileAction::Create => "create",
-            crate::managed_files::FileAction::Update => "update",
-            crate::managed_files::FileAction::FixMetadata => "fix mode/owner of",
-            crate::managed_files::FileAction::Replace => "replace (unreadable)",
-            crate::managed_files::FileAction::Remove => "remove",
-            crate::managed_files::FileAction::Unchanged => continue,
+            crate::host::managed_files::FileAction::Create => "create",
+            crate::host::managed_files::FileAction::Update => "update",
+            crate::host::managed_files::FileAction::FixMetadata => "fix mode/owner of",
+            crate::host::managed_files::FileAction::Replace => "replace (unreadable)",
+            crate::host::managed_files::FileAction::Remove => "remove",
+            crate::host::managed_files::FileAction::Unchanged => continue,
         };
         lines.push(format!(
             "would {verb} {} ({} {})",
@@ -442,7 +442,7 @@ pub fn summary_line(report: &SyncReport) -> String {
     let changed_files = report
         .files
         .iter()
-        .filter(|f| f.action != crate::managed_files::FileAction::Unchanged)
+        .filter(|f| f.action != crate::host::managed_files::FileAction::Unchanged)
         .count();
     let removed: usize = report.stores.iter().map(|s| s.removed_profiles.len()).sum();
     let agents = report

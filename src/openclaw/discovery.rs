@@ -27,8 +27,8 @@
 //! unit names from it are checked like `list-unit-files` output before they reach an argv.
 
 use crate::error::Result;
+use crate::host::systemd::{FoundGateway, Systemctl};
 use crate::openclaw::state_dir::{self, StateDir};
-use crate::systemd::{FoundGateway, Systemctl};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -71,7 +71,7 @@ enum Stamp {
         stat: String,
     },
     /// The same, of a path only root can read (a system unit's root-only env file), taken as
-    /// root as it is read ([`crate::systemd::read_env_file`]'s rule).
+    /// root as it is read ([`crate::host::systemd::read_env_file`]'s rule).
     RootPath {
         path: PathBuf,
         stat: String,
@@ -300,7 +300,7 @@ impl Memo {
         }
         let written = serde_json::to_vec(&self.record)
             .map_err(|e| crate::error::Error::failed(e.to_string()))
-            .and_then(|bytes| crate::fsutil::write_atomic(file, &bytes, 0o600));
+            .and_then(|bytes| crate::host::fsutil::write_atomic(file, &bytes, 0o600));
         if let Err(err) = written {
             tracing::debug!(error = %err, "discovery memo not written");
         }
@@ -344,7 +344,7 @@ impl Memo {
 /// (wherever they are: an alias's drop-ins need not be named `openclaw*`), its env files (as root
 /// only where root reads them), its main process and its cgroup (a start or restart, by anyone,
 /// makes a new one).
-fn context_stamps(context: &crate::systemd::ExecContext) -> Vec<Stamp> {
+fn context_stamps(context: &crate::host::systemd::ExecContext) -> Vec<Stamp> {
     let mut stamps: Vec<Stamp> = context
         .unit_files
         .iter()
@@ -352,11 +352,13 @@ fn context_stamps(context: &crate::systemd::ExecContext) -> Vec<Stamp> {
         .collect();
     for file in &context.environment_files {
         let path = Path::new(file.trim_start_matches('-'));
-        stamps.push(if context.system && crate::fsutil::root_controlled(path) {
-            Stamp::of_root_path(path)
-        } else {
-            Stamp::of_path(path)
-        });
+        stamps.push(
+            if context.system && crate::host::fsutil::root_controlled(path) {
+                Stamp::of_root_path(path)
+            } else {
+                Stamp::of_path(path)
+            },
+        );
     }
     if context.main_pid != 0 {
         stamps.push(Stamp::of_process(context.main_pid));
@@ -411,7 +413,7 @@ fn read_record(file: &Path) -> Option<Record> {
     if !meta.is_file() || meta.len() > MAX_BYTES {
         return None;
     }
-    let found = crate::fsutil::read_managed(file).ok()??;
+    let found = crate::host::fsutil::read_managed(file).ok()??;
     let record: Record = serde_json::from_slice(&found.content).ok()?;
     let names_ok = record
         .gateways
@@ -473,7 +475,7 @@ fn stat_line(path: &Path) -> String {
     }
     let as_root = nix::unistd::geteuid().is_root();
     let target = match std::fs::canonicalize(path) {
-        Ok(target) if as_root && !crate::fsutil::root_controlled(&target) => {
+        Ok(target) if as_root && !crate::host::fsutil::root_controlled(&target) => {
             format!("not followed: {}", target.display())
         }
         Ok(target) => std::fs::metadata(&target)
@@ -486,7 +488,8 @@ fn stat_line(path: &Path) -> String {
 
 /// [`stat_line`] taken as root (for a process acting as a user: see [`Stamp::RootPath`]).
 fn root_stat_line(path: &Path) -> String {
-    crate::privileges::as_root(|| Ok(stat_line(path))).unwrap_or_else(|_| UNREADABLE.to_owned())
+    crate::host::privileges::as_root(|| Ok(stat_line(path)))
+        .unwrap_or_else(|_| UNREADABLE.to_owned())
 }
 
 /// The process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22), or

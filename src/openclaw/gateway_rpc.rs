@@ -19,8 +19,8 @@
 //! approval").
 
 use crate::error::Result;
-use crate::fsutil;
-use crate::systemd::{ExecContext, Systemctl};
+use crate::host::fsutil;
+use crate::host::systemd::{ExecContext, Systemctl};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -147,23 +147,7 @@ fn last_line(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// At most 200 characters of a message, on one line, with anything shaped like an Anthropic
-/// credential (`sk-ant-…`) blanked: the text comes from another program.
-pub fn short(message: &str) -> String {
-    let one_line = message
-        .split_whitespace()
-        .map(|word| match word.find("sk-ant-") {
-            Some(at) => format!("{}sk-ant-[redacted]", &word[..at]),
-            None => word.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    if one_line.chars().count() > 200 {
-        format!("{}…", one_line.chars().take(200).collect::<String>())
-    } else {
-        one_line
-    }
-}
+pub use crate::error::short;
 
 impl<'a> GatewayCli<'a> {
     /// The CLI of the release `unit` runs, or `None` when its `ExecStart=` is not OpenClaw's
@@ -180,7 +164,7 @@ impl<'a> GatewayCli<'a> {
             return Ok(None);
         };
         let config = config(&context);
-        let config_text = crate::fsutil::read_regular(&config)
+        let config_text = crate::host::fsutil::read_regular(&config)
             .ok()
             .flatten()
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());

@@ -29,7 +29,7 @@ pub fn gateway_port(
             other => other.strip_prefix("--port=")?.parse().ok(),
         });
     let from_env = || {
-        crate::systemd::env_value(environment, "OPENCLAW_GATEWAY_PORT")?
+        crate::host::systemd::env_value(environment, "OPENCLAW_GATEWAY_PORT")?
             .trim()
             .parse()
             .ok()
@@ -62,7 +62,7 @@ pub fn listed_as_listening(table: &str, port: u16) -> bool {
 /// Whether something listens on `port` now.
 pub fn is_listening(port: u16) -> bool {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
-        crate::fsutil::read_regular(Path::new(table))
+        crate::host::fsutil::read_regular(Path::new(table))
             .ok()
             .flatten()
             .is_some_and(|bytes| listed_as_listening(&String::from_utf8_lossy(&bytes), port))

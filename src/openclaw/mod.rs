@@ -3,7 +3,8 @@
 //! through the unit's `ExecStart=`, asked over the gateway's RPC (`gateway_rpc`); and the proof
 //! built from its answers that the gateway's agents run on the synced token (`proof`), once its
 //! port listens (`listening`); which gateways a manager has, remembered between runs so a no-op
-//! starts no process (`discovery`).
+//! starts no process (`discovery`); the agents' credential stores, one module per generation
+//! (`stores`); and the token as a secret reference (`secret_ref`).
 
 pub mod discovery;
 pub mod gateway_rpc;
@@ -11,3 +12,4 @@ pub mod listening;
 pub mod proof;
 pub mod secret_ref;
 pub mod state_dir;
+pub mod stores;

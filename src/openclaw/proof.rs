@@ -18,9 +18,9 @@
 use super::gateway_rpc::{Call, GatewayCli, Release};
 use crate::anthropic_probe::{self, Finding, Verdict};
 use crate::error::{Error, Result};
-use crate::managed_files;
+use crate::host::managed_files;
+use crate::host::systemd::{env_value, Systemctl};
 use crate::secret::{Fingerprint, Token};
-use crate::systemd::{env_value, Systemctl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -249,7 +249,9 @@ fn probe_status(result: &Value) -> Finding {
 
 /// Agent ids as the gateway knows them, from the agents this tool found (disk and
 /// `openclaw.json`), `main` first, each once.
-pub fn agent_ids<'a>(agents: impl IntoIterator<Item = &'a crate::stores::Agent>) -> Vec<String> {
+pub fn agent_ids<'a>(
+    agents: impl IntoIterator<Item = &'a crate::openclaw::stores::Agent>,
+) -> Vec<String> {
     let mut ids: Vec<String> = vec!["main".to_owned()];
     for agent in agents {
         let id = agent.gateway_id().to_owned();
@@ -474,7 +476,7 @@ pub fn probe_target(
     override_url
         .map(str::to_owned)
         .or_else(|| {
-            crate::fsutil::read_regular(&config_path(unit_env, state_dir))
+            crate::host::fsutil::read_regular(&config_path(unit_env, state_dir))
                 .ok()
                 .flatten()
                 .and_then(|bytes| configured_base_url(&String::from_utf8_lossy(&bytes)))
@@ -542,7 +544,7 @@ pub fn dotenv_files(unit_env: &[(String, String)], state_dir: &Path, home: &Path
 /// The first of `files` that assigns `variable`, with the fingerprint of its value.
 fn dotenv_value(files: &[PathBuf], variable: &str) -> Option<(PathBuf, Fingerprint)> {
     files.iter().find_map(|path| {
-        let file = crate::fsutil::read_managed(path).ok().flatten()?;
+        let file = crate::host::fsutil::read_managed(path).ok().flatten()?;
         let value = managed_files::assigned_value(&file.content, variable)?;
         Some((path.clone(), Fingerprint::of(value)))
     })

@@ -16,35 +16,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// How the token reaches the gateway.
-#[derive(
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Delivery {
-    /// The gateway's environment (drop-in, `<state>/.env`), profiles removed, a restart.
-    #[default]
-    Env,
-    /// A file secret reference, reloaded in place: no restart.
-    SecretRef,
-}
-
-impl Delivery {
-    pub fn name(self) -> &'static str {
-        match self {
-            Delivery::Env => "env",
-            Delivery::SecretRef => "secret-ref",
-        }
-    }
-}
+pub use crate::host::state::Delivery;
 
 /// The alias of our file provider in `secrets.providers`.
 pub const PROVIDER: &str = "openclaw-token-sync";

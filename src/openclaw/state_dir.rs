@@ -18,7 +18,7 @@
 //! `<home>/.openclaw`, or the legacy `<home>/.clawdbot` when only that exists. The effective home
 //! is `OPENCLAW_HOME` when set, else the user's home.
 
-use crate::systemd::env_value;
+use crate::host::systemd::env_value;
 use std::path::{Path, PathBuf};
 
 /// The variables OpenClaw derives its state dir from.
@@ -119,7 +119,7 @@ fn expand_home(path: &str, home: &Path) -> PathBuf {
 /// The state dir for the gateway of `unit` (see the module docs). When the unit cannot be asked
 /// (no user manager), the source says so.
 pub fn for_unit(
-    systemctl: &crate::systemd::Systemctl,
+    systemctl: &crate::host::systemd::Systemctl,
     unit: &str,
     home: &Path,
     explicit: Option<&Path>,
@@ -133,10 +133,10 @@ pub fn for_unit(
 /// [`for_unit`] without `--state-dir`, showing `note` what systemd said about the unit before
 /// anything it names is read (what the discovery memo stamps).
 pub fn for_unit_noting(
-    systemctl: &crate::systemd::Systemctl,
+    systemctl: &crate::host::systemd::Systemctl,
     unit: &str,
     home: &Path,
-    note: &mut dyn FnMut(&crate::systemd::ExecContext),
+    note: &mut dyn FnMut(&crate::host::systemd::ExecContext),
 ) -> StateDir {
     let own = own_environment();
     let own_environment = Environment {
@@ -152,7 +152,7 @@ pub fn for_unit_noting(
                 .unwrap_or_default();
             configured.extend(context.start_environment());
             let running = if context.main_pid != 0 {
-                crate::systemd::process_environment(context.main_pid, &STATE_VARIABLES)
+                crate::host::systemd::process_environment(context.main_pid, &STATE_VARIABLES)
             } else {
                 Vec::new()
             };

@@ -17,15 +17,15 @@ mod reference;
 use crate::anthropic_probe::Verdict;
 use crate::aws::{self, AwsSettings};
 use crate::error::Result;
-use crate::fsutil;
-use crate::managed_files::{self, ManagedPaths};
+use crate::host::fsutil;
+use crate::host::managed_files::{self, ManagedPaths};
+use crate::host::session;
+use crate::host::state::{self, GatewayOutcome};
+use crate::host::systemd::{self, Manager, Systemctl};
 use crate::openclaw::proof::{self, ProofMethod, ProofOptions};
+use crate::openclaw::stores::{self, document};
 use crate::secret::Token;
 use crate::secret::{Fingerprint, MANAGED_VARIABLES};
-use crate::session;
-use crate::state::{self, GatewayOutcome};
-use crate::stores::{self, document};
-use crate::systemd::{self, Manager, Systemctl};
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -196,7 +196,8 @@ impl StatusRun {
 /// manager, and as root the system units that run as it), each with its own report. Errors only
 /// for usage problems; everything else is a finding.
 pub fn run(options: &StatusOptions) -> Result<StatusRun> {
-    let resolved = crate::privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
+    let resolved =
+        crate::host::privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
     // Root diagnosing another user: fix lines are pasted as root (see `FixContext`).
     let as_user = (nix::unistd::geteuid().is_root() && resolved.uid != 0).then_some(resolved.uid);
     let system_units: Vec<String> = if nix::unistd::geteuid().is_root() && resolved.uid != 0 {
@@ -262,7 +263,7 @@ pub fn run(options: &StatusOptions) -> Result<StatusRun> {
 /// Every check of one gateway.
 fn check_unit(
     options: &StatusOptions,
-    target: &crate::privileges::TargetUser,
+    target: &crate::host::privileges::TargetUser,
     systemctl: &Systemctl,
     secret: Option<&Result<aws::FetchedSecret>>,
     as_user: Option<u32>,
@@ -275,7 +276,7 @@ fn check_unit(
         options.state_dir.as_deref(),
     );
     let openclaw_state = state_dir.path.clone();
-    let paths = ManagedPaths::for_manager(
+    let paths = crate::host::systemd::managed_paths(
         &target.home,
         &options.unit,
         &openclaw_state,
@@ -447,7 +448,7 @@ fn check_unit(
         home: options.home.clone(),
         unit: (!options.discover || options.unit != DEFAULT_UNIT).then(|| options.unit.clone()),
         secret: options.check_secret.clone().or_else(|| {
-            crate::state::load(&paths.state_file())
+            crate::host::state::load(&paths.state_file())
                 .0
                 .map(|s| s.secret_arn)
         }),
@@ -563,7 +564,7 @@ impl FixContext {
 /// environment file its drop-in names (read as root).
 fn read_dropin(paths: &ManagedPaths) -> Option<fsutil::ExistingFile> {
     if let Some(env_file) = &paths.system_env {
-        crate::privileges::as_root(|| fsutil::read_managed(env_file))
+        crate::host::privileges::as_root(|| fsutil::read_managed(env_file))
             .ok()
             .flatten()
     } else {
@@ -574,8 +575,8 @@ fn read_dropin(paths: &ManagedPaths) -> Option<fsutil::ExistingFile> {
 #[allow(clippy::too_many_arguments)]
 fn check_gateway(
     findings: &mut Findings,
-    target: &crate::privileges::TargetUser,
-    shown: &Result<crate::systemd::UnitStatus>,
+    target: &crate::host::privileges::TargetUser,
+    shown: &Result<crate::host::systemd::UnitStatus>,
     unit: &str,
     paths: &ManagedPaths,
     variable: &str,
@@ -704,7 +705,7 @@ fn token_on_disk(paths: &ManagedPaths) -> Option<Token> {
 /// The gateway's own view (its RPC) and a live probe, as `sync` proves it after applying.
 fn check_gateway_runtime(
     findings: &mut Findings,
-    status: &crate::systemd::UnitStatus,
+    status: &crate::host::systemd::UnitStatus,
     options: &StatusOptions,
     paths: &ManagedPaths,
     state_dir: &Path,
@@ -1140,7 +1141,7 @@ fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattend
 
 fn check_legacy_timer(
     findings: &mut Findings,
-    target: &crate::privileges::TargetUser,
+    target: &crate::host::privileges::TargetUser,
     home: &Path,
 ) {
     let systemctl = Systemctl::new(target.clone());
@@ -1196,7 +1197,7 @@ fn check_legacy_timer(
 /// `FragmentPath`), else the `package.json` beside the `openclaw/dist/index.js` its `ExecStart=`
 /// names.
 fn installed_openclaw_version(fragment_path: &str) -> Option<String> {
-    let bytes = crate::fsutil::read_regular(Path::new(fragment_path)).ok()??;
+    let bytes = crate::host::fsutil::read_regular(Path::new(fragment_path)).ok()??;
     let text = String::from_utf8_lossy(&bytes);
     if let Some(start) = text.find("OPENCLAW_SERVICE_VERSION=") {
         let rest = &text[start + "OPENCLAW_SERVICE_VERSION=".len()..];
@@ -1213,7 +1214,7 @@ fn installed_openclaw_version(fragment_path: &str) -> Option<String> {
         .find(|w| w.ends_with("openclaw/dist/index.js"))?;
     let package = Path::new(script).parent()?.parent()?.join("package.json");
     let manifest: serde_json::Value =
-        serde_json::from_slice(&crate::fsutil::read_regular(&package).ok()??).ok()?;
+        serde_json::from_slice(&crate::host::fsutil::read_regular(&package).ok()??).ok()?;
     manifest["version"].as_str().map(str::to_owned)
 }
 

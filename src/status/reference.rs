@@ -6,19 +6,19 @@
 //! environment) do not apply and are not run.
 
 use super::{Findings, Severity};
-use crate::managed_files::{self, ManagedPaths};
+use crate::host::managed_files::{self, ManagedPaths};
+use crate::host::systemd::Systemctl;
 use crate::openclaw::gateway_rpc::{Call, GatewayCli, Release};
 use crate::openclaw::proof;
 use crate::openclaw::secret_ref::{self, ProviderConfig};
-use crate::stores::{self, document::Document};
-use crate::systemd::Systemctl;
+use crate::openclaw::stores::{self, document::Document};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 /// Whether the gateway is in `secret-ref` delivery: the state says so, or the secret file is
 /// there.
-pub fn in_use(applied: Option<&crate::state::AppliedState>, openclaw_state: &Path) -> bool {
+pub fn in_use(applied: Option<&crate::host::state::AppliedState>, openclaw_state: &Path) -> bool {
     applied.is_some_and(|s| s.delivery == secret_ref::Delivery::SecretRef)
         || secret_ref::secret_file(openclaw_state).exists()
 }
@@ -59,7 +59,7 @@ pub(super) fn check(
         );
         return;
     };
-    let config = crate::fsutil::read_regular(cli.config_path())
+    let config = crate::host::fsutil::read_regular(cli.config_path())
         .ok()
         .flatten()
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
@@ -188,7 +188,7 @@ fn check_leftovers(findings: &mut Findings, paths: &ManagedPaths) {
     ]
     .into_iter()
     .filter(|path| {
-        crate::fsutil::read_managed(path)
+        crate::host::fsutil::read_managed(path)
             .ok()
             .flatten()
             .is_some_and(|f| {

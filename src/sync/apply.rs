@@ -7,12 +7,12 @@ use super::decide::StoreStep;
 use super::plan::{self, Plan};
 use crate::aws;
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::managed_files::{FileAction, FileRole};
+use crate::host::fsutil;
+use crate::host::managed_files::{FileAction, FileRole};
+use crate::host::state::{self, StoreCleanings, StoreEntry};
+use crate::host::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
+use crate::openclaw::stores::document::{Cleaning, ProfileSelector};
 use crate::secret::Token;
-use crate::state::{self, StoreCleanings, StoreEntry};
-use crate::stores::document::{Cleaning, ProfileSelector};
-use crate::systemd::{Expectation, Systemctl, UnitStatus, VerifyLimits};
 use std::path::Path;
 
 /// What cleaning did to each planned store, aligned with `Plan::stores`: `None` when the store
@@ -71,7 +71,9 @@ impl Applier<'_> {
             }
             if file.privileged {
                 tracing::info!(path = %file.path.display(), action = ?file.action, "writing as root");
-                crate::privileges::as_root(|| write_system_dropin(&file.path, &file.desired))?;
+                crate::host::privileges::as_root(|| {
+                    write_system_dropin(&file.path, &file.desired)
+                })?;
                 continue;
             }
             let dir = fsutil::parent_of(&file.path)?;

@@ -23,7 +23,7 @@
 //!    not running) is a restart.
 
 use super::report::{GatewayAction, Outcome};
-use crate::state::{GatewayOutcome, StoreEntry};
+use crate::host::state::{GatewayOutcome, StoreEntry};
 
 /// The options that steer the decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

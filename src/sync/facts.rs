@@ -8,10 +8,10 @@ use super::plan::Plan;
 use super::SyncOptions;
 use crate::aws::FetchedSecret;
 use crate::error::Result;
-use crate::managed_files::ManagedPaths;
+use crate::host::managed_files::ManagedPaths;
+use crate::host::state::{AppliedState, StoreCleanings};
+use crate::host::systemd::{CredentialSource, Systemctl, UnitStatus};
 use crate::secret::{Fingerprint, Token};
-use crate::state::{AppliedState, StoreCleanings};
-use crate::systemd::{CredentialSource, Systemctl, UnitStatus};
 use std::path::Path;
 
 /// The facts that cost no `systemctl` call (the unit is left `NotAsked`).
@@ -148,7 +148,7 @@ pub fn judge_credentials(
     }
     match sources
         .iter()
-        .find(|s| crate::systemd::preferred_over(&s.variable, variable))
+        .find(|s| crate::host::systemd::preferred_over(&s.variable, variable))
     {
         Some(other) => Credentials::Bad(format!(
             "{} sets {} ({}), which OpenClaw uses before {variable}, so the synced token would not be used: remove that assignment, then sync again",

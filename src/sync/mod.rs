@@ -32,16 +32,18 @@ pub use report::{
 
 use crate::aws::{self, AwsSettings};
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::locks::{self, Lock};
-use crate::managed_files::ManagedPaths;
+use crate::host::fsutil;
+use crate::host::locks::{self, Lock};
+use crate::host::managed_files::ManagedPaths;
+use crate::host::privileges::{self, TargetUser};
+use crate::host::state::{self, AppliedState, GatewayOutcome};
+use crate::host::systemd::{
+    Expectation, FoundGateway, Manager, Systemctl, UnitStatus, VerifyLimits,
+};
 use crate::openclaw::discovery::Memo;
 use crate::openclaw::proof::{self, ProofOptions};
 pub use crate::openclaw::secret_ref::Delivery;
-use crate::privileges::{self, TargetUser};
-use crate::state::{self, AppliedState, GatewayOutcome};
-use crate::stores::document::ProfileSelector;
-use crate::systemd::{Expectation, FoundGateway, Manager, Systemctl, UnitStatus, VerifyLimits};
+use crate::openclaw::stores::document::ProfileSelector;
 use apply::{Applier, Running, StoreResults};
 use decide::Action;
 use std::collections::BTreeMap;
@@ -127,7 +129,7 @@ impl SyncOptions {
     /// once that child acts as a user: the lock wait, one user's bound, and a minute to spare. A
     /// run with one user drops to that user in the child, where the user can stop it; past this
     /// bound root kills it and reports. A run over several users stays root in that child, each
-    /// user in a worker with its own bound, and is waited for (`crate::forked`).
+    /// user in a worker with its own bound, and is waited for (`crate::host::forked`).
     pub fn whole_run_limit(&self) -> Duration {
         self.lock_timeout + self.user_timeout + Duration::from_secs(60)
     }
@@ -180,7 +182,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
         ),
         false => Memo::none(),
     };
-    let system = if root && crate::systemd::system_manager_present() {
+    let system = if root && crate::host::systemd::system_manager_present() {
         system_gateways(&users[0], &mut system_memo)
     } else {
         Vec::new()
@@ -577,7 +579,7 @@ fn unit_not_found(options: &SyncOptions, target: &TargetUser, systemctl: &System
 /// Syncs one gateway unit with the secret already fetched.
 fn sync_unit(
     options: &SyncOptions,
-    target: &crate::privileges::TargetUser,
+    target: &crate::host::privileges::TargetUser,
     systemctl: &Systemctl,
     memo: &mut Memo,
     secret: &aws::FetchedSecret,
@@ -592,7 +594,7 @@ fn sync_unit(
         return Err(unit_not_found(options, target, systemctl));
     }
     let openclaw_state = state_dir.path.clone();
-    let paths = ManagedPaths::for_manager(
+    let paths = crate::host::systemd::managed_paths(
         &target.home,
         &options.unit,
         &openclaw_state,
@@ -927,13 +929,13 @@ fn undo_reference(
         &paths.state_dir.join("openclaw-cli"),
     )?;
     // The profiles first, whatever `--profile-id` narrowed the `env` cleaning to.
-    let (agents, _) = crate::stores::discover_agents(openclaw_state, &paths.home);
+    let (agents, _) = crate::openclaw::stores::discover_agents(openclaw_state, &paths.home);
     let references = ProfileSelector {
         references_only: true,
         ..ProfileSelector::default()
     };
     for agent in &agents {
-        for detected in crate::stores::stores_in(agent, openclaw_state) {
+        for detected in crate::openclaw::stores::stores_in(agent, openclaw_state) {
             detected.store.clean(&references)?;
         }
     }
@@ -954,7 +956,7 @@ fn undo_reference(
 /// whatever `--unit` was synced. For a gateway other than the default one, a record that names it
 /// moves to that gateway's own file, so neither its state nor a killed run's marker is lost.
 fn migrate_legacy_records(paths: &ManagedPaths) -> Result<()> {
-    if paths.unit == crate::managed_files::DEFAULT_UNIT {
+    if paths.unit == crate::host::managed_files::DEFAULT_UNIT {
         return Ok(());
     }
     let legacy_state = paths.state_dir.join("state.json");

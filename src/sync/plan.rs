@@ -5,11 +5,13 @@
 
 use super::decide::FileFacts;
 use crate::error::Result;
-use crate::fsutil;
-use crate::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
+use crate::host::fsutil;
+use crate::host::managed_files::{self as files, FileAction, FilePlan, FileRole, ManagedPaths};
+use crate::host::state::StoreEntry;
+use crate::openclaw::stores::{
+    self, document::Cleaning, document::ProfileSelector, Agent, CredentialStore,
+};
 use crate::secret::Token;
-use crate::state::StoreEntry;
-use crate::stores::{self, document::Cleaning, document::ProfileSelector, Agent, CredentialStore};
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -72,8 +74,10 @@ impl Plan {
                 .filter(|f| f.action != FileAction::Unchanged)
                 .find_map(|f| {
                     if f.privileged {
-                        crate::privileges::as_root(|| Ok(fsutil::unwritable_reason(&f.path, false)))
-                            .unwrap_or_else(|e| Some(e.to_string()))
+                        crate::host::privileges::as_root(|| {
+                            Ok(fsutil::unwritable_reason(&f.path, false))
+                        })
+                        .unwrap_or_else(|e| Some(e.to_string()))
                     } else {
                         fsutil::unwritable_reason(&f.path, false)
                     }
@@ -162,7 +166,7 @@ pub fn build(
         let privileged =
             matches!(role, FileRole::DropIn | FileRole::SystemEnv) && paths.system_dropin;
         let read = if privileged {
-            crate::privileges::as_root(|| fsutil::read_managed(&path))
+            crate::host::privileges::as_root(|| fsutil::read_managed(&path))
         } else {
             fsutil::read_managed(&path)
         };

@@ -4,9 +4,9 @@
 use super::apply::StoreResults;
 use super::decide::StoreStep;
 use super::plan::Plan;
-use crate::managed_files::{FileAction, FileRole, ManagedPaths};
+use crate::host::managed_files::{FileAction, FileRole, ManagedPaths};
 use crate::openclaw::proof::GatewayProof;
-use crate::stores::document::{Cleaning, ProfileSelector};
+use crate::openclaw::stores::document::{Cleaning, ProfileSelector};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -124,7 +124,7 @@ impl SyncReport {
 
 /// The report before anything is applied: the secret, the planned file actions, the warnings.
 pub fn new(
-    target: &crate::privileges::TargetUser,
+    target: &crate::host::privileges::TargetUser,
     options: &super::SyncOptions,
     secret: &crate::aws::FetchedSecret,
     plan: &Plan,

@@ -13,8 +13,8 @@
 //!   every system gateway unit, each for its `User=`;
 //! - the same unit of the same user named twice is synced once (the first target wins).
 
+use crate::host::systemd::{FoundGateway, Manager};
 use crate::openclaw::secret_ref::Delivery;
-use crate::systemd::{FoundGateway, Manager};
 use std::path::PathBuf;
 
 /// The secret a target applies: one GetSecretValue per distinct value.

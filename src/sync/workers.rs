@@ -1,6 +1,6 @@
 //! One process per user when a run syncs gateways of several users: acting as a user is for
 //! good (or, for system units, keeps only root's real id), so each user's gateways are synced in
-//! a forked child that becomes the user (`crate::forked`), and its results come back to the root
+//! a forked child that becomes the user (`crate::host::forked`), and its results come back to the root
 //! parent as JSON (reports and error messages, never a token: the child inherits the fetched
 //! secret in memory, nothing of it is written).
 //!
@@ -33,7 +33,7 @@ pub fn in_child(
     limit: std::time::Duration,
     work: impl FnOnce() -> Vec<GatewayRun>,
 ) -> Result<Vec<GatewayRun>> {
-    let answer = crate::forked::answer_of(limit, || {
+    let answer = crate::host::forked::answer_of(limit, || {
         work().into_iter().map(to_wire).collect::<Vec<_>>()
     })?;
     match answer {

@@ -6,30 +6,23 @@
 //!
 //! Releases: 2026.5.28 (JSON stores; no managed-key guard), 2026.8.1 (the first release whose
 //! gateway drops managed keys that no dotenv file holds), 2026.9.6 (SQLite stores made by its own
-//! `openclaw doctor --fix`). Two lanes (`lane`): 2026.9.6 beside 2026.5.28 then 2026.8.1.
+//! `openclaw doctor --fix`). One gateway at a time (`gateway_slot`).
 
 use crate::common::openclaw::*;
 use crate::common::*;
 use serde_json::Value;
 use std::sync::Mutex;
 
-/// Two lanes of real gateways: 2026.9.6 (the longest run by far: its `env` and `secret-ref`
-/// scenarios, about 350 s under the suite's load) in one, 2026.5.28 then 2026.8.1 (about 130 s
-/// and 70 s) in the other, so the suite's critical path is the longest lane, not the sum.
-/// Measured on two cores (2026-12-03): one gateway at a time, the chain was the whole test phase
-/// (553 s, the newest release last); when the chain was shorter than the rest of the suite
-/// (341 s), two at a time had saved only 12 s. Within a lane, one at a time.
-static NEWEST_LANE: Mutex<()> = Mutex::new(());
-static OLDER_LANE: Mutex<()> = Mutex::new(());
+/// Real gateways run one at a time. Measured on two cores in clean-clone CI runs (2026-12-03),
+/// with the `secret-ref` scenarios: one at a time, the test phase took 553 s (2026.9.6 last, 352
+/// s of it alone); in two lanes (2026.9.6 beside 2026.5.28 then 2026.8.1) 603 s, 2026.9.6 alone
+/// taking 602 s. The machine's CPU, not the order, bounds the chain: its Node starts keep both
+/// cores busy.
+static ONE_GATEWAY: Mutex<()> = Mutex::new(());
 
-/// The lane a release's test holds for its life.
-fn lane(version: &str) -> std::sync::MutexGuard<'static, ()> {
-    let lane = if version == NEWEST_RELEASE {
-        &NEWEST_LANE
-    } else {
-        &OLDER_LANE
-    };
-    lane.lock().unwrap_or_else(|e| e.into_inner())
+/// The one gateway slot, held for a test's life.
+fn gateway_slot() -> std::sync::MutexGuard<'static, ()> {
+    ONE_GATEWAY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Stale stores like the runbook's: `main` with every profile shape, `work` (its own `agentDir`
@@ -236,7 +229,7 @@ fn real_gateway_end_to_end(version: &str, user_name: &str, sqlite: bool, full: b
     if !require_root(&format!("real gateway {version}")) || !require_release(version) {
         return;
     }
-    let _lane = lane(version);
+    let _slot = gateway_slot();
     let begun = std::time::Instant::now();
     // Where the test's time goes (printed with --nocapture; measured, never asserted).
     let phase = |what: &str| {

@@ -3,7 +3,7 @@
 //! document's own commands rendered with parameters and executed for real on this machine.
 
 use crate::common::*;
-use openclaw_token_sync::ssm_document;
+use openclaw_token_sync::fleet::ssm_document;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

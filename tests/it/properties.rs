@@ -2,8 +2,8 @@
 //! non-Anthropic byte out unchanged; idempotent) and secret parsing (never panics; accepts exactly
 //! the documented token shape; never echoes the value in an error).
 
+use openclaw_token_sync::openclaw::stores::document::{clean_documents, ProfileSelector};
 use openclaw_token_sync::secret::{self, SecretError};
-use openclaw_token_sync::stores::document::{clean_documents, ProfileSelector};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;

@@ -2,8 +2,8 @@
 //! kept byte for byte, idempotence, and that bad stores are reported and left untouched.
 //! No root, no AWS: these call the library directly.
 
-use openclaw_token_sync::stores::document::ProfileSelector;
-use openclaw_token_sync::stores::{
+use openclaw_token_sync::openclaw::stores::document::ProfileSelector;
+use openclaw_token_sync::openclaw::stores::{
     discover_agents, sqlite_agent, sqlite_shared, stores_in, Agent, CredentialStore,
 };
 use rusqlite::Connection;
@@ -599,7 +599,7 @@ fn state_dir_resolution_prefers_the_override_then_the_default_then_legacy() {
 /// two of them hold it (a takeover never removes a fresh lock another taker just made).
 #[test]
 fn racing_takeovers_of_a_stale_store_lock_never_give_two_holders() {
-    use openclaw_token_sync::stores::json_lock::StoreLock;
+    use openclaw_token_sync::openclaw::stores::json_lock::StoreLock;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
     let dir = tempfile::tempdir().unwrap();

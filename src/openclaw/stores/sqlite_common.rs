@@ -52,7 +52,7 @@ impl SqliteStore {
         let meta = std::fs::symlink_metadata(&self.path)
             .map_err(|e| self.fail(format!("cannot inspect: {e}")))?;
         if meta.file_type().is_symlink() {
-            return Err(crate::fsutil::symlink_refused(&self.path));
+            return Err(crate::host::fsutil::symlink_refused(&self.path));
         }
         if !meta.is_file() {
             return Err(self.fail("not a regular file"));

@@ -126,7 +126,7 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .open(path)
         .map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
-                crate::fsutil::symlink_refused(path)
+                crate::host::fsutil::symlink_refused(path)
             } else {
                 Error::failed(format!("{}: cannot open lock: {e}", path.display()))
             }
@@ -225,7 +225,7 @@ pub fn holder_of(file: &File) -> Option<String> {
         .unwrap_or_else(|_| "?".to_owned());
     Some(format!(
         "process {pid} ({}, uid {uid})",
-        crate::openclaw::gateway_rpc::short(&name)
+        crate::error::short(&name)
     ))
 }
 

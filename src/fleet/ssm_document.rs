@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 /// The document as shipped in `deploy/`.
-pub const DOCUMENT_JSON: &str = include_str!("../deploy/ssm-document.json");
+pub const DOCUMENT_JSON: &str = include_str!("../../deploy/ssm-document.json");
 
 /// Default name the document is created under (CloudFormation template and README).
 pub const DEFAULT_DOCUMENT_NAME: &str = "OpenClawTokenSync";

@@ -18,8 +18,8 @@
 //! manager, and root's user manager runs `User=` units the same way.
 
 use crate::error::{Error, Result};
-use crate::managed_files;
-use crate::privileges::TargetUser;
+use crate::host::managed_files;
+use crate::host::privileges::TargetUser;
 use crate::secret::{Fingerprint, CREDENTIAL_VARIABLES, MANAGED_VARIABLES};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -178,16 +178,16 @@ impl Systemctl {
                     .env("HOME", &self.user.home)
                     .env("USER", &self.user.name)
                     .env("LOGNAME", &self.user.name);
-                crate::privileges::child_identity(
+                crate::host::privileges::child_identity(
                     &mut command,
-                    crate::privileges::ChildIdentity::User,
+                    crate::host::privileges::ChildIdentity::User,
                 );
             }
             Manager::System => {
                 command.env("HOME", "/root");
-                crate::privileges::child_identity(
+                crate::host::privileges::child_identity(
                     &mut command,
-                    crate::privileges::ChildIdentity::Root,
+                    crate::host::privileges::ChildIdentity::Root,
                 );
             }
         }
@@ -338,7 +338,7 @@ impl Systemctl {
     /// everyone by the manager already) is passed with `--setenv`; the values of the unit's
     /// `EnvironmentFile=`s (read here as the user, never through a link or a FIFO; as root only
     /// where root controls the file), then `own`, then blanked credentials, go to the child in a
-    /// 0600 file of root's ([`crate::locks::RUN_DIR`]) that systemd reads for it. They never
+    /// 0600 file of root's ([`crate::host::locks::RUN_DIR`]) that systemd reads for it. They never
     /// pass through an argv, a root process's environment or a unit property; an
     /// `EnvironmentFile=` property naming the user's file would have systemd read it as root,
     /// following the user's symlinks. For the user's own manager the process already is the user, and the values
@@ -394,7 +394,7 @@ impl Systemctl {
             .output()
             .map_err(|e| Error::Systemd(format!("cannot run systemd-run: {e}")));
         if let Some(file) = own_file {
-            let _ = crate::privileges::as_root(|| {
+            let _ = crate::host::privileges::as_root(|| {
                 let _ = std::fs::remove_file(&file);
                 Ok(())
             });
@@ -450,16 +450,16 @@ impl Systemctl {
         for variable in CREDENTIAL_VARIABLES {
             content.push_str(&format!("{variable}=\n"));
         }
-        let path = crate::privileges::as_root(|| {
-            let dir = crate::locks::run_dir()?;
-            crate::locks::sweep_hand_overs(&dir);
+        let path = crate::host::privileges::as_root(|| {
+            let dir = crate::host::locks::run_dir()?;
+            crate::host::locks::sweep_hand_overs(&dir);
             let path = dir.join(format!(
                 "{}{}-{}.env",
-                crate::locks::HAND_OVER_PREFIX,
+                crate::host::locks::HAND_OVER_PREFIX,
                 std::process::id(),
                 next_transient()
             ));
-            crate::fsutil::write_atomic(&path, content.as_bytes(), 0o600)?;
+            crate::host::fsutil::write_atomic(&path, content.as_bytes(), 0o600)?;
             Ok(path)
         })?;
         command.arg(format!("--property=EnvironmentFile={}", path.display()));
@@ -790,12 +790,15 @@ impl ExecContext {
 /// user's own unit may name any file: root reading it for them would hand them root's files);
 /// never through a link or a FIFO. (For a process that dropped to the user for good, `as_root`
 /// is a plain call.)
-pub fn read_env_file(file: &str, system: bool) -> Result<Option<crate::fsutil::ExistingFile>> {
+pub fn read_env_file(
+    file: &str,
+    system: bool,
+) -> Result<Option<crate::host::fsutil::ExistingFile>> {
     let path = std::path::Path::new(file.trim_start_matches('-'));
-    if system && crate::fsutil::root_controlled(path) {
-        crate::privileges::as_root(|| crate::fsutil::read_managed(path))
+    if system && crate::host::fsutil::root_controlled(path) {
+        crate::host::privileges::as_root(|| crate::host::fsutil::read_managed(path))
     } else {
-        crate::fsutil::read_managed(path)
+        crate::host::fsutil::read_managed(path)
     }
 }
 
@@ -865,7 +868,7 @@ pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
 fn unit_file_setting(unit_files: &[String], variable: &str) -> Option<String> {
     let needle = format!("{variable}=");
     unit_files.iter().rev().find_map(|path| {
-        let content = crate::fsutil::read_managed(std::path::Path::new(path)).ok()??;
+        let content = crate::host::fsutil::read_managed(std::path::Path::new(path)).ok()??;
         let sets = content.content.split(|b| *b == b'\n').any(|line| {
             let line = line.trim_ascii_start();
             line.starts_with(b"Environment=")
@@ -1105,6 +1108,21 @@ pub fn environ_fingerprint(pid: u32, variable: &str) -> Result<Option<Fingerprin
         .into_iter()
         .find(|(name, _)| name == variable)
         .map(|(_, fingerprint)| fingerprint))
+}
+
+/// The managed paths for a gateway unit of `manager`: [`ManagedPaths::new`] for a user unit,
+/// [`ManagedPaths::in_system_manager`] (in [`system_unit_dir`]) for a system unit.
+pub fn managed_paths(
+    home: &std::path::Path,
+    unit: &str,
+    openclaw_state_dir: &std::path::Path,
+    manager: Manager,
+) -> managed_files::ManagedPaths {
+    let paths = managed_files::ManagedPaths::new(home, unit, openclaw_state_dir);
+    match manager {
+        Manager::User => paths,
+        Manager::System => paths.in_system_manager(&system_unit_dir()),
+    }
 }
 
 #[cfg(test)]

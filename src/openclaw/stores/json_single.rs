@@ -5,7 +5,7 @@ use super::document::{clean_documents, Cleaning, ProfileSelector};
 use super::json_lock::{StoreLock, WAIT_FOR_LOCK};
 use super::{CredentialStore, StoreDocuments};
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::host::fsutil;
 use std::path::{Path, PathBuf};
 
 /// Mode OpenClaw gives its stores, kept on every write.

@@ -11,14 +11,14 @@
 //! the move is refused with exit 2, naming the version and its label, never the value (the
 //! template's generated placeholder, left as AWSPREVIOUS by the first `put`, is the usual case).
 //! Then, unless `--no-probe`, one live request must show that Anthropic accepts it, exactly as
-//! `put` probes before storing ([`crate::put::require_accepted`]). Otherwise every gateway would
+//! `put` probes before storing ([`crate::fleet::put::require_accepted`]). Otherwise every gateway would
 //! be pushed onto a token it cannot use. Abandoning a canary (`rollback --label`) is not checked:
 //! it moves nothing onto AWSCURRENT, the canaries fall back to the token the fleet already runs.
 //! Values are read only to check them and to print their fingerprints.
 
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
-use crate::put::{
+use crate::fleet::put::{
     holder_of, labelled_versions, move_stage, require_accepted, sdk_failure, secrets_client,
     stage_version, CURRENT,
 };

@@ -8,7 +8,7 @@ use super::json_lock::{StoreLock, WAIT_FOR_LOCK};
 use super::json_single::{read_store, STORE_MODE};
 use super::{CredentialStore, StoreDocuments};
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::host::fsutil;
 use std::path::{Path, PathBuf};
 
 /// `auth-state.json` without `auth-profiles.json`: nothing to remove but references.

@@ -9,7 +9,7 @@
 
 use crate::aws::AwsSettings;
 use crate::error::{Error, Result};
-use crate::ssm_document;
+use crate::fleet::ssm_document;
 use aws_sdk_ssm::types::Target;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};

@@ -17,7 +17,7 @@
 //! - `~/.bash_profile` is touched only with `--shell-profile`: a marked block that sources
 //!   `~/.openclaw-env`, and removal of lines that hold a literal token (the runbook's old habit).
 
-use crate::fsutil::ExistingFile;
+use crate::host::fsutil::ExistingFile;
 use crate::secret::{Token, TokenKind, CREDENTIAL_VARIABLES, MANAGED_VARIABLES};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -102,23 +102,6 @@ impl ManagedPaths {
             }),
             system_dropin: false,
             system_env: None,
-        }
-    }
-
-    /// The paths for a gateway unit of `manager`: [`ManagedPaths::new`] for a user unit,
-    /// [`ManagedPaths::in_system_manager`] (in `systemd::system_unit_dir`) for a system unit.
-    pub fn for_manager(
-        home: &Path,
-        unit: &str,
-        openclaw_state_dir: &Path,
-        manager: crate::systemd::Manager,
-    ) -> ManagedPaths {
-        let paths = ManagedPaths::new(home, unit, openclaw_state_dir);
-        match manager {
-            crate::systemd::Manager::User => paths,
-            crate::systemd::Manager::System => {
-                paths.in_system_manager(&crate::systemd::system_unit_dir())
-            }
         }
     }
 

@@ -148,7 +148,7 @@ pub fn root_controlled(path: &Path) -> bool {
     if !path.is_absolute() {
         return false;
     }
-    crate::privileges::as_root(|| Ok(root_controlled_here(path))).unwrap_or(false)
+    crate::host::privileges::as_root(|| Ok(root_controlled_here(path))).unwrap_or(false)
 }
 
 fn root_controlled_here(path: &Path) -> bool {

@@ -1,10 +1,10 @@
 //! What this tool remembers between runs, in `~/.local/state/openclaw-token-sync/`: `state.json`
 //! (the secret ARN, version id, token fingerprint and what became of the gateway; never the
 //! token), written only after a run has finished its work, and `lock`, the flock that keeps timer
-//! and SSM runs from interleaving (taken through `crate::locks`).
+//! and SSM runs from interleaving (taken through `crate::host::locks`).
 
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::host::fsutil;
 use std::path::Path;
 
 /// What became of the gateway when a version was applied.
@@ -49,7 +49,7 @@ pub struct AppliedState {
     pub version_created_at: Option<String>,
     /// How it was delivered (`env` in states written before `--delivery` existed).
     #[serde(default)]
-    pub delivery: crate::openclaw::secret_ref::Delivery,
+    pub delivery: Delivery,
     /// `secret-ref`: the gateway's `openclaw.json`, where a no-op checks that our provider is
     /// still there without asking systemd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,4 +129,34 @@ pub fn save_cleanings(path: &Path, record: &StoreCleanings) -> Result<()> {
         .map_err(|e| Error::failed(format!("cannot serialise store cleanings: {e}")))?;
     bytes.push(b'\n');
     fsutil::write_atomic(path, &bytes, 0o600)
+}
+
+/// How the token reaches the gateway.
+#[derive(
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// The gateway's environment (drop-in, `<state>/.env`), profiles removed, a restart.
+    #[default]
+    Env,
+    /// A file secret reference, reloaded in place: no restart.
+    SecretRef,
+}
+
+impl Delivery {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Env => "env",
+            Delivery::SecretRef => "secret-ref",
+        }
+    }
 }

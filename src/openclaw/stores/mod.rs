@@ -144,7 +144,7 @@ fn config_agent_dirs(
     state_dir: &Path,
     home: &Path,
 ) -> Result<Vec<Agent>, Option<String>> {
-    let text = match crate::fsutil::read_managed(path) {
+    let text = match crate::host::fsutil::read_managed(path) {
         Ok(Some(file)) => file.content,
         Ok(None) => return Err(None),
         Err(err) => return Err(Some(err.to_string())),

@@ -4,7 +4,7 @@
 
 use crate::aws::{self, AwsSettings};
 use crate::error::{Error, Result};
-use crate::privileges::{self, TargetUser};
+use crate::host::privileges::{self, TargetUser};
 use aws_config::SdkConfig;
 use std::path::Path;
 

@@ -18,7 +18,7 @@
 //! Once it acts as a user, the process runs under that user's uid, and the user is hostile
 //! (README "Security model"): it is never dumpable ([`forbid_core_dumps`], set again after every
 //! change of ids), so the user can neither ptrace it nor get a core of it, and a worker that user
-//! stops or stalls is killed by the root parent at its deadline (`crate::forked`).
+//! stops or stalls is killed by the root parent at its deadline (`crate::host::forked`).
 
 use crate::error::{Error, Result};
 use nix::unistd::{self, Gid, Uid, User};

@@ -117,20 +117,20 @@ fn take_turn(
     lock: &Path,
     deadline: Instant,
     wait: Duration,
-) -> Result<crate::locks::Lock> {
+) -> Result<crate::host::locks::Lock> {
     let handle = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(dir)
         .map_err(|e| Error::failed(format!("{}: cannot open: {e}", dir.display())))?;
-    crate::locks::flock_until(handle, deadline, |_| {}).map_err(|not_taken| match not_taken {
-        crate::locks::NotTaken::Held(holder) => Error::failed(format!(
+    crate::host::locks::flock_until(handle, deadline, |_| {}).map_err(|not_taken| match not_taken {
+        crate::host::locks::NotTaken::Held(holder) => Error::failed(format!(
             "{}: its directory is locked{} for more than {} s; store left untouched",
             lock.display(),
             holder.map(|h| format!(" by {h}")).unwrap_or_default(),
             wait.as_secs_f32().ceil()
         )),
-        crate::locks::NotTaken::Failed(e) => {
+        crate::host::locks::NotTaken::Failed(e) => {
             Error::failed(format!("{}: cannot lock: {e}", dir.display()))
         }
     })
@@ -139,7 +139,7 @@ fn take_turn(
 /// A lock file's bytes, read without blocking and never through a symlink; `None` when it is
 /// gone, unreadable, or not a regular file (a FIFO in its place is never read).
 fn read_lock(path: &Path) -> Option<Vec<u8>> {
-    crate::fsutil::read_regular(path)
+    crate::host::fsutil::read_regular(path)
         .ok()
         .flatten()
         .map(|bytes| bytes.to_vec())
