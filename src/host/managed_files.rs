@@ -119,6 +119,11 @@ impl ManagedPaths {
     /// `state.json` for the default unit; `state-<unit>.json` for every other gateway of the
     /// user, so several gateways keep separate records (the same for the marker and the store
     /// cleanings).
+    /// Where OpenClaw's CLI keeps its own state (its device identity) when this tool runs it.
+    pub fn cli_state(&self) -> PathBuf {
+        self.state_dir.join("openclaw-cli")
+    }
+
     pub fn state_file(&self) -> PathBuf {
         self.per_unit("state", ".json")
     }

@@ -285,6 +285,22 @@ impl<'a> GatewayCli<'a> {
         Ok(result)
     }
 
+    /// `openclaw secrets audit --json` on the gateway's own state dir: its report, or why there
+    /// is none.
+    pub fn secrets_audit(&self, state_dir: &Path) -> Result<std::result::Result<Value, String>> {
+        let (_, stdout, stderr) = self.run_local(
+            &["secrets", "audit", "--json"],
+            state_dir,
+            Duration::from_secs(90),
+        )?;
+        Ok(first_json(&stdout).ok_or_else(|| {
+            format!(
+                "openclaw secrets audit printed no report: {}",
+                short(&stderr)
+            )
+        }))
+    }
+
     /// The gateway's `openclaw.json`.
     pub fn config_path(&self) -> &Path {
         &self.config

@@ -155,6 +155,23 @@ pub struct ProofOptions {
     pub already_probed: Option<(String, anthropic_probe::Finding)>,
 }
 
+/// OpenClaw's CLI as the gateway `unit` runs it, with the `openclaw.json` the unit's environment
+/// names for `state_dir`, keeping its own state in `cli_state`; `None` when the unit does not
+/// run OpenClaw's `gateway` command.
+pub fn gateway_cli<'a>(
+    systemctl: &'a Systemctl,
+    unit: &str,
+    state_dir: &Path,
+    cli_state: &Path,
+) -> Result<Option<GatewayCli<'a>>> {
+    GatewayCli::for_unit(
+        systemctl,
+        unit,
+        |context| config_path(&context.environment, state_dir),
+        cli_state,
+    )
+}
+
 /// Anthropic profile ids in a `models.authStatus` answer (any release's shape).
 pub fn anthropic_profiles(auth_status: &Value) -> Vec<String> {
     auth_status["providers"]
@@ -301,12 +318,7 @@ pub fn prove(
 ) -> Result<GatewayProof> {
     let variable = token.kind().variable();
     let mut proof = GatewayProof::empty();
-    let cli = GatewayCli::for_unit(
-        systemctl,
-        unit,
-        |context| config_path(&context.environment, state_dir),
-        &options.cli_state,
-    )?;
+    let cli = gateway_cli(systemctl, unit, state_dir, &options.cli_state)?;
     let unit_env = cli
         .as_ref()
         .map(|c| c.context().environment.clone())

@@ -1,6 +1,7 @@
 //! The token as an OpenClaw secret reference (`--delivery secret-ref`, DESIGN.md section 10):
-//! what is set up where, and how OpenClaw's answers are read. Pure; the CLI calls are in
-//! `GatewayCli` and the flow in `sync::by_reference`.
+//! what is set up where, and how OpenClaw's answers are read. Pure but for reading
+//! `openclaw.json` ([`provider_in`]); the CLI calls are in `GatewayCli` and the flow in
+//! `sync::by_reference`.
 //!
 //! - The token lives in one file, [`secret_file`] (`<state>/secrets/openclaw-token-sync.token`,
 //!   0600 in a 0700 directory, owned by the gateway's user, one link, the token and a newline).
@@ -89,6 +90,15 @@ pub fn provider_config(config_text: Option<&str>, file: &Path) -> ProviderConfig
     } else {
         ProviderConfig::Different
     }
+}
+
+/// What the `openclaw.json` at `config` says about our provider (unreadable: missing).
+pub fn provider_in(config: &Path, file: &Path) -> ProviderConfig {
+    let text = crate::host::fsutil::read_regular(config)
+        .ok()
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    provider_config(text.as_deref(), file)
 }
 
 /// Whether a store's profile body is our reference.

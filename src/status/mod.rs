@@ -717,7 +717,7 @@ fn check_gateway_runtime(
     };
     let proof_options = ProofOptions {
         user_name: systemctl.user_name().to_owned(),
-        cli_state: paths.state_dir.join("openclaw-cli"),
+        cli_state: paths.cli_state(),
         home: paths.home.clone(),
         agents: proof::agent_ids(&stores::discover_agents(state_dir, &paths.home).0),
         probe: options.probe,

@@ -11,7 +11,7 @@ use crate::host::systemd::Systemctl;
 use crate::openclaw::gateway_rpc::{Call, GatewayCli, Release};
 use crate::openclaw::proof;
 use crate::openclaw::secret_ref::{self, ProviderConfig};
-use crate::openclaw::stores::{self, document::Document};
+use crate::openclaw::stores;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -41,14 +41,9 @@ pub(super) fn check(
     check_file(findings, &file, uid);
     check_profiles(findings, openclaw_state, &paths.home);
     check_leftovers(findings, paths);
-    let cli = GatewayCli::for_unit(
-        systemctl,
-        unit,
-        |context| proof::config_path(&context.environment, openclaw_state),
-        &paths.state_dir.join("openclaw-cli"),
-    )
-    .ok()
-    .flatten();
+    let cli = proof::gateway_cli(systemctl, unit, openclaw_state, &paths.cli_state())
+        .ok()
+        .flatten();
     let Some(cli) = cli else {
         findings.add(
             "reference-provider",
@@ -59,11 +54,7 @@ pub(super) fn check(
         );
         return;
     };
-    let config = crate::host::fsutil::read_regular(cli.config_path())
-        .ok()
-        .flatten()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    match secret_ref::provider_config(config.as_deref(), &file) {
+    match secret_ref::provider_in(cli.config_path(), &file) {
         ProviderConfig::Ours => findings.ok(
             "reference-provider",
             format!(
@@ -144,11 +135,9 @@ fn check_profiles(findings: &mut Findings, openclaw_state: &Path, home: &Path) {
     let (agents, _) = stores::discover_agents(openclaw_state, home);
     // An id may have two directories (`<state>/agents/<id>/agent/` and its `agentDir`).
     let refers = |agent: &stores::Agent| {
-        stores::stores_in(agent, openclaw_state).iter().any(|d| {
-            matches!(d.store.documents(), Ok(Some(documents)) if Document::parse(&documents.profiles)
-                .and_then(|doc| doc.reference_profile_ids())
-                .is_ok_and(|ids| ids.contains(secret_ref::PROFILE)))
-        })
+        stores::stores_in(agent, openclaw_state)
+            .iter()
+            .any(|d| d.store.holds_reference())
     };
     let mut ids: Vec<&str> = agents.iter().map(stores::Agent::gateway_id).collect();
     ids.sort_unstable();
@@ -216,15 +205,10 @@ fn check_resolves(
     openclaw_state: &Path,
     paths: &ManagedPaths,
 ) {
-    let audit = cli.run_local(
-        &["secrets", "audit", "--json"],
-        openclaw_state,
-        Duration::from_secs(90),
-    );
-    let report = audit.ok().and_then(|(_, stdout, _)| {
-        let start = stdout.find('{')?;
-        serde_json::from_str::<serde_json::Value>(&stdout[start..]).ok()
-    });
+    let report = cli
+        .secrets_audit(openclaw_state)
+        .ok()
+        .and_then(|report| report.ok());
     // Anthropic lines left in the files `env` delivery writes are the env-leftovers finding.
     let managed = [
         paths.dot_env.as_path(),

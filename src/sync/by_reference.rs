@@ -27,7 +27,7 @@
 //! so and fails before writing.
 
 use super::report::{self, GatewayAction, Outcome, SyncReport};
-use super::{SyncOptions, PRE_PROBE_TIMEOUT};
+use super::SyncOptions;
 use crate::anthropic_probe::{self, Verdict};
 use crate::aws::FetchedSecret;
 use crate::error::{Error, Result};
@@ -39,7 +39,7 @@ use crate::host::systemd::{Manager, Systemctl};
 use crate::openclaw::gateway_rpc::{Call, GatewayCli, Release};
 use crate::openclaw::proof::{self, GatewayProof, ProbeReport, ProbeVia, ProofMethod};
 use crate::openclaw::secret_ref::{self, Delivery, ProviderConfig};
-use crate::openclaw::stores::document::{Cleaning, Document, ProfileSelector};
+use crate::openclaw::stores::document::{Cleaning, ProfileSelector};
 use crate::openclaw::stores::{self, Agent, CredentialStore};
 use crate::secret::Token;
 use std::path::{Path, PathBuf};
@@ -178,7 +178,7 @@ pub(super) fn sync(
         }),
         provider_current: proven
             .and_then(|p| p.config_path.as_deref())
-            .is_some_and(|config| provider_in(config, &file) == ProviderConfig::Ours),
+            .is_some_and(|config| secret_ref::provider_in(config, &file) == ProviderConfig::Ours),
         restart_pending: std::fs::symlink_metadata(paths.restart_marker()).is_ok(),
     };
     let action = decide(&facts);
@@ -204,7 +204,11 @@ pub(super) fn sync(
         // Anthropic rejects must not keep it down).
         resume(systemctl, options, paths)?;
     }
-    let already_probed = probe_first(options, systemctl, &openclaw, secret, &facts, &mut report)?;
+    let already_probed = if options.probe && facts.token_changed() {
+        super::probe_new_token(options, systemctl, &openclaw, secret, &mut report.warnings)?
+    } else {
+        None
+    };
     let last_good = proven.and_then(|p| last_good(&file, &p.fingerprint));
     let run = Run {
         options,
@@ -272,7 +276,7 @@ impl Stores {
             self.found
                 .iter()
                 .filter(|(a, _)| a.gateway_id() == agent.gateway_id())
-                .any(|(_, store)| holds_reference(store.as_ref()))
+                .any(|(_, store)| store.holds_reference())
         })
     }
 
@@ -313,15 +317,6 @@ impl Stores {
     }
 }
 
-fn holds_reference(store: &dyn CredentialStore) -> bool {
-    let Ok(Some(documents)) = store.documents() else {
-        return false;
-    };
-    Document::parse(&documents.profiles)
-        .and_then(|document| document.reference_profile_ids())
-        .is_ok_and(|ids| ids.contains(secret_ref::PROFILE))
-}
-
 /// The file's content for `token`.
 fn file_content(token: &Token) -> Zeroizing<Vec<u8>> {
     let mut content = Zeroizing::new(token.expose().as_bytes().to_vec());
@@ -356,15 +351,6 @@ fn last_good(file: &Path, fingerprint: &crate::secret::Fingerprint) -> Option<Ze
     let text = Zeroizing::new(String::from_utf8(found.content.to_vec()).ok()?);
     let token = Token::parse(Zeroizing::new(text.trim_end().to_owned())).ok()?;
     (token.fingerprint() == fingerprint).then_some(found.content)
-}
-
-/// What an `openclaw.json` says about our provider.
-fn provider_in(config: &Path, file: &Path) -> ProviderConfig {
-    let text = fsutil::read_regular(config)
-        .ok()
-        .flatten()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    secret_ref::provider_config(text.as_deref(), file)
 }
 
 /// What `env` delivery left: our drop-in and `~/.openclaw-env` (removed), Anthropic lines in
@@ -427,43 +413,6 @@ fn file_reports(file: &Path, current: bool, leftovers: &[Leftover]) -> Vec<repor
     reports
 }
 
-/// A token about to be written goes to Anthropic first: one it rejects changes nothing.
-fn probe_first(
-    options: &SyncOptions,
-    systemctl: &Systemctl,
-    openclaw: &Path,
-    secret: &FetchedSecret,
-    facts: &Facts,
-    report: &mut SyncReport,
-) -> Result<Option<(String, anthropic_probe::Finding)>> {
-    if !options.probe || !facts.token_changed() {
-        return Ok(None);
-    }
-    let unit_env = systemctl
-        .exec_context(&options.unit)
-        .map(|c| c.start_environment())
-        .unwrap_or_default();
-    let base = proof::probe_target(&unit_env, openclaw, options.anthropic_base_url.as_deref());
-    let finding = anthropic_probe::probe(&base, &secret.token, PRE_PROBE_TIMEOUT);
-    match finding.verdict {
-        Verdict::Rejected => Err(Error::TokenRejected(format!(
-            "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
-            secret.token.fingerprint(),
-            secret.version_id,
-            finding.detail
-        ))),
-        Verdict::Inconclusive => {
-            report.warnings.push(format!(
-                "could not check the new token {} with {base} before applying it ({}); applied anyway",
-                secret.token.fingerprint(),
-                finding.detail
-            ));
-            Ok(None)
-        }
-        Verdict::Accepted => Ok(Some((base, finding))),
-    }
-}
-
 /// One applying run's context.
 struct Run<'a> {
     options: &'a SyncOptions,
@@ -485,11 +434,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn cli(&self) -> Result<GatewayCli<'_>> {
-        GatewayCli::for_unit(
+        proof::gateway_cli(
             self.systemctl,
             &self.options.unit,
-            |context| proof::config_path(&context.environment, self.openclaw),
-            &self.paths.state_dir.join("openclaw-cli"),
+            self.openclaw,
+            &self.paths.cli_state(),
         )?
         .ok_or_else(|| {
             Error::config(format!(
@@ -600,9 +549,7 @@ impl Run<'_> {
                 error: None,
             })
             .collect();
-        let config = fsutil::read_regular(cli.config_path())?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        let provider = secret_ref::provider_config(config.as_deref(), self.file);
+        let provider = secret_ref::provider_in(cli.config_path(), self.file);
         let set_up = provider != ProviderConfig::Ours || !stores.every_agent_refers();
         if set_up {
             self.secrets_apply(cli, &secret_ref::setup_plan(self.file, &stores.agent_ids()))?;
@@ -875,9 +822,7 @@ impl Run<'_> {
     /// and the gateway drops the reference (reload, or restart).
     fn take_down(&self, cli: &GatewayCli<'_>, stores: &Stores, restarted: bool) -> Result<()> {
         stores.clean(&ProfileSelector::default())?;
-        let config = fsutil::read_regular(cli.config_path())?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        if secret_ref::provider_config(config.as_deref(), self.file) != ProviderConfig::Missing {
+        if secret_ref::provider_in(cli.config_path(), self.file) != ProviderConfig::Missing {
             apply_plan(cli, self.paths, self.openclaw, &secret_ref::removal_plan())?;
         }
         super::apply::remove_file(self.file)?;
@@ -920,17 +865,7 @@ fn probe_finding(status: &str) -> anthropic_probe::Finding {
 /// `openclaw secrets audit --json`: a finding about the reference fails the proof. Plaintext
 /// findings in the env files about to lose their Anthropic lines (`removed`) are not.
 fn audit(cli: &GatewayCli<'_>, openclaw: &Path, removed: &[&Path]) -> Result<()> {
-    let (_, stdout, stderr) =
-        cli.run_local(&["secrets", "audit", "--json"], openclaw, CLI_LIMIT)?;
-    let report: serde_json::Value = stdout
-        .find('{')
-        .and_then(|start| serde_json::from_str(&stdout[start..]).ok())
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "openclaw secrets audit printed no report: {}",
-                crate::openclaw::gateway_rpc::short(&stderr)
-            ))
-        })?;
+    let report = cli.secrets_audit(openclaw)?.map_err(Error::failed)?;
     let problems = secret_ref::audit_problems(&report, removed);
     if problems.is_empty() {
         Ok(())

@@ -686,35 +686,17 @@ fn sync_unit(
             Action::Restart { reason, .. } => reason != decide::RestartReason::Resume,
             _ => false,
         };
-    let mut already_probed = None;
-    if options.probe && writes_token {
-        let unit_env = systemctl
-            .exec_context(&options.unit)
-            .map(|c| c.start_environment())
-            .unwrap_or_default();
-        let base = proof::probe_target(
-            &unit_env,
+    let already_probed = if options.probe && writes_token {
+        probe_new_token(
+            options,
+            systemctl,
             &openclaw_state,
-            options.anthropic_base_url.as_deref(),
-        );
-        let finding = crate::anthropic_probe::probe(&base, token, PRE_PROBE_TIMEOUT);
-        match finding.verdict {
-            crate::anthropic_probe::Verdict::Rejected => {
-                return Err(Error::TokenRejected(format!(
-                    "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
-                    token.fingerprint(),
-                    secret.version_id,
-                    finding.detail
-                )))
-            }
-            crate::anthropic_probe::Verdict::Inconclusive => report.warnings.push(format!(
-                "could not check the new token {} with {base} before applying it ({}); applied anyway",
-                token.fingerprint(),
-                finding.detail
-            )),
-            crate::anthropic_probe::Verdict::Accepted => already_probed = Some((base, finding)),
-        }
-    }
+            secret,
+            &mut report.warnings,
+        )?
+    } else {
+        None
+    };
     let applier = Applier {
         plan: &plan,
         token,
@@ -855,7 +837,7 @@ fn sync_unit(
             &openclaw_state,
             ProofOptions {
                 user_name: target.name.clone(),
-                cli_state: paths.state_dir.join("openclaw-cli"),
+                cli_state: paths.cli_state(),
                 home: paths.home.clone(),
                 agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),
                 probe: options.probe,
@@ -911,6 +893,47 @@ fn sync_unit(
     state::save(&paths.state_file(), &new_state)?;
     Ok(report)
 }
+/// A new token goes to Anthropic before it goes anywhere else (both deliveries): one it rejects
+/// is an error that changed nothing; an answer that proves nothing is a warning. Returns where
+/// the probe went and what it found when Anthropic accepted the token, for the proof to reuse.
+pub(super) fn probe_new_token(
+    options: &SyncOptions,
+    systemctl: &Systemctl,
+    openclaw_state: &std::path::Path,
+    secret: &aws::FetchedSecret,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(String, crate::anthropic_probe::Finding)>> {
+    use crate::anthropic_probe::Verdict;
+    let token = &secret.token;
+    let unit_env = systemctl
+        .exec_context(&options.unit)
+        .map(|c| c.start_environment())
+        .unwrap_or_default();
+    let base = proof::probe_target(
+        &unit_env,
+        openclaw_state,
+        options.anthropic_base_url.as_deref(),
+    );
+    let finding = crate::anthropic_probe::probe(&base, token, PRE_PROBE_TIMEOUT);
+    match finding.verdict {
+        Verdict::Rejected => Err(Error::TokenRejected(format!(
+            "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
+            token.fingerprint(),
+            secret.version_id,
+            finding.detail
+        ))),
+        Verdict::Inconclusive => {
+            warnings.push(format!(
+                "could not check the new token {} with {base} before applying it ({}); applied anyway",
+                token.fingerprint(),
+                finding.detail
+            ));
+            Ok(None)
+        }
+        Verdict::Accepted => Ok(Some((base, finding))),
+    }
+}
+
 /// Switching back to `env` delivery: OpenClaw's own `secrets apply` removes our provider from
 /// `openclaw.json` (the stores no longer hold the profile: `env` cleaning removed it), and the
 /// secret file goes. A forgotten reference would outrank the environment token for good.
@@ -920,14 +943,9 @@ fn undo_reference(
     paths: &ManagedPaths,
     openclaw_state: &std::path::Path,
 ) -> Result<()> {
-    use crate::openclaw::{gateway_rpc::GatewayCli, secret_ref};
+    use crate::openclaw::secret_ref;
     let file = secret_ref::secret_file(openclaw_state);
-    let cli = GatewayCli::for_unit(
-        systemctl,
-        unit,
-        |context| proof::config_path(&context.environment, openclaw_state),
-        &paths.state_dir.join("openclaw-cli"),
-    )?;
+    let cli = proof::gateway_cli(systemctl, unit, openclaw_state, &paths.cli_state())?;
     // The profiles first, whatever `--profile-id` narrowed the `env` cleaning to.
     let (agents, _) = crate::openclaw::stores::discover_agents(openclaw_state, &paths.home);
     let references = ProfileSelector {
@@ -940,10 +958,7 @@ fn undo_reference(
         }
     }
     if let Some(cli) = cli {
-        let config = fsutil::read_regular(cli.config_path())?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-        if secret_ref::provider_config(config.as_deref(), &file)
-            != secret_ref::ProviderConfig::Missing
+        if secret_ref::provider_in(cli.config_path(), &file) != secret_ref::ProviderConfig::Missing
         {
             tracing::info!("removing the secret reference's provider");
             by_reference::apply_plan(&cli, paths, openclaw_state, &secret_ref::removal_plan())?;

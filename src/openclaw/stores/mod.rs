@@ -48,6 +48,16 @@ pub trait CredentialStore {
     /// change made since `inspect` is not lost) and says what was removed.
     fn clean(&self, selector: &ProfileSelector) -> Result<Cleaning, Error>;
 
+    /// Whether its profiles hold our secret reference (`--delivery secret-ref`); reads only.
+    fn holds_reference(&self) -> bool {
+        let Ok(Some(documents)) = self.documents() else {
+            return false;
+        };
+        document::Document::parse(&documents.profiles)
+            .and_then(|document| document.reference_profile_ids())
+            .is_ok_and(|ids| ids.contains(crate::openclaw::secret_ref::PROFILE))
+    }
+
     /// What cleaning would remove; reads only.
     fn inspect(&self, selector: &ProfileSelector) -> Result<Cleaning, Error> {
         let Some(documents) = self.documents()? else {
