@@ -43,11 +43,12 @@ use crate::host::systemd::{
 use crate::openclaw::discovery::Memo;
 use crate::openclaw::proof::{self, ProofOptions};
 pub use crate::openclaw::secret_ref::Delivery;
+use crate::openclaw::state_dir::StateDir;
 use crate::openclaw::stores::document::ProfileSelector;
 use apply::{Applier, Running, StoreResults};
 use decide::Action;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 pub use targets::{ResolvedUser, SecretRef, TargetSpec};
 
@@ -225,42 +226,74 @@ fn run_groups(
     let root_default =
         root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
     let groups = targets::plan(specs, &resolved, system, root_default);
-    let group_user = |group: &targets::Group| -> Result<TargetUser> {
-        match users.get(group.target) {
-            Some(user) => Ok(user.clone()),
-            None => privileges::resolve(Some(&group.user), None),
-        }
-    };
-
     if let [group] = groups.as_slice() {
-        let target = group_user(group)?;
-        let secrets = secret_refs(group);
-        let (runtime, configs) = aws_configs(options, &secrets, privileges::must_drop(&target))?;
-        if group.needs_root() {
-            privileges::act_as(&target)?;
-        } else {
-            privileges::drop_to(&target)?;
-        }
-        let _lock = lock_user(options, &target)?;
-        let fetched = fetch(&runtime, &configs, &secrets);
-        drop(runtime);
-        if let [(_, Err((message, code)))] = fetched.iter().collect::<Vec<_>>().as_slice() {
-            return Err(Error::Reported {
-                message: message.clone(),
-                exit_code: *code,
-            });
-        }
-        let mut gateways = run_group(options, group, &target, &fetched, true)?;
-        if let [only] = gateways.as_mut_slice() {
-            if only.result.is_err() {
-                let only = gateways.pop().expect("one gateway");
-                return Err(only.result.expect_err("an error"));
-            }
-        }
-        return Ok(SyncRun { gateways });
+        return run_one_user(options, group, &group_user(users, group)?);
     }
+    run_user_workers(options, &groups, users, root_default)
+}
 
-    // Several users: this root process fetches every secret once, then one child per user.
+/// The user a group runs as: its target's, or the user a system unit names.
+fn group_user(users: &[TargetUser], group: &targets::Group) -> Result<TargetUser> {
+    match users.get(group.target) {
+        Some(user) => Ok(user.clone()),
+        None => privileges::resolve(Some(&group.user), None),
+    }
+}
+
+/// Becomes the group's user: acting as it when its units need root, dropping to it otherwise.
+fn enter_user(group: &targets::Group, target: &TargetUser) -> Result<()> {
+    if group.needs_root() {
+        privileges::act_as(target)
+    } else {
+        privileges::drop_to(target)
+    }
+}
+
+/// A failure that stands for every gateway of the user.
+fn every_gateway_failed(user: &str, err: Error) -> GatewayRun {
+    GatewayRun {
+        user: user.to_owned(),
+        unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
+        result: Err(err),
+    }
+}
+
+/// One user: in this process, as that user; a single gateway's error is the run's error.
+fn run_one_user(
+    options: &SyncOptions,
+    group: &targets::Group,
+    target: &TargetUser,
+) -> Result<SyncRun> {
+    let secrets = secret_refs(group);
+    let (runtime, configs) = aws_configs(options, &secrets, privileges::must_drop(target))?;
+    enter_user(group, target)?;
+    let _lock = lock_user(options, target)?;
+    let fetched = fetch(&runtime, &configs, &secrets);
+    drop(runtime);
+    if let [(_, Err((message, code)))] = fetched.iter().collect::<Vec<_>>().as_slice() {
+        return Err(Error::Reported {
+            message: message.clone(),
+            exit_code: *code,
+        });
+    }
+    let mut gateways = run_group(options, group, target, &fetched, true)?;
+    if let [only] = gateways.as_mut_slice() {
+        if only.result.is_err() {
+            let only = gateways.pop().expect("one gateway");
+            return Err(only.result.expect_err("an error"));
+        }
+    }
+    Ok(SyncRun { gateways })
+}
+
+/// Several users: this root process fetches every secret once, then one child per user.
+fn run_user_workers(
+    options: &SyncOptions,
+    groups: &[targets::Group],
+    users: &[TargetUser],
+    root_default: bool,
+) -> Result<SyncRun> {
+    let root = nix::unistd::geteuid().is_root();
     let run_lock = if options.dry_run || !root {
         None
     } else {
@@ -276,52 +309,57 @@ fn run_groups(
     let mut fetched = fetch(&runtime, &configs, &secrets);
     drop(runtime);
     let mut gateways = Vec::new();
-    for group in &groups {
-        let target = match group_user(group) {
+    for group in groups {
+        let target = match group_user(users, group) {
             Ok(target) => target,
             Err(err) => {
-                gateways.push(GatewayRun {
-                    user: group.user.clone(),
-                    unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
-                    result: Err(err),
-                });
+                gateways.push(every_gateway_failed(&group.user, err));
                 continue;
             }
         };
         let runs = workers::in_child(&target.name, options.user_timeout, || {
-            // The worker goes on as the user: it keeps only its own secrets (the others are
-            // zeroized in its copy of memory) and no descriptor of root's lock.
-            let own = secret_refs(group);
-            fetched.retain(|secret, _| own.contains(secret));
-            if let Some(lock) = &run_lock {
-                lock.forget_in_child();
-            }
-            let entered = if group.needs_root() {
-                privileges::act_as(&target)
-            } else {
-                privileges::drop_to(&target)
-            };
-            let result = entered
-                .and_then(|()| lock_user(options, &target))
-                .and_then(|lock| {
-                    // Root's own default target next to system gateways: root's user units
-                    // only when there are some (no phantom default unit for root).
-                    let fallback = !(root_default && group.uid == 0);
-                    let runs = run_group(options, group, &target, &fetched, fallback);
-                    drop(lock);
-                    runs
-                });
-            result.unwrap_or_else(|err| {
-                vec![GatewayRun {
-                    user: target.name.clone(),
-                    unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
-                    result: Err(err),
-                }]
-            })
+            sync_in_worker(
+                options,
+                group,
+                &target,
+                &mut fetched,
+                run_lock.as_ref(),
+                root_default,
+            )
         })?;
         gateways.extend(runs);
     }
     Ok(SyncRun { gateways })
+}
+
+/// A user's worker, in its child process: becomes the user, takes the user's lock and syncs the
+/// group; a failure before the gateways are named stands for all of them.
+fn sync_in_worker(
+    options: &SyncOptions,
+    group: &targets::Group,
+    target: &TargetUser,
+    fetched: &mut Secrets,
+    run_lock: Option<&Lock>,
+    root_default: bool,
+) -> Vec<GatewayRun> {
+    // The worker goes on as the user: it keeps only its own secrets (the others are
+    // zeroized in its copy of memory) and no descriptor of root's lock.
+    let own = secret_refs(group);
+    fetched.retain(|secret, _| own.contains(secret));
+    if let Some(lock) = run_lock {
+        lock.forget_in_child();
+    }
+    let result = enter_user(group, target)
+        .and_then(|()| lock_user(options, target))
+        .and_then(|lock| {
+            // Root's own default target next to system gateways: root's user units
+            // only when there are some (no phantom default unit for root).
+            let fallback = !(root_default && group.uid == 0);
+            let runs = run_group(options, group, target, fetched, fallback);
+            drop(lock);
+            runs
+        });
+    result.unwrap_or_else(|err| vec![every_gateway_failed(&target.name, err)])
 }
 
 /// The system manager's OpenClaw gateway units with the users they run as; none when there is
@@ -432,17 +470,7 @@ fn run_group(
         .filter_map(|i| i.unit.as_deref())
         .collect();
     let mut gateways = Vec::new();
-    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
-    let mut memos = [Manager::User, Manager::System].map(|manager| {
-        let name = match manager {
-            Manager::User => "discovery-user.json",
-            Manager::System => "discovery-system.json",
-        };
-        (
-            manager,
-            Memo::load(Some(own_state.join(name)), options.force),
-        )
-    });
+    let mut memos = load_memos(options, target);
     for item in &group.items {
         let systemctl = Systemctl::for_manager(target.clone(), item.manager);
         let memo = &mut memos
@@ -453,35 +481,13 @@ fn run_group(
         let units = match &item.unit {
             Some(unit) => vec![unit.clone()],
             None => {
-                let found = match memo.gateways(&systemctl) {
-                    Ok(found) => found.into_iter().map(|g| g.unit).collect(),
-                    Err(err) => {
-                        tracing::info!(error = %err, user = target.name, "gateway discovery failed");
-                        Vec::new()
+                let only_item = group.items.len() == 1 && fallback;
+                match discovered_units(options, target, &systemctl, memo, &named, only_item) {
+                    Ok(units) => units,
+                    Err(unreachable) => {
+                        gateways.push(every_gateway_failed(&target.name, unreachable));
+                        continue;
                     }
-                };
-                let found: Vec<String> = found
-                    .into_iter()
-                    .filter(|u: &String| !named.contains(&u.as_str()))
-                    .collect();
-                if found.is_empty() && group.items.len() == 1 && fallback {
-                    // The user's only gateway would be the default unit: when their manager
-                    // cannot be asked, the run fails before anything is written, with the
-                    // manager's hint (linger; for root's own manager, `--user NAME`).
-                    // `--no-restart` still writes the files alone.
-                    if !options.no_restart {
-                        if let Err(unreachable) = systemctl.manager_reachable() {
-                            gateways.push(GatewayRun {
-                                user: target.name.clone(),
-                                unit: EVERY_GATEWAY_OF_THE_USER.to_owned(),
-                                result: Err(unreachable),
-                            });
-                            continue;
-                        }
-                    }
-                    vec![options.unit.clone()]
-                } else {
-                    found
                 }
             }
         };
@@ -502,42 +508,119 @@ fn run_group(
             }
             None => return Err(Error::failed("internal error: a secret was not fetched")),
         };
-        if units.len() > 1 && item.state_dir.is_some() {
-            return Err(Error::config(format!(
-                "--state-dir names one OpenClaw state directory, but this user runs {} gateways ({}): name the gateway with --unit",
-                units.len(),
-                units.join(", ")
-            )));
-        }
-        for unit in units {
-            let one = SyncOptions {
-                unit: unit.clone(),
-                state_dir: item.state_dir.clone(),
-                secret_id: item.secret.secret_id.clone(),
-                json_key: item.secret.json_key.clone(),
-                version_stage: item.secret.version_stage.clone(),
-                discover: item.unit.is_none(),
-                delivery: item.delivery,
-                ..options.clone()
-            };
-            let result = sync_unit(&one, target, &systemctl, memo, secret);
-            gateways.push(GatewayRun {
-                user: target.name.clone(),
-                unit,
-                result,
-            });
-        }
+        gateways.extend(sync_item_units(
+            options, item, target, &systemctl, memo, secret, units,
+        )?);
     }
-    // A failed run writes nothing of ours either (the memo included): a rejected token leaves
-    // every file as it was.
+    save_memos(options, target, &gateways, &mut memos);
+    Ok(gateways)
+}
+
+/// The user's memos of gateway discovery, one per manager.
+fn load_memos(options: &SyncOptions, target: &TargetUser) -> [(Manager, Memo); 2] {
+    let own_state = ManagedPaths::new(&target.home, &options.unit, &target.home).state_dir;
+    [Manager::User, Manager::System].map(|manager| {
+        let name = match manager {
+            Manager::User => "discovery-user.json",
+            Manager::System => "discovery-system.json",
+        };
+        (
+            manager,
+            Memo::load(Some(own_state.join(name)), options.force),
+        )
+    })
+}
+
+/// Saves the memos (refreshed first when the run changed something). A failed run writes
+/// nothing of ours either (the memo included): a rejected token leaves every file as it was.
+fn save_memos(
+    options: &SyncOptions,
+    target: &TargetUser,
+    gateways: &[GatewayRun],
+    memos: &mut [(Manager, Memo); 2],
+) {
     if !options.dry_run && gateways.iter().all(|g| g.result.is_ok()) {
-        let changed_world = !all_unchanged(&gateways);
-        for (manager, memo) in &mut memos {
+        let changed_world = !all_unchanged(gateways);
+        for (manager, memo) in memos {
             if changed_world {
                 memo.refresh(&Systemctl::for_manager(target.clone(), *manager));
             }
             memo.save();
         }
+    }
+}
+
+/// The units of an item without a unit: every gateway unit of its manager that no other item
+/// names; the default unit when none is found and `only_item` (the user's only gateway would be
+/// the default unit). An error: that manager cannot be asked, for the user's only gateway.
+fn discovered_units(
+    options: &SyncOptions,
+    target: &TargetUser,
+    systemctl: &Systemctl,
+    memo: &mut Memo,
+    named: &[&str],
+    only_item: bool,
+) -> Result<Vec<String>> {
+    let found = match memo.gateways(systemctl) {
+        Ok(found) => found.into_iter().map(|g| g.unit).collect(),
+        Err(err) => {
+            tracing::info!(error = %err, user = target.name, "gateway discovery failed");
+            Vec::new()
+        }
+    };
+    let found: Vec<String> = found
+        .into_iter()
+        .filter(|u: &String| !named.contains(&u.as_str()))
+        .collect();
+    if found.is_empty() && only_item {
+        // The user's only gateway would be the default unit: when their manager
+        // cannot be asked, the run fails before anything is written, with the
+        // manager's hint (linger; for root's own manager, `--user NAME`).
+        // `--no-restart` still writes the files alone.
+        if !options.no_restart {
+            systemctl.manager_reachable()?;
+        }
+        Ok(vec![options.unit.clone()])
+    } else {
+        Ok(found)
+    }
+}
+
+/// Syncs each unit of one item with its secret, one options set per unit.
+fn sync_item_units(
+    options: &SyncOptions,
+    item: &targets::WorkItem,
+    target: &TargetUser,
+    systemctl: &Systemctl,
+    memo: &mut Memo,
+    secret: &aws::FetchedSecret,
+    units: Vec<String>,
+) -> Result<Vec<GatewayRun>> {
+    if units.len() > 1 && item.state_dir.is_some() {
+        return Err(Error::config(format!(
+            "--state-dir names one OpenClaw state directory, but this user runs {} gateways ({}): name the gateway with --unit",
+            units.len(),
+            units.join(", ")
+        )));
+    }
+    let mut gateways = Vec::new();
+    for unit in units {
+        let one = SyncOptions {
+            unit: unit.clone(),
+            state_dir: item.state_dir.clone(),
+            secret_id: item.secret.secret_id.clone(),
+            json_key: item.secret.json_key.clone(),
+            version_stage: item.secret.version_stage.clone(),
+            discover: item.unit.is_none(),
+            delivery: item.delivery,
+            ..options.clone()
+        };
+        let result = sync_unit(&one, target, systemctl, memo, secret);
+        gateways.push(GatewayRun {
+            user: target.name.clone(),
+            unit,
+            result,
+        });
     }
     Ok(gateways)
 }
@@ -600,13 +683,62 @@ fn sync_unit(
         &openclaw_state,
         systemctl.manager(),
     );
-    let token = &secret.token;
     if !options.dry_run && systemctl.manager() == Manager::User {
         migrate_legacy_records(&paths)?;
     }
     if options.delivery == Delivery::SecretRef {
         return by_reference::sync(options, target, systemctl, secret, &paths, state_dir);
     }
+    let unit = UnitSync {
+        options,
+        target,
+        systemctl,
+        secret,
+        paths: &paths,
+        openclaw_state: &openclaw_state,
+    };
+    sync_by_env(&unit, state_dir)
+}
+
+/// One gateway unit synced by `env` delivery: what every step of [`sync_by_env`] reads.
+#[derive(Clone, Copy)]
+struct UnitSync<'a> {
+    options: &'a SyncOptions,
+    target: &'a TargetUser,
+    systemctl: &'a Systemctl,
+    secret: &'a aws::FetchedSecret,
+    paths: &'a ManagedPaths,
+    openclaw_state: &'a Path,
+}
+
+/// What the gather step found for one unit.
+struct Gathered {
+    plan: plan::Plan,
+    marker: PathBuf,
+    cleanings_file: PathBuf,
+    cleaned_before: Option<state::StoreCleanings>,
+    facts: decide::Facts,
+    /// A reference of `secret-ref` delivery is left, and goes in this run.
+    reference_left: bool,
+}
+
+/// What applying the decision left for the proof and the state file.
+struct Applied {
+    outcome: GatewayOutcome,
+    cleaned: StoreResults,
+}
+
+/// `env` delivery of one unit: gather → decide → pre-probe → apply → prove → record.
+fn sync_by_env(unit: &UnitSync, state_dir: StateDir) -> Result<SyncReport> {
+    let UnitSync {
+        options,
+        target,
+        systemctl,
+        secret,
+        paths,
+        openclaw_state,
+    } = *unit;
+    let token = &secret.token;
 
     // Gather.
     let mut warnings = Vec::new();
@@ -614,61 +746,18 @@ fn sync_unit(
         only_ids: options.profile_ids.clone(),
         ..ProfileSelector::default()
     };
-    let plan = plan::build(
-        &paths,
-        &openclaw_state,
-        token,
-        options.shell_profile,
-        &selector,
-        &mut warnings,
-    )?;
-    let (previous, state_warning) = state::load(&paths.state_file());
-    warnings.extend(state_warning);
-    let marker = paths.restart_marker();
-    let cleanings_file = paths.cleanings_file();
-    let cleaned_before = state::load_cleanings(
-        &cleanings_file,
-        &secret.arn,
-        &secret.version_id,
-        token.fingerprint(),
-    );
-    let mut facts = facts::gather(
-        options,
-        secret,
-        &plan,
-        previous.as_ref(),
-        cleaned_before.as_ref(),
-        &marker,
-    );
-    // Back from `secret-ref` delivery: the reference goes (with the gateway stopped, after the
-    // stores lost the profile), and that is a change only a restart brings to the gateway.
-    let secret_file = crate::openclaw::secret_ref::secret_file(&openclaw_state);
-    // (A system unit's user could create the file to force restarts: there only the state
-    // counts.)
-    let reference_left = (systemctl.manager() == Manager::User && secret_file.exists())
-        || previous
-            .as_ref()
-            .is_some_and(|p| p.delivery == Delivery::SecretRef);
-    if reference_left {
-        facts.files.gateway_content = true;
-        facts.files.any_write = true;
-    }
-    let undo = || undo_reference(systemctl, &options.unit, &paths, &openclaw_state);
+    let Gathered {
+        plan,
+        marker,
+        cleanings_file,
+        cleaned_before,
+        mut facts,
+        reference_left,
+    } = gather(unit, &selector, &mut warnings)?;
+    let undo = || undo_reference(systemctl, &options.unit, paths, openclaw_state);
 
-    // Decide (twice when the unit matters: looking at it costs a systemctl call).
-    let mut decision = decide::decide(&facts);
-    let mut status = UnitStatus::default();
-    if decision.action == Action::AskUnit {
-        status = systemctl.show(&options.unit)?;
-        facts.unit =
-            facts::unit_facts(systemctl, &options.unit, &mut status, &facts, token, &paths)?;
-        decision = decide::decide(&facts);
-    }
-    tracing::debug!(
-        action = %decision.action.describe(),
-        stores = if decision.stores == decide::StoreStep::Hold { "hold" } else { "clean" },
-        "decided"
-    );
+    // Decide.
+    let (decision, status) = decide_with_unit(unit, &mut facts)?;
 
     let mut report = report::new(target, options, secret, &plan, warnings);
     report.state_dir = Some(state_dir);
@@ -679,18 +768,11 @@ fn sync_unit(
     // A new token goes to Anthropic before it goes anywhere else: one it rejects changes nothing
     // (the gateway keeps running on its current token), so neither the timer nor a push can
     // roll a revoked or mistyped token out (the push's brake counts this exit 1).
-    // (A resumed run is the exception: the gateway is down and must be started whatever.)
-    let writes_token = facts.files.gateway_content
-        && match decision.action {
-            Action::WriteOnly { .. } => true,
-            Action::Restart { reason, .. } => reason != decide::RestartReason::Resume,
-            _ => false,
-        };
-    let already_probed = if options.probe && writes_token {
+    let already_probed = if options.probe && writes_new_token(&facts, &decision.action) {
         probe_new_token(
             options,
             systemctl,
-            &openclaw_state,
+            openclaw_state,
             secret,
             &mut report.warnings,
         )?
@@ -716,22 +798,162 @@ fn sync_unit(
     };
 
     // Apply.
+    let Some(Applied { outcome, cleaned }) =
+        apply_decision(unit, &applier, decision.action, &status, &mut report)?
+    else {
+        return Ok(report);
+    };
+
+    // Entries this restart removed that the start brought straight back are reported as held.
+    let recheck = (report.gateway.action == GatewayAction::Restarted).then_some(&selector);
+    report.stores = report::stores(
+        &plan,
+        Some(&cleaned),
+        decision.stores,
+        &report::held_reason(paths),
+        recheck,
+    );
+    if outcome == GatewayOutcome::Verified {
+        prove_gateway(unit, &plan, &marker, already_probed, &mut report)?;
+    }
+    record_applied(unit, outcome, report)
+}
+
+/// The gather step: the plan (desired files and store edits next to what is on disk), the
+/// records of earlier runs (state file, `restart-pending` marker, store cleanings of this
+/// version) and the facts the decision reads from them.
+fn gather(
+    unit: &UnitSync,
+    selector: &ProfileSelector,
+    warnings: &mut Vec<String>,
+) -> Result<Gathered> {
+    let UnitSync {
+        options,
+        systemctl,
+        secret,
+        paths,
+        openclaw_state,
+        ..
+    } = *unit;
+    let token = &secret.token;
+    let plan = plan::build(
+        paths,
+        openclaw_state,
+        token,
+        options.shell_profile,
+        selector,
+        warnings,
+    )?;
+    let (previous, state_warning) = state::load(&paths.state_file());
+    warnings.extend(state_warning);
+    let marker = paths.restart_marker();
+    let cleanings_file = paths.cleanings_file();
+    let cleaned_before = state::load_cleanings(
+        &cleanings_file,
+        &secret.arn,
+        &secret.version_id,
+        token.fingerprint(),
+    );
+    let mut facts = facts::gather(
+        options,
+        secret,
+        &plan,
+        previous.as_ref(),
+        cleaned_before.as_ref(),
+        &marker,
+    );
+    // Back from `secret-ref` delivery: the reference goes (with the gateway stopped, after the
+    // stores lost the profile), and that is a change only a restart brings to the gateway.
+    let secret_file = crate::openclaw::secret_ref::secret_file(openclaw_state);
+    // (A system unit's user could create the file to force restarts: there only the state
+    // counts.)
+    let reference_left = (systemctl.manager() == Manager::User && secret_file.exists())
+        || previous
+            .as_ref()
+            .is_some_and(|p| p.delivery == Delivery::SecretRef);
+    if reference_left {
+        facts.files.gateway_content = true;
+        facts.files.any_write = true;
+    }
+    Ok(Gathered {
+        plan,
+        marker,
+        cleanings_file,
+        cleaned_before,
+        facts,
+        reference_left,
+    })
+}
+
+/// The decision, taken twice when it needs the unit (looking at it costs a systemctl call), with
+/// the unit's status when it was looked at.
+fn decide_with_unit(
+    unit: &UnitSync,
+    facts: &mut decide::Facts,
+) -> Result<(decide::Decision, UnitStatus)> {
+    let UnitSync {
+        options,
+        systemctl,
+        secret,
+        paths,
+        ..
+    } = *unit;
+    let mut decision = decide::decide(facts);
+    let mut status = UnitStatus::default();
+    if decision.action == Action::AskUnit {
+        status = systemctl.show(&options.unit)?;
+        facts.unit = facts::unit_facts(
+            systemctl,
+            &options.unit,
+            &mut status,
+            facts,
+            &secret.token,
+            paths,
+        )?;
+        decision = decide::decide(facts);
+    }
+    tracing::debug!(
+        action = %decision.action.describe(),
+        stores = if decision.stores == decide::StoreStep::Hold { "hold" } else { "clean" },
+        "decided"
+    );
+    Ok((decision, status))
+}
+
+/// Whether the action puts a new token in front of the gateway: files it reads change, by a
+/// write alone or a restart (a resumed run is the exception: the gateway is down and must be
+/// started whatever).
+fn writes_new_token(facts: &decide::Facts, action: &Action) -> bool {
+    facts.files.gateway_content
+        && match action {
+            Action::WriteOnly { .. } => true,
+            Action::Restart { reason, .. } => *reason != decide::RestartReason::Resume,
+            _ => false,
+        }
+}
+
+/// The apply step, the only side effects: what the action does to files, stores and the gateway,
+/// in the report. `None` when the report is already complete (a dry run, or nothing to do).
+fn apply_decision(
+    unit: &UnitSync,
+    applier: &Applier,
+    action: Action,
+    status: &UnitStatus,
+    report: &mut SyncReport,
+) -> Result<Option<Applied>> {
     let untouched_stores = || {
         report::stores(
-            &plan,
+            applier.plan,
             None,
-            decision.stores,
-            &report::held_reason(&paths),
+            applier.store_step,
+            &report::held_reason(unit.paths),
             None,
         )
     };
-    let cleaned: Option<StoreResults>;
-    let outcome = match decision.action {
-        Action::AskUnit => {
-            return Err(Error::failed(
-                "internal error: the decision still needs the unit's status",
-            ))
-        }
+    match action {
+        Action::AskUnit => Err(Error::failed(
+            "internal error: the decision still needs the unit's status",
+        )),
         Action::DryRun {
             result,
             would_restart,
@@ -741,134 +963,174 @@ fn sync_unit(
                 report.gateway.action = GatewayAction::WouldRestart;
             }
             report.stores = untouched_stores();
-            return Ok(report);
+            Ok(None)
         }
         Action::Report(action) => {
             report.gateway.action = action;
             report.stores = untouched_stores();
-            return Ok(report);
+            Ok(None)
         }
-        Action::Refuse(reason) => {
-            return Err(Error::Refused {
-                unit: options.unit.clone(),
-                reason,
-            })
-        }
+        Action::Refuse(reason) => Err(Error::Refused {
+            unit: unit.options.unit.clone(),
+            reason,
+        }),
         Action::WriteOnly {
             outcome,
             daemon_reload,
-        } => {
-            cleaned = Some(applier.write_and_clean()?);
-            if reference_left {
-                undo()?;
-            }
-            if daemon_reload {
-                systemctl.daemon_reload()?;
-            }
-            report.gateway.action = match outcome {
-                GatewayOutcome::UnitNotFound => {
-                    report.warnings.push(format!(
-                        "gateway unit {} not found for {}: files written, nothing restarted",
-                        options.unit, target.name
-                    ));
-                    // A unit that vanished while stopped by us cannot be started.
-                    apply::remove_marker(&marker)?;
-                    GatewayAction::UnitNotFound
-                }
-                GatewayOutcome::Inactive => {
-                    report.warnings.push(format!(
-                        "{} is stopped; left stopped (it reads the new token when started)",
-                        options.unit
-                    ));
-                    GatewayAction::Inactive
-                }
-                _ => GatewayAction::NotRestarted,
-            };
-            outcome
-        }
+        } => write_leaving_gateway(unit, applier, outcome, daemon_reload, report).map(Some),
         Action::Verify | Action::Restart { .. } => {
-            let running = match decision.action {
-                Action::Restart {
-                    reason,
-                    daemon_reload,
-                } => {
-                    tracing::info!(
-                        unit = options.unit,
-                        reason = reason.describe(),
-                        "restarting the gateway"
-                    );
-                    applier.restart(&status, daemon_reload)?
-                }
-                _ => applier.verify_or_restart(&status)?,
-            };
-            let Running {
-                restarted,
-                old_pid,
-                new_pid,
-                stores,
-            } = running;
-            report.gateway.action = if restarted {
-                GatewayAction::Restarted
-            } else {
-                GatewayAction::Verified
-            };
-            report.gateway.old_pid = old_pid;
-            report.gateway.new_pid = Some(new_pid);
-            cleaned = Some(stores);
-            GatewayOutcome::Verified
+            restart_or_verify(unit, applier, &action, status, report).map(Some)
         }
-    };
-
-    // Entries this restart removed that the start brought straight back are reported as held.
-    let recheck = (report.gateway.action == GatewayAction::Restarted).then_some(&selector);
-    report.stores = report::stores(
-        &plan,
-        cleaned.as_ref(),
-        decision.stores,
-        &report::held_reason(&paths),
-        recheck,
-    );
-    if outcome == GatewayOutcome::Verified {
-        // The process environment is right; now the gateway's own view, and a live probe.
-        let proven = proof::prove(
-            systemctl,
-            &options.unit,
-            token,
-            &openclaw_state,
-            ProofOptions {
-                user_name: target.name.clone(),
-                cli_state: paths.cli_state(),
-                home: paths.home.clone(),
-                agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),
-                probe: options.probe,
-                base_url: options.anthropic_base_url.clone(),
-                deadline: Instant::now() + options.verify.timeout,
-                already_probed: already_probed.clone(),
-            },
-        )
-        .and_then(|proof| match proof::rejection(&proof, token) {
-            Some(rejected) => Err(rejected),
-            None => Ok(proof),
-        });
-        let proof = match proven {
-            Ok(proof) => proof,
-            // A store that needs attention is often why (the gateway uses a re-imported
-            // profile): the error names it too, since the report is not printed.
-            Err(error) if report.stores_failed() => {
-                return Err(Error::WithStores {
-                    error: Box::new(error),
-                    stores: report::store_problems(&report.stores),
-                })
-            }
-            Err(error) => return Err(error),
-        };
-        tracing::info!(proof = %proof.describe(), "gateway proven");
-        report.warnings.extend(proof.notes.iter().cloned());
-        report.gateway.proof = Some(proof);
-        // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
-        apply::remove_marker(&marker)?;
     }
+}
 
+/// `WriteOnly`: the files written and the stores cleaned, the gateway left as it is (not found,
+/// stopped on purpose, or `--no-restart`), and what that means in the report.
+fn write_leaving_gateway(
+    unit: &UnitSync,
+    applier: &Applier,
+    outcome: GatewayOutcome,
+    daemon_reload: bool,
+    report: &mut SyncReport,
+) -> Result<Applied> {
+    let cleaned = applier.write_and_clean()?;
+    // Back from `secret-ref` delivery: the reference goes too.
+    if let Some(undo) = applier.after_clean {
+        undo()?;
+    }
+    if daemon_reload {
+        unit.systemctl.daemon_reload()?;
+    }
+    report.gateway.action = match outcome {
+        GatewayOutcome::UnitNotFound => {
+            report.warnings.push(format!(
+                "gateway unit {} not found for {}: files written, nothing restarted",
+                unit.options.unit, unit.target.name
+            ));
+            // A unit that vanished while stopped by us cannot be started.
+            apply::remove_marker(applier.marker)?;
+            GatewayAction::UnitNotFound
+        }
+        GatewayOutcome::Inactive => {
+            report.warnings.push(format!(
+                "{} is stopped; left stopped (it reads the new token when started)",
+                unit.options.unit
+            ));
+            GatewayAction::Inactive
+        }
+        _ => GatewayAction::NotRestarted,
+    };
+    Ok(Applied { outcome, cleaned })
+}
+
+/// `Restart` or `Verify`: the gateway restarted (or proven running with the token, restarted only
+/// when it lacks it), its PIDs in the report.
+fn restart_or_verify(
+    unit: &UnitSync,
+    applier: &Applier,
+    action: &Action,
+    status: &UnitStatus,
+    report: &mut SyncReport,
+) -> Result<Applied> {
+    let running = match action {
+        Action::Restart {
+            reason,
+            daemon_reload,
+        } => {
+            tracing::info!(
+                unit = unit.options.unit,
+                reason = reason.describe(),
+                "restarting the gateway"
+            );
+            applier.restart(status, *daemon_reload)?
+        }
+        _ => applier.verify_or_restart(status)?,
+    };
+    let Running {
+        restarted,
+        old_pid,
+        new_pid,
+        stores,
+    } = running;
+    report.gateway.action = if restarted {
+        GatewayAction::Restarted
+    } else {
+        GatewayAction::Verified
+    };
+    report.gateway.old_pid = old_pid;
+    report.gateway.new_pid = Some(new_pid);
+    Ok(Applied {
+        outcome: GatewayOutcome::Verified,
+        cleaned: stores,
+    })
+}
+
+/// The process environment is right; now the gateway's own view, and a live probe. The proof
+/// goes in the report and the `restart-pending` marker, obsolete once the gateway runs, goes.
+fn prove_gateway(
+    unit: &UnitSync,
+    plan: &plan::Plan,
+    marker: &Path,
+    already_probed: Option<(String, crate::anthropic_probe::Finding)>,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let UnitSync {
+        options,
+        target,
+        systemctl,
+        secret,
+        paths,
+        openclaw_state,
+    } = *unit;
+    let token = &secret.token;
+    let proven = proof::prove(
+        systemctl,
+        &options.unit,
+        token,
+        openclaw_state,
+        ProofOptions {
+            user_name: target.name.clone(),
+            cli_state: paths.cli_state(),
+            home: paths.home.clone(),
+            agents: proof::agent_ids(plan.stores.iter().map(|s| &s.agent)),
+            probe: options.probe,
+            base_url: options.anthropic_base_url.clone(),
+            deadline: Instant::now() + options.verify.timeout,
+            already_probed,
+        },
+    )
+    .and_then(|proof| match proof::rejection(&proof, token) {
+        Some(rejected) => Err(rejected),
+        None => Ok(proof),
+    });
+    let proof = match proven {
+        Ok(proof) => proof,
+        // A store that needs attention is often why (the gateway uses a re-imported
+        // profile): the error names it too, since the report is not printed.
+        Err(error) if report.stores_failed() => {
+            return Err(Error::WithStores {
+                error: Box::new(error),
+                stores: report::store_problems(&report.stores),
+            })
+        }
+        Err(error) => return Err(error),
+    };
+    tracing::info!(proof = %proof.describe(), "gateway proven");
+    report.warnings.extend(proof.notes.iter().cloned());
+    report.gateway.proof = Some(proof);
+    // Left by a run killed after its start: the gateway runs, so the marker is obsolete.
+    apply::remove_marker(marker)
+}
+
+/// The end of an applied run: the state file is written only when every store is settled (a
+/// store that needs attention leaves it unwritten, so the next run checks again).
+fn record_applied(
+    unit: &UnitSync,
+    outcome: GatewayOutcome,
+    mut report: SyncReport,
+) -> Result<SyncReport> {
+    let secret = unit.secret;
+    let token = &secret.token;
     report.result = Outcome::Applied;
     if report.stores_failed() {
         report.warnings.push(
@@ -882,7 +1144,7 @@ fn sync_unit(
         version_id: secret.version_id.clone(),
         fingerprint: token.fingerprint().clone(),
         variable: token.kind().variable().to_owned(),
-        unit: options.unit.clone(),
+        unit: unit.options.unit.clone(),
         gateway: outcome,
         gateway_pid: report.gateway.new_pid,
         applied_at: state::now_rfc3339(),
@@ -890,9 +1152,10 @@ fn sync_unit(
         delivery: Delivery::Env,
         config_path: None,
     };
-    state::save(&paths.state_file(), &new_state)?;
+    state::save(&unit.paths.state_file(), &new_state)?;
     Ok(report)
 }
+
 /// A new token goes to Anthropic before it goes anywhere else (both deliveries): one it rejects
 /// is an error that changed nothing; an answer that proves nothing is a warning. Returns where
 /// the probe went and what it found when Anthropic accepted the token, for the proof to reuse.
