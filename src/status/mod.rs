@@ -19,6 +19,7 @@ use crate::aws::{self, AwsSettings};
 use crate::error::Result;
 use crate::host::fsutil;
 use crate::host::managed_files::{self, ManagedPaths};
+use crate::host::privileges::TargetUser;
 use crate::host::session;
 use crate::host::state::{self, GatewayOutcome};
 use crate::host::systemd::{self, Manager, Systemctl};
@@ -260,10 +261,19 @@ pub fn run(options: &StatusOptions) -> Result<StatusRun> {
     Ok(StatusRun { reports })
 }
 
+/// One gateway unit under check: its options, user, manager and paths.
+struct UnitUnderCheck<'a> {
+    options: &'a StatusOptions,
+    target: &'a TargetUser,
+    systemctl: &'a Systemctl,
+    paths: &'a ManagedPaths,
+    openclaw_state: &'a Path,
+}
+
 /// Every check of one gateway.
 fn check_unit(
     options: &StatusOptions,
-    target: &crate::host::privileges::TargetUser,
+    target: &TargetUser,
     systemctl: &Systemctl,
     secret: Option<&Result<aws::FetchedSecret>>,
     as_user: Option<u32>,
@@ -284,41 +294,11 @@ fn check_unit(
     );
     let mut findings = Findings(Vec::new());
     let unit = options.unit.as_str();
-    let seen = format!(
-        "OpenClaw's state directory {} (from {})",
-        openclaw_state.display(),
-        state_dir.source
-    );
-    if state_dir.source.contains("could not be read") {
-        findings.add(
-            "state-dir",
-            Severity::Warning,
-            seen,
-            "the gateway's environment decides where OpenClaw keeps its state; without it this is a guess",
-            format!("make the user manager reachable (linger), or pass --state-dir; see `systemctl --user show {unit}`"),
-        );
-    } else {
-        findings.ok("state-dir", seen);
-    }
+    check_state_dir(&mut findings, &state_dir, unit);
 
     // The state file and the drop-in say which variable and token we expect.
     let (applied, state_warning) = state::load(&paths.state_file());
     let dropin = read_dropin(&paths);
-    let variable = applied
-        .as_ref()
-        .map(|s| s.variable.clone())
-        .or_else(|| {
-            dropin.as_ref().and_then(|d| {
-                MANAGED_VARIABLES
-                    .iter()
-                    .find(|v| managed_files::assigned_value(&d.content, v).is_some())
-                    .map(|v| v.to_string())
-            })
-        })
-        .unwrap_or_else(|| "ANTHROPIC_OAUTH_TOKEN".to_owned());
-    let dropin_fingerprint = dropin
-        .as_ref()
-        .and_then(|d| fingerprint_of_assignment(&d.content, &variable));
 
     // Asked once: the gateway checks and the OpenClaw version lookup both use it.
     let shown = systemctl.show(unit);
@@ -337,90 +317,26 @@ fn check_unit(
             running,
         );
     } else {
-        check_gateway(
+        let checked = UnitUnderCheck {
+            options,
+            target: &target,
+            systemctl,
+            paths: &paths,
+            openclaw_state: &openclaw_state,
+        };
+        check_env_delivery(
             &mut findings,
-            &target,
+            &checked,
             &shown,
-            unit,
-            &paths,
-            &variable,
-            dropin_fingerprint.as_ref(),
             applied.as_ref(),
-        );
-        if let Some(status) = shown
-            .as_ref()
-            .ok()
-            .filter(|s| s.is_active() && s.main_pid != 0)
-        {
-            check_gateway_runtime(
-                &mut findings,
-                status,
-                options,
-                &paths,
-                &openclaw_state,
-                systemctl,
-            );
-        }
-        check_environment_files(
-            &mut findings,
-            &paths,
-            &variable,
-            dropin_fingerprint.as_ref(),
+            dropin.as_ref(),
         );
     }
     check_stores(&mut findings, &openclaw_state, &paths.home, by_reference);
     check_files(&mut findings, &paths, target.uid);
     check_state(&mut findings, applied.as_ref(), state_warning, unit);
-    let mut expires_at = None;
-    if let (Some(secret_id), Some(fetched)) = (&options.check_secret, secret) {
-        match fetched {
-            Ok(secret) => {
-                expires_at = secret.metadata.expires_at.clone();
-                match &applied {
-                    Some(state)
-                        if state.version_id == secret.version_id
-                            && state.fingerprint == *secret.token.fingerprint() =>
-                    {
-                        findings.ok(
-                            "secret-current",
-                            format!(
-                                "AWSCURRENT {} ({}) is applied",
-                                secret.version_id,
-                                secret.token.fingerprint()
-                            ),
-                        )
-                    }
-                    _ => findings.add(
-                        "secret-current",
-                        Severity::Warning,
-                        format!(
-                            "AWSCURRENT is {} ({}); applied: {}",
-                            secret.version_id,
-                            secret.token.fingerprint(),
-                            applied.as_ref().map_or("nothing".into(), |s| format!(
-                                "{} ({})",
-                                s.version_id, s.fingerprint
-                            ))
-                        ),
-                        "the host runs an older token than Secrets Manager holds",
-                        format!(
-                            "openclaw-token-sync sync --secret-id {secret_id} --user {}",
-                            target.name
-                        ),
-                    ),
-                }
-                findings.fact("current_version_id", secret.version_id.as_str());
-                findings.fact(
-                    "applied_version_id",
-                    applied.as_ref().map(|s| s.version_id.clone()),
-                );
-            }
-            Err(e) => {
-                let (why, fix) = secret_error_advice(&e.to_string(), secret_id);
-                findings.add("secret-current", Severity::Problem, e.to_string(), why, fix)
-            }
-        }
-    }
+    let expires_at =
+        check_secret_current(&mut findings, options, &target, secret, applied.as_ref());
     check_expiry(
         &mut findings,
         options,
@@ -443,42 +359,186 @@ fn check_unit(
     }
     let fragment_path = shown.as_ref().ok().map(|s| s.fragment_path.as_str());
     check_claude_credentials(&mut findings, fragment_path, &paths.home);
-    let context = FixContext {
-        user: target.name.clone(),
-        home: options.home.clone(),
-        unit: (!options.discover || options.unit != DEFAULT_UNIT).then(|| options.unit.clone()),
-        secret: options.check_secret.clone().or_else(|| {
-            crate::host::state::load(&paths.state_file())
-                .0
-                .map(|s| s.secret_arn)
-        }),
-        as_user,
-        system: systemctl.manager() == Manager::System,
+    let context = FixContext::for_unit(options, &target, &paths, systemctl, as_user);
+    findings.apply_fixes(&context);
+    findings.into_report(target, unit)
+}
+
+/// Where OpenClaw's state directory is, and whether that is a guess.
+fn check_state_dir(
+    findings: &mut Findings,
+    state_dir: &crate::openclaw::state_dir::StateDir,
+    unit: &str,
+) {
+    let seen = format!(
+        "OpenClaw's state directory {} (from {})",
+        state_dir.path.display(),
+        state_dir.source
+    );
+    if state_dir.source.contains("could not be read") {
+        findings.add(
+            "state-dir",
+            Severity::Warning,
+            seen,
+            "the gateway's environment decides where OpenClaw keeps its state; without it this is a guess",
+            format!("make the user manager reachable (linger), or pass --state-dir; see `systemctl --user show {unit}`"),
+        );
+    } else {
+        findings.ok("state-dir", seen);
+    }
+}
+
+/// The variable we expect the gateway to get: the state file's, else the one the drop-in sets,
+/// else `ANTHROPIC_OAUTH_TOKEN`.
+fn expected_variable(
+    applied: Option<&state::AppliedState>,
+    dropin: Option<&fsutil::ExistingFile>,
+) -> String {
+    applied
+        .map(|s| s.variable.clone())
+        .or_else(|| {
+            dropin.and_then(|d| {
+                MANAGED_VARIABLES
+                    .iter()
+                    .find(|v| managed_files::assigned_value(&d.content, v).is_some())
+                    .map(|v| v.to_string())
+            })
+        })
+        .unwrap_or_else(|| "ANTHROPIC_OAUTH_TOKEN".to_owned())
+}
+
+/// The checks of `env` delivery: the unit and our drop-in, the running gateway's environment
+/// and its own view, and environment files that override the drop-in.
+fn check_env_delivery(
+    findings: &mut Findings,
+    checked: &UnitUnderCheck,
+    shown: &Result<crate::host::systemd::UnitStatus>,
+    applied: Option<&state::AppliedState>,
+    dropin: Option<&fsutil::ExistingFile>,
+) {
+    let variable = expected_variable(applied, dropin);
+    let dropin_fingerprint = dropin.and_then(|d| fingerprint_of_assignment(&d.content, &variable));
+    check_gateway(
+        findings,
+        checked.target,
+        shown,
+        &checked.options.unit,
+        checked.paths,
+        &variable,
+        dropin_fingerprint.as_ref(),
+        applied,
+    );
+    if let Some(status) = shown
+        .as_ref()
+        .ok()
+        .filter(|s| s.is_active() && s.main_pid != 0)
+    {
+        check_gateway_runtime(
+            findings,
+            status,
+            checked.options,
+            checked.paths,
+            checked.openclaw_state,
+            checked.systemctl,
+        );
+    }
+    check_environment_files(
+        findings,
+        checked.paths,
+        &variable,
+        dropin_fingerprint.as_ref(),
+    );
+}
+
+/// With `--check-secret`: whether AWSCURRENT is the version applied. Returns the secret's
+/// `expires_at`, for the expiry check.
+fn check_secret_current(
+    findings: &mut Findings,
+    options: &StatusOptions,
+    target: &TargetUser,
+    secret: Option<&Result<aws::FetchedSecret>>,
+    applied: Option<&state::AppliedState>,
+) -> Option<String> {
+    let (Some(secret_id), Some(fetched)) = (&options.check_secret, secret) else {
+        return None;
     };
-    for finding in &mut findings.0 {
-        if let Some(fix) = &mut finding.fix {
-            *fix = context.apply(fix);
+    let secret = match fetched {
+        Ok(secret) => secret,
+        Err(e) => {
+            let (why, fix) = secret_error_advice(&e.to_string(), secret_id);
+            findings.add("secret-current", Severity::Problem, e.to_string(), why, fix);
+            return None;
+        }
+    };
+    match applied {
+        Some(state)
+            if state.version_id == secret.version_id
+                && state.fingerprint == *secret.token.fingerprint() =>
+        {
+            findings.ok(
+                "secret-current",
+                format!(
+                    "AWSCURRENT {} ({}) is applied",
+                    secret.version_id,
+                    secret.token.fingerprint()
+                ),
+            )
+        }
+        _ => findings.add(
+            "secret-current",
+            Severity::Warning,
+            format!(
+                "AWSCURRENT is {} ({}); applied: {}",
+                secret.version_id,
+                secret.token.fingerprint(),
+                applied.map_or("nothing".into(), |s| format!(
+                    "{} ({})",
+                    s.version_id, s.fingerprint
+                ))
+            ),
+            "the host runs an older token than Secrets Manager holds",
+            format!(
+                "openclaw-token-sync sync --secret-id {secret_id} --user {}",
+                target.name
+            ),
+        ),
+    }
+    findings.fact("current_version_id", secret.version_id.as_str());
+    findings.fact("applied_version_id", applied.map(|s| s.version_id.clone()));
+    secret.metadata.expires_at.clone()
+}
+
+impl Findings {
+    /// Makes every fix line a command to paste as it is on this host.
+    fn apply_fixes(&mut self, context: &FixContext) {
+        for finding in &mut self.0 {
+            if let Some(fix) = &mut finding.fix {
+                *fix = context.apply(fix);
+            }
         }
     }
 
-    let problems = findings
-        .0
-        .iter()
-        .filter(|f| f.severity == Severity::Problem)
-        .count();
-    let warnings = findings
-        .0
-        .iter()
-        .filter(|f| f.severity == Severity::Warning)
-        .count();
-    StatusReport {
-        user: target.name,
-        home: target.home,
-        unit: unit.to_owned(),
-        healthy: problems == 0 && warnings == 0,
-        problems,
-        warnings,
-        findings: findings.0,
+    /// One gateway's report: the findings and their counts.
+    fn into_report(self, target: TargetUser, unit: &str) -> StatusReport {
+        let problems = self
+            .0
+            .iter()
+            .filter(|f| f.severity == Severity::Problem)
+            .count();
+        let warnings = self
+            .0
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count();
+        StatusReport {
+            user: target.name,
+            home: target.home,
+            unit: unit.to_owned(),
+            healthy: problems == 0 && warnings == 0,
+            problems,
+            warnings,
+            findings: self.0,
+        }
     }
 }
 
@@ -503,6 +563,28 @@ struct FixContext {
 }
 
 impl FixContext {
+    /// The context of one gateway's fix lines.
+    fn for_unit(
+        options: &StatusOptions,
+        target: &TargetUser,
+        paths: &ManagedPaths,
+        systemctl: &Systemctl,
+        as_user: Option<u32>,
+    ) -> FixContext {
+        FixContext {
+            user: target.name.clone(),
+            home: options.home.clone(),
+            unit: (!options.discover || options.unit != DEFAULT_UNIT).then(|| options.unit.clone()),
+            secret: options.check_secret.clone().or_else(|| {
+                crate::host::state::load(&paths.state_file())
+                    .0
+                    .map(|s| s.secret_arn)
+            }),
+            as_user,
+            system: systemctl.manager() == Manager::System,
+        }
+    }
+
     fn apply(&self, fix: &str) -> String {
         const SYNC: &str = "openclaw-token-sync sync";
         let mut fixed = self.in_users_world(fix);
@@ -572,10 +654,11 @@ fn read_dropin(paths: &ManagedPaths) -> Option<fsutil::ExistingFile> {
     }
 }
 
+/// The unit, our drop-in and the running gateway's process environment (`env` delivery).
 #[allow(clippy::too_many_arguments)]
 fn check_gateway(
     findings: &mut Findings,
-    target: &crate::host::privileges::TargetUser,
+    target: &TargetUser,
     shown: &Result<crate::host::systemd::UnitStatus>,
     unit: &str,
     paths: &ManagedPaths,
@@ -583,16 +666,41 @@ fn check_gateway(
     dropin_fingerprint: Option<&Fingerprint>,
     applied: Option<&state::AppliedState>,
 ) {
+    let Some(status) = check_gateway_unit(findings, target, shown, unit) else {
+        return;
+    };
+    check_dropin_loaded(findings, status, unit, paths, variable, dropin_fingerprint);
+    if !status.is_active() || status.main_pid == 0 {
+        return;
+    }
+    check_gateway_environment(
+        findings,
+        status,
+        unit,
+        variable,
+        dropin_fingerprint,
+        applied,
+    );
+}
+
+/// Whether the unit exists and runs, with its state and main PID as facts; its status when the
+/// gateway can be checked further.
+fn check_gateway_unit<'a>(
+    findings: &mut Findings,
+    target: &TargetUser,
+    shown: &'a Result<crate::host::systemd::UnitStatus>,
+    unit: &str,
+) -> Option<&'a crate::host::systemd::UnitStatus> {
     let status = match shown {
         Ok(status) => status,
         Err(e) => {
             findings.add("gateway-unit", Severity::Problem, e.to_string(), "the user's systemd manager cannot be reached, so the gateway cannot be checked or restarted", format!("start the user manager: `loginctl enable-linger {}`", target.name));
-            return;
+            return None;
         }
     };
     if !status.exists() {
         findings.add("gateway-unit", Severity::Problem, format!("{unit} not found for {}", target.name), "without the unit no gateway runs for this user", format!("install the gateway (`openclaw gateway install`) or pass --unit; check `systemctl --user list-unit-files '{unit}'`"));
-        return;
+        return None;
     }
     match status.active_state.as_str() {
         "active" => findings.ok(
@@ -617,7 +725,18 @@ fn check_gateway(
 
     findings.fact("active_state", status.active_state.as_str());
     findings.fact("main_pid", status.main_pid);
+    Some(status)
+}
 
+/// Whether our drop-in sets the variable and systemd loaded it as it is on disk.
+fn check_dropin_loaded(
+    findings: &mut Findings,
+    status: &crate::host::systemd::UnitStatus,
+    unit: &str,
+    paths: &ManagedPaths,
+    variable: &str,
+    dropin_fingerprint: Option<&Fingerprint>,
+) {
     let dropin_name = paths.dropin.display().to_string();
     if dropin_fingerprint.is_none() {
         findings.add(
@@ -640,10 +759,18 @@ fn check_gateway(
     } else {
         findings.ok("drop-in", format!("{dropin_name} loaded"));
     }
+}
 
-    if !status.is_active() || status.main_pid == 0 {
-        return;
-    }
+/// The running gateway's process environment: the variable set, to the token synced, and not
+/// next to the other managed variable.
+fn check_gateway_environment(
+    findings: &mut Findings,
+    status: &crate::host::systemd::UnitStatus,
+    unit: &str,
+    variable: &str,
+    dropin_fingerprint: Option<&Fingerprint>,
+    applied: Option<&state::AppliedState>,
+) {
     match systemd::environ_fingerprint(status.main_pid, variable) {
         Err(e) => findings.add(
             "gateway-environment",
@@ -880,60 +1007,8 @@ fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path, by_refer
     let now = now_ms();
     for agent in &agents {
         for detected in stores::stores_in(agent, state_dir) {
-            let store = &detected.store;
-            let place = format!(
-                "agent {} ({} {})",
-                agent.id,
-                store.layout(),
-                store.location().display()
-            );
-            if let Some(note) = &detected.note {
-                findings.add(
-                    "leftover-json",
-                    Severity::Problem,
-                    note.clone(),
-                    "OpenClaw refuses to run while a JSON store stands beside its SQLite store",
-                    "openclaw doctor --fix",
-                );
-            }
-            let documents = match store.documents() {
-                Ok(Some(documents)) => documents,
-                Ok(None) => continue,
-                Err(e) => {
-                    findings.add(
-                        "store-unreadable",
-                        Severity::Problem,
-                        e.to_string(),
-                        "a store this tool cannot read is one it cannot clean",
-                        "fix or remove the file (`openclaw doctor --fix`)",
-                    );
-                    continue;
-                }
-            };
-            let state_text = documents.state.as_deref().map(|s| s.as_slice());
-            match document::clean_documents(&documents.profiles, state_text, &selector) {
-                Err(problem) => findings.add("store-unreadable", Severity::Problem, format!("{place}: {problem}"), "a store this tool cannot understand is left as it is", "fix or remove the file (`openclaw doctor --fix`)"),
-                Ok(cleaned) if !cleaned.cleaning.removed_profiles.is_empty() => findings.add(
-                    "stale-profiles",
-                    Severity::Problem,
-                    format!("{place}: {}", cleaned.cleaning.removed_profiles.join(", ")),
-                    "any Anthropic profile wins over ANTHROPIC_OAUTH_TOKEN; a stale one fails with `OAuth token refresh failed for anthropic`",
-                    "openclaw-token-sync sync --force --secret-id <secret>",
-                ),
-                Ok(_) => clean_stores += 1,
-            }
-            let stats = state_text.unwrap_or(&documents.profiles);
-            if let Ok(cooling) = document::cooldowns(stats, now) {
-                for c in cooling {
-                    let minutes = (c.until_ms - now).div_ceil(60_000);
-                    findings.add(
-                        "cooldown",
-                        Severity::Warning,
-                        format!("{place}: {} cooling down for {minutes} more minute(s){}", c.profile, c.reason.map(|r| format!(" ({r})")).unwrap_or_default()),
-                        "OpenClaw skips a profile in cooldown; requests fall to the next profile or fail",
-                        "wait, or reset its usageStats entry with OpenClaw (`openclaw models auth`)",
-                    );
-                }
+            if check_store(findings, agent, &detected, &selector, now) {
+                clean_stores += 1;
             }
         }
     }
@@ -949,6 +1024,78 @@ fn check_stores(findings: &mut Findings, state_dir: &Path, home: &Path, by_refer
             agents.len()
         ),
     );
+}
+
+/// One agent's store: a JSON leftover beside SQLite, whether it can be read and understood, stale
+/// profiles, cooldowns. Whether it holds no Anthropic profile to remove.
+fn check_store(
+    findings: &mut Findings,
+    agent: &stores::Agent,
+    detected: &stores::DetectedStore,
+    selector: &document::ProfileSelector,
+    now: u64,
+) -> bool {
+    let store = &detected.store;
+    let place = format!(
+        "agent {} ({} {})",
+        agent.id,
+        store.layout(),
+        store.location().display()
+    );
+    if let Some(note) = &detected.note {
+        findings.add(
+            "leftover-json",
+            Severity::Problem,
+            note.clone(),
+            "OpenClaw refuses to run while a JSON store stands beside its SQLite store",
+            "openclaw doctor --fix",
+        );
+    }
+    let documents = match store.documents() {
+        Ok(Some(documents)) => documents,
+        Ok(None) => return false,
+        Err(e) => {
+            findings.add(
+                "store-unreadable",
+                Severity::Problem,
+                e.to_string(),
+                "a store this tool cannot read is one it cannot clean",
+                "fix or remove the file (`openclaw doctor --fix`)",
+            );
+            return false;
+        }
+    };
+    let mut clean = false;
+    let state_text = documents.state.as_deref().map(|s| s.as_slice());
+    match document::clean_documents(&documents.profiles, state_text, selector) {
+        Err(problem) => findings.add("store-unreadable", Severity::Problem, format!("{place}: {problem}"), "a store this tool cannot understand is left as it is", "fix or remove the file (`openclaw doctor --fix`)"),
+        Ok(cleaned) if !cleaned.cleaning.removed_profiles.is_empty() => findings.add(
+            "stale-profiles",
+            Severity::Problem,
+            format!("{place}: {}", cleaned.cleaning.removed_profiles.join(", ")),
+            "any Anthropic profile wins over ANTHROPIC_OAUTH_TOKEN; a stale one fails with `OAuth token refresh failed for anthropic`",
+            "openclaw-token-sync sync --force --secret-id <secret>",
+        ),
+        Ok(_) => clean = true,
+    }
+    let stats = state_text.unwrap_or(&documents.profiles);
+    if let Ok(cooling) = document::cooldowns(stats, now) {
+        for c in cooling {
+            let minutes = (c.until_ms - now).div_ceil(60_000);
+            findings.add(
+                "cooldown",
+                Severity::Warning,
+                format!(
+                    "{place}: {} cooling down for {minutes} more minute(s){}",
+                    c.profile,
+                    c.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ),
+                "OpenClaw skips a profile in cooldown; requests fall to the next profile or fail",
+                "wait, or reset its usageStats entry with OpenClaw (`openclaw models auth`)",
+            );
+        }
+    }
+    clean
 }
 
 fn check_files(findings: &mut Findings, paths: &ManagedPaths, uid: u32) {
@@ -1139,11 +1286,7 @@ fn check_linger(findings: &mut Findings, user: &str, linger_dir: &Path, unattend
     );
 }
 
-fn check_legacy_timer(
-    findings: &mut Findings,
-    target: &crate::host::privileges::TargetUser,
-    home: &Path,
-) {
+fn check_legacy_timer(findings: &mut Findings, target: &TargetUser, home: &Path) {
     let systemctl = Systemctl::new(target.clone());
     let timer_state = systemctl.active_state_of(LEGACY_NAMES[0]);
     let mut leftovers: Vec<String> = Vec::new();
