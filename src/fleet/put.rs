@@ -339,39 +339,8 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
         let before = holder_of(stage);
         let mut arn = secret_id.to_owned();
         // AWSCURRENT's value first: with --json-key the new value keeps its other keys.
-        let mut values: Vec<(String, Option<Zeroizing<String>>)> = Vec::new();
-        for (version_id, stages) in &versions {
-            // Mid-rotation versions (AWSPENDING only) are never a rollback target.
-            if stages.iter().all(|s| s == "AWSPENDING") {
-                continue;
-            }
-            let got = client
-                .get_secret_value()
-                .secret_id(secret_id)
-                .version_id(version_id)
-                .send()
-                .await;
-            let text = match got {
-                Ok(mut got) => {
-                    if let Some(found) = got.arn.take() {
-                        arn = found;
-                    }
-                    got.secret_string.take().map(Zeroizing::new)
-                }
-                // AWSCURRENT's value decides the shape of the new one (a JSON secret keeps
-                // its other keys): not reading it is a failure, never a plain-token rewrite.
-                Err(err) if Some(version_id) == current.as_ref() => {
-                    return Err(sdk_failure("GetSecretValue", secret_id, err));
-                }
-                // An old version this caller may not read (another KMS key, a condition on
-                // the stage) is simply not a candidate.
-                Err(err) => {
-                    tracing::info!(version_id, error = %sdk_failure("GetSecretValue", secret_id, err), "skipping a version");
-                    None
-                }
-            };
-            values.push((version_id.clone(), text));
-        }
+        let values =
+            read_versions(&client, secret_id, &versions, current.as_ref(), &mut arn).await?;
         let current_value = values
             .iter()
             .find(|(id, _)| Some(id) == current.as_ref())
@@ -382,20 +351,12 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
                 "the secret's expires_at ({kept}) was kept from the token before; `status` reports it as this token's expiry: if the new token expires at another date, set expires_at in the secret to it, or remove it (then `status` counts --token-lifetime-days from this version's creation)"
             );
         }
-        // A version holding exactly the value we would store: the one carrying the stage, else
-        // AWSPREVIOUS, else any.
-        let holders: Vec<&String> = values
-            .iter()
-            .filter(|(_, text)| text.as_deref().is_some_and(|t| same_value(t, &desired)))
-            .map(|(id, _)| id)
-            .collect();
-        let previous = holder_of("AWSPREVIOUS");
-        let holder = holders
-            .iter()
-            .find(|id| Some(**id) == before.as_ref())
-            .or_else(|| holders.iter().find(|id| Some(**id) == previous.as_ref()))
-            .or_else(|| holders.first())
-            .map(|id| (*id).clone());
+        let holder = version_holding(
+            &values,
+            &desired,
+            before.as_ref(),
+            holder_of("AWSPREVIOUS").as_ref(),
+        );
         let (version_id, action) = match holder {
             Some(version) if Some(&version) == before.as_ref() => (version, PutAction::Unchanged),
             Some(version) => {
@@ -403,36 +364,11 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
                 (version, PutAction::Moved)
             }
             None => {
-                let mut request = client
-                    .put_secret_value()
-                    .secret_id(secret_id)
-                    .secret_string(desired.as_str())
-                    .client_request_token(fresh_request_token()?);
-                if stage != CURRENT {
-                    // Only the label: AWSCURRENT stays where it is (a canary).
-                    request = request.version_stages(stage);
-                }
-                let output = request
-                    .send()
-                    .await
-                    .map_err(|e| sdk_failure("PutSecretValue", secret_id, e))?;
-                if let Some(found) = output.arn() {
-                    arn = found.to_owned();
-                }
-                let version = output.version_id().unwrap_or_default().to_owned();
+                let version = create_version(&client, secret_id, stage, &desired, &mut arn).await?;
                 (version, PutAction::Created)
             }
         };
-        // Trust the labels, not the answer. A version of another writer that took the stage
-        // meanwhile is not overridden: that is a conflict for the operators to settle.
-        let now = stage_version(&client, secret_id, stage).await?;
-        if now.as_deref() != Some(version_id.as_str()) {
-            return Err(Error::failed(format!(
-                "{secret_id}: {stage} is on version {} instead of {version_id} ({}): another writer changed the secret meanwhile; check with `aws secretsmanager list-secret-version-ids`, then put again",
-                now.as_deref().unwrap_or("none"),
-                token.fingerprint()
-            )));
-        }
+        confirm_stage(&client, secret_id, stage, &version_id, &token).await?;
         Ok(PutReport {
             arn,
             version_id,
@@ -443,6 +379,120 @@ pub fn run(options: &PutOptions, token: Token) -> Result<PutReport> {
             kind: token.kind().label(),
         })
     })
+}
+
+/// The value of every version that may be a rollback target (`None`: not readable), in the order
+/// listed; `arn` becomes the secret's ARN as Secrets Manager answers it.
+async fn read_versions(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    versions: &[(String, Vec<String>)],
+    current: Option<&String>,
+    arn: &mut String,
+) -> Result<Vec<(String, Option<Zeroizing<String>>)>> {
+    let mut values: Vec<(String, Option<Zeroizing<String>>)> = Vec::new();
+    for (version_id, stages) in versions {
+        // Mid-rotation versions (AWSPENDING only) are never a rollback target.
+        if stages.iter().all(|s| s == "AWSPENDING") {
+            continue;
+        }
+        let got = client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_id(version_id)
+            .send()
+            .await;
+        let text = match got {
+            Ok(mut got) => {
+                if let Some(found) = got.arn.take() {
+                    *arn = found;
+                }
+                got.secret_string.take().map(Zeroizing::new)
+            }
+            // AWSCURRENT's value decides the shape of the new one (a JSON secret keeps
+            // its other keys): not reading it is a failure, never a plain-token rewrite.
+            Err(err) if Some(version_id) == current => {
+                return Err(sdk_failure("GetSecretValue", secret_id, err));
+            }
+            // An old version this caller may not read (another KMS key, a condition on
+            // the stage) is simply not a candidate.
+            Err(err) => {
+                tracing::info!(version_id, error = %sdk_failure("GetSecretValue", secret_id, err), "skipping a version");
+                None
+            }
+        };
+        values.push((version_id.clone(), text));
+    }
+    Ok(values)
+}
+
+/// A version holding exactly the value we would store: the one carrying the stage, else
+/// AWSPREVIOUS, else any.
+fn version_holding(
+    values: &[(String, Option<Zeroizing<String>>)],
+    desired: &str,
+    before: Option<&String>,
+    previous: Option<&String>,
+) -> Option<String> {
+    let holders: Vec<&String> = values
+        .iter()
+        .filter(|(_, text)| text.as_deref().is_some_and(|t| same_value(t, desired)))
+        .map(|(id, _)| id)
+        .collect();
+    holders
+        .iter()
+        .find(|id| Some(**id) == before)
+        .or_else(|| holders.iter().find(|id| Some(**id) == previous))
+        .or_else(|| holders.first())
+        .map(|id| (*id).clone())
+}
+
+/// Stores `desired` as a new version carrying `stage` (for a canary only the label: AWSCURRENT
+/// stays where it is); its version id.
+async fn create_version(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    stage: &str,
+    desired: &str,
+    arn: &mut String,
+) -> Result<String> {
+    let mut request = client
+        .put_secret_value()
+        .secret_id(secret_id)
+        .secret_string(desired)
+        .client_request_token(fresh_request_token()?);
+    if stage != CURRENT {
+        // Only the label: AWSCURRENT stays where it is (a canary).
+        request = request.version_stages(stage);
+    }
+    let output = request
+        .send()
+        .await
+        .map_err(|e| sdk_failure("PutSecretValue", secret_id, e))?;
+    if let Some(found) = output.arn() {
+        *arn = found.to_owned();
+    }
+    Ok(output.version_id().unwrap_or_default().to_owned())
+}
+
+/// Trust the labels, not the answer: `stage` must now be on `version_id`. A version of another
+/// writer that took the stage meanwhile is not overridden: that is a conflict for the operators.
+async fn confirm_stage(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    stage: &str,
+    version_id: &str,
+    token: &Token,
+) -> Result<()> {
+    let now = stage_version(client, secret_id, stage).await?;
+    if now.as_deref() != Some(version_id) {
+        return Err(Error::failed(format!(
+            "{secret_id}: {stage} is on version {} instead of {version_id} ({}): another writer changed the secret meanwhile; check with `aws secretsmanager list-secret-version-ids`, then put again",
+            now.as_deref().unwrap_or("none"),
+            token.fingerprint()
+        )));
+    }
+    Ok(())
 }
 
 /// Whether a stored value is the one we would store: the same text, or the same JSON object.

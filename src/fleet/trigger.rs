@@ -136,6 +136,55 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
             "give exactly one of --targets tag:KEY=VALUE or --instance-ids ID,...",
         ));
     }
+    let parameters = ssm_document::parameters(&command_parameters(options))?;
+    check_instance_ids(&options.instance_ids)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
+    let config = runtime.block_on(crate::aws::load_config(
+        &options.aws,
+        &options.secret_id,
+        false,
+    ))?;
+    let client = aws_sdk_ssm::Client::new(&config);
+    let command_ids = send_commands(&runtime, &client, options, &parameters)?;
+
+    let mut report = TriggerReport {
+        document: options.document.clone(),
+        action: options.action.as_str(),
+        command_ids: command_ids.clone(),
+        waited: options.wait,
+        complete: false,
+        instances: Vec::new(),
+        succeeded: 0,
+        failed: 0,
+        problem: None,
+    };
+    if !options.wait {
+        return Ok(report);
+    }
+    let stopped_before = follow_commands(&runtime, &client, options, command_ids, &mut report)?;
+    report
+        .instances
+        .sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    report.succeeded = report
+        .instances
+        .iter()
+        .filter(|i| i.status == "Success")
+        .count();
+    report.failed = report
+        .instances
+        .iter()
+        .filter(|i| is_terminal(&i.status) && i.status != "Success")
+        .count();
+    report.problem = waited_problem(options, stopped_before, report.instances.is_empty());
+    Ok(report)
+}
+
+/// The document's parameters for these options (`unit`, `versionStage` only when given).
+fn command_parameters(options: &TriggerOptions) -> Vec<(&'static str, String)> {
     let mut parameters = vec![
         ("action", options.action.as_str().to_owned()),
         ("secretId", options.secret_id.clone()),
@@ -157,25 +206,27 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
             parameters.push(("versionStage", stage.clone()));
         }
     }
-    let parameters = ssm_document::parameters(&parameters)?;
-    for id in &options.instance_ids {
+    parameters
+}
+
+/// Refuses anything that is not an EC2 instance id.
+fn check_instance_ids(instance_ids: &[String]) -> Result<()> {
+    for id in instance_ids {
         if !id.starts_with("i-") || id.len() > 32 || !id[2..].bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Err(Error::config(format!("{id:?} is not an EC2 instance id")));
         }
     }
+    Ok(())
+}
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?;
-    let config = runtime.block_on(crate::aws::load_config(
-        &options.aws,
-        &options.secret_id,
-        false,
-    ))?;
-    let client = aws_sdk_ssm::Client::new(&config);
-
+/// One `SendCommand` per target set (the tags, or each batch of instance ids); their command ids.
+fn send_commands(
+    runtime: &tokio::runtime::Runtime,
+    client: &aws_sdk_ssm::Client,
+    options: &TriggerOptions,
+    parameters: &std::collections::HashMap<String, Vec<String>>,
+) -> Result<Vec<String>> {
     let mut command_ids = Vec::new();
     let batches: Vec<Vec<String>> = if options.tags.is_empty() {
         options
@@ -215,27 +266,23 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
             .ok_or_else(|| Error::failed("SendCommand returned no command id"))?;
         command_ids.push(id.to_owned());
     }
+    Ok(command_ids)
+}
 
-    let mut report = TriggerReport {
-        document: options.document.clone(),
-        action: options.action.as_str(),
-        command_ids: command_ids.clone(),
-        waited: options.wait,
-        complete: false,
-        instances: Vec::new(),
-        succeeded: 0,
-        failed: 0,
-        problem: None,
-    };
-    if !options.wait {
-        return Ok(report);
-    }
-
+/// `--wait`: polls the commands until each is terminal or the timeout comes, their invocations
+/// into the report. Returns how many instances SSM never ran because the error threshold stopped
+/// a command.
+fn follow_commands(
+    runtime: &tokio::runtime::Runtime,
+    client: &aws_sdk_ssm::Client,
+    options: &TriggerOptions,
+    mut pending: Vec<String>,
+    report: &mut TriggerReport,
+) -> Result<usize> {
     let deadline = Instant::now() + options.timeout;
     // Instances SSM never ran because the error threshold stopped the command.
     let mut stopped_before = 0usize;
     let progress = std::io::stderr().is_terminal();
-    let mut pending: Vec<String> = command_ids.clone();
     loop {
         let (mut done, mut errors, mut targets) = (0i32, 0i32, 0i32);
         let mut still_running = Vec::new();
@@ -255,7 +302,7 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default();
             if is_terminal(&status) {
-                let invocations = list_invocations(&runtime, &client, id)?;
+                let invocations = list_invocations(runtime, client, id)?;
                 stopped_before += stopped_by_threshold(
                     &status,
                     usize::try_from(command.target_count()).unwrap_or(0),
@@ -278,7 +325,7 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
             for id in &pending {
                 report
                     .instances
-                    .extend(list_invocations(&runtime, &client, id)?);
+                    .extend(list_invocations(runtime, client, id)?);
             }
             break;
         }
@@ -287,26 +334,23 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
     if progress {
         let _ = writeln!(std::io::stderr());
     }
-    report
-        .instances
-        .sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    report.succeeded = report
-        .instances
-        .iter()
-        .filter(|i| i.status == "Success")
-        .count();
-    report.failed = report
-        .instances
-        .iter()
-        .filter(|i| is_terminal(&i.status) && i.status != "Success")
-        .count();
+    Ok(stopped_before)
+}
+
+/// Why a waited run counts as failed although no instance failed: the error threshold stopped
+/// the rollout, or no instance was reached.
+fn waited_problem(
+    options: &TriggerOptions,
+    stopped_before: usize,
+    no_instances: bool,
+) -> Option<String> {
     if stopped_before > 0 {
-        report.problem = Some(format!(
+        Some(format!(
             "the rollout stopped at the error threshold (--max-errors {}): {stopped_before} instance(s) never ran; find the cause in the failed rows (a token Anthropic rejects: `openclaw-token-sync rollback`), then trigger again",
             options.max_errors
-        ));
-    } else if report.instances.is_empty() {
-        report.problem = Some(if options.tags.is_empty() {
+        ))
+    } else if no_instances {
+        Some(if options.tags.is_empty() {
             format!(
                 "none of the {} instance id(s) was reached: check that they exist in this region and are online in SSM (managed instances with the agent running)",
                 options.instance_ids.len()
@@ -321,9 +365,10 @@ pub fn run(options: &TriggerOptions) -> Result<TriggerReport> {
                     .collect::<Vec<_>>()
                     .join(" and ")
             )
-        });
+        })
+    } else {
+        None
     }
-    Ok(report)
 }
 
 /// How many targets a finished command never ran because its error threshold stopped it: SSM
