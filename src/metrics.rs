@@ -231,8 +231,23 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
         gateways,
         ..run.clone()
     };
-    let mut counters = carried.counters.clone();
     let success = run.exit_code == 0;
+    let counters = counted(run, carried, success);
+    let last_success = if success {
+        Some(run.finished_at)
+    } else {
+        carried.last_success
+    };
+    let mut text = Text(String::new());
+    run_samples(&mut text, run, success, last_success, &counters);
+    gateway_samples(&mut text, run, &counters);
+    text.0
+}
+
+/// The counters carried over, with this run counted: one run by its result, and a restart of
+/// each gateway restarted.
+fn counted(run: &RunFacts, carried: &Carried, success: bool) -> BTreeMap<String, f64> {
+    let mut counters = carried.counters.clone();
     let result = if success { "success" } else { "failure" };
     for other in ["success", "failure"] {
         counters
@@ -260,13 +275,17 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
             }
         }
     }
-    let last_success = if success {
-        Some(run.finished_at)
-    } else {
-        carried.last_success
-    };
+    counters
+}
 
-    let mut text = Text(String::new());
+/// The run's own series: build info, when and how it ended, the last success, runs by result.
+fn run_samples(
+    text: &mut Text,
+    run: &RunFacts,
+    success: bool,
+    last_success: Option<f64>,
+    counters: &BTreeMap<String, f64>,
+) {
     text.header(
         NAMES[0],
         "gauge",
@@ -310,8 +329,12 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
         text.sample(NAMES[5], at);
     }
     text.header(NAMES[6], "counter", "Sync runs by result.");
-    counter_samples(&mut text, &counters, NAMES[6]);
+    counter_samples(text, counters, NAMES[6]);
+}
 
+/// The per-gateway series: how many, success and outcome of each, restarts, the applied
+/// version's age and expiry, the probe's answer.
+fn gateway_samples(text: &mut Text, run: &RunFacts, counters: &BTreeMap<String, f64>) {
     text.header(NAMES[14], "gauge", "Gateways the last sync run acted for.");
     text.sample(NAMES[14], run.gateways.len() as f64);
     if !run.gateways.is_empty() {
@@ -328,7 +351,7 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
             );
         }
         enum_per_gateway(
-            &mut text,
+            text,
             run,
             NAMES[8],
             "What the last run did for this gateway: 1 for its outcome (applied, unchanged, dry-run, failed), 0 for the others.",
@@ -341,23 +364,23 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
         "counter",
         "Gateway restarts by sync (a restart happens only when the secret version changed, or with --force).",
     );
-    counter_samples(&mut text, &counters, NAMES[9]);
+    counter_samples(text, counters, NAMES[9]);
     gauge_per_gateway(
-        &mut text,
+        text,
         run,
         NAMES[10],
         "Creation time of the secret version applied to this gateway (Unix time).",
         |g| g.version_created,
     );
     gauge_per_gateway(
-        &mut text,
+        text,
         run,
         NAMES[11],
         "When the applied token expires (Unix time): the secret's expires_at, else the version's creation plus token-lifetime-days.",
         |g| g.token_expiry,
     );
     gauge_per_gateway(
-        &mut text,
+        text,
         run,
         NAMES[12],
         "Whole days until the applied token expires (negative once expired).",
@@ -368,7 +391,7 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
     );
     if !run.gateways.is_empty() {
         enum_per_gateway(
-            &mut text,
+            text,
             run,
             NAMES[13],
             "Anthropic's answer to this run's live probe of the token: 1 for the result (accepted, rejected, inconclusive, none = not probed), 0 for the others.",
@@ -376,7 +399,6 @@ pub fn render(run: &RunFacts, carried: &Carried) -> String {
             |g| &g.probe,
         );
     }
-    text.0
 }
 
 /// A gauge with one series per gateway and value of `label`: 1 for the gateway's own, 0 for
