@@ -438,36 +438,9 @@ fn file_targets(
     for (index, t) in file.target.iter().enumerate() {
         let at =
             |what: String| Error::config(format!("config file: [[target]] {}: {what}", index + 1));
-        let unit = match (&t.unit, &t.profile) {
-            (Some(_), Some(_)) => return Err(at("give unit or profile, not both".into())),
-            (Some(unit), None) => Some(unit_name(Some(unit.clone()), file)?),
-            (None, Some(profile)) => {
-                if profile.is_empty()
-                    || !profile
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                {
-                    return Err(at(format!("profile {profile:?} is not a profile name")));
-                }
-                Some(format!("openclaw-gateway-{profile}.service"))
-            }
-            // A table for every gateway of its user narrows to the unit the command line names.
-            (None, None) => cli.unit.clone(),
-        };
+        let unit = target_unit(t, file, cli, &at)?;
         let user = t.user.clone().or_else(|| file.user.clone());
-        if cli
-            .user
-            .as_ref()
-            .is_some_and(|wanted| user.as_ref() != Some(wanted))
-            || cli
-                .unit
-                .as_ref()
-                .is_some_and(|wanted| unit.as_ref() != Some(wanted))
-            || cli
-                .secret_id
-                .as_ref()
-                .is_some_and(|wanted| t.secret_id.as_ref().is_some_and(|own| own != wanted))
-        {
+        if !cli.selects(user.as_ref(), unit.as_ref(), t.secret_id.as_ref()) {
             continue;
         }
         let secret_id = t
@@ -501,22 +474,7 @@ fn file_targets(
         });
     }
     if specs.is_empty() {
-        return Err(Error::config(format!(
-            "none of the {} [[target]]s of the config file matches{}{}{}",
-            file.target.len(),
-            cli.user
-                .as_ref()
-                .map(|u| format!(" --user {u}"))
-                .unwrap_or_default(),
-            cli.unit
-                .as_ref()
-                .map(|u| format!(" --unit {u}"))
-                .unwrap_or_default(),
-            cli.secret_id
-                .as_ref()
-                .map(|s| format!(" --secret-id {s}"))
-                .unwrap_or_default(),
-        )));
+        return Err(no_target_matches(file, cli));
     }
     if let Some(dir) = &cli.state_dir {
         match specs.as_mut_slice() {
@@ -532,6 +490,52 @@ fn file_targets(
     Ok(specs)
 }
 
+/// A `[[target]]`'s unit: its `unit`, or the unit of its OpenClaw `profile`, or (neither) the
+/// unit the command line names; `at` makes an error name the target.
+fn target_unit(
+    t: &FileTarget,
+    file: &FileConfig,
+    cli: &CliSelection,
+    at: &dyn Fn(String) -> Error,
+) -> Result<Option<String>> {
+    Ok(match (&t.unit, &t.profile) {
+        (Some(_), Some(_)) => return Err(at("give unit or profile, not both".into())),
+        (Some(unit), None) => Some(unit_name(Some(unit.clone()), file)?),
+        (None, Some(profile)) => {
+            if profile.is_empty()
+                || !profile
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(at(format!("profile {profile:?} is not a profile name")));
+            }
+            Some(format!("openclaw-gateway-{profile}.service"))
+        }
+        // A table for every gateway of its user narrows to the unit the command line names.
+        (None, None) => cli.unit.clone(),
+    })
+}
+
+/// The error when the command line's selection matches no `[[target]]` (exit 2).
+fn no_target_matches(file: &FileConfig, cli: &CliSelection) -> Error {
+    Error::config(format!(
+        "none of the {} [[target]]s of the config file matches{}{}{}",
+        file.target.len(),
+        cli.user
+            .as_ref()
+            .map(|u| format!(" --user {u}"))
+            .unwrap_or_default(),
+        cli.unit
+            .as_ref()
+            .map(|u| format!(" --unit {u}"))
+            .unwrap_or_default(),
+        cli.secret_id
+            .as_ref()
+            .map(|s| format!(" --secret-id {s}"))
+            .unwrap_or_default(),
+    ))
+}
+
 /// What the command line (flags and their environment variables) said, before the config file.
 struct CliSelection {
     user: Option<String>,
@@ -543,23 +547,46 @@ struct CliSelection {
     delivery: Option<crate::sync::Delivery>,
 }
 
+impl CliSelection {
+    /// The selection `sync`'s flags make.
+    fn of(args: &SyncArgs) -> Result<CliSelection> {
+        Ok(CliSelection {
+            user: args.host.user.clone(),
+            unit: args
+                .host
+                .unit
+                .clone()
+                .map(|unit| unit_name(Some(unit), &FileConfig::default()))
+                .transpose()?,
+            secret_id: args.secret.secret_id.clone(),
+            version_stage: args.version_stage.clone(),
+            state_dir: args.host.state_dir.clone(),
+            delivery: args.delivery,
+        })
+    }
+
+    /// Whether a target of this user, unit and own secret (none: any) is selected.
+    fn selects(
+        &self,
+        user: Option<&String>,
+        unit: Option<&String>,
+        secret_id: Option<&String>,
+    ) -> bool {
+        self.user.as_ref().is_none_or(|wanted| user == Some(wanted))
+            && self.unit.as_ref().is_none_or(|wanted| unit == Some(wanted))
+            && self
+                .secret_id
+                .as_ref()
+                .is_none_or(|wanted| secret_id.is_none_or(|own| own == wanted))
+    }
+}
+
 pub(super) fn sync_options(
     args: SyncArgs,
     file: FileConfig,
 ) -> Result<(SyncOptions, OutputFormat)> {
-    let cli = CliSelection {
-        user: args.host.user.clone(),
-        unit: args
-            .host
-            .unit
-            .clone()
-            .map(|unit| unit_name(Some(unit), &FileConfig::default()))
-            .transpose()?,
-        secret_id: args.secret.secret_id.clone(),
-        version_stage: args.version_stage.clone(),
-        state_dir: args.host.state_dir.clone(),
-        delivery: args.delivery,
-    };
+    let cli = CliSelection::of(&args)?;
+    let verify = verify_limits(&args, &file);
     let delivery = args.delivery.or(file.delivery).unwrap_or_default();
     let (secret_id, json_key, aws) = args.secret.resolve(&file);
     let (probe, anthropic_base_url) = args.probe.resolve(&file);
@@ -623,16 +650,7 @@ pub(super) fn sync_options(
         version_stage: default_stage,
         targets,
         lock_timeout: Duration::from_secs(args.lock_timeout.or(file.lock_timeout).unwrap_or(120)),
-        verify: VerifyLimits {
-            timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
-            settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
-            stop: Duration::from_secs(
-                args.stop_timeout
-                    .or(file.stop_timeout)
-                    .unwrap_or(360)
-                    .max(1),
-            ),
-        },
+        verify,
         user_timeout: Duration::from_secs(
             args.user_timeout
                 .or(file.user_timeout)
@@ -643,6 +661,20 @@ pub(super) fn sync_options(
     };
     let output = args.output.or(file.output).unwrap_or(OutputFormat::Text);
     Ok((options, output))
+}
+
+/// How long a gateway may take to stop, to start and to settle, and the proof's deadline.
+fn verify_limits(args: &SyncArgs, file: &FileConfig) -> VerifyLimits {
+    VerifyLimits {
+        timeout: Duration::from_secs(args.verify_timeout.or(file.verify_timeout).unwrap_or(60)),
+        settle: Duration::from_millis(args.settle_ms.or(file.settle_ms).unwrap_or(1500)),
+        stop: Duration::from_secs(
+            args.stop_timeout
+                .or(file.stop_timeout)
+                .unwrap_or(360)
+                .max(1),
+        ),
+    }
 }
 
 #[cfg(test)]
