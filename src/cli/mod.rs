@@ -124,25 +124,13 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
     let json_requested = args.output == Some(OutputFormat::Json);
     let flag_metrics = args.metrics_file.clone();
     let file = load_file_config(config);
-    let absolute = |path: std::path::PathBuf| std::path::absolute(&path).unwrap_or(path);
     let named_metrics = flag_metrics
         .or_else(|| file.as_ref().ok().and_then(|f| f.metrics_file.clone()))
         .map(absolute);
-    // The packaged default is a convenience: when its directory cannot be written (a sandbox
-    // drop-in that left it out, another owner), the sync goes on and says why there are no
-    // metrics; a path the operator named is checked like any other input (exit 2).
+    // A path the operator named is checked like any other input (exit 2).
     let default_metrics = match named_metrics {
         Some(_) => None,
-        None => default_metrics_file().map(absolute).filter(|path| {
-            crate::metrics::check_path(path)
-                .inspect_err(|err| {
-                    journal::err(
-                        journal::Priority::Warning,
-                        format_args!("no metrics this run: {err}"),
-                    )
-                })
-                .is_ok()
-        }),
+        None => usable_default_metrics(),
     };
     let lifetime = file
         .as_ref()
@@ -166,23 +154,7 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
             return code;
         }
     };
-    let sync_and_print = || {
-        let run = sync::run(&options);
-        let code = match &run {
-            Ok(report) => {
-                print_sync(report, output);
-                report.exit_code()
-            }
-            Err(err) => {
-                fail(err, output == OutputFormat::Json);
-                err.exit_code()
-            }
-        };
-        (
-            code,
-            crate::metrics::run_facts(run.as_ref(), code, started, lifetime),
-        )
-    };
+    let sync_and_print = || run_and_print_sync(&options, output, started, lifetime);
     // A dry run changes nothing, so it leaves the metrics alone too (its version is not the
     // applied one).
     let Some(path) = metrics_file.filter(|_| !options.dry_run) else {
@@ -209,6 +181,51 @@ fn run_sync(args: args::SyncArgs, config: Option<&Path>) -> ExitCode {
     };
     let wrote = write_metrics(&path, &facts);
     ExitCode::from(if code == 0 && !wrote { 1 } else { code })
+}
+
+/// The path made absolute (as it is when that fails).
+fn absolute(path: std::path::PathBuf) -> std::path::PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
+/// The packaged default metrics file, a convenience: when its directory cannot be written (a
+/// sandbox drop-in that left it out, another owner), the sync goes on and says why there are no
+/// metrics.
+fn usable_default_metrics() -> Option<std::path::PathBuf> {
+    default_metrics_file().map(absolute).filter(|path| {
+        crate::metrics::check_path(path)
+            .inspect_err(|err| {
+                journal::err(
+                    journal::Priority::Warning,
+                    format_args!("no metrics this run: {err}"),
+                )
+            })
+            .is_ok()
+    })
+}
+
+/// Runs the sync and prints its report or error; the exit code and the metrics' figures.
+fn run_and_print_sync(
+    options: &sync::SyncOptions,
+    output: OutputFormat,
+    started: std::time::SystemTime,
+    lifetime: u64,
+) -> (u8, crate::metrics::RunFacts) {
+    let run = sync::run(options);
+    let code = match &run {
+        Ok(report) => {
+            print_sync(report, output);
+            report.exit_code()
+        }
+        Err(err) => {
+            fail(err, output == OutputFormat::Json);
+            err.exit_code()
+        }
+    };
+    (
+        code,
+        crate::metrics::run_facts(run.as_ref(), code, started, lifetime),
+    )
 }
 
 /// The packaged service's default (`OPENCLAW_TOKEN_SYNC_DEFAULT_METRICS_FILE`), used only when

@@ -451,39 +451,7 @@ pub fn summary_line(report: &SyncReport) -> String {
         .filter(|s| !s.removed_profiles.is_empty() || s.removed_references > 0)
         .count();
     let skipped = report.stores.iter().filter(|s| s.error.is_some()).count();
-    let proof = report
-        .gateway
-        .proof
-        .as_ref()
-        .map(|p| format!(" by {}", p.describe()))
-        .unwrap_or_default();
-    let gateway = match report.gateway.action {
-        GatewayAction::Restarted => format!(
-            "{} restarted (pid {} -> {}) and verified{proof}",
-            report.gateway.unit,
-            report.gateway.old_pid.map_or("-".into(), |p| p.to_string()),
-            report.gateway.new_pid.map_or("-".into(), |p| p.to_string())
-        ),
-        GatewayAction::Reloaded => format!(
-            "{} reloaded the token in place (pid {}){proof}",
-            report.gateway.unit,
-            report.gateway.new_pid.unwrap_or(0)
-        ),
-        GatewayAction::Verified => format!(
-            "{} verified without restart (pid {}){proof}",
-            report.gateway.unit,
-            report.gateway.new_pid.unwrap_or(0)
-        ),
-        GatewayAction::Unchanged => format!("{} not restarted", report.gateway.unit),
-        GatewayAction::NotRestarted => {
-            format!("{} not restarted (--no-restart)", report.gateway.unit)
-        }
-        GatewayAction::UnitNotFound => {
-            format!("{} not found, nothing restarted", report.gateway.unit)
-        }
-        GatewayAction::Inactive => format!("{} is stopped, left stopped", report.gateway.unit),
-        GatewayAction::WouldRestart => format!("{} would be restarted", report.gateway.unit),
-    };
+    let gateway = gateway_phrase(&report.gateway);
     let skipped_note = if skipped > 0 {
         format!("; {skipped} store(s) need attention (exit 1)")
     } else {
@@ -514,6 +482,42 @@ pub fn summary_line(report: &SyncReport) -> String {
                 report.user
             )
         }
+    }
+}
+
+/// What happened to the gateway, in the summary line's words.
+fn gateway_phrase(gateway: &sync::GatewayReport) -> String {
+    let proof = gateway
+        .proof
+        .as_ref()
+        .map(|p| format!(" by {}", p.describe()))
+        .unwrap_or_default();
+    match gateway.action {
+        GatewayAction::Restarted => format!(
+            "{} restarted (pid {} -> {}) and verified{proof}",
+            gateway.unit,
+            gateway.old_pid.map_or("-".into(), |p| p.to_string()),
+            gateway.new_pid.map_or("-".into(), |p| p.to_string())
+        ),
+        GatewayAction::Reloaded => format!(
+            "{} reloaded the token in place (pid {}){proof}",
+            gateway.unit,
+            gateway.new_pid.unwrap_or(0)
+        ),
+        GatewayAction::Verified => format!(
+            "{} verified without restart (pid {}){proof}",
+            gateway.unit,
+            gateway.new_pid.unwrap_or(0)
+        ),
+        GatewayAction::Unchanged => format!("{} not restarted", gateway.unit),
+        GatewayAction::NotRestarted => {
+            format!("{} not restarted (--no-restart)", gateway.unit)
+        }
+        GatewayAction::UnitNotFound => {
+            format!("{} not found, nothing restarted", gateway.unit)
+        }
+        GatewayAction::Inactive => format!("{} is stopped, left stopped", gateway.unit),
+        GatewayAction::WouldRestart => format!("{} would be restarted", gateway.unit),
     }
 }
 
