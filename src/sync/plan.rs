@@ -132,9 +132,26 @@ pub fn build(
     selector: &ProfileSelector,
     warnings: &mut Vec<String>,
 ) -> Result<Plan> {
-    let uid = nix::unistd::geteuid().as_raw();
     // The drop-in's directory is ours: a symlink there is refused before anything is read.
     fsutil::refuse_symlink(&paths.dropin_dir)?;
+    let wanted = wanted_files(paths, openclaw_state, shell_profile, warnings);
+    let files = plan_files(paths, wanted, token, warnings)?;
+    let stores = plan_stores(paths, openclaw_state, selector, warnings);
+    let stray = stray_dropins(paths, warnings);
+    Ok(Plan {
+        files,
+        stores,
+        stray,
+    })
+}
+
+/// The managed files this gateway gets, in the order they are written, by role.
+fn wanted_files(
+    paths: &ManagedPaths,
+    openclaw_state: &Path,
+    shell_profile: bool,
+    warnings: &mut Vec<String>,
+) -> Vec<(FileRole, std::path::PathBuf)> {
     // A system unit's environment file comes before its drop-in: the drop-in never names a
     // file that is not there yet.
     let mut wanted: Vec<(FileRole, std::path::PathBuf)> = paths
@@ -160,7 +177,18 @@ pub fn build(
     if shell_profile {
         wanted.push((FileRole::ShellProfile, paths.shell_profile.clone()));
     }
+    wanted
+}
 
+/// Each wanted file's plan: what it holds next to what it must hold (a file that is not ours to
+/// write is left out).
+fn plan_files(
+    paths: &ManagedPaths,
+    wanted: Vec<(FileRole, std::path::PathBuf)>,
+    token: &Token,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<FilePlan>> {
+    let uid = nix::unistd::geteuid().as_raw();
     let mut file_plans = Vec::new();
     for (role, path) in wanted {
         let privileged =
@@ -207,7 +235,16 @@ pub fn build(
         plan.privileged = privileged;
         file_plans.push(plan);
     }
+    Ok(file_plans)
+}
 
+/// Every agent's credential stores and what each holds (or why it is skipped).
+fn plan_stores(
+    paths: &ManagedPaths,
+    openclaw_state: &Path,
+    selector: &ProfileSelector,
+    warnings: &mut Vec<String>,
+) -> Vec<PlannedStore> {
     let (agents, agent_warnings) = stores::discover_agents(openclaw_state, &paths.home);
     warnings.extend(agent_warnings);
     let mut planned = Vec::new();
@@ -233,6 +270,11 @@ pub fn build(
             });
         }
     }
+    planned
+}
+
+/// Drop-ins of ours systemd never reads (removed), when they can be removed.
+fn stray_dropins(paths: &ManagedPaths, warnings: &mut Vec<String>) -> Vec<std::path::PathBuf> {
     // A drop-in an earlier `--unit NAME` run wrote to `NAME.d/`: a copy of a token no one reads.
     let mut stray = Vec::new();
     let ours = |path: &&std::path::PathBuf| matches!(fsutil::read_managed(path), Ok(Some(found)) if files::written_by_us(&found.content));
@@ -244,9 +286,5 @@ pub fn build(
             )),
         }
     }
-    Ok(Plan {
-        files: file_plans,
-        stores: planned,
-        stray,
-    })
+    stray
 }
