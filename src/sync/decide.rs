@@ -262,34 +262,11 @@ pub fn decide(facts: &Facts) -> Decision {
     let nothing_on_disk = !files.any_write && !stores_work;
 
     if flags.dry_run {
-        let result = if nothing_on_disk && settled && !flags.force && !restart_pending {
-            Outcome::Unchanged
-        } else {
-            Outcome::DryRun
-        };
-        return decision(Action::DryRun {
-            result,
-            would_restart: *restart_pending || (restart_needed && !flags.no_restart),
-        });
+        let unchanged = nothing_on_disk && settled && !flags.force && !restart_pending;
+        return decision(dry_run(flags, *restart_pending, unchanged, restart_needed));
     }
     if *restart_pending {
-        return decision(match unit {
-            UnitFacts::NotAsked => Action::AskUnit,
-            UnitFacts::Missing => Action::WriteOnly {
-                outcome: GatewayOutcome::UnitNotFound,
-                daemon_reload: false,
-            },
-            UnitFacts::Inactive { need_daemon_reload }
-            | UnitFacts::Active {
-                need_daemon_reload, ..
-            }
-            | UnitFacts::NotRunning {
-                need_daemon_reload, ..
-            } => Action::Restart {
-                reason: RestartReason::Resume,
-                daemon_reload: files.dropin || *need_daemon_reload,
-            },
-        });
+        return decision(resume(unit, files.dropin));
     }
     if let Some(why) = &files.unwritable {
         return decision(Action::Refuse(why.clone()));
@@ -299,14 +276,7 @@ pub fn decide(facts: &Facts) -> Decision {
     }
     let quiet = nothing_on_disk && state.current && !flags.force;
     if flags.no_restart {
-        return decision(if quiet {
-            Action::Report(GatewayAction::NotRestarted)
-        } else {
-            Action::WriteOnly {
-                outcome: GatewayOutcome::NotRestarted,
-                daemon_reload: false,
-            }
-        });
+        return decision(no_restart(quiet));
     }
     let action = match unit {
         UnitFacts::NotAsked => Action::AskUnit,
@@ -342,21 +312,77 @@ pub fn decide(facts: &Facts) -> Decision {
         | UnitFacts::NotRunning {
             need_daemon_reload, ..
         } => Action::Restart {
-            reason: if flags.force {
-                RestartReason::Force
-            } else if files.gateway_content {
-                RestartReason::Files
-            } else if stores_work {
-                RestartReason::Stores
-            } else if matches!(unit, UnitFacts::NotRunning { .. }) {
-                RestartReason::NotRunning
-            } else {
-                RestartReason::Reload
-            },
+            reason: restart_reason(flags, files, stores_work, unit),
             daemon_reload: files.dropin || *need_daemon_reload,
         },
     };
     decision(action)
+}
+
+/// Rule 1, `--dry-run`: what a run would do (`unchanged`: nothing at all), touching nothing.
+fn dry_run(flags: &Flags, restart_pending: bool, unchanged: bool, restart_needed: bool) -> Action {
+    Action::DryRun {
+        result: if unchanged {
+            Outcome::Unchanged
+        } else {
+            Outcome::DryRun
+        },
+        would_restart: restart_pending || (restart_needed && !flags.no_restart),
+    }
+}
+
+/// Rule 2, a gateway a killed run left stopped: restarted whatever the other facts say (the
+/// files alone when the unit is gone).
+fn resume(unit: &UnitFacts, dropin: bool) -> Action {
+    match unit {
+        UnitFacts::NotAsked => Action::AskUnit,
+        UnitFacts::Missing => Action::WriteOnly {
+            outcome: GatewayOutcome::UnitNotFound,
+            daemon_reload: false,
+        },
+        UnitFacts::Inactive { need_daemon_reload }
+        | UnitFacts::Active {
+            need_daemon_reload, ..
+        }
+        | UnitFacts::NotRunning {
+            need_daemon_reload, ..
+        } => Action::Restart {
+            reason: RestartReason::Resume,
+            daemon_reload: dropin || *need_daemon_reload,
+        },
+    }
+}
+
+/// Rule 6, `--no-restart`: the files written (nothing to write when `quiet`), "not restarted".
+fn no_restart(quiet: bool) -> Action {
+    if quiet {
+        Action::Report(GatewayAction::NotRestarted)
+    } else {
+        Action::WriteOnly {
+            outcome: GatewayOutcome::NotRestarted,
+            daemon_reload: false,
+        }
+    }
+}
+
+/// Rule 9, why a gateway that runs (or should) is restarted: the first reason that applies.
+fn restart_reason(
+    flags: &Flags,
+    files: &FileFacts,
+    stores_work: bool,
+    unit: &UnitFacts,
+) -> RestartReason {
+    if flags.force {
+        RestartReason::Force
+    } else if files.gateway_content {
+        RestartReason::Files
+    } else if stores_work {
+        RestartReason::Stores
+    } else if matches!(unit, UnitFacts::NotRunning { .. }) {
+        RestartReason::NotRunning
+    } else {
+        RestartReason::Reload
+    }
 }
 
 #[cfg(test)]
