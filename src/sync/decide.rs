@@ -22,7 +22,7 @@
 //!    what the gateway reads (files, stores, `--force`, a pending daemon-reload, a gateway that is
 //!    not running) is a restart.
 
-use super::report::{GatewayAction, Outcome};
+use super::outcome::{GatewayAction, Outcome};
 use crate::host::state::{GatewayOutcome, StoreEntry};
 
 /// The options that steer the decision.

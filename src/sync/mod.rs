@@ -21,6 +21,7 @@ pub mod apply;
 pub mod by_reference;
 pub mod decide;
 pub mod facts;
+pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod targets;

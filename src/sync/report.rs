@@ -3,20 +3,13 @@
 
 use super::apply::StoreResults;
 use super::decide::StoreStep;
+pub use super::outcome::{GatewayAction, Outcome};
 use super::plan::Plan;
 use crate::host::managed_files::{FileAction, FileRole, ManagedPaths};
 use crate::openclaw::proof::GatewayProof;
 use crate::openclaw::stores::document::{Cleaning, ProfileSelector};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Applied,
-    Unchanged,
-    DryRun,
-}
 
 #[derive(Serialize, Deserialize, Debug)]
 pub struct SecretReport {
@@ -58,26 +51,6 @@ pub struct StoreReport {
     pub removed_references: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum GatewayAction {
-    /// Stopped, files written, started, environment verified.
-    Restarted,
-    /// Already running with the token; proven without a restart.
-    Verified,
-    /// `secret-ref` delivery: the gateway reloaded the reference in place (same PID) and was
-    /// proven to use it.
-    Reloaded,
-    /// Nothing to do.
-    Unchanged,
-    NotRestarted,
-    UnitNotFound,
-    /// Stopped on purpose; left stopped.
-    Inactive,
-    /// Dry run: a restart would happen.
-    WouldRestart,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
