@@ -121,7 +121,9 @@ home, port, standin, version, root = sys.argv[1:]
 model = "anthropic/claude-sonnet-4-6" if version == "2026.5.28" else "anthropic/claude-sonnet-5"
 config = {
     "gateway": {"mode": "local", "port": int(port), "bind": "loopback",
-                "auth": {"mode": "token", "token": "gw-demo-" + port}},
+                "auth": {"mode": "token", "token": "gw-demo-" + port},
+                # Agent turns over the gateway's OpenAI-compatible endpoint (sandbox_turn).
+                "http": {"endpoints": {"chatCompletions": {"enabled": True}}}},
     "models": {"providers": {"anthropic": {"baseUrl": standin, "models": []}}},
     "agents": {"defaults": {"model": model}, "list": [{"id": "main"}]},
 }
@@ -169,6 +171,18 @@ sandbox_openclaw() {
     setpriv --reuid="$(id -u "$SANDBOX_USER")" --regid="$(id -g "$SANDBOX_USER")" --init-groups \
         env -i HOME="$SANDBOX_HOME" USER="$SANDBOX_USER" PATH="$tools/node/bin:/usr/bin:/bin" NO_COLOR=1 CI=1 \
         "$tools/node/bin/node" "$tools/openclaw-$version/node_modules/openclaw/dist/index.js" "$@"
+}
+
+# One agent turn of agent main through the running gateway: a request to its OpenAI-compatible
+# /v1/chat/completions endpoint, which runs the agent's real turn inside the gateway (no CLI, so
+# no Node start). Fails unless the gateway answers 200. The stand-in's record is emptied first,
+# so sandbox_last_turn_fingerprint sees this turn's requests only.
+sandbox_turn() {
+    curl -fs -X POST -o /dev/null "$STANDIN_URL/__standin/reset"
+    curl -fsS --max-time 150 -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions" \
+        -H "Authorization: Bearer gw-demo-$GATEWAY_PORT" -H "x-openclaw-agent-id: main" \
+        -H "Content-Type: application/json" \
+        -d '{"model":"openclaw","messages":[{"role":"user","content":"Say hello"}]}'
 }
 
 # The fingerprint of the credential the stand-in saw last on /v1/messages ("none" without one).
