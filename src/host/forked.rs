@@ -107,7 +107,7 @@ fn parent_side<T: DeserializeOwned>(
     serde_json::from_slice::<T>(&text).map_err(|_| match status {
         WaitStatus::Exited(_, code) => format!("exited with {code}"),
         WaitStatus::Signaled(_, signal, _) => format!("was killed by {signal}"),
-        other => format!("ended as {other:?}"),
+        _ => "ended without an exit status".to_owned(),
     })
 }
 

@@ -38,6 +38,18 @@ pub enum Call {
     Failed(String),
 }
 
+/// In words, for messages (a `Debug` form never reaches an operator).
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::Answer(_) => f.write_str("answered"),
+            Call::UnknownMethod => f.write_str("this release does not have the method"),
+            Call::Unreachable(why) => write!(f, "the gateway is not reachable: {why}"),
+            Call::Failed(why) => write!(f, "the call failed: {why}"),
+        }
+    }
+}
+
 /// OpenClaw's CLI as the gateway unit runs it.
 pub struct GatewayCli<'a> {
     prefix: Vec<String>,

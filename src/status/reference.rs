@@ -247,7 +247,7 @@ fn check_resolves(
     let answer = cli.call("models.probe", &params, Duration::from_secs(30));
     let status = match answer {
         Ok(Call::Answer(answer)) => secret_ref::probe_names_profile(&answer),
-        Ok(other) => Err(format!("models.probe did not answer: {other:?}")),
+        Ok(other) => Err(format!("models.probe did not answer: {other}")),
         Err(error) => Err(error.to_string()),
     };
     match status.as_deref() {

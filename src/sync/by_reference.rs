@@ -701,7 +701,7 @@ impl Run<'_> {
                 }
                 other => proof
                     .notes
-                    .push(format!("models.probe did not answer: {other:?}")),
+                    .push(format!("models.probe did not answer: {other}")),
             }
         }
         self.auth_status_view(cli, &mut proof, deadline)?;
@@ -734,9 +734,9 @@ impl Run<'_> {
                 RPC_TIMEOUT,
             )? {
                 Call::Answer(answer) => answer,
-                other => return Err(Error::failed(format!("models.authStatus: {other:?}"))),
+                other => return Err(Error::failed(format!("models.authStatus: {other}"))),
             },
-            other => return Err(Error::failed(format!("models.authStatus: {other:?}"))),
+            other => return Err(Error::failed(format!("models.authStatus: {other}"))),
         };
         let profiles = proof::anthropic_profiles(&answer);
         if profiles != [secret_ref::PROFILE] {
