@@ -358,6 +358,11 @@ pub(crate) struct SyncArgs {
     /// Never fall back to a restart, whatever the environment or the config file say.
     #[arg(long)]
     pub(crate) no_restart_fallback: bool,
+    /// As root: sync only this Docker Compose gateway (its container name, its service, or
+    /// PROJECT/SERVICE; repeatable) and no systemd gateway. Without it, root syncs every
+    /// container gateway Docker runs beside the systemd ones (README "Containers").
+    #[arg(long = "container", value_name = "NAME")]
+    pub(crate) containers: Vec<String>,
     #[command(flatten)]
     pub(crate) probe: ProbeArgs,
     /// Output format [default: text].

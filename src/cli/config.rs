@@ -122,6 +122,8 @@ pub(super) struct FileConfig {
     no_restart: Option<bool>,
     delivery: Option<crate::sync::Delivery>,
     restart_fallback: Option<bool>,
+    /// The flag's `--container`, as a list.
+    container: Option<Vec<String>>,
     probe: Option<bool>,
     /// The flag's spelling of `probe = false` (`probe` wins when both are given).
     no_probe: Option<bool>,
@@ -645,6 +647,11 @@ pub(super) fn sync_options(
             file.restart_fallback,
             false,
         ),
+        containers: if args.containers.is_empty() {
+            file.container.unwrap_or_default()
+        } else {
+            args.containers
+        },
         probe,
         anthropic_base_url,
         version_stage: default_stage,

@@ -3,6 +3,7 @@
 //! systemd managers and units (`systemd`), run locks (`locks`), the state file (`state`), and
 //! bounded worker processes (`forked`).
 
+pub mod docker;
 pub mod forked;
 pub mod fsutil;
 pub mod locks;

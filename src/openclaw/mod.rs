@@ -6,6 +6,7 @@
 //! starts no process (`discovery`); the agents' credential stores, one module per generation
 //! (`stores`); and the token as a secret reference (`secret_ref`).
 
+pub mod containers;
 pub mod discovery;
 pub mod gateway_rpc;
 pub mod listening;

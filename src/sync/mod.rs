@@ -19,8 +19,10 @@
 
 pub mod apply;
 pub mod by_reference;
+mod containers;
 pub mod decide;
 pub mod facts;
+pub mod in_container;
 pub mod outcome;
 pub mod plan;
 pub mod report;
@@ -89,6 +91,8 @@ pub struct SyncOptions {
     /// In `secret-ref` delivery, a reload that fails (after the file went back to the last good
     /// token) may restart the gateway to apply the new one (`--restart-fallback`).
     pub restart_fallback: bool,
+    /// `--container`: only these container gateways (none: every one, beside the systemd ones).
+    pub containers: Vec<String>,
 }
 
 /// How long the check of a new token before it is applied may take.
@@ -167,6 +171,44 @@ type Secrets = BTreeMap<SecretRef, std::result::Result<aws::FetchedSecret, (Stri
 /// process per user; a gateway that fails does not stop the others and the exit code is the
 /// worst.
 pub fn run(options: &SyncOptions) -> Result<SyncRun> {
+    let root = nix::unistd::geteuid().is_root();
+    let containers = containers::selected(options, root)?;
+    let mut prefetched = Secrets::new();
+    let mut container_runs = Vec::new();
+    if let Some((docker, gateways)) = &containers {
+        let secret = containers::default_secret(options);
+        let (runtime, configs) = aws_configs(options, std::slice::from_ref(&secret), false)?;
+        prefetched = fetch(
+            &runtime,
+            &configs,
+            std::slice::from_ref(&secret),
+            Secrets::new(),
+        );
+        drop(runtime);
+        container_runs = containers::sync_all(options, docker, gateways, &prefetched);
+    }
+    if !containers::systemd_part_wanted(options, containers.as_ref()) {
+        return Ok(SyncRun {
+            gateways: container_runs,
+        });
+    }
+    let run = systemd_run(options, prefetched);
+    if container_runs.is_empty() {
+        return run;
+    }
+    let mut gateways = container_runs;
+    match run {
+        Ok(run) => gateways.extend(run.gateways),
+        Err(err) => gateways.push(every_gateway_failed(
+            options.user.as_deref().unwrap_or("root"),
+            err,
+        )),
+    }
+    Ok(SyncRun { gateways })
+}
+
+/// [`run`] for the systemd gateways, with the secrets root already fetched for containers.
+fn systemd_run(options: &SyncOptions, prefetched: Secrets) -> Result<SyncRun> {
     let specs = options.target_specs();
     let users = specs
         .iter()
@@ -193,7 +235,7 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
         // Now: a run for one user's own units drops root for good.
         system_memo.save();
     }
-    let run = run_groups(options, &specs, &users, &system);
+    let run = run_groups(options, &specs, &users, &system, prefetched);
     let changed_world = match &run {
         Ok(run) => !all_unchanged(&run.gateways),
         Err(_) => true,
@@ -215,6 +257,7 @@ fn run_groups(
     specs: &[TargetSpec],
     users: &[TargetUser],
     system: &[(FoundGateway, Option<ResolvedUser>)],
+    prefetched: Secrets,
 ) -> Result<SyncRun> {
     let root = nix::unistd::geteuid().is_root();
     let resolved: Vec<ResolvedUser> = users
@@ -228,9 +271,9 @@ fn run_groups(
         root && options.targets.is_empty() && options.user.is_none() && users[0].uid == 0;
     let groups = targets::plan(specs, &resolved, system, root_default);
     if let [group] = groups.as_slice() {
-        return run_one_user(options, group, &group_user(users, group)?);
+        return run_one_user(options, group, &group_user(users, group)?, prefetched);
     }
-    run_user_workers(options, &groups, users, root_default)
+    run_user_workers(options, &groups, users, root_default, prefetched)
 }
 
 /// The user a group runs as: its target's, or the user a system unit names.
@@ -264,12 +307,13 @@ fn run_one_user(
     options: &SyncOptions,
     group: &targets::Group,
     target: &TargetUser,
+    prefetched: Secrets,
 ) -> Result<SyncRun> {
     let secrets = secret_refs(group);
     let (runtime, configs) = aws_configs(options, &secrets, privileges::must_drop(target))?;
     enter_user(group, target)?;
     let _lock = lock_user(options, target)?;
-    let fetched = fetch(&runtime, &configs, &secrets);
+    let fetched = fetch(&runtime, &configs, &secrets, prefetched);
     drop(runtime);
     if let [(_, Err((message, code)))] = fetched.iter().collect::<Vec<_>>().as_slice() {
         return Err(Error::Reported {
@@ -293,6 +337,7 @@ fn run_user_workers(
     groups: &[targets::Group],
     users: &[TargetUser],
     root_default: bool,
+    prefetched: Secrets,
 ) -> Result<SyncRun> {
     let root = nix::unistd::geteuid().is_root();
     let run_lock = if options.dry_run || !root {
@@ -307,7 +352,7 @@ fn run_user_workers(
         all
     };
     let (runtime, configs) = aws_configs(options, &secrets, false)?;
-    let mut fetched = fetch(&runtime, &configs, &secrets);
+    let mut fetched = fetch(&runtime, &configs, &secrets, prefetched);
     drop(runtime);
     let mut gateways = Vec::new();
     for group in groups {
@@ -421,16 +466,21 @@ fn aws_configs(
     Ok((runtime, configs))
 }
 
-/// One GetSecretValue per secret.
+/// One GetSecretValue per secret (none for a secret `prefetched` already holds: root fetched it
+/// for the container gateways).
 fn fetch(
     runtime: &tokio::runtime::Runtime,
     configs: &[aws_config::SdkConfig],
     secrets: &[SecretRef],
+    mut prefetched: Secrets,
 ) -> Secrets {
     secrets
         .iter()
         .zip(configs)
         .map(|(secret, config)| {
+            if let Some((secret, fetched)) = prefetched.remove_entry(secret) {
+                return (secret, fetched);
+            }
             let fetched = runtime
                 .block_on(aws::fetch_secret(
                     config,

@@ -42,7 +42,7 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct StoreReport {
     pub agent: String,
     pub layout: String,
@@ -120,17 +120,7 @@ pub fn new(
         user: target.name.clone(),
         home: target.home.clone(),
         state_dir: None,
-        secret: SecretReport {
-            arn: secret.arn.clone(),
-            version_id: secret.version_id.clone(),
-            stage: secret.stage.clone(),
-            fallback_from: secret.fallback_from.clone(),
-            fingerprint: secret.token.fingerprint().to_string(),
-            kind: secret.token.kind().label().to_owned(),
-            variable: secret.token.kind().variable().to_owned(),
-            created_date: secret.created_date.clone(),
-            expires_at: secret.metadata.expires_at.clone(),
-        },
+        secret: secret_report(secret),
         files: plan
             .files
             .iter()
@@ -150,6 +140,21 @@ pub fn new(
             proof: None,
         },
         warnings,
+    }
+}
+
+/// The secret's part of a report: ids, fingerprint, kind, dates.
+pub fn secret_report(secret: &crate::aws::FetchedSecret) -> SecretReport {
+    SecretReport {
+        arn: secret.arn.clone(),
+        version_id: secret.version_id.clone(),
+        stage: secret.stage.clone(),
+        fallback_from: secret.fallback_from.clone(),
+        fingerprint: secret.token.fingerprint().to_string(),
+        kind: secret.token.kind().label().to_owned(),
+        variable: secret.token.kind().variable().to_owned(),
+        created_date: secret.created_date.clone(),
+        expires_at: secret.metadata.expires_at.clone(),
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod a_real_gateway;
 mod adversarial;
 mod config;
+mod containers;
 mod decisions;
 mod deploy;
 mod fleet;
