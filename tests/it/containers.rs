@@ -441,5 +441,5 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     assert!(run.stderr.contains("no-such-service"), "{}", run.stderr);
 
     daemon.compose(&file, &["down"]);
-    assert_no_leak_in_tree(&state.parent().unwrap().to_path_buf(), &[env], &tokens);
+    assert_no_leak_in_tree(state.parent().unwrap(), &[env], &tokens);
 }
