@@ -215,6 +215,14 @@ fn config_error(path: &Path, text: &str, error: &toml::de::Error) -> Error {
 /// One boolean through the layers: its off switch (a flag) wins, then the flag or its
 /// environment variable (`Some` when either was given, `=false` included), then the config file,
 /// then the default.
+/// The command line's list when it names anything, else the config file's.
+fn first_non_empty(given: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
+    match given.is_empty() {
+        true => file.unwrap_or_default(),
+        false => given,
+    }
+}
+
 pub(super) fn layered(given: Option<bool>, off: bool, file: Option<bool>, default: bool) -> bool {
     if off {
         return false;
@@ -647,11 +655,7 @@ pub(super) fn sync_options(
             file.restart_fallback,
             false,
         ),
-        containers: if args.containers.is_empty() {
-            file.container.unwrap_or_default()
-        } else {
-            args.containers
-        },
+        containers: first_non_empty(args.containers, file.container),
         probe,
         anthropic_base_url,
         version_stage: default_stage,
