@@ -12,6 +12,7 @@
 //! No AWS call is made unless `--check-secret` is given; nothing of the user's is written (asking
 //! the gateway's RPC keeps OpenClaw's CLI state in our own state dir).
 
+mod containers;
 mod reference;
 
 use crate::anthropic_probe::Verdict;
@@ -197,6 +198,48 @@ impl StatusRun {
 /// manager, and as root the system units that run as it), each with its own report. Errors only
 /// for usage problems; everything else is a finding.
 pub fn run(options: &StatusOptions) -> Result<StatusRun> {
+    // Root's Docker is asked as root, before anything acts as a user.
+    let containers = containers::gather(options);
+    if !containers.is_empty() && !systemd_part_wanted(options) {
+        let secret = options.check_secret.as_deref().map(|id| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| crate::error::Error::failed(e.to_string()))?;
+            runtime.block_on(async {
+                let config = aws::load_config(&options.aws, id, true).await?;
+                aws::fetch_secret(&config, id, &options.json_key, "AWSCURRENT").await
+            })
+        });
+        return Ok(StatusRun {
+            reports: containers::reports(containers, secret.as_ref()),
+        });
+    }
+    let mut run = systemd_run(options)?;
+    if !containers.is_empty() {
+        let mut reports = containers::reports(containers, None);
+        reports.append(&mut run.reports);
+        run.reports = reports;
+    }
+    Ok(run)
+}
+
+/// On a host with container gateways: whether the systemd gateways are looked at too (a
+/// manager to ask is there), as `sync` decides.
+fn systemd_part_wanted(options: &StatusOptions) -> bool {
+    let uid = match &options.user {
+        Some(name) => match nix::unistd::User::from_name(name).ok().flatten() {
+            Some(user) => user.uid.as_raw(),
+            None => return true,
+        },
+        None => 0,
+    };
+    std::path::Path::new(&format!("/run/user/{uid}/bus")).exists()
+        || (uid == 0 && crate::host::systemd::system_manager_present())
+}
+
+/// [`run`] for the systemd gateways.
+fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
     let resolved =
         crate::host::privileges::resolve(options.user.as_deref(), options.home.as_deref())?;
     // Root diagnosing another user: fix lines are pasted as root (see `FixContext`).

@@ -44,11 +44,8 @@ pub(super) fn selected(
             false => Ok(None),
         };
     };
-    let found = match docker
-        .compose_containers()
-        .and_then(|ids| docker.inspect(&ids))
-    {
-        Ok(inspected) => containers::gateways_in(&inspected),
+    let found = match found(&docker) {
+        Ok(found) => found,
         Err(err) if named => return Err(err),
         Err(err) => {
             tracing::warn!(error = %err, "Docker could not be asked for container gateways");
@@ -57,6 +54,28 @@ pub(super) fn selected(
     };
     let gateways = pick(options, found)?;
     Ok((!gateways.is_empty()).then_some((docker, gateways)))
+}
+
+/// Every Compose container of root's Docker that runs an OpenClaw gateway.
+pub(crate) fn found(docker: &Docker) -> Result<Vec<ContainerGateway>> {
+    docker
+        .compose_containers()
+        .and_then(|ids| docker.inspect(&ids))
+        .map(|inspected| containers::gateways_in(&inspected))
+}
+
+/// Whether the gateway's state dir belongs to `user` (any when `None`).
+pub(crate) fn owned_by(gateway: &ContainerGateway, user: Option<&str>) -> bool {
+    let Some(name) = user else {
+        return true;
+    };
+    let uid = nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    uid.is_some_and(|uid| {
+        std::fs::symlink_metadata(&gateway.state_dir).is_ok_and(|m| m.uid() == uid)
+    })
 }
 
 /// The gateways `--container` names, or those of `--user`, or all.
@@ -72,26 +91,11 @@ fn pick(options: &SyncOptions, found: Vec<ContainerGateway>) -> Result<Vec<Conta
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         )));
     }
-    let owner_uid = match &options.user {
-        Some(name) => nix::unistd::User::from_name(name)
-            .ok()
-            .flatten()
-            .map(|u| u.uid.as_raw()),
-        None => None,
-    };
     Ok(found
         .into_iter()
-        .filter(|g| {
-            if !options.containers.is_empty() {
-                return options.containers.iter().any(|name| g.is_named(name));
-            }
-            match (&options.user, owner_uid) {
-                (None, _) => true,
-                (Some(_), Some(uid)) => {
-                    std::fs::symlink_metadata(&g.state_dir).is_ok_and(|m| m.uid() == uid)
-                }
-                (Some(_), None) => false,
-            }
+        .filter(|g| match options.containers.is_empty() {
+            false => options.containers.iter().any(|name| g.is_named(name)),
+            true => owned_by(g, options.user.as_deref()),
         })
         .collect())
 }

@@ -385,6 +385,32 @@ fn prove(
     token: &Token,
 ) -> Result<GatewayProof> {
     let deadline = Instant::now() + options.verify.timeout;
+    let expected = token.kind().variable();
+    loop {
+        let why = match probe_once(docker, gateway)? {
+            Ok((variable, finding)) if variable == expected => {
+                return proven(gateway, variable, finding, token);
+            }
+            Ok((variable, _)) => format!("the gateway uses {variable}, not {expected}"),
+            Err(why) => why,
+        };
+        if Instant::now() >= deadline {
+            return Err(Error::failed(format!(
+                "{}: restarted, but not proven within {} s: {why}",
+                gateway.label(),
+                options.verify.timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// One `models.probe` through OpenClaw's CLI inside the container: the environment variable
+/// the gateway uses for Anthropic and Anthropic's verdict, or why there is none.
+pub(crate) fn probe_once(
+    docker: &Docker,
+    gateway: &ContainerGateway,
+) -> Result<std::result::Result<(String, anthropic_probe::Finding), String>> {
     let params = serde_json::json!({"provider": "anthropic", "timeoutMs": 20000});
     let mut argv = gateway.cli.clone();
     argv.extend(
@@ -398,34 +424,18 @@ fn prove(
         ]
         .map(str::to_owned),
     );
-    let expected = token.kind().variable();
-    loop {
-        let out = docker.exec(&gateway.id, &argv, Duration::from_secs(60))?;
-        let call = interpret(out.success, &out.stdout, &out.stderr);
-        let why = match call {
-            Call::Answer(answer) => match proof::read_probe(&answer) {
-                ProbeReading::Environment { variable, finding } if variable == expected => {
-                    return proven(gateway, variable, finding, token);
-                }
-                ProbeReading::Environment { variable, .. } => {
-                    format!("the gateway uses {variable}, not {expected}")
-                }
-                ProbeReading::Other { labels } => {
-                    format!("the gateway uses {} for Anthropic", labels.join(", "))
-                }
-                ProbeReading::Nothing { status } => format!("models.probe: {status}"),
-            },
-            other => other.to_string(),
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::failed(format!(
-                "{}: restarted, but not proven within {} s: {why}",
-                gateway.label(),
-                options.verify.timeout.as_secs()
-            )));
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let out = docker.exec(&gateway.id, &argv, Duration::from_secs(60))?;
+    Ok(match interpret(out.success, &out.stdout, &out.stderr) {
+        Call::Answer(answer) => match proof::read_probe(&answer) {
+            ProbeReading::Environment { variable, finding } => Ok((variable, finding)),
+            ProbeReading::Other { labels } => Err(format!(
+                "the gateway uses {} for Anthropic",
+                labels.join(", ")
+            )),
+            ProbeReading::Nothing { status } => Err(format!("models.probe: {status}")),
+        },
+        other => Err(other.to_string()),
+    })
 }
 
 fn proven(
@@ -457,7 +467,8 @@ fn proven(
     Ok(proof)
 }
 
-fn record_path(gateway: &ContainerGateway) -> PathBuf {
+/// Root's record of what was applied to this container.
+pub(crate) fn record_path(gateway: &ContainerGateway) -> PathBuf {
     let name: String = gateway
         .name
         .chars()

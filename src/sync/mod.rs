@@ -19,7 +19,7 @@
 
 pub mod apply;
 pub mod by_reference;
-mod containers;
+pub(crate) mod containers;
 pub mod decide;
 pub mod facts;
 pub mod in_container;

@@ -430,6 +430,58 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     run.expect_status(0);
     assert_eq!(container_report(&run)["result"], "unchanged");
 
+    // status: the container gateway, running, proven by its own models.probe, on AWSCURRENT.
+    let status = run_tool(
+        &[
+            "status",
+            "--user",
+            "ocs-ctr",
+            "--check-secret",
+            "--secret-id",
+            &secret,
+            "--output",
+            "json",
+        ],
+        &[("DOCKER_HOST", daemon.host.as_str())],
+        &tokens,
+    );
+    let envelope = status.json();
+    assert_eq!(status.status, 0, "{envelope}\n{}", status.stderr);
+    let reports = envelope["gateways"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{envelope}");
+    let findings = reports[0]["report"]["findings"].as_array().unwrap();
+    for check in [
+        "container",
+        "state-dir",
+        "state",
+        "secret-current",
+        "gateway-auth",
+    ] {
+        assert!(
+            findings
+                .iter()
+                .any(|f| f["check"] == check && f["severity"] == "ok"),
+            "{check}: {envelope}"
+        );
+    }
+
+    // The container's user links `.env` to a file of root's: the run fails, root's file and the
+    // container are untouched (everything under the state dir is written as its owner).
+    let victim = daemon.dir.join("victim");
+    std::fs::write(&victim, "root's\n").unwrap();
+    std::fs::remove_file(&env).unwrap();
+    std::os::unix::fs::symlink(&victim, &env).unwrap();
+    let started = daemon.started_at(&container);
+    let run = sync(&daemon, &secret, &["--container", SERVICE], &tokens);
+    assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
+    assert_eq!(
+        daemon.started_at(&container),
+        started,
+        "restarted for a linked .env"
+    );
+    std::fs::remove_file(&env).unwrap();
+
     // A name that is not a gateway is a usage error, and nothing is asked of Docker's containers.
     let run = sync(
         &daemon,

@@ -1,0 +1,237 @@
+//! `status` of the Docker Compose gateways (README "Containers"), as root: one report per
+//! container gateway of root's Docker (those whose state dir `--user` owns, with `--user`),
+//! from Docker's own view of the container and root's record of what `sync` applied. Root reads
+//! nothing under the container's state dir; the gateway itself answers through OpenClaw's CLI
+//! inside the container (`models.probe`).
+//!
+//! Checks: `container` (running), `container-environment` (its configuration sets a token
+//! variable that OpenClaw's `.env` can never override), `state-dir` (a directory of a non-root
+//! user), `state` (root's record, and with `--check-secret` whether it is AWSCURRENT's version),
+//! `gateway-auth` (the running gateway's `models.probe`).
+
+use super::{Findings, Severity, StatusOptions, StatusReport};
+use crate::anthropic_probe::Verdict;
+use crate::aws::FetchedSecret;
+use crate::host::docker::Docker;
+use crate::host::privileges::TargetUser;
+use crate::host::state;
+use crate::openclaw::containers::ContainerGateway;
+use crate::sync::containers::{found, owned_by};
+use crate::sync::in_container::{probe_once, record_path};
+use std::os::unix::fs::MetadataExt;
+
+/// What root gathered about one container gateway before the secret is read.
+pub struct Gathered {
+    gateway: ContainerGateway,
+    owner: Option<(String, u32)>,
+    /// The gateway's `models.probe` (only for a running container).
+    probe: Option<std::result::Result<(String, crate::anthropic_probe::Finding), String>>,
+}
+
+/// Root's container gateways for this status (none when not root or no Docker).
+pub fn gather(options: &StatusOptions) -> Vec<Gathered> {
+    if !nix::unistd::geteuid().is_root() || !options.discover {
+        return Vec::new();
+    }
+    let Some(docker) = Docker::find() else {
+        return Vec::new();
+    };
+    let gateways = match found(&docker) {
+        Ok(found) => found,
+        Err(err) => {
+            tracing::warn!(error = %err, "Docker could not be asked for container gateways");
+            return Vec::new();
+        }
+    };
+    gateways
+        .into_iter()
+        .filter(|g| owned_by(g, options.user.as_deref()))
+        .map(|gateway| {
+            let owner = std::fs::symlink_metadata(&gateway.state_dir)
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|m| {
+                    let name = nix::unistd::User::from_uid(m.uid().into())
+                        .ok()
+                        .flatten()
+                        .map(|u| u.name)
+                        .unwrap_or_else(|| format!("uid {}", m.uid()));
+                    (name, m.uid())
+                });
+            let probe = gateway
+                .running
+                .then(|| probe_once(&docker, &gateway).unwrap_or_else(|e| Err(e.message())));
+            Gathered {
+                gateway,
+                owner,
+                probe,
+            }
+        })
+        .collect()
+}
+
+/// One report per gathered gateway.
+pub fn reports(
+    gathered: Vec<Gathered>,
+    secret: Option<&crate::error::Result<FetchedSecret>>,
+) -> Vec<StatusReport> {
+    gathered
+        .into_iter()
+        .map(|one| report(one, secret))
+        .collect()
+}
+
+fn report(one: Gathered, secret: Option<&crate::error::Result<FetchedSecret>>) -> StatusReport {
+    let gateway = &one.gateway;
+    let label = gateway.label();
+    let mut findings = Findings(Vec::new());
+    if gateway.running {
+        findings.ok("container", format!("{label} is running"));
+    } else {
+        findings.add(
+            "container",
+            Severity::Problem,
+            format!("{label} is not running"),
+            "a stopped gateway answers no agent; a sync writes its files and it takes them when it starts",
+            start_fix(gateway),
+        );
+    }
+    for variable in &gateway.sets_variables {
+        findings.add(
+            "container-environment",
+            Severity::Problem,
+            format!("the container's own configuration sets {variable}"),
+            format!("OpenClaw's {}/.env never overrides a variable the process already has, so the synced token cannot reach the gateway", gateway.state_in_container.display()),
+            format!("remove {variable} from the compose file's `environment:`/`env_file:`, then `docker compose up -d {}` once", gateway.service.as_deref().unwrap_or(&gateway.name)),
+        );
+    }
+    check_state_dir(&mut findings, &one);
+    check_record(&mut findings, gateway, secret);
+    check_probe(&mut findings, &one);
+    let (user, home) = match &one.owner {
+        Some((name, _)) => (
+            name.clone(),
+            gateway
+                .state_dir
+                .parent()
+                .unwrap_or(&gateway.state_dir)
+                .to_path_buf(),
+        ),
+        None => (String::new(), gateway.state_dir.clone()),
+    };
+    findings.into_report(
+        TargetUser {
+            name: user,
+            uid: one.owner.as_ref().map(|o| o.1).unwrap_or(0),
+            gid: 0,
+            home,
+        },
+        &label,
+    )
+}
+
+fn start_fix(gateway: &ContainerGateway) -> String {
+    match (&gateway.project, &gateway.service) {
+        (Some(project), Some(service)) => format!("docker compose -p {project} up -d {service}"),
+        _ => format!("docker start {}", gateway.name),
+    }
+}
+
+fn check_state_dir(findings: &mut Findings, one: &Gathered) {
+    let dir = one.gateway.state_dir.display();
+    match &one.owner {
+        Some((name, uid)) if *uid != 0 => findings.ok(
+            "state-dir",
+            format!("{dir} (mounted at {}), owned by {name}", one.gateway.state_in_container.display()),
+        ),
+        Some(_) => findings.add(
+            "state-dir",
+            Severity::Problem,
+            format!("{dir} belongs to root"),
+            "the tool acts only as a gateway's own (non-root) user, so it never writes there",
+            format!("chown -R 1000:1000 {dir} (the uid of OpenClaw's image user `node`)"),
+        ),
+        None => findings.add(
+            "state-dir",
+            Severity::Problem,
+            format!("{dir} is not a directory (missing, or a link)"),
+            "the bind mount's source is where the gateway's state and the token file live",
+            "create it as a directory of the container's user and recreate the container (`docker compose up -d`)",
+        ),
+    }
+}
+
+fn check_record(
+    findings: &mut Findings,
+    gateway: &ContainerGateway,
+    secret: Option<&crate::error::Result<FetchedSecret>>,
+) {
+    let sync = format!("openclaw-token-sync sync --container {}", gateway.name);
+    let Some(record) = state::load(&record_path(gateway)).0 else {
+        findings.add(
+            "state",
+            Severity::Warning,
+            format!("{} was never synced by this tool", gateway.label()),
+            "no token of this tool's reached the gateway yet",
+            sync,
+        );
+        return;
+    };
+    findings.ok(
+        "state",
+        format!(
+            "version {} ({}) applied ({}) at {}",
+            record.version_id,
+            record.fingerprint,
+            record.gateway.describe(),
+            record.applied_at
+        ),
+    );
+    match secret {
+        Some(Ok(current)) if current.version_id != record.version_id => findings.add(
+            "secret-current",
+            Severity::Problem,
+            format!(
+                "AWSCURRENT is {}, the container has {}",
+                current.version_id, record.version_id
+            ),
+            "the gateway runs an older token than the secret holds",
+            sync,
+        ),
+        Some(Ok(current)) => findings.ok(
+            "secret-current",
+            format!("AWSCURRENT {} is applied", current.version_id),
+        ),
+        _ => {}
+    }
+}
+
+fn check_probe(findings: &mut Findings, one: &Gathered) {
+    match &one.probe {
+        None => {}
+        Some(Ok((variable, finding))) if finding.verdict == Verdict::Accepted => findings.ok(
+            "gateway-auth",
+            format!(
+                "the gateway's models.probe: env {variable}, {}",
+                finding.detail
+            ),
+        ),
+        Some(Ok((variable, finding))) => findings.add(
+            "gateway-auth",
+            Severity::Problem,
+            format!(
+                "the gateway's models.probe: env {variable}, {}",
+                finding.detail
+            ),
+            "the token the gateway runs on is not accepted",
+            "store a valid token (`openclaw-token-sync put`) and sync",
+        ),
+        Some(Err(why)) => findings.add(
+            "gateway-auth",
+            Severity::Problem,
+            format!("the gateway's models.probe: {why}"),
+            "the gateway could not show that it runs on an Anthropic token from its environment",
+            format!("docker logs {}", one.gateway.name),
+        ),
+    }
+}
