@@ -215,6 +215,17 @@ fn config_error(path: &Path, text: &str, error: &toml::de::Error) -> Error {
 /// One boolean through the layers: its off switch (a flag) wins, then the flag or its
 /// environment variable (`Some` when either was given, `=false` included), then the config file,
 /// then the default.
+/// `--container` (or `container`) and `[[target]]`s do not mix: the first names container
+/// gateways only, the second systemd gateways.
+fn containers_alone(containers: &[String], targets: &[TargetSpec]) -> Result<()> {
+    if containers.is_empty() || targets.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(
+        "--container (or `container`) names container gateways only, and the config file's [[target]]s name systemd gateways: run them separately (`sync --container NAME --config /dev/null ...`)",
+    ))
+}
+
 /// The command line's list when it names anything, else the config file's.
 fn first_non_empty(given: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
     match given.is_empty() {
@@ -625,6 +636,8 @@ pub(super) fn sync_options(
     } else {
         Some(args.profile_ids)
     };
+    let containers = first_non_empty(args.containers, file.container);
+    containers_alone(&containers, &targets)?;
     let options = SyncOptions {
         secret_id,
         json_key,
@@ -655,7 +668,7 @@ pub(super) fn sync_options(
             file.restart_fallback,
             false,
         ),
-        containers: first_non_empty(args.containers, file.container),
+        containers,
         probe,
         anthropic_base_url,
         version_stage: default_stage,

@@ -19,6 +19,9 @@ pub enum GatewayOutcome {
     UnitNotFound,
     /// The unit was stopped on purpose and left stopped; it picks up the files when started.
     Inactive,
+    /// A container gateway restarted with the token, whose proof failed or was inconclusive: the
+    /// next run proves it again without a restart.
+    Unproven,
 }
 
 impl GatewayOutcome {
@@ -29,6 +32,7 @@ impl GatewayOutcome {
             GatewayOutcome::NotRestarted => "not restarted (--no-restart)",
             GatewayOutcome::UnitNotFound => "not found (files only)",
             GatewayOutcome::Inactive => "stopped, left stopped",
+            GatewayOutcome::Unproven => "restarted, not proven yet",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ContainerGateway {
     pub project: Option<String>,
     pub service: Option<String>,
     pub running: bool,
+    /// Docker's `State.StartedAt` (RFC 3339, UTC).
+    pub started_at: String,
     /// The state dir on the host (the bind mount's source).
     pub state_dir: PathBuf,
     /// Where the container sees it.
@@ -76,14 +78,18 @@ fn gateway_of(container: &Value) -> Option<ContainerGateway> {
         .filter_map(|a| a.as_str().map(str::to_owned))
         .collect();
     let cli = gateway_cli(&argv)?;
+    let expected = state_dir_inside(container);
     let (state_dir, state_in_container) = container["Mounts"]
         .as_array()?
         .iter()
         .filter(|m| m["Type"] == "bind")
         .find_map(|m| {
             let destination = PathBuf::from(m["Destination"].as_str()?);
-            (destination.file_name()? == ".openclaw")
-                .then(|| Some((PathBuf::from(m["Source"].as_str()?), destination)))?
+            let is_state = match &expected {
+                Some(expected) => destination == *expected,
+                None => destination.file_name()? == ".openclaw",
+            };
+            is_state.then(|| Some((PathBuf::from(m["Source"].as_str()?), destination)))?
         })?;
     let labels = &container["Config"]["Labels"];
     let label = |key: &str| labels[key].as_str().map(str::to_owned);
@@ -104,11 +110,33 @@ fn gateway_of(container: &Value) -> Option<ContainerGateway> {
         project: label("com.docker.compose.project"),
         service: label("com.docker.compose.service"),
         running: container["State"]["Running"] == true,
+        started_at: container["State"]["StartedAt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         state_dir,
         state_in_container,
         cli,
         sets_variables,
     })
+}
+
+/// Where the gateway keeps its state inside the container, from its environment:
+/// `OPENCLAW_STATE_DIR`, else `$HOME/.openclaw` (OpenClaw's default); `None` when neither is set.
+fn state_dir_inside(container: &Value) -> Option<PathBuf> {
+    let env: Vec<&str> = container["Config"]["Env"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let value = |name: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
+            .filter(|v| v.starts_with('/'))
+    };
+    value("OPENCLAW_STATE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| value("HOME").map(|home| PathBuf::from(home).join(".openclaw")))
 }
 
 /// The CLI prefix of a gateway's argv (everything before `gateway`), when the argv runs the
@@ -205,5 +233,18 @@ mod tests {
         }
         let run = container(&["dist/index.js", "gateway", "run"], "/root/.openclaw", &[]);
         assert_eq!(gateways_in(&Value::Array(vec![run])).len(), 1);
+        // A `.openclaw` mount that is not where the gateway's HOME says its state is.
+        let elsewhere = container(
+            &["dist/index.js", "gateway"],
+            "/data/.openclaw",
+            &["HOME=/home/node"],
+        );
+        assert!(gateways_in(&Value::Array(vec![elsewhere])).is_empty());
+        let named = container(
+            &["dist/index.js", "gateway"],
+            "/data/.openclaw",
+            &["HOME=/home/node", "OPENCLAW_STATE_DIR=/data/.openclaw"],
+        );
+        assert_eq!(gateways_in(&Value::Array(vec![named])).len(), 1);
     }
 }

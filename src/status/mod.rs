@@ -180,6 +180,8 @@ fn fingerprint_of_assignment(content: &[u8], variable: &str) -> Option<Fingerpri
 #[derive(Debug)]
 pub struct StatusRun {
     pub reports: Vec<StatusReport>,
+    /// AWSCURRENT as `--check-secret` read it (once), for the container reports too.
+    secret: Option<Result<crate::aws::FetchedSecret>>,
 }
 
 impl StatusRun {
@@ -213,15 +215,34 @@ pub fn run(options: &StatusOptions) -> Result<StatusRun> {
         });
         return Ok(StatusRun {
             reports: containers::reports(containers, secret.as_ref()),
+            secret: None,
         });
     }
     let mut run = systemd_run(options)?;
     if !containers.is_empty() {
-        let mut reports = containers::reports(containers, None);
+        let secret = run.secret.take();
+        let mut reports = containers::reports(containers, secret.as_ref());
+        // Root's default status on a host whose gateways are containers: the default unit that
+        // does not exist (or root's manager that is not running) is not a finding.
+        if options.user.is_none() {
+            run.reports.retain(|r| !no_unit_here(r));
+        }
         reports.append(&mut run.reports);
         run.reports = reports;
     }
     Ok(run)
+}
+
+/// A report that only says there is no gateway unit (or no manager to ask).
+fn no_unit_here(report: &StatusReport) -> bool {
+    report.findings.iter().any(|f| {
+        f.check == "gateway-unit"
+            && f.severity == Severity::Problem
+            && (f.seen.ends_with(&format!("not found for {}", report.user))
+                || f.why
+                    .as_deref()
+                    .is_some_and(|w| w.contains("cannot be reached")))
+    })
 }
 
 /// On a host with container gateways: whether the systemd gateways are looked at too (a
@@ -301,7 +322,7 @@ fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
             check_unit(&one, &target, &systemctl, secret.as_ref(), as_user)
         })
         .collect();
-    Ok(StatusRun { reports })
+    Ok(StatusRun { reports, secret })
 }
 
 /// One gateway unit under check: its options, user, manager and paths.

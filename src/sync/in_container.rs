@@ -19,7 +19,7 @@
 //! - A container that is not running is not started: its files are written and it takes them at
 //!   its next start (as `docker compose up` or its restart policy starts it).
 
-use super::{GatewayAction, GatewayReport, GatewayRun, Outcome, SyncOptions, SyncReport};
+use super::{Delivery, GatewayAction, GatewayReport, GatewayRun, Outcome, SyncOptions, SyncReport};
 use crate::anthropic_probe::{self, Verdict};
 use crate::aws::FetchedSecret;
 use crate::error::{Error, Result};
@@ -42,6 +42,9 @@ use std::time::{Duration, Instant};
 /// Root's records of what was applied to each container.
 pub const RECORDS: &str = "/var/lib/openclaw-token-sync/containers";
 
+/// How long a container's gateway may take to start, beyond `--verify-timeout`.
+const CONTAINER_START: Duration = Duration::from_secs(120);
+
 /// How long a worker in the owner's world may take.
 const WORKER_LIMIT: Duration = Duration::from_secs(120);
 
@@ -54,8 +57,8 @@ struct OwnerWork {
     stores: Vec<super::StoreReport>,
     /// Anthropic entries found (or removed) in the stores.
     stores_dirty: bool,
-    /// `models.providers.anthropic.baseUrl` of the gateway's `openclaw.json`.
-    base_url: Option<String>,
+    /// The new token checked with Anthropic (or the gateway's `baseUrl`), from the owner's world.
+    probe: Option<(String, anthropic_probe::Finding)>,
     warnings: Vec<String>,
 }
 
@@ -66,31 +69,47 @@ enum Step {
     DryRun,
     /// Write; no restart (`--no-restart`, or a container that is not running).
     WriteOnly(GatewayAction),
+    /// Write what changed, restart, prove.
     WriteAndRestart,
+    /// The gateway already runs on the written files (it restarted since, or the last proof
+    /// failed): prove it, restart nothing.
+    ProveOnly,
 }
 
-/// What the run is allowed to do.
+/// Everything the decision looks at.
 #[derive(Clone, Copy)]
-struct Allowed {
+struct Facts {
     dry_run: bool,
     no_restart: bool,
+    force: bool,
+    running: bool,
+    /// `.env` or a store differs from what this version wants.
+    changed: bool,
+    /// Root's record of this version: what became of the gateway, and whether the container
+    /// started after it was written.
+    recorded: Option<(GatewayOutcome, bool)>,
 }
 
-fn decide(allowed: Allowed, running: bool, recorded: bool, work: &OwnerWork) -> Step {
-    let changed = work.env_changed || work.stores_dirty;
-    if allowed.dry_run {
+fn decide(f: Facts) -> Step {
+    if f.dry_run {
         return Step::DryRun;
     }
-    if !changed && recorded {
-        return Step::Nothing;
+    let apply = || match (f.running, f.no_restart) {
+        (false, _) => Step::WriteOnly(GatewayAction::Inactive),
+        (true, true) => Step::WriteOnly(GatewayAction::NotRestarted),
+        (true, false) => Step::WriteAndRestart,
+    };
+    let Some((outcome, started_after)) = f.recorded.filter(|_| !f.changed && !f.force) else {
+        return apply();
+    };
+    match outcome {
+        GatewayOutcome::Verified => Step::Nothing,
+        _ if !f.running => Step::Nothing,
+        GatewayOutcome::Unproven | GatewayOutcome::UnitNotFound => Step::ProveOnly,
+        GatewayOutcome::Inactive | GatewayOutcome::NotRestarted if started_after => Step::ProveOnly,
+        GatewayOutcome::Inactive | GatewayOutcome::NotRestarted if f.no_restart => Step::Nothing,
+        GatewayOutcome::Inactive | GatewayOutcome::NotRestarted => Step::WriteAndRestart,
     }
-    if !running {
-        return Step::WriteOnly(GatewayAction::Inactive);
-    }
-    if allowed.no_restart {
-        return Step::WriteOnly(GatewayAction::NotRestarted);
-    }
-    Step::WriteAndRestart
 }
 
 /// Syncs one container gateway; its failure is its own.
@@ -101,14 +120,18 @@ pub fn sync(
     secret: &FetchedSecret,
 ) -> GatewayRun {
     let owner = owner_of(&gateway.state_dir);
-    let user = owner
-        .as_ref()
-        .map(|o| o.name.clone())
-        .unwrap_or_else(|_| "?".to_owned());
     GatewayRun {
-        user,
+        user: owner_label(&gateway.state_dir),
         unit: gateway.label(),
         result: owner.and_then(|owner| sync_as(options, docker, gateway, secret, &owner)),
+    }
+}
+
+/// The name a run and its metrics give the gateway's user, whatever else fails.
+pub fn owner_label(state_dir: &Path) -> String {
+    match owner_of(state_dir) {
+        Ok(owner) => owner.name,
+        Err(_) => "?".to_owned(),
     }
 }
 
@@ -129,36 +152,99 @@ fn sync_as(
     }
     let token = &secret.token;
     let record_path = record_path(gateway);
-    let (record, _) = state::load(&record_path);
-    let recorded = record.as_ref().is_some_and(|r| {
-        r.version_id == secret.version_id
-            && &r.fingerprint == token.fingerprint()
-            && r.gateway == GatewayOutcome::Verified
-    });
-    let found = in_owner_world(owner, gateway, token, false)?;
+    let recorded = state::load(&record_path)
+        .0
+        .filter(|r| r.version_id == secret.version_id && &r.fingerprint == token.fingerprint());
+    let probe_base = (recorded.is_none() && !options.dry_run && options.probe)
+        .then(|| options.anthropic_base_url.clone().unwrap_or_default());
+    let found = in_owner_world(owner, gateway, token, false, probe_base)?;
     let mut report = report(owner, gateway, secret, &found);
-    let allowed = Allowed {
+    if options.delivery == Delivery::SecretRef {
+        report.warnings.push(format!(
+            "{}: --delivery secret-ref is not built for containers yet; the token went into {}/.env (env delivery)",
+            gateway.label(),
+            gateway.state_dir.display()
+        ));
+    }
+    let facts = Facts {
         dry_run: options.dry_run,
         no_restart: options.no_restart,
+        force: options.force,
+        running: gateway.running,
+        changed: found.env_changed || found.stores_dirty,
+        recorded: recorded.as_ref().map(|r| {
+            let started_after = utc_instant(&gateway.started_at) > utc_instant(&r.applied_at);
+            (r.gateway, started_after)
+        }),
     };
-    let step = decide(allowed, gateway.running, recorded, &found);
+    let step = decide(facts);
+    checked_probe(&found, secret, &mut report.warnings)?;
+    let run = ContainerRun {
+        options,
+        docker,
+        gateway,
+        secret,
+        owner,
+        record_path: &record_path,
+    };
+    apply_step(&run, step, facts, report)
+}
+
+/// One container's run, for the steps after the decision.
+struct ContainerRun<'a> {
+    options: &'a SyncOptions,
+    docker: &'a Docker,
+    gateway: &'a ContainerGateway,
+    secret: &'a FetchedSecret,
+    owner: &'a TargetUser,
+    record_path: &'a Path,
+}
+
+/// A UTC RFC 3339 time (`2026-12-03T17:02:07.74Z`, Docker's and the record's) as a key that
+/// orders to the nanosecond; `None` for anything else.
+fn utc_instant(text: &str) -> Option<(String, u32)> {
+    let rest = text.strip_suffix('Z')?;
+    let (seconds, fraction) = rest.split_once('.').unwrap_or((rest, ""));
+    if seconds.len() != 19 || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = format!("{fraction:0<9}").parse().ok()?;
+    Some((seconds.to_owned(), nanos))
+}
+
+/// Carries out the decision and records it.
+fn apply_step(
+    run: &ContainerRun,
+    step: Step,
+    facts: Facts,
+    mut report: SyncReport,
+) -> Result<SyncReport> {
+    let ContainerRun {
+        options,
+        docker,
+        gateway,
+        secret,
+        owner,
+        record_path,
+    } = *run;
+    let token = &secret.token;
     match step {
         Step::Nothing => return Ok(report),
         Step::DryRun => {
             report.result = Outcome::DryRun;
-            if gateway.running && (!recorded || found.env_changed || found.stores_dirty) {
+            let needed = facts.changed || facts.force || facts.recorded.is_none();
+            if gateway.running && needed && !options.no_restart {
                 report.gateway.action = GatewayAction::WouldRestart;
             }
             return Ok(report);
         }
+        Step::WriteOnly(_) | Step::WriteAndRestart if facts.changed || facts.force => {
+            let done = in_owner_world(owner, gateway, token, true, None)?;
+            report.stores = done.stores;
+            report.result = Outcome::Applied;
+        }
         _ => {}
     }
-    if !recorded {
-        pre_probe(options, &found, secret, &mut report.warnings)?;
-    }
-    let done = in_owner_world(owner, gateway, token, true)?;
-    report.stores = done.stores;
-    report.result = Outcome::Applied;
     let outcome = match step {
         Step::WriteOnly(action) => {
             report.gateway.action = action;
@@ -168,63 +254,101 @@ fn sync_as(
             }
         }
         _ => {
-            restart(options, docker, gateway)?;
-            let proof = prove(options, docker, gateway, token)?;
-            report.gateway.action = GatewayAction::Restarted;
-            report.gateway.proof = Some(proof);
-            GatewayOutcome::Verified
+            if step == Step::WriteAndRestart {
+                restart(options, docker, gateway)?;
+                report.result = Outcome::Applied;
+                report.gateway.action = GatewayAction::Restarted;
+            } else {
+                report.gateway.action = GatewayAction::Verified;
+            }
+            match prove(options, docker, gateway, token) {
+                Ok(proof) => {
+                    let accepted = proof
+                        .probe
+                        .as_ref()
+                        .is_some_and(|p| p.finding.verdict == Verdict::Accepted);
+                    if !accepted {
+                        report.warnings.push(format!(
+                            "{}: the gateway's models.probe was inconclusive; the next run proves it again (without a restart)",
+                            gateway.label()
+                        ));
+                    }
+                    report.gateway.proof = Some(proof);
+                    match accepted {
+                        true => GatewayOutcome::Verified,
+                        false => GatewayOutcome::Unproven,
+                    }
+                }
+                Err(err) => {
+                    // Recorded as unproven: the next run proves again and does not restart.
+                    record_applied(record_path, gateway, secret, GatewayOutcome::Unproven)?;
+                    return Err(err);
+                }
+            }
         }
     };
-    record_applied(&record_path, gateway, secret, outcome)?;
+    record_applied(record_path, gateway, secret, outcome)?;
     Ok(report)
 }
 
-/// The owner of the state dir, which must be a real directory of a user other than root.
+/// The owner of the state dir as root sees it: the directory's owner, or where root cannot
+/// look (a home without search permission for a root without `CAP_DAC_READ_SEARCH`), the owner
+/// of the deepest directory above it root can see. The worker checks, as that user, that the
+/// state dir is really theirs. Never root; the group is the user's own.
 fn owner_of(state_dir: &Path) -> Result<TargetUser> {
-    let meta = std::fs::symlink_metadata(state_dir).map_err(|e| {
+    let uid = std::iter::successors(Some(state_dir), |p| p.parent())
+        .find_map(|p| std::fs::symlink_metadata(p).ok().map(|m| (p, m)))
+        .filter(|(p, m)| m.is_dir() || *p != state_dir)
+        .map(|(_, m)| m.uid())
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "{}: the container's state dir is not a directory (a link is refused)",
+                state_dir.display()
+            ))
+        })?;
+    let refuse = |why: &str| {
         Error::failed(format!(
-            "{}: the container's state dir cannot be read: {e}",
-            state_dir.display()
-        ))
-    })?;
-    if !meta.is_dir() {
-        return Err(Error::failed(format!(
-            "{}: the container's state dir is not a directory (a link is refused)",
-            state_dir.display()
-        )));
-    }
-    if meta.uid() == 0 {
-        return Err(Error::failed(format!(
-            "{}: the container's state dir belongs to root; the tool acts only as a gateway's own (non-root) user: give it to the container's user (`chown -R 1000:1000 {}` for OpenClaw's image)",
+            "{}: {why}; the tool acts only as a gateway's own (non-root) user: give the state dir to the container's user (`chown -R 1000:1000 {}` for OpenClaw's image)",
             state_dir.display(),
             state_dir.display()
-        )));
+        ))
+    };
+    if uid == 0 {
+        return Err(refuse("the container's state dir belongs to root"));
     }
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
+    let entry = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("uid {}", meta.uid()));
+        .flatten();
+    let (name, gid) = match &entry {
+        Some(user) => (user.name.clone(), user.gid.as_raw()),
+        None => (format!("uid {uid}"), uid),
+    };
+    if gid == 0 {
+        return Err(refuse("its owner's group is root's"));
+    }
     Ok(TargetUser {
         name,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        uid,
+        gid,
         home: state_dir.parent().unwrap_or(state_dir).to_path_buf(),
     })
 }
 
 /// Inspects (or, with `apply`, writes `.env` and cleans the stores) as the state dir's owner,
-/// in a forked worker bounded by [`WORKER_LIMIT`].
+/// in a forked worker bounded by [`WORKER_LIMIT`]; with `probe_base`, also checks the token
+/// with Anthropic there (`""`: the gateway's own `baseUrl`, else the public API).
 fn in_owner_world(
     owner: &TargetUser,
     gateway: &ContainerGateway,
     token: &Token,
     apply: bool,
+    probe_base: Option<String>,
 ) -> Result<OwnerWork> {
     let answer = crate::host::forked::answer_of(WORKER_LIMIT, || {
         privileges::drop_to(owner)
             .map_err(|e| e.message())
-            .and_then(|()| owner_work(&gateway.state_dir, &owner.home, token, apply))
+            .and_then(|()| owned_state_dir(&gateway.state_dir, owner.uid))
+            .and_then(|()| owner_work(gateway, token, apply, probe_base.as_deref()))
     })?;
     match answer {
         Ok(Ok(work)) => Ok(work),
@@ -237,13 +361,29 @@ fn in_owner_world(
     }
 }
 
+/// As the owner: the state dir is a directory of theirs, reached without any link.
+fn owned_state_dir(state_dir: &Path, uid: u32) -> std::result::Result<(), String> {
+    let meta = std::fs::symlink_metadata(state_dir)
+        .map_err(|e| format!("{}: cannot be read: {e}", state_dir.display()))?;
+    let canonical = std::fs::canonicalize(state_dir)
+        .map_err(|e| format!("{}: cannot be resolved: {e}", state_dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || canonical != state_dir {
+        return Err(format!(
+            "{}: not a directory of uid {uid} reached without links (refused)",
+            state_dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The owner's part, already acting as the owner.
 fn owner_work(
-    state_dir: &Path,
-    home: &Path,
+    gateway: &ContainerGateway,
     token: &Token,
     apply: bool,
+    probe_base: Option<&str>,
 ) -> std::result::Result<OwnerWork, String> {
+    let state_dir = gateway.state_dir.as_path();
     let mut work = OwnerWork::default();
     let env = state_dir.join(".env");
     let existing = fsutil::read_managed(&env).map_err(|e| e.message())?;
@@ -255,10 +395,42 @@ fn owner_work(
     if apply && work.env_changed {
         fsutil::write_atomic(&env, &wanted, 0o600).map_err(|e| e.message())?;
     }
+    clean_stores(gateway, apply, &mut work);
+    if let Some(explicit) = probe_base {
+        let configured = fsutil::read_regular(&state_dir.join("openclaw.json"))
+            .ok()
+            .flatten()
+            .and_then(|text| proof::configured_base_url(&String::from_utf8_lossy(&text)));
+        let base = Some(explicit.to_owned())
+            .filter(|b| !b.is_empty())
+            .or(configured)
+            .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned());
+        let finding = anthropic_probe::probe(&base, token, super::PRE_PROBE_TIMEOUT);
+        work.probe = Some((base, finding));
+    }
+    Ok(work)
+}
+
+/// The stores of the agents under the state dir (an `agentDir` the container names is mapped
+/// from the container's path to the mount; one elsewhere is skipped, named in a warning).
+fn clean_stores(gateway: &ContainerGateway, apply: bool, work: &mut OwnerWork) {
+    let state_dir = gateway.state_dir.as_path();
+    let inside = gateway.state_in_container.as_path();
     let selector = ProfileSelector::default();
+    let home = inside.parent().unwrap_or(inside);
     let (agents, warnings) = stores::discover_agents(state_dir, home);
     work.warnings = warnings;
-    for agent in agents {
+    for mut agent in agents {
+        if let Ok(rest) = agent.dir.strip_prefix(inside) {
+            agent.dir = state_dir.join(rest);
+        } else if !agent.dir.starts_with(state_dir) {
+            work.warnings.push(format!(
+                "agent {}: its directory {} is outside the mounted state dir; not cleaned",
+                agent.id,
+                agent.dir.display()
+            ));
+            continue;
+        }
         for detected in stores::stores_in(&agent, state_dir) {
             work.warnings.extend(detected.note);
             let store = detected.store;
@@ -281,10 +453,6 @@ fn owner_work(
             });
         }
     }
-    work.base_url = std::fs::read_to_string(state_dir.join("openclaw.json"))
-        .ok()
-        .and_then(|text| proof::configured_base_url(&text));
-    Ok(work)
 }
 
 fn report(
@@ -325,20 +493,16 @@ fn report(
     }
 }
 
-/// A new version is checked with Anthropic (or `--anthropic-base-url`, else the gateway's own
-/// `baseUrl`) before anything is written.
-fn pre_probe(
-    options: &SyncOptions,
+/// A new version's check (made in the owner's world before anything was written): a rejection
+/// fails the run with nothing changed.
+fn checked_probe(
     found: &OwnerWork,
     secret: &FetchedSecret,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let base = options
-        .anthropic_base_url
-        .clone()
-        .or_else(|| found.base_url.clone())
-        .unwrap_or_else(|| anthropic_probe::PUBLIC_BASE_URL.to_owned());
-    let finding = anthropic_probe::probe(&base, &secret.token, super::PRE_PROBE_TIMEOUT);
+    let Some((base, finding)) = &found.probe else {
+        return Ok(());
+    };
     match finding.verdict {
         Verdict::Rejected => Err(Error::TokenRejected(format!(
             "{base} rejected the token {} of version {} ({}): nothing was changed, the container keeps its current token",
@@ -360,6 +524,14 @@ fn pre_probe(
 
 /// `docker restart`; a container that did not come back is started (never left stopped by us).
 fn restart(options: &SyncOptions, docker: &Docker, gateway: &ContainerGateway) -> Result<()> {
+    // Stopped since discovery (on purpose, by someone): left stopped.
+    let still = docker.inspect(std::slice::from_ref(&gateway.id))?;
+    if still[0]["State"]["Running"] != true {
+        return Err(Error::failed(format!(
+            "{}: stopped while this run looked at it; left stopped (it takes the new files when it starts)",
+            gateway.label()
+        )));
+    }
     if let Err(err) = docker.restart(&gateway.id, options.verify.stop) {
         return match docker.start(&gateway.id) {
             Ok(()) => Err(Error::failed(format!(
@@ -384,7 +556,10 @@ fn prove(
     gateway: &ContainerGateway,
     token: &Token,
 ) -> Result<GatewayProof> {
-    let deadline = Instant::now() + options.verify.timeout;
+    // The container's own start comes first (a new container, then Node): the verify bound
+    // plus the time a gateway may take to come up.
+    let limit = options.verify.timeout + CONTAINER_START;
+    let deadline = Instant::now() + limit;
     let expected = token.kind().variable();
     loop {
         let why = match probe_once(docker, gateway)? {
@@ -398,7 +573,7 @@ fn prove(
             return Err(Error::failed(format!(
                 "{}: restarted, but not proven within {} s: {why}",
                 gateway.label(),
-                options.verify.timeout.as_secs()
+                limit.as_secs()
             )));
         }
         std::thread::sleep(Duration::from_secs(1));
@@ -509,36 +684,112 @@ fn record_applied(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_container_restarts_only_for_a_change_and_never_when_stopped() {
-        let run = Allowed {
+    fn facts() -> Facts {
+        Facts {
             dry_run: false,
             no_restart: false,
-        };
-        let clean = OwnerWork::default();
-        let dirty = OwnerWork {
-            env_changed: true,
-            ..OwnerWork::default()
-        };
-        assert_eq!(decide(run, true, true, &clean), Step::Nothing);
-        assert_eq!(decide(run, true, false, &clean), Step::WriteAndRestart);
-        assert_eq!(decide(run, true, true, &dirty), Step::WriteAndRestart);
+            force: false,
+            running: true,
+            changed: false,
+            recorded: Some((GatewayOutcome::Verified, false)),
+        }
+    }
+
+    #[test]
+    fn a_container_restarts_only_for_a_change_and_never_when_stopped() {
+        let f = facts();
+        assert_eq!(decide(f), Step::Nothing);
         assert_eq!(
-            decide(run, false, false, &dirty),
+            decide(Facts {
+                recorded: None,
+                ..f
+            }),
+            Step::WriteAndRestart
+        );
+        assert_eq!(decide(Facts { changed: true, ..f }), Step::WriteAndRestart);
+        assert_eq!(decide(Facts { force: true, ..f }), Step::WriteAndRestart);
+        assert_eq!(
+            decide(Facts {
+                running: false,
+                changed: true,
+                ..f
+            }),
             Step::WriteOnly(GatewayAction::Inactive)
         );
-        let no_restart = Allowed {
-            no_restart: true,
-            ..run
-        };
         assert_eq!(
-            decide(no_restart, true, true, &dirty),
+            decide(Facts {
+                no_restart: true,
+                changed: true,
+                ..f
+            }),
             Step::WriteOnly(GatewayAction::NotRestarted)
         );
-        let dry = Allowed {
-            dry_run: true,
-            ..run
-        };
-        assert_eq!(decide(dry, true, false, &dirty), Step::DryRun);
+        assert_eq!(decide(Facts { dry_run: true, ..f }), Step::DryRun);
+    }
+
+    #[test]
+    fn times_order_to_the_nanosecond() {
+        let record = utc_instant("2026-12-03T17:02:07.440177Z");
+        let started = utc_instant("2026-12-03T17:02:07.740621718Z");
+        assert!(record.is_some() && started > record);
+        assert!(utc_instant("2026-12-03T17:02:07Z") < record);
+        assert_eq!(utc_instant("2026-12-03T17:02:07+01:00"), None);
+    }
+
+    #[test]
+    fn a_failed_proof_or_a_stopped_container_is_never_restarted_again_for_the_same_version() {
+        let f = facts();
+        let unproven = Some((GatewayOutcome::Unproven, false));
+        assert_eq!(
+            decide(Facts {
+                recorded: unproven,
+                ..f
+            }),
+            Step::ProveOnly
+        );
+        assert_eq!(
+            decide(Facts {
+                recorded: unproven,
+                running: false,
+                ..f
+            }),
+            Step::Nothing
+        );
+        let inactive = Some((GatewayOutcome::Inactive, false));
+        assert_eq!(
+            decide(Facts {
+                recorded: inactive,
+                running: false,
+                ..f
+            }),
+            Step::Nothing
+        );
+        // Started by its owner since: it read the file at start.
+        let started = Some((GatewayOutcome::Inactive, true));
+        assert_eq!(
+            decide(Facts {
+                recorded: started,
+                ..f
+            }),
+            Step::ProveOnly
+        );
+        // Running but not since the write (`--no-restart` earlier): one restart, unless again
+        // told not to.
+        let held = Some((GatewayOutcome::NotRestarted, false));
+        assert_eq!(
+            decide(Facts {
+                recorded: held,
+                ..f
+            }),
+            Step::WriteAndRestart
+        );
+        assert_eq!(
+            decide(Facts {
+                recorded: held,
+                no_restart: true,
+                ..f
+            }),
+            Step::Nothing
+        );
     }
 }

@@ -223,6 +223,9 @@ fn compose_file(dir: &Path, state: &Path, port: u16) -> PathBuf {
         state.display(),
         node.display(),
         modules.display()
+    ) + &format!(
+        "  openclaw-env:\n    image: openclaw:local\n    environment:\n      HOME: /home/node\n      ANTHROPIC_API_KEY: set-by-the-compose-file\n    volumes:\n      - {}:/home/node/.openclaw\n    network_mode: host\n    command: [\"/opt/node/bin/node\", \"dist/index.js\", \"gateway\", \"--port\", \"1\"]\n",
+        state.display()
     );
     std::fs::write(&file, text).unwrap();
     file
@@ -369,7 +372,7 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     let project = daemon.dir.join("project");
     std::fs::create_dir_all(&project).unwrap();
     let file = compose_file(&project, &state, port);
-    daemon.compose(&file, &["up", "-d"]);
+    daemon.compose(&file, &["up", "-d", SERVICE]);
     wait_ready(port);
     let container = format!("{PROJECT}_{SERVICE}_1");
 
@@ -424,6 +427,71 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_ne!(daemon.started_at(&container), started);
     assert_turn_carries(port, &next, "after the rotation");
+
+    // A dry run says what it would do and touches nothing.
+    let third = new_token(false);
+    tokens.push(third.clone());
+    put_secret(&secret, &third);
+    let before = std::fs::read(&env).unwrap();
+    let started = daemon.started_at(&container);
+    let run = sync(
+        &daemon,
+        &secret,
+        &["--container", SERVICE, "--dry-run"],
+        &tokens,
+    );
+    run.expect_status(0);
+    let report = container_report(&run);
+    assert_eq!(report["result"], "dry-run", "{report}");
+    assert_eq!(report["gateway"]["action"], "would-restart", "{report}");
+    assert_eq!(std::fs::read(&env).unwrap(), before);
+    assert_eq!(daemon.started_at(&container), started);
+
+    // A container stopped on purpose: its file is written, it stays stopped, and later runs
+    // leave it be; started by its owner, it is proven without another restart.
+    let (ok, _, err) = daemon.docker(&["stop", &container]);
+    assert!(ok, "{err}");
+    for round in 0..2 {
+        let run = sync(&daemon, &secret, &["--container", SERVICE], &tokens);
+        run.expect_status(0);
+        let report = container_report(&run);
+        let expected = if round == 0 { "inactive" } else { "unchanged" };
+        assert_eq!(report["gateway"]["action"], expected, "{report}");
+        let (_, running, _) = daemon.docker(&["inspect", "-f", "{{.State.Running}}", &container]);
+        assert_eq!(running.trim(), "false", "a stopped container was started");
+    }
+    assert!(std::fs::read_to_string(&env)
+        .unwrap()
+        .contains(&format!("ANTHROPIC_OAUTH_TOKEN={third}")));
+    let (ok, _, err) = daemon.docker(&["start", &container]);
+    assert!(ok, "{err}");
+    wait_ready(port);
+    let started = daemon.started_at(&container);
+    let run = sync(&daemon, &secret, &["--container", SERVICE], &tokens);
+    run.expect_status(0);
+    let report = container_report(&run);
+    assert_eq!(report["gateway"]["action"], "verified", "{report}");
+    assert_eq!(
+        report["gateway"]["proof"]["probe"]["verdict"], "accepted",
+        "{report}"
+    );
+    assert_eq!(
+        daemon.started_at(&container),
+        started,
+        "restarted although proven"
+    );
+    assert_turn_carries(port, &third, "after its owner started it");
+
+    // --force restarts once more.
+    let run = sync(
+        &daemon,
+        &secret,
+        &["--container", SERVICE, "--force"],
+        &tokens,
+    );
+    run.expect_status(0);
+    assert_eq!(container_report(&run)["gateway"]["action"], "restarted");
+    assert_ne!(daemon.started_at(&container), started);
 
     // Found without being named: root's run for the state dir's owner.
     let run = sync(&daemon, &secret, &["--user", "ocs-ctr"], &tokens);
@@ -491,6 +559,25 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     );
     run.expect_status(2);
     assert!(run.stderr.contains("no-such-service"), "{}", run.stderr);
+
+    // A service whose own configuration sets the variable (OpenClaw's `.env` could never win):
+    // refused before anything is written, and `status` says so.
+    daemon.compose(&file, &["up", "--no-start", "openclaw-env"]);
+    let run = sync(&daemon, &secret, &["--container", "openclaw-env"], &tokens);
+    run.expect_status(2);
+    assert!(run.stdout.contains("ANTHROPIC_API_KEY"), "{}", run.stdout);
+    assert!(!env.exists(), "a refused run wrote {}", env.display());
+    let status = run_tool(
+        &["status", "--user", "ocs-ctr", "--output", "json"],
+        &[("DOCKER_HOST", daemon.host.as_str())],
+        &tokens,
+    );
+    assert_eq!(status.status, 1, "{}", status.stdout);
+    assert!(
+        status.stdout.contains("container-environment"),
+        "{}",
+        status.stdout
+    );
 
     daemon.compose(&file, &["down"]);
     assert_no_leak_in_tree(state.parent().unwrap(), &[env], &tokens);
