@@ -21,7 +21,7 @@ use std::sync::Mutex;
 static ONE_GATEWAY: Mutex<()> = Mutex::new(());
 
 /// The one gateway slot, held for a test's life.
-pub(crate) fn gateway_slot() -> std::sync::MutexGuard<'static, ()> {
+fn gateway_slot() -> std::sync::MutexGuard<'static, ()> {
     ONE_GATEWAY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
