@@ -74,6 +74,9 @@ enum Step {
     /// The gateway already runs on the written files (it restarted since, or the last proof
     /// failed): prove it, restart nothing.
     ProveOnly,
+    /// This version is proven, yet Anthropic entries are back in a store (OpenClaw or something
+    /// in the container re-creates them): cleaned, reported, never restarted for.
+    CleanOnly,
 }
 
 /// Everything the decision looks at.
@@ -83,8 +86,10 @@ struct Facts {
     no_restart: bool,
     force: bool,
     running: bool,
-    /// `.env` or a store differs from what this version wants.
+    /// `.env` (or, for a version not yet applied, a store) differs from what it wants.
     changed: bool,
+    /// A store holds Anthropic entries.
+    stores_dirty: bool,
     /// Root's record of this version: what became of the gateway, and whether the container
     /// started after it was written.
     recorded: Option<(GatewayOutcome, bool)>,
@@ -103,6 +108,7 @@ fn decide(f: Facts) -> Step {
         return apply();
     };
     match outcome {
+        GatewayOutcome::Verified if f.stores_dirty => Step::CleanOnly,
         GatewayOutcome::Verified => Step::Nothing,
         _ if !f.running => Step::Nothing,
         GatewayOutcome::Unproven | GatewayOutcome::UnitNotFound => Step::ProveOnly,
@@ -171,7 +177,8 @@ fn sync_as(
         no_restart: options.no_restart,
         force: options.force,
         running: gateway.running,
-        changed: found.env_changed || found.stores_dirty,
+        changed: found.env_changed || (found.stores_dirty && recorded.is_none()),
+        stores_dirty: found.stores_dirty,
         recorded: recorded.as_ref().map(|r| {
             let started_after = utc_instant(&gateway.started_at) > utc_instant(&r.applied_at);
             (r.gateway, started_after)
@@ -221,11 +228,11 @@ fn apply_step(
 ) -> Result<SyncReport> {
     let ContainerRun {
         options,
-        docker,
         gateway,
         secret,
         owner,
         record_path,
+        ..
     } = *run;
     let token = &secret.token;
     match step {
@@ -238,7 +245,19 @@ fn apply_step(
             }
             return Ok(report);
         }
-        Step::WriteOnly(_) | Step::WriteAndRestart if facts.changed || facts.force => {
+        Step::CleanOnly => {
+            let done = in_owner_world(owner, gateway, token, true, None)?;
+            report.stores = done.stores;
+            report.result = Outcome::Applied;
+            report.warnings.push(format!(
+                "{}: Anthropic entries came back in a store after the gateway was proven on this version; cleaned again, not restarted for (something in the container re-creates them)",
+                gateway.label()
+            ));
+            return Ok(report);
+        }
+        Step::WriteOnly(_) | Step::WriteAndRestart
+            if facts.changed || facts.force || facts.stores_dirty =>
+        {
             let done = in_owner_world(owner, gateway, token, true, None)?;
             report.stores = done.stores;
             report.result = Outcome::Applied;
@@ -253,42 +272,59 @@ fn apply_step(
                 _ => GatewayOutcome::NotRestarted,
             }
         }
-        _ => {
-            if step == Step::WriteAndRestart {
-                restart(options, docker, gateway)?;
-                report.result = Outcome::Applied;
-                report.gateway.action = GatewayAction::Restarted;
-            } else {
-                report.gateway.action = GatewayAction::Verified;
-            }
-            match prove(options, docker, gateway, token) {
-                Ok(proof) => {
-                    let accepted = proof
-                        .probe
-                        .as_ref()
-                        .is_some_and(|p| p.finding.verdict == Verdict::Accepted);
-                    if !accepted {
-                        report.warnings.push(format!(
-                            "{}: the gateway's models.probe was inconclusive; the next run proves it again (without a restart)",
-                            gateway.label()
-                        ));
-                    }
-                    report.gateway.proof = Some(proof);
-                    match accepted {
-                        true => GatewayOutcome::Verified,
-                        false => GatewayOutcome::Unproven,
-                    }
-                }
-                Err(err) => {
-                    // Recorded as unproven: the next run proves again and does not restart.
-                    record_applied(record_path, gateway, secret, GatewayOutcome::Unproven)?;
-                    return Err(err);
-                }
-            }
-        }
+        _ => restart_and_prove(run, step == Step::WriteAndRestart, &mut report)?,
     };
     record_applied(record_path, gateway, secret, outcome)?;
     Ok(report)
+}
+
+/// Restarts (when told to) and proves; a failure is recorded as unproven, so the next run
+/// proves again before it restarts anything.
+fn restart_and_prove(
+    run: &ContainerRun,
+    restarting: bool,
+    report: &mut SyncReport,
+) -> Result<GatewayOutcome> {
+    let ContainerRun {
+        options,
+        docker,
+        gateway,
+        secret,
+        record_path,
+        ..
+    } = *run;
+    let unproven = |err: Error| {
+        record_applied(record_path, gateway, secret, GatewayOutcome::Unproven)?;
+        Err(err)
+    };
+    if restarting {
+        if let Err(err) = restart(options, docker, gateway) {
+            return unproven(err);
+        }
+        report.result = Outcome::Applied;
+        report.gateway.action = GatewayAction::Restarted;
+    } else {
+        report.gateway.action = GatewayAction::Verified;
+    }
+    let proof = match prove(options, docker, gateway, &secret.token) {
+        Ok(proof) => proof,
+        Err(err) => return unproven(err),
+    };
+    let accepted = proof
+        .probe
+        .as_ref()
+        .is_some_and(|p| p.finding.verdict == Verdict::Accepted);
+    if !accepted {
+        report.warnings.push(format!(
+            "{}: the gateway's models.probe was inconclusive; the next run proves it again (without a restart)",
+            gateway.label()
+        ));
+    }
+    report.gateway.proof = Some(proof);
+    Ok(match accepted {
+        true => GatewayOutcome::Verified,
+        false => GatewayOutcome::Unproven,
+    })
 }
 
 /// The owner of the state dir as root sees it: the directory's owner, or where root cannot
@@ -319,10 +355,12 @@ fn owner_of(state_dir: &Path) -> Result<TargetUser> {
     let entry = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
         .ok()
         .flatten();
-    let (name, gid) = match &entry {
-        Some(user) => (user.name.clone(), user.gid.as_raw()),
-        None => (format!("uid {uid}"), uid),
+    let Some(user) = entry else {
+        return Err(refuse(&format!(
+            "its owner uid {uid} is no user of this host (create one: `useradd -u {uid} ...`)"
+        )));
     };
+    let (name, gid) = (user.name.clone(), user.gid.as_raw());
     if gid == 0 {
         return Err(refuse("its owner's group is root's"));
     }
@@ -691,6 +729,7 @@ mod tests {
             force: false,
             running: true,
             changed: false,
+            stores_dirty: false,
             recorded: Some((GatewayOutcome::Verified, false)),
         }
     }
@@ -725,6 +764,14 @@ mod tests {
             Step::WriteOnly(GatewayAction::NotRestarted)
         );
         assert_eq!(decide(Facts { dry_run: true, ..f }), Step::DryRun);
+        // Entries back in a store of a proven version: cleaned, never restarted for.
+        assert_eq!(
+            decide(Facts {
+                stores_dirty: true,
+                ..f
+            }),
+            Step::CleanOnly
+        );
     }
 
     #[test]

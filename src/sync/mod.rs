@@ -185,7 +185,15 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
             Secrets::new(),
         );
         drop(runtime);
+        // One run at a time restarts a container (the lock is let go before the systemd part,
+        // which takes its own: a second flock of the same file in this process would wait on
+        // itself).
+        let lock = match options.dry_run {
+            true => None,
+            false => Some(locks::root_lock("sync.lock", options.lock_timeout)?),
+        };
         container_runs = containers::sync_all(options, docker, gateways, &prefetched);
+        drop(lock);
     }
     if !containers::systemd_part_wanted(options, containers.as_ref()) {
         return Ok(SyncRun {
@@ -196,9 +204,22 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     if container_runs.is_empty() {
         return run;
     }
+    // Root's default run on a host whose gateways are containers: "no gateway unit here" (or
+    // no manager of root's to ask) is not a failure.
+    let default_selection =
+        options.user.is_none() && options.targets.is_empty() && options.discover;
+    let nothing_here =
+        |err: &Error| default_selection && matches!(err, Error::Config(_) | Error::Systemd(_));
     let mut gateways = container_runs;
     match run {
-        Ok(run) => gateways.extend(run.gateways),
+        Ok(run) => gateways.extend(
+            run.gateways
+                .into_iter()
+                .filter(|g| !matches!(&g.result, Err(err) if nothing_here(err))),
+        ),
+        Err(err) if nothing_here(&err) => {
+            tracing::info!(error = %err, "no systemd gateway beside the containers")
+        }
         Err(err) => gateways.push(every_gateway_failed(
             options.user.as_deref().unwrap_or("root"),
             err,
