@@ -531,32 +531,17 @@ fn report(
     }
 }
 
-/// A new version's check (made in the owner's world before anything was written): a rejection
-/// fails the run with nothing changed.
+/// A new version's check (made in the owner's world before anything was written).
 fn checked_probe(
     found: &OwnerWork,
     secret: &FetchedSecret,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    let Some((base, finding)) = &found.probe else {
-        return Ok(());
-    };
-    match finding.verdict {
-        Verdict::Rejected => Err(Error::TokenRejected(format!(
-            "{base} rejected the token {} of version {} ({}): nothing was changed, the container keeps its current token",
-            secret.token.fingerprint(),
-            secret.version_id,
-            finding.detail
-        ))),
-        Verdict::Inconclusive => {
-            warnings.push(format!(
-                "could not check the new token {} with {base} before applying it ({}); applied anyway",
-                secret.token.fingerprint(),
-                finding.detail
-            ));
-            Ok(())
+    match &found.probe {
+        Some((base, finding)) => {
+            super::judge_new_token(base, finding, secret, "container", warnings)
         }
-        Verdict::Accepted => Ok(()),
+        None => Ok(()),
     }
 }
 

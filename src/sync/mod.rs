@@ -204,28 +204,35 @@ pub fn run(options: &SyncOptions) -> Result<SyncRun> {
     if container_runs.is_empty() {
         return run;
     }
-    // Root's default run on a host whose gateways are containers: "no gateway unit here" (or
-    // no manager of root's to ask) is not a failure.
     let default_selection =
         options.user.is_none() && options.targets.is_empty() && options.discover;
+    let mut gateways = container_runs;
+    gateways.extend(beside_containers(
+        run,
+        default_selection,
+        options.user.as_deref().unwrap_or("root"),
+    ));
+    Ok(SyncRun { gateways })
+}
+
+/// The systemd part's gateways on a host that also has container gateways. Root's default run
+/// there does not fail for "no gateway unit here" (a usage error: the default unit does not
+/// exist) or "no manager of root's to ask"; any other failure is kept.
+fn beside_containers(run: Result<SyncRun>, default_selection: bool, user: &str) -> Vec<GatewayRun> {
     let nothing_here =
         |err: &Error| default_selection && matches!(err, Error::Config(_) | Error::Systemd(_));
-    let mut gateways = container_runs;
     match run {
-        Ok(run) => gateways.extend(
-            run.gateways
-                .into_iter()
-                .filter(|g| !matches!(&g.result, Err(err) if nothing_here(err))),
-        ),
+        Ok(run) => run
+            .gateways
+            .into_iter()
+            .filter(|g| !matches!(&g.result, Err(err) if nothing_here(err)))
+            .collect(),
         Err(err) if nothing_here(&err) => {
-            tracing::info!(error = %err, "no systemd gateway beside the containers")
+            tracing::info!(error = %err, "no systemd gateway beside the containers");
+            Vec::new()
         }
-        Err(err) => gateways.push(every_gateway_failed(
-            options.user.as_deref().unwrap_or("root"),
-            err,
-        )),
+        Err(err) => vec![every_gateway_failed(user, err)],
     }
-    Ok(SyncRun { gateways })
 }
 
 /// [`run`] for the systemd gateways, with the secrets root already fetched for containers.
@@ -1250,22 +1257,36 @@ pub(super) fn probe_new_token(
         options.anthropic_base_url.as_deref(),
     );
     let finding = crate::anthropic_probe::probe(&base, token, PRE_PROBE_TIMEOUT);
+    judge_new_token(&base, &finding, secret, "gateway", warnings)?;
+    Ok((finding.verdict == Verdict::Accepted).then_some((base, finding)))
+}
+
+/// What a new token's check before anything is written means for the run: a rejection fails
+/// it with nothing changed (`what` keeps its current token), an inconclusive answer is a
+/// warning.
+pub(super) fn judge_new_token(
+    base: &str,
+    finding: &crate::anthropic_probe::Finding,
+    secret: &aws::FetchedSecret,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    use crate::anthropic_probe::Verdict;
+    let fingerprint = secret.token.fingerprint();
     match finding.verdict {
         Verdict::Rejected => Err(Error::TokenRejected(format!(
-            "{base} rejected the token {} of version {} ({}): nothing was changed, the gateway keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
-            token.fingerprint(),
+            "{base} rejected the token {fingerprint} of version {} ({}): nothing was changed, the {what} keeps its current token; store a valid one (`openclaw-token-sync put`) or roll back (`openclaw-token-sync rollback`)",
             secret.version_id,
             finding.detail
         ))),
         Verdict::Inconclusive => {
             warnings.push(format!(
-                "could not check the new token {} with {base} before applying it ({}); applied anyway",
-                token.fingerprint(),
+                "could not check the new token {fingerprint} with {base} before applying it ({}); applied anyway",
                 finding.detail
             ));
-            Ok(None)
+            Ok(())
         }
-        Verdict::Accepted => Ok(Some((base, finding))),
+        Verdict::Accepted => Ok(()),
     }
 }
 
@@ -1341,4 +1362,31 @@ fn migrate_legacy_records(paths: &ManagedPaths) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_host_s_default_run_does_not_fail_for_a_missing_systemd_gateway() {
+        let failed = |err: Error| SyncRun {
+            gateways: vec![GatewayRun {
+                user: "root".into(),
+                unit: "openclaw-gateway.service".into(),
+                result: Err(err),
+            }],
+        };
+        let no_unit = || Err(Error::config("no unit"));
+        assert!(beside_containers(no_unit(), true, "root").is_empty());
+        assert!(
+            beside_containers(Ok(failed(Error::Systemd("no bus".into()))), true, "root").is_empty()
+        );
+        // Named, or any other failure: kept.
+        assert_eq!(beside_containers(no_unit(), false, "ada").len(), 1);
+        assert_eq!(
+            beside_containers(Ok(failed(Error::failed("proof failed"))), true, "root").len(),
+            1
+        );
+    }
 }
