@@ -376,13 +376,28 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     daemon.compose(&file, &["up", "-d", SERVICE]);
     wait_ready(port);
     let container = format!("{PROJECT}_{SERVICE}_1");
+    // Printed for BENCHMARKS.md with --nocapture (measured, never asserted): the container's own
+    // restart to ready, beside the syncs below.
+    let began = Instant::now();
+    let (ok, _, err) = daemon.docker(&["restart", &container]);
+    assert!(ok, "{err}");
+    wait_ready(port);
+    eprintln!(
+        "timing container: docker restart to /readyz {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
 
     // The first sync: `.env` through the mount, the stale profiles gone, one restart, proven by
     // the gateway's own models.probe inside the container.
     let first = new_token(false);
     let mut tokens = vec![first.clone()];
     let secret = create_secret("tests/container", &first);
+    let began = Instant::now();
     let run = sync(&daemon, &secret, &["--container", SERVICE], &tokens);
+    eprintln!(
+        "timing container: applying sync (write, clean, restart, prove) {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     run.expect_status(0);
     let report = container_report(&run);
     assert_eq!(report["result"], "applied", "{report}");
@@ -413,7 +428,12 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
 
     // Nothing changed: no restart.
     let started = daemon.started_at(&container);
+    let began = Instant::now();
     let run = sync(&daemon, &secret, &["--container", SERVICE], &tokens);
+    eprintln!(
+        "timing container: no-op sync {:.2} s",
+        began.elapsed().as_secs_f64()
+    );
     run.expect_status(0);
     assert_eq!(container_report(&run)["result"], "unchanged");
     assert_eq!(daemon.started_at(&container), started, "a no-op restarted");
