@@ -207,16 +207,10 @@ struct ContainerRun<'a> {
     record_path: &'a Path,
 }
 
-/// A UTC RFC 3339 time (`2026-12-03T17:02:07.74Z`, Docker's and the record's) as a key that
-/// orders to the nanosecond; `None` for anything else.
-fn utc_instant(text: &str) -> Option<(String, u32)> {
-    let rest = text.strip_suffix('Z')?;
-    let (seconds, fraction) = rest.split_once('.').unwrap_or((rest, ""));
-    if seconds.len() != 19 || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let nanos = format!("{fraction:0<9}").parse().ok()?;
-    Some((seconds.to_owned(), nanos))
+/// A UTC RFC 3339 time (`2026-12-03T17:02:07.74Z`, Docker's and the record's, which the state
+/// file writes with the same SDK type), ordered to the nanosecond; `None` for anything else.
+fn utc_instant(text: &str) -> Option<aws_smithy_types::DateTime> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime).ok()
 }
 
 /// Carries out the decision and records it.
