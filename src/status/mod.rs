@@ -202,7 +202,7 @@ impl StatusRun {
 pub fn run(options: &StatusOptions) -> Result<StatusRun> {
     // Root's Docker is asked as root, before anything acts as a user.
     let containers = containers::gather(options);
-    if !containers.is_empty() && !systemd_part_wanted(options) {
+    if !containers.is_empty() && !crate::sync::containers::manager_to_ask(options.user.as_deref()) {
         let secret = options.check_secret.as_deref().map(|id| {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -243,20 +243,6 @@ fn no_unit_here(report: &StatusReport) -> bool {
                     .as_deref()
                     .is_some_and(|w| w.contains("cannot be reached")))
     })
-}
-
-/// On a host with container gateways: whether the systemd gateways are looked at too (a
-/// manager to ask is there), as `sync` decides.
-fn systemd_part_wanted(options: &StatusOptions) -> bool {
-    let uid = match &options.user {
-        Some(name) => match nix::unistd::User::from_name(name).ok().flatten() {
-            Some(user) => user.uid.as_raw(),
-            None => return true,
-        },
-        None => 0,
-    };
-    std::path::Path::new(&format!("/run/user/{uid}/bus")).exists()
-        || (uid == 0 && crate::host::systemd::system_manager_present())
 }
 
 /// [`run`] for the systemd gateways.

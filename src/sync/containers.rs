@@ -146,10 +146,14 @@ pub(super) fn systemd_part_wanted(
     if !options.containers.is_empty() {
         return false;
     }
-    if containers.is_none() || !options.targets.is_empty() {
-        return true;
-    }
-    let uid = match &options.user {
+    containers.is_none() || !options.targets.is_empty() || manager_to_ask(options.user.as_deref())
+}
+
+/// Whether the systemd side of a host with container gateways has a manager to ask for `user`
+/// (root's when `None`): the user's bus, or for root the system manager too. An unknown user
+/// counts as having one (the systemd side then names the mistake). `sync` and `status` alike.
+pub(crate) fn manager_to_ask(user: Option<&str>) -> bool {
+    let uid = match user {
         Some(name) => match nix::unistd::User::from_name(name).ok().flatten() {
             Some(user) => user.uid.as_raw(),
             None => return true,

@@ -278,8 +278,7 @@ fn container_report(run: &Run) -> Value {
 }
 
 /// A turn of agent `main` through the container's gateway carries exactly `token`.
-fn assert_turn_carries(port: u16, token: &str, what: &str) {
-    let standin = shared_standin_for_containers();
+fn assert_turn_carries(standin: &AnthropicStandIn, port: u16, token: &str, what: &str) {
     standin.reset();
     let (ok, body, status) = http_turn(port, GATEWAY_AUTH, "main");
     assert!(ok, "{what}: the turn failed: {status}\n{body}");
@@ -291,16 +290,6 @@ fn assert_turn_carries(port: u16, token: &str, what: &str) {
     for r in &requests {
         assert_eq!(r["fingerprint"], fingerprint(token), "{what}: {r}");
     }
-}
-
-fn shared_standin_for_containers() -> &'static AnthropicStandIn {
-    static STANDIN: std::sync::OnceLock<AnthropicStandIn> = std::sync::OnceLock::new();
-    STANDIN.get_or_init(AnthropicStandIn::start)
-}
-
-fn command_stdout(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn docker_available() -> bool {
@@ -340,7 +329,9 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     // Not in the real gateways' slot: beside them it costs the run less than after them (the
     // slot's chain is the critical path; measured in BENCHMARKS.md).
     let daemon = Dockerd::start();
-    let standin = shared_standin_for_containers();
+    // The test's own stand-in: its record is emptied before each turn, which the shared one of
+    // the other areas must not see.
+    let standin = AnthropicStandIn::start();
     let port = free_port();
     let (state, uid, gid) = state_dir("ocs-ctr", port, &standin.base_url);
     build_image(&daemon, uid, gid);
@@ -424,7 +415,7 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     assert!(std::fs::read_to_string(&env)
         .unwrap()
         .contains(&format!("ANTHROPIC_OAUTH_TOKEN={first}")));
-    assert_turn_carries(port, &first, "after the first sync");
+    assert_turn_carries(&standin, port, &first, "after the first sync");
 
     // Nothing changed: no restart.
     let started = daemon.started_at(&container);
@@ -447,7 +438,7 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     let report = container_report(&run);
     assert_eq!(report["gateway"]["action"], "restarted", "{report}");
     assert_ne!(daemon.started_at(&container), started);
-    assert_turn_carries(port, &next, "after the rotation");
+    assert_turn_carries(&standin, port, &next, "after the rotation");
 
     // A dry run says what it would do and touches nothing.
     let third = new_token(false);
@@ -501,7 +492,7 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
         started,
         "restarted although proven"
     );
-    assert_turn_carries(port, &third, "after its owner started it");
+    assert_turn_carries(&standin, port, &third, "after its owner started it");
 
     // --force restarts once more.
     let run = sync(

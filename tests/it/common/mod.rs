@@ -780,7 +780,7 @@ impl Drop for TestUser {
     }
 }
 
-fn command_stdout(program: &str, args: &[&str]) -> String {
+pub fn command_stdout(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap();
     assert!(
         output.status.success(),
