@@ -142,44 +142,51 @@ impl Docker {
             .args(args)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("HOME", "/root")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("HOME", "/root");
         if let Some(host) = &self.host {
             command.env("DOCKER_HOST", host);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.program.display())))?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let readers = [stdout.map(drain), stderr.map(drain)];
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| Error::failed(e.to_string()))? {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let [stdout, stderr] = readers.map(|r| r.map(|h| h.join().unwrap_or_default()));
-        let Some(status) = status else {
-            return Err(Error::failed(format!(
-                "docker {} did not finish within {} s",
-                args.first().copied().unwrap_or_default(),
-                limit.as_secs()
-            )));
-        };
-        Ok(Output {
-            success: status.success(),
-            stdout: stdout.unwrap_or_default(),
-            stderr: stderr.unwrap_or_default(),
-        })
+        let what = format!("docker {}", args.first().copied().unwrap_or_default());
+        run_bounded(command, &what, limit)
     }
+}
+
+/// Runs a prepared command (its environment already set by the caller) with no input, its
+/// output collected, killed past `limit`; `what` names it in errors.
+pub(crate) fn run_bounded(mut command: Command, what: &str, limit: Duration) -> Result<Output> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| Error::failed(format!("cannot run {what}: {e}")))?;
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let readers = [stdout.map(drain), stderr.map(drain)];
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::failed(e.to_string()))? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let [stdout, stderr] = readers.map(|r| r.map(|h| h.join().unwrap_or_default()));
+    let Some(status) = status else {
+        return Err(Error::failed(format!(
+            "{what} did not finish within {} s",
+            limit.as_secs()
+        )));
+    };
+    Ok(Output {
+        success: status.success(),
+        stdout: stdout.unwrap_or_default(),
+        stderr: stderr.unwrap_or_default(),
+    })
 }
 
 /// Reads a pipe to its end on a thread (so a full pipe never stalls the child).

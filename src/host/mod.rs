@@ -8,6 +8,7 @@ pub mod forked;
 pub mod fsutil;
 pub mod locks;
 pub mod managed_files;
+pub mod podman;
 pub mod privileges;
 pub mod session;
 pub mod state;

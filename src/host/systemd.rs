@@ -309,6 +309,24 @@ impl Systemctl {
         }
     }
 
+    /// When the unit last became active, as UTC RFC 3339 (`2026-12-03T18:47:08.123456Z`), from
+    /// `ActiveEnterTimestamp` in systemd's `us+utc` form; `None` when it never did or the
+    /// manager cannot be asked.
+    pub fn active_since(&self, unit: &str) -> Option<String> {
+        let text = self
+            .run(&[
+                "show",
+                "--timestamp=us+utc",
+                "-p",
+                "ActiveEnterTimestamp",
+                "--value",
+                "--",
+                unit,
+            ])
+            .ok()?;
+        rfc3339_of_us_utc(text.trim())
+    }
+
     /// How the unit starts its main process and what environment it gets: `ExecStart=`'s argv,
     /// the `Environment=` assignments minus the Anthropic credentials (never held longer than
     /// this call), and the `EnvironmentFile=` paths (with systemd's `-` prefix when optional).
@@ -842,6 +860,14 @@ fn next_transient() -> u32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// systemd's `us+utc` timestamp (`Thu 2026-12-03 18:47:08.123456 UTC`) as RFC 3339.
+fn rfc3339_of_us_utc(text: &str) -> Option<String> {
+    match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [_, date, time, "UTC"] => Some(format!("{date}T{time}Z")),
+        _ => None,
+    }
+}
+
 /// `KEY=VALUE` lines of an environment file (read with `managed_files::assignments`), one
 /// level of quotes removed, credentials left out.
 pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
@@ -1127,6 +1153,16 @@ pub fn managed_paths(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn systemds_utc_timestamps_become_rfc_3339() {
+        assert_eq!(
+            rfc3339_of_us_utc("Thu 2026-12-03 18:47:08.123456 UTC").as_deref(),
+            Some("2026-12-03T18:47:08.123456Z")
+        );
+        assert_eq!(rfc3339_of_us_utc(""), None);
+        assert_eq!(rfc3339_of_us_utc("Thu 2026-12-03 18:47:08 CET"), None);
+    }
+
     use super::*;
 
     #[test]

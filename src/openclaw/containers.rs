@@ -23,6 +23,9 @@ pub struct ContainerGateway {
     pub name: String,
     /// Compose's project and service, from the labels Compose sets.
     pub project: Option<String>,
+    /// The systemd unit that runs it: a Podman Quadlet gateway's generated service (run by its
+    /// user's manager); `None` for a Docker container.
+    pub unit: Option<String>,
     pub service: Option<String>,
     pub running: bool,
     /// Docker's `State.StartedAt` (RFC 3339, UTC).
@@ -39,9 +42,12 @@ pub struct ContainerGateway {
 }
 
 impl ContainerGateway {
-    /// How reports and `--container` name it: `compose PROJECT/SERVICE (NAME)` or `container
-    /// NAME`.
+    /// How reports and `--container` name it: `compose PROJECT/SERVICE (NAME)`, `quadlet UNIT
+    /// (NAME)` or `container NAME`.
     pub fn label(&self) -> String {
+        if let Some(unit) = &self.unit {
+            return format!("quadlet {unit} ({})", self.name);
+        }
         match (&self.project, &self.service) {
             (Some(project), Some(service)) => {
                 format!("compose {project}/{service} ({})", self.name)
@@ -59,6 +65,7 @@ impl ContainerGateway {
             .zip(self.service.as_ref())
             .map(|(p, s)| format!("{p}/{s}"));
         wanted == self.name
+            || Some(wanted) == self.unit.as_deref()
             || Some(wanted) == self.service.as_deref()
             || Some(wanted) == composed.as_deref()
     }
@@ -108,6 +115,7 @@ fn gateway_of(container: &Value) -> Option<ContainerGateway> {
             .trim_start_matches('/')
             .to_owned(),
         project: label("com.docker.compose.project"),
+        unit: None,
         service: label("com.docker.compose.service"),
         running: container["State"]["Running"] == true,
         started_at: container["State"]["StartedAt"]

@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod gateway_rpc;
 pub mod listening;
 pub mod proof;
+pub mod quadlet;
 pub mod secret_ref;
 pub mod state_dir;
 pub mod stores;

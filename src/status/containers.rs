@@ -13,16 +13,19 @@ use super::{Findings, Severity, StatusOptions, StatusReport};
 use crate::anthropic_probe::Verdict;
 use crate::aws::FetchedSecret;
 use crate::host::docker::Docker;
+use crate::host::podman::Podman;
 use crate::host::privileges::TargetUser;
 use crate::host::state;
 use crate::openclaw::containers::ContainerGateway;
 use crate::sync::containers::{found, owned_by};
-use crate::sync::in_container::{probe_once, record_path};
+use crate::sync::in_container::{probe_once, record_path, Runtime};
 use std::os::unix::fs::MetadataExt;
 
 /// What root gathered about one container gateway before the secret is read.
 pub struct Gathered {
     gateway: ContainerGateway,
+    /// Where `sync` records what it applied (root's for Docker, the user's for Quadlet).
+    record: std::path::PathBuf,
     owner: Option<(String, u32)>,
     /// The gateway's `models.probe` (only for a running container).
     probe: Option<std::result::Result<(String, crate::anthropic_probe::Finding), String>>,
@@ -58,10 +61,51 @@ pub fn gather(options: &StatusOptions) -> Vec<Gathered> {
                         .unwrap_or_else(|| format!("uid {}", m.uid()));
                     (name, m.uid())
                 });
-            let probe = gateway
-                .running
-                .then(|| probe_once(&docker, &gateway).unwrap_or_else(|e| Err(e.message())));
+            let probe = gateway.running.then(|| {
+                probe_once(Runtime::Docker(&docker), &gateway).unwrap_or_else(|e| Err(e.message()))
+            });
             Gathered {
+                record: record_path(&gateway),
+                gateway,
+                owner,
+                probe,
+            }
+        })
+        .collect()
+}
+
+/// The user's Quadlet gateways (with `--unit`, the one it names), gathered in the user's own world (this process acts as
+/// `target`): the owner is the user (the worker of `sync` checks the state dir's owner).
+pub fn gather_quadlets(target: &TargetUser, options: &StatusOptions) -> Vec<Gathered> {
+    let systemctl = crate::host::systemd::Systemctl::new(target.clone());
+    let mut found = crate::sync::quadlets::found(target, &systemctl);
+    // A named unit: only that one (when it is a Quadlet's).
+    found.retain(|q| options.discover || q.gateway.unit.as_deref() == Some(options.unit.as_str()));
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let podman = Podman::find(&target.home, target.uid);
+    found
+        .into_iter()
+        .map(|q| {
+            let gateway = q.gateway;
+            let unit = gateway.unit.clone().unwrap_or_default();
+            let owner = std::fs::symlink_metadata(&gateway.state_dir)
+                .ok()
+                .filter(|m| m.is_dir())
+                .map(|m| (target.name.clone(), m.uid()));
+            let probe = gateway.running.then(|| match &podman {
+                Ok(podman) => {
+                    let runtime = Runtime::Quadlet {
+                        systemctl: &systemctl,
+                        podman,
+                    };
+                    probe_once(runtime, &gateway).unwrap_or_else(|e| Err(e.message()))
+                }
+                Err(err) => Err(err.message()),
+            });
+            Gathered {
+                record: crate::sync::quadlets::record_path(target, &unit),
                 gateway,
                 owner,
                 probe,
@@ -102,11 +146,14 @@ fn report(one: Gathered, secret: Option<&crate::error::Result<FetchedSecret>>) -
             Severity::Problem,
             format!("the container's own configuration sets {variable}"),
             format!("OpenClaw's {}/.env never overrides a variable the process already has, so the synced token cannot reach the gateway", gateway.state_in_container.display()),
-            format!("remove {variable} from the compose file's `environment:`/`env_file:`, then `docker compose up -d {}` once", gateway.service.as_deref().unwrap_or(&gateway.name)),
+            match &gateway.unit {
+                Some(unit) => format!("remove {variable} from the Quadlet file's `Environment=` (or its other `EnvironmentFile=`), then `systemctl --user daemon-reload && systemctl --user restart {unit}`"),
+                None => format!("remove {variable} from the compose file's `environment:`/`env_file:`, then `docker compose up -d {}` once", gateway.service.as_deref().unwrap_or(&gateway.name)),
+            },
         );
     }
     check_state_dir(&mut findings, &one);
-    check_record(&mut findings, gateway, secret);
+    check_record(&mut findings, gateway, &one.record, secret);
     check_probe(&mut findings, &one);
     let (user, home) = match &one.owner {
         Some((name, _)) => (
@@ -131,6 +178,9 @@ fn report(one: Gathered, secret: Option<&crate::error::Result<FetchedSecret>>) -
 }
 
 fn start_fix(gateway: &ContainerGateway) -> String {
+    if let Some(unit) = &gateway.unit {
+        return format!("systemctl --user start {unit}");
+    }
     match (&gateway.project, &gateway.service) {
         (Some(project), Some(service)) => format!("docker compose -p {project} up -d {service}"),
         _ => format!("docker start {}", gateway.name),
@@ -164,10 +214,14 @@ fn check_state_dir(findings: &mut Findings, one: &Gathered) {
 fn check_record(
     findings: &mut Findings,
     gateway: &ContainerGateway,
+    record: &std::path::Path,
     secret: Option<&crate::error::Result<FetchedSecret>>,
 ) {
-    let sync = format!("openclaw-token-sync sync --container {}", gateway.name);
-    let Some(record) = state::load(&record_path(gateway)).0 else {
+    let sync = match &gateway.unit {
+        Some(unit) => format!("openclaw-token-sync sync --unit {unit}"),
+        None => format!("openclaw-token-sync sync --container {}", gateway.name),
+    };
+    let Some(record) = state::load(record).0 else {
         findings.add(
             "state",
             Severity::Warning,
@@ -231,7 +285,10 @@ fn check_probe(findings: &mut Findings, one: &Gathered) {
             Severity::Problem,
             format!("the gateway's models.probe: {why}"),
             "the gateway could not show that it runs on an Anthropic token from its environment",
-            format!("docker logs {}", one.gateway.name),
+            match &one.gateway.unit {
+                Some(unit) => format!("journalctl --user -u {unit}"),
+                None => format!("docker logs {}", one.gateway.name),
+            },
         ),
     }
 }

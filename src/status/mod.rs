@@ -270,6 +270,8 @@ fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
         !system_units.is_empty(),
     )?;
     let target = session.target.clone();
+    // The user's Quadlet gateways (asked as the user: their files, manager and Podman).
+    let quadlets = containers::gather_quadlets(&target, options);
     let units: Vec<(String, Manager)> = if options.discover {
         let mut units: Vec<(String, Manager)> = Systemctl::new(target.clone())
             .gateways()
@@ -278,10 +280,12 @@ fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
             .map(|g| (g.unit, Manager::User))
             .collect();
         units.extend(system_units.iter().map(|u| (u.clone(), Manager::System)));
-        if units.is_empty() {
+        if units.is_empty() && quadlets.is_empty() {
             units.push((options.unit.clone(), Manager::User));
         }
         units
+    } else if !quadlets.is_empty() {
+        Vec::new()
     } else if system_units.contains(&options.unit) {
         vec![(options.unit.clone(), Manager::System)]
     } else {
@@ -295,19 +299,17 @@ fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
             )),
             _ => None,
         };
-    let reports = units
-        .iter()
-        .map(|(unit, manager)| {
-            let one = StatusOptions {
-                unit: unit.clone(),
-                // --state-dir names one gateway's directory.
-                state_dir: options.state_dir.clone().filter(|_| units.len() == 1),
-                ..options.clone()
-            };
-            let systemctl = Systemctl::for_manager(target.clone(), *manager);
-            check_unit(&one, &target, &systemctl, secret.as_ref(), as_user)
-        })
-        .collect();
+    let mut reports = containers::reports(quadlets, secret.as_ref());
+    reports.extend(units.iter().map(|(unit, manager)| {
+        let one = StatusOptions {
+            unit: unit.clone(),
+            // --state-dir names one gateway's directory.
+            state_dir: options.state_dir.clone().filter(|_| units.len() == 1),
+            ..options.clone()
+        };
+        let systemctl = Systemctl::for_manager(target.clone(), *manager);
+        check_unit(&one, &target, &systemctl, secret.as_ref(), as_user)
+    }));
     Ok(StatusRun { reports, secret })
 }
 

@@ -23,11 +23,13 @@ use super::{Delivery, GatewayAction, GatewayReport, GatewayRun, Outcome, SyncOpt
 use crate::anthropic_probe::{self, Verdict};
 use crate::aws::FetchedSecret;
 use crate::error::{Error, Result};
-use crate::host::docker::Docker;
+use crate::host::docker::{Docker, Output};
 use crate::host::fsutil;
 use crate::host::managed_files::{self as files, FileAction, FileRole};
+use crate::host::podman::Podman;
 use crate::host::privileges::{self, TargetUser};
 use crate::host::state::{self, AppliedState, GatewayOutcome};
+use crate::host::systemd::Systemctl;
 use crate::openclaw::containers::ContainerGateway;
 use crate::openclaw::gateway_rpc::{interpret, Call};
 use crate::openclaw::proof::{
@@ -47,6 +49,83 @@ const CONTAINER_START: Duration = Duration::from_secs(120);
 
 /// How long a worker in the owner's world may take.
 const WORKER_LIMIT: Duration = Duration::from_secs(120);
+
+/// What runs a container gateway, and so how it is restarted and asked.
+#[derive(Clone, Copy)]
+pub(crate) enum Runtime<'a> {
+    /// Root's Docker Engine (a Compose service): root restarts, a forked worker acts as the
+    /// state dir's owner.
+    Docker(&'a Docker),
+    /// The user's rootless Podman, run by their Quadlet unit: this process already is the user
+    /// (a sync worker that dropped root, or the user's own run), so it restarts the unit through
+    /// the user's manager and asks the container through the user's `podman`.
+    Quadlet {
+        systemctl: &'a Systemctl,
+        podman: &'a Podman,
+    },
+}
+
+impl Runtime<'_> {
+    /// Whether the container runs now (re-asked just before a restart).
+    fn running(&self, gateway: &ContainerGateway) -> Result<bool> {
+        match self {
+            Runtime::Docker(docker) => {
+                let still = docker.inspect(std::slice::from_ref(&gateway.id))?;
+                Ok(still[0]["State"]["Running"] == true)
+            }
+            Runtime::Quadlet { systemctl, .. } => {
+                Ok(systemctl.active_state_of(unit_of(gateway)) == "active")
+            }
+        }
+    }
+
+    /// Restarts the gateway the way its runtime applies new files; one that did not come back
+    /// is started again (never left stopped by us).
+    fn restart(&self, options: &SyncOptions, gateway: &ContainerGateway) -> Result<()> {
+        let restarted = match self {
+            Runtime::Docker(docker) => docker.restart(&gateway.id, options.verify.stop),
+            Runtime::Quadlet { systemctl, .. } => {
+                let unit = unit_of(gateway);
+                systemctl
+                    .stop(unit, options.verify.stop)
+                    .and_then(|()| systemctl.start(unit))
+                    .and_then(|()| {
+                        systemctl.wait_started(unit, options.verify.timeout + CONTAINER_START)
+                    })
+            }
+        };
+        let Err(err) = restarted else {
+            return Ok(());
+        };
+        let started_again = match self {
+            Runtime::Docker(docker) => docker.start(&gateway.id),
+            Runtime::Quadlet { systemctl, .. } => systemctl.start(unit_of(gateway)),
+        };
+        match started_again {
+            Ok(()) => Err(Error::failed(format!(
+                "{}: {err}; it was started again with its previous token files",
+                gateway.label()
+            ))),
+            Err(start) => Err(Error::failed(format!(
+                "{}: {err}, and starting it failed too: {start}",
+                gateway.label()
+            ))),
+        }
+    }
+
+    /// A command inside the running container, as the container's user.
+    fn exec(&self, gateway: &ContainerGateway, argv: &[String], limit: Duration) -> Result<Output> {
+        match self {
+            Runtime::Docker(docker) => docker.exec(&gateway.id, argv, limit),
+            Runtime::Quadlet { podman, .. } => podman.exec(&gateway.name, argv, limit),
+        }
+    }
+}
+
+/// A Quadlet gateway's unit (every Quadlet gateway has one).
+fn unit_of(gateway: &ContainerGateway) -> &str {
+    gateway.unit.as_deref().unwrap_or_default()
+}
 
 /// What the owner's worker found (and, when told to, did) under the state dir.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -118,7 +197,7 @@ fn decide(f: Facts) -> Step {
     }
 }
 
-/// Syncs one container gateway; its failure is its own.
+/// Syncs one Compose container gateway; its failure is its own.
 pub fn sync(
     options: &SyncOptions,
     docker: &Docker,
@@ -129,8 +208,31 @@ pub fn sync(
     GatewayRun {
         user: owner_label(&gateway.state_dir),
         unit: gateway.label(),
-        result: owner.and_then(|owner| sync_as(options, docker, gateway, secret, &owner)),
+        result: owner.and_then(|owner| {
+            let record = record_path(gateway);
+            sync_as(
+                options,
+                Runtime::Docker(docker),
+                gateway,
+                secret,
+                &owner,
+                &record,
+            )
+        }),
     }
+}
+
+/// Syncs one of `owner`'s Quadlet gateways, as `owner` (this process already is the user);
+/// `record` is the user's own record of it.
+pub(crate) fn sync_quadlet(
+    options: &SyncOptions,
+    runtime: Runtime,
+    gateway: &ContainerGateway,
+    secret: &FetchedSecret,
+    owner: &TargetUser,
+    record: &Path,
+) -> Result<SyncReport> {
+    sync_as(options, runtime, gateway, secret, owner, record)
 }
 
 /// The name a run and its metrics give the gateway's user, whatever else fails.
@@ -143,27 +245,22 @@ pub fn owner_label(state_dir: &Path) -> String {
 
 fn sync_as(
     options: &SyncOptions,
-    docker: &Docker,
+    runtime: Runtime,
     gateway: &ContainerGateway,
     secret: &FetchedSecret,
     owner: &TargetUser,
+    record_path: &Path,
 ) -> Result<SyncReport> {
     if let Some(variable) = gateway.sets_variables.first() {
-        return Err(Error::config(format!(
-            "{}: the container's own configuration sets {variable} (compose `environment:` or `env_file:`), which OpenClaw's {}/.env never overrides; remove it there (the token goes into {}/.env) and recreate the container once (`docker compose up -d`)",
-            gateway.label(),
-            gateway.state_in_container.display(),
-            gateway.state_dir.display()
-        )));
+        return Err(sets_variable(runtime, gateway, variable));
     }
     let token = &secret.token;
-    let record_path = record_path(gateway);
-    let recorded = state::load(&record_path)
+    let recorded = state::load(record_path)
         .0
         .filter(|r| r.version_id == secret.version_id && &r.fingerprint == token.fingerprint());
     let probe_base = (recorded.is_none() && !options.dry_run && options.probe)
         .then(|| options.anthropic_base_url.clone().unwrap_or_default());
-    let found = in_owner_world(owner, gateway, token, false, probe_base)?;
+    let found = in_owner_world(runtime, owner, gateway, token, false, probe_base)?;
     let mut report = report(owner, gateway, secret, &found);
     if options.delivery == Delivery::SecretRef {
         report.warnings.push(format!(
@@ -188,11 +285,11 @@ fn sync_as(
     checked_probe(&found, secret, &mut report.warnings)?;
     let run = ContainerRun {
         options,
-        docker,
+        runtime,
         gateway,
         secret,
         owner,
-        record_path: &record_path,
+        record_path,
     };
     apply_step(&run, step, facts, report)
 }
@@ -200,7 +297,7 @@ fn sync_as(
 /// One container's run, for the steps after the decision.
 struct ContainerRun<'a> {
     options: &'a SyncOptions,
-    docker: &'a Docker,
+    runtime: Runtime<'a>,
     gateway: &'a ContainerGateway,
     secret: &'a FetchedSecret,
     owner: &'a TargetUser,
@@ -240,7 +337,7 @@ fn apply_step(
             return Ok(report);
         }
         Step::CleanOnly => {
-            let done = in_owner_world(owner, gateway, token, true, None)?;
+            let done = in_owner_world(run.runtime, owner, gateway, token, true, None)?;
             report.stores = done.stores;
             report.result = Outcome::Applied;
             report.warnings.push(format!(
@@ -252,7 +349,7 @@ fn apply_step(
         Step::WriteOnly(_) | Step::WriteAndRestart
             if facts.changed || facts.force || facts.stores_dirty =>
         {
-            let done = in_owner_world(owner, gateway, token, true, None)?;
+            let done = in_owner_world(run.runtime, owner, gateway, token, true, None)?;
             report.stores = done.stores;
             report.result = Outcome::Applied;
         }
@@ -281,7 +378,7 @@ fn restart_and_prove(
 ) -> Result<GatewayOutcome> {
     let ContainerRun {
         options,
-        docker,
+        runtime,
         gateway,
         secret,
         record_path,
@@ -292,7 +389,7 @@ fn restart_and_prove(
         Err(err)
     };
     if restarting {
-        if let Err(err) = restart(options, docker, gateway) {
+        if let Err(err) = restart(options, runtime, gateway) {
             return unproven(err);
         }
         report.result = Outcome::Applied;
@@ -300,7 +397,7 @@ fn restart_and_prove(
     } else {
         report.gateway.action = GatewayAction::Verified;
     }
-    let proof = match prove(options, docker, gateway, &secret.token) {
+    let proof = match prove(options, runtime, gateway, &secret.token) {
         Ok(proof) => proof,
         Err(err) => return unproven(err),
     };
@@ -319,6 +416,29 @@ fn restart_and_prove(
         true => GatewayOutcome::Verified,
         false => GatewayOutcome::Unproven,
     })
+}
+
+/// The refusal of a gateway whose container configuration sets a token variable itself.
+fn sets_variable(runtime: Runtime, gateway: &ContainerGateway, variable: &str) -> Error {
+    let (where_, recreate) = match runtime {
+        Runtime::Docker(_) => (
+            "compose `environment:` or `env_file:`",
+            "recreate the container once (`docker compose up -d`)".to_owned(),
+        ),
+        Runtime::Quadlet { .. } => (
+            "the Quadlet file's `Environment=` or another `EnvironmentFile=`",
+            format!(
+                "restart it once (`systemctl --user daemon-reload && systemctl --user restart {}`)",
+                unit_of(gateway)
+            ),
+        ),
+    };
+    Error::config(format!(
+        "{}: the container's own configuration sets {variable} ({where_}), which OpenClaw's {}/.env never overrides; remove it there (the token goes into {}/.env) and {recreate}",
+        gateway.label(),
+        gateway.state_in_container.display(),
+        gateway.state_dir.display()
+    ))
 }
 
 /// The owner of the state dir as root sees it: the directory's owner, or where root cannot
@@ -370,12 +490,19 @@ fn owner_of(state_dir: &Path) -> Result<TargetUser> {
 /// in a forked worker bounded by [`WORKER_LIMIT`]; with `probe_base`, also checks the token
 /// with Anthropic there (`""`: the gateway's own `baseUrl`, else the public API).
 fn in_owner_world(
+    runtime: Runtime,
     owner: &TargetUser,
     gateway: &ContainerGateway,
     token: &Token,
     apply: bool,
     probe_base: Option<String>,
 ) -> Result<OwnerWork> {
+    if let Runtime::Quadlet { .. } = runtime {
+        // Already the user (a Quadlet runs in its user's own manager).
+        return owned_state_dir(&gateway.state_dir, owner.uid)
+            .and_then(|()| owner_work(gateway, token, apply, probe_base.as_deref()))
+            .map_err(|message| Error::failed(format!("{}: {message}", gateway.label())));
+    }
     let answer = crate::host::forked::answer_of(WORKER_LIMIT, || {
         privileges::drop_to(owner)
             .map_err(|e| e.message())
@@ -539,29 +666,16 @@ fn checked_probe(
     }
 }
 
-/// `docker restart`; a container that did not come back is started (never left stopped by us).
-fn restart(options: &SyncOptions, docker: &Docker, gateway: &ContainerGateway) -> Result<()> {
-    // Stopped since discovery (on purpose, by someone): left stopped.
-    let still = docker.inspect(std::slice::from_ref(&gateway.id))?;
-    if still[0]["State"]["Running"] != true {
+/// The restart, unless the container stopped since discovery (on purpose, by someone): then it
+/// is left stopped.
+fn restart(options: &SyncOptions, runtime: Runtime, gateway: &ContainerGateway) -> Result<()> {
+    if !runtime.running(gateway)? {
         return Err(Error::failed(format!(
             "{}: stopped while this run looked at it; left stopped (it takes the new files when it starts)",
             gateway.label()
         )));
     }
-    if let Err(err) = docker.restart(&gateway.id, options.verify.stop) {
-        return match docker.start(&gateway.id) {
-            Ok(()) => Err(Error::failed(format!(
-                "{}: {err}; it was started again with its previous token files",
-                gateway.label()
-            ))),
-            Err(start) => Err(Error::failed(format!(
-                "{}: {err}, and starting it failed too: {start}",
-                gateway.label()
-            ))),
-        };
-    }
-    Ok(())
+    runtime.restart(options, gateway)
 }
 
 /// Asks the restarted gateway's `models.probe` (OpenClaw's CLI inside the container) until it
@@ -569,7 +683,7 @@ fn restart(options: &SyncOptions, docker: &Docker, gateway: &ContainerGateway) -
 /// Anthropic must accept it.
 fn prove(
     options: &SyncOptions,
-    docker: &Docker,
+    runtime: Runtime,
     gateway: &ContainerGateway,
     token: &Token,
 ) -> Result<GatewayProof> {
@@ -579,7 +693,7 @@ fn prove(
     let deadline = Instant::now() + limit;
     let expected = token.kind().variable();
     loop {
-        let why = match probe_once(docker, gateway)? {
+        let why = match probe_once(runtime, gateway)? {
             Ok((variable, finding)) if variable == expected => {
                 return proven(gateway, variable, finding, token);
             }
@@ -600,7 +714,7 @@ fn prove(
 /// One `models.probe` through OpenClaw's CLI inside the container: the environment variable
 /// the gateway uses for Anthropic and Anthropic's verdict, or why there is none.
 pub(crate) fn probe_once(
-    docker: &Docker,
+    runtime: Runtime,
     gateway: &ContainerGateway,
 ) -> Result<std::result::Result<(String, anthropic_probe::Finding), String>> {
     let params = serde_json::json!({"provider": "anthropic", "timeoutMs": 20000});
@@ -616,7 +730,7 @@ pub(crate) fn probe_once(
         ]
         .map(str::to_owned),
     );
-    let out = docker.exec(&gateway.id, &argv, Duration::from_secs(60))?;
+    let out = runtime.exec(gateway, &argv, Duration::from_secs(60))?;
     Ok(match interpret(out.success, &out.stdout, &out.stderr) {
         Call::Answer(answer) => match proof::read_probe(&answer) {
             ProbeReading::Environment { variable, finding } => Ok((variable, finding)),

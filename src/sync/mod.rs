@@ -25,6 +25,7 @@ pub mod facts;
 pub mod in_container;
 pub mod outcome;
 pub mod plan;
+pub(crate) mod quadlets;
 pub mod report;
 pub mod targets;
 mod workers;
@@ -550,6 +551,13 @@ fn run_group(
         .collect();
     let mut gateways = Vec::new();
     let mut memos = load_memos(options, target);
+    let quadlets = match group.items.iter().any(|i| i.manager == Manager::User) {
+        true => quadlets::found(
+            target,
+            &Systemctl::for_manager(target.clone(), Manager::User),
+        ),
+        false => Vec::new(),
+    };
     for item in &group.items {
         let systemctl = Systemctl::for_manager(target.clone(), item.manager);
         let memo = &mut memos
@@ -557,10 +565,15 @@ fn run_group(
             .find(|(manager, _)| *manager == item.manager)
             .expect("a memo per manager")
             .1;
+        let item_quadlets = quadlets_of(item, &quadlets, &named);
         let units = match &item.unit {
+            Some(unit) if !item_quadlets.is_empty() => {
+                tracing::debug!(unit, "a Quadlet gateway's unit");
+                Vec::new()
+            }
             Some(unit) => vec![unit.clone()],
             None => {
-                let only_item = group.items.len() == 1 && fallback;
+                let only_item = group.items.len() == 1 && fallback && item_quadlets.is_empty();
                 match discovered_units(options, target, &systemctl, memo, &named, only_item) {
                     Ok(units) => units,
                     Err(unreachable) => {
@@ -573,7 +586,8 @@ fn run_group(
         let secret = match secrets.get(&item.secret) {
             Some(Ok(secret)) => secret,
             Some(Err((message, code))) => {
-                for unit in units {
+                let labels = item_quadlets.iter().map(|q| q.gateway.label());
+                for unit in units.into_iter().chain(labels) {
                     gateways.push(GatewayRun {
                         user: target.name.clone(),
                         unit,
@@ -590,9 +604,37 @@ fn run_group(
         gateways.extend(sync_item_units(
             options, item, target, &systemctl, memo, secret, units,
         )?);
+        gateways.extend(quadlets::sync_all(
+            options,
+            target,
+            &systemctl,
+            &item_quadlets,
+            secret,
+        ));
     }
     save_memos(options, target, &gateways, &mut memos);
     Ok(gateways)
+}
+
+/// The Quadlet gateways an item of the user's manager syncs: the one its unit names, or (no
+/// unit) every one no other item names.
+fn quadlets_of(
+    item: &targets::WorkItem,
+    quadlets: &[quadlets::QuadletGateway],
+    named: &[&str],
+) -> Vec<quadlets::QuadletGateway> {
+    if item.manager != Manager::User {
+        return Vec::new();
+    }
+    let unit_of = |q: &quadlets::QuadletGateway| q.gateway.unit.clone().unwrap_or_default();
+    quadlets
+        .iter()
+        .filter(|q| match &item.unit {
+            Some(unit) => unit_of(q) == *unit,
+            None => !named.contains(&unit_of(q).as_str()),
+        })
+        .cloned()
+        .collect()
 }
 
 /// The user's memos of gateway discovery, one per manager.

@@ -1,0 +1,69 @@
+//! A gateway user's own rootless Podman, for a Quadlet gateway's proof (`podman exec` of
+//! OpenClaw's CLI inside the user's container).
+//!
+//! It is only ever run by a process that already is the user (a sync worker that dropped root,
+//! or the user's own run): root never runs it. The program is the first of [`CANDIDATES`] that
+//! root controls, never one found on a `PATH`; its environment is cleared down to `PATH`, the
+//! user's `HOME` and `XDG_RUNTIME_DIR` (where rootless Podman keeps its storage and runtime
+//! state); every call is bounded and killed past its bound. The user's own Podman configuration
+//! (`~/.config/containers`) is theirs to choose, as is everything else that runs as them.
+
+use crate::error::{Error, Result};
+use crate::host::docker::{run_bounded, Output};
+use crate::host::privileges::{self, ChildIdentity};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Where Debian's `podman` (and Podman's own packages) put the CLI.
+pub const CANDIDATES: [&str; 2] = ["/usr/bin/podman", "/usr/local/bin/podman"];
+
+/// The user's Podman CLI.
+#[derive(Clone, Debug)]
+pub struct Podman {
+    program: PathBuf,
+    home: PathBuf,
+    uid: u32,
+}
+
+impl Podman {
+    /// The CLI for the user `uid` with home `home`, or why there is none.
+    pub fn find(home: &Path, uid: u32) -> Result<Podman> {
+        let program = CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file() && crate::host::fsutil::root_controlled(p))
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "no root-controlled podman ({}) to prove a Quadlet gateway with",
+                    CANDIDATES.join(", ")
+                ))
+            })?;
+        Ok(Podman {
+            program,
+            home: home.to_path_buf(),
+            uid,
+        })
+    }
+
+    /// A command inside the user's running container `name`, bounded by `limit`.
+    pub fn exec(&self, name: &str, argv: &[String], limit: Duration) -> Result<Output> {
+        let mut command = Command::new(&self.program);
+        command
+            .arg("exec")
+            .arg(name)
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid));
+        if nix::unistd::geteuid().is_root() {
+            return Err(Error::failed(
+                "internal error: podman is only run as the gateway's user, never as root",
+            ));
+        }
+        // Acting as the user with root kept back: the child is the user through and through.
+        privileges::child_identity(&mut command, ChildIdentity::User);
+        run_bounded(command, "podman exec", limit)
+    }
+}
