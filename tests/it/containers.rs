@@ -6,8 +6,8 @@
 //! `/home/node/.openclaw`), started by `docker-compose up -d`, and the real gateway inside
 //! answering agent turns over its HTTP endpoint with the loopback Anthropic stand-in.
 //!
-//! Not proven here: Podman Quadlet (no Podman with Quadlet installs on Debian 12, and its units
-//! need systemd as PID 1), Compose v2's newer file syntax (Debian 12 ships docker-compose 1.29).
+//! Not proven here: Compose v2's newer file syntax (Debian 12 ships docker-compose 1.29). Podman
+//! Quadlet gateways are `quadlet.rs`.
 
 use crate::common::openclaw::*;
 use crate::common::*;
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 const PROJECT: &str = "ocsctr";
 const SERVICE: &str = "openclaw-gateway";
-const GATEWAY_AUTH: &str = "gw-container-test";
+/// The gateway's own auth token (not a secret of the tests), shared with `quadlet.rs`.
+pub(super) const GATEWAY_AUTH: &str = "gw-container-test";
 
 /// A Docker daemon of the test's own: data root, exec root and socket in a scratch directory.
 struct Dockerd {
@@ -175,6 +176,18 @@ fn state_dir(name: &str, port: u16, standin: &str) -> (PathBuf, u32, u32) {
     let _ = Command::new("pkill").args(["-KILL", "-u", name]).status();
     let _ = std::fs::remove_dir_all(&home);
     let state = home.join(".openclaw");
+    write_gateway_state(&state, port, standin);
+    chown_tree(&home, uid, gid);
+    for dir in [&home, &state] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    }
+    (state, uid, gid)
+}
+
+/// OpenClaw's state dir for a container gateway (shared with `quadlet.rs`): the gateway's config
+/// (loopback port, token auth, the HTTP endpoint, Anthropic at the stand-in) and stale Anthropic
+/// profiles of agent `main`. The caller gives it to the gateway's user.
+pub(super) fn write_gateway_state(state: &Path, port: u16, standin: &str) {
     std::fs::create_dir_all(state.join("agents/main/agent")).unwrap();
     let config = serde_json::json!({
         "gateway": {
@@ -203,11 +216,6 @@ fn state_dir(name: &str, port: u16, standin: &str) -> (PathBuf, u32, u32) {
         stale.to_string(),
     )
     .unwrap();
-    chown_tree(&home, uid, gid);
-    for dir in [&home, &state] {
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    }
-    (state, uid, gid)
 }
 
 /// OpenClaw's official compose service, as far as Debian's docker-compose 1.29 reads it: the
@@ -231,7 +239,7 @@ fn compose_file(dir: &Path, state: &Path, port: u16) -> PathBuf {
     file
 }
 
-fn wait_ready(port: u16) {
+pub(super) fn wait_ready(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(240);
     while !http_get_ok(port, "/readyz") {
         assert!(
@@ -278,7 +286,7 @@ fn container_report(run: &Run) -> Value {
 }
 
 /// A turn of agent `main` through the container's gateway carries exactly `token`.
-fn assert_turn_carries(standin: &AnthropicStandIn, port: u16, token: &str, what: &str) {
+pub(super) fn assert_turn_carries(standin: &AnthropicStandIn, port: u16, token: &str, what: &str) {
     standin.reset();
     let (ok, body, status) = http_turn(port, GATEWAY_AUTH, "main");
     assert!(ok, "{what}: the turn failed: {status}\n{body}");

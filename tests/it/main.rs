@@ -18,6 +18,7 @@ mod hosts;
 mod observability;
 mod packaging;
 mod properties;
+mod quadlet;
 mod reliability;
 mod status;
 mod stores;

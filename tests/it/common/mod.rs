@@ -564,6 +564,11 @@ impl TestUser {
         user
     }
 
+    /// Where the user's manager sees `/` (its private `/run/systemd` in standalone mode).
+    pub fn manager_root(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.manager_pid))
+    }
+
     /// Runs `systemctl --user` as the user; panics on failure.
     pub fn systemctl(&self, args: &[&str]) -> String {
         let output = Command::new("setpriv")
