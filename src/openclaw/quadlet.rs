@@ -73,6 +73,17 @@ pub fn gateway_in(source: &Path, text: &str, who: &Specifiers) -> Option<Quadlet
             .map(|(_, v)| expand(v))
     };
     let name = last("ContainerName").unwrap_or_else(|| format!("systemd-{unit_base}"));
+    // Podman's own rule for a name; anything else (`--privileged`, say) never reaches an argv.
+    let valid = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if !valid {
+        return None;
+    }
     let argv = split_words(&last("Exec")?);
     let mut env: Vec<String> = Vec::new();
     for (_, value) in container.iter().filter(|(k, _)| *k == "Environment") {
@@ -313,6 +324,8 @@ WantedBy=default.target
         );
         let hostile = OPENCLAW.replace("Pull=never", "ServiceName=a;rm -rf /");
         assert_eq!(unit_of(&source(), &hostile), None);
+        let option = OPENCLAW.replace("ContainerName=openclaw", "ContainerName=--privileged");
+        assert_eq!(gateway_in(&source(), &option, &who()), None);
     }
 
     #[test]

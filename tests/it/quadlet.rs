@@ -355,6 +355,31 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
         ],
     );
     install_quadlet(&user, &state, port);
+    // Hostile neighbours in the user's Quadlet directory, which the user's part of root's run
+    // reads: a FIFO (never opened: it would block the run) and a link to a gateway file only root
+    // can read (never followed). Every report below holds the one real gateway alone.
+    let quadlets = user.path(".config/containers/systemd");
+    let status = Command::new("mkfifo")
+        .arg(quadlets.join("fifo.container"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root_only = PathBuf::from(format!("/tmp/ocsync-quadlet-root-{}", std::process::id()));
+    let stolen =
+        container_file(&state, port, "").replace("ContainerName=openclaw", "ContainerName=stolen");
+    std::fs::write(&root_only, stolen).unwrap();
+    std::fs::set_permissions(
+        &root_only,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&root_only, quadlets.join("stolen.container")).unwrap();
+    for link in [
+        quadlets.join("fifo.container"),
+        quadlets.join("stolen.container"),
+    ] {
+        let _ = std::os::unix::fs::lchown(&link, Some(user.uid), Some(user.gid));
+    }
     // Printed for BENCHMARKS.md with --nocapture (measured, never asserted).
     let began = Instant::now();
     user.systemctl(&["restart", UNIT]);
@@ -539,6 +564,7 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     );
 
     user.systemctl(&["stop", UNIT]);
+    let _ = std::fs::remove_file(&root_only);
     for dir in [".openclaw", ".local/state", ".config"] {
         assert_no_leak_in_tree(&user.path(dir), &[], &tokens);
     }
