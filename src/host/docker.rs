@@ -152,12 +152,17 @@ impl Docker {
 }
 
 /// Runs a prepared command (its environment already set by the caller) with no input, its
-/// output collected, killed past `limit`; `what` names it in errors.
+/// output collected, killed past `limit`; `what` names it in errors. The command gets a process
+/// group of its own, killed whole at the limit (rootless Podman runs its work in a child that
+/// would otherwise keep the pipes open), and output still held open by something it left
+/// behind is waited for only briefly.
 pub(crate) fn run_bounded(mut command: Command, what: &str, limit: Duration) -> Result<Output> {
+    use std::os::unix::process::CommandExt;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = command
         .spawn()
         .map_err(|e| Error::failed(format!("cannot run {what}: {e}")))?;
@@ -166,22 +171,22 @@ pub(crate) fn run_bounded(mut command: Command, what: &str, limit: Duration) -> 
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::failed(e.to_string()))? {
-            break Some(status);
+            break status;
         }
         if Instant::now() >= deadline {
+            let group = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            return Err(Error::failed(format!(
+                "{what} did not finish within {} s",
+                limit.as_secs()
+            )));
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let [stdout, stderr] = readers.map(|r| r.map(|h| h.join().unwrap_or_default()));
-    let Some(status) = status else {
-        return Err(Error::failed(format!(
-            "{what} did not finish within {} s",
-            limit.as_secs()
-        )));
-    };
+    let until = Instant::now() + Duration::from_secs(5);
+    let [stdout, stderr] = readers.map(|r| r.and_then(|h| joined_by(h, until)));
     Ok(Output {
         success: status.success(),
         stdout: stdout.unwrap_or_default(),
@@ -189,10 +194,24 @@ pub(crate) fn run_bounded(mut command: Command, what: &str, limit: Duration) -> 
     })
 }
 
+/// A reader's text once its pipe closed, or `None` when it is still open at `until` (the
+/// thread is left to end with the pipe).
+fn joined_by(handle: std::thread::JoinHandle<String>, until: Instant) -> Option<String> {
+    while !handle.is_finished() {
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle.join().ok()
+}
+
 /// Reads a pipe to its end on a thread (so a full pipe never stalls the child).
 fn drain(pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
+        // A container's output may hold a token (`podman inspect` of its environment): the
+        // buffer is wiped once copied.
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
         let _ = pipe.take(16 << 20).read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     })

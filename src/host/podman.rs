@@ -1,5 +1,5 @@
 //! A gateway user's own rootless Podman, for a Quadlet gateway's proof (`podman exec` of
-//! OpenClaw's CLI inside the user's container).
+//! OpenClaw's CLI inside the user's container, and which token its environment holds).
 //!
 //! It is only ever run by a process that already is the user (a sync worker that dropped root,
 //! or the user's own run): root never runs it. The program is the first of [`CANDIDATES`] that
@@ -11,9 +11,12 @@
 use crate::error::{Error, Result};
 use crate::host::docker::{run_bounded, Output};
 use crate::host::privileges::{self, ChildIdentity};
+use crate::openclaw::containers::TOKEN_VARIABLES;
+use crate::secret::Fingerprint;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// Where Debian's `podman` (and Podman's own packages) put the CLI.
 pub const CANDIDATES: [&str; 2] = ["/usr/bin/podman", "/usr/local/bin/podman"];
@@ -48,15 +51,61 @@ impl Podman {
 
     /// A command inside the user's running container `name`, bounded by `limit`.
     pub fn exec(&self, name: &str, argv: &[String], limit: Duration) -> Result<Output> {
+        let mut args = vec!["exec".to_owned(), name.to_owned()];
+        args.extend_from_slice(argv);
+        self.run(&args, "podman exec", limit)
+    }
+
+    /// The token variables of the container's environment as Podman gave it at its start (the
+    /// image's, `Environment=`, every `EnvironmentFile=`, `PodmanArgs=` flags), each as its
+    /// fingerprint; the values are zeroized as soon as they are read.
+    pub fn token_environment(&self, name: &str) -> Result<Vec<(String, Fingerprint)>> {
+        let args = [
+            "inspect",
+            "--type",
+            "container",
+            "--format",
+            "{{json .Config.Env}}",
+            name,
+        ]
+        .map(str::to_owned);
+        let mut out = self.run(&args, "podman inspect", Duration::from_secs(30))?;
+        let stdout = Zeroizing::new(std::mem::take(&mut out.stdout));
+        if !out.success {
+            return Err(Error::failed(format!(
+                "podman inspect {name} failed: {}",
+                crate::error::short(out.stderr.trim())
+            )));
+        }
+        let env: Zeroizing<Vec<String>> =
+            Zeroizing::new(serde_json::from_str(stdout.trim()).map_err(|e| {
+                Error::failed(format!("podman inspect printed no environment: {e}"))
+            })?);
+        Ok(env
+            .iter()
+            .filter_map(|entry| {
+                let (variable, value) = entry.split_once('=')?;
+                TOKEN_VARIABLES
+                    .contains(&variable)
+                    .then(|| (variable.to_owned(), Fingerprint::of(value.as_bytes())))
+            })
+            .collect())
+    }
+
+    /// Runs the CLI as the user with a cleared environment, killed past `limit`.
+    fn run(&self, args: &[String], what: &str, limit: Duration) -> Result<Output> {
         let mut command = Command::new(&self.program);
         command
-            .arg("exec")
-            .arg(name)
-            .args(argv)
+            .args(args)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HOME", &self.home)
-            .env("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid));
+            .env("XDG_RUNTIME_DIR", format!("/run/user/{}", self.uid))
+            // The user's manager, which rootless Podman asks for its cgroup on a systemd host.
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path=/run/user/{}/bus", self.uid),
+            );
         if nix::unistd::geteuid().is_root() {
             return Err(Error::failed(
                 "internal error: podman is only run as the gateway's user, never as root",
@@ -64,6 +113,6 @@ impl Podman {
         }
         // Acting as the user with root kept back: the child is the user through and through.
         privileges::child_identity(&mut command, ChildIdentity::User);
-        run_bounded(command, "podman exec", limit)
+        run_bounded(command, what, limit)
     }
 }

@@ -58,6 +58,10 @@ pub struct AppliedState {
     /// still there without asking systemd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_path: Option<std::path::PathBuf>,
+    /// A Quadlet gateway's unit invocation (`InvocationID`) when the files were written: a
+    /// different one later is a start that read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<String>,
 }
 
 /// Loads `state.json`. A missing file is `None`; an unreadable or corrupt one is `None` plus a

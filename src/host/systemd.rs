@@ -309,22 +309,27 @@ impl Systemctl {
         }
     }
 
-    /// When the unit last became active, as UTC RFC 3339 (`2026-12-03T18:47:08.123456Z`), from
-    /// `ActiveEnterTimestamp` in systemd's `us+utc` form; `None` when it never did or the
-    /// manager cannot be asked.
-    pub fn active_since(&self, unit: &str) -> Option<String> {
-        let text = self
-            .run(&[
-                "show",
-                "--timestamp=us+utc",
-                "-p",
-                "ActiveEnterTimestamp",
-                "--value",
-                "--",
-                unit,
-            ])
-            .ok()?;
-        rfc3339_of_us_utc(text.trim())
+    /// Properties of a unit (`systemctl show -p A,B -- UNIT`), by name; a property systemd does
+    /// not print is absent.
+    pub fn properties(
+        &self,
+        unit: &str,
+        names: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let text = self.run(&["show", "-p", &names.join(","), "--", unit])?;
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+
+    /// Queues a restart the manager carries out whatever becomes of this process
+    /// (`--no-block`): a run killed between the stop and the start leaves no gateway stopped.
+    pub fn restart_queued(&self, unit: &str) -> Result<()> {
+        // A unit that hit its start limit or failed stays "failed" until reset.
+        let _ = self.run(&["reset-failed", "--", unit]);
+        self.run(&["restart", "--no-block", "--", unit]).map(drop)
     }
 
     /// How the unit starts its main process and what environment it gets: `ExecStart=`'s argv,
@@ -860,14 +865,6 @@ fn next_transient() -> u32 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// systemd's `us+utc` timestamp (`Thu 2026-12-03 18:47:08.123456 UTC`) as RFC 3339.
-fn rfc3339_of_us_utc(text: &str) -> Option<String> {
-    match text.split_whitespace().collect::<Vec<_>>().as_slice() {
-        [_, date, time, "UTC"] => Some(format!("{date}T{time}Z")),
-        _ => None,
-    }
-}
-
 /// `KEY=VALUE` lines of an environment file (read with `managed_files::assignments`), one
 /// level of quotes removed, credentials left out.
 pub fn env_file_assignments(content: &[u8]) -> Vec<(String, String)> {
@@ -1153,16 +1150,6 @@ pub fn managed_paths(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn systemds_utc_timestamps_become_rfc_3339() {
-        assert_eq!(
-            rfc3339_of_us_utc("Thu 2026-12-03 18:47:08.123456 UTC").as_deref(),
-            Some("2026-12-03T18:47:08.123456Z")
-        );
-        assert_eq!(rfc3339_of_us_utc(""), None);
-        assert_eq!(rfc3339_of_us_utc("Thu 2026-12-03 18:47:08 CET"), None);
-    }
-
     use super::*;
 
     #[test]

@@ -30,6 +30,8 @@ pub struct ContainerGateway {
     pub running: bool,
     /// Docker's `State.StartedAt` (RFC 3339, UTC).
     pub started_at: String,
+    /// A Quadlet unit's current `InvocationID` (a new one with every start); `None` for Docker.
+    pub invocation: Option<String>,
     /// The state dir on the host (the bind mount's source).
     pub state_dir: PathBuf,
     /// Where the container sees it.
@@ -122,6 +124,7 @@ fn gateway_of(container: &Value) -> Option<ContainerGateway> {
             .as_str()
             .unwrap_or_default()
             .to_owned(),
+        invocation: None,
         state_dir,
         state_in_container,
         cli,

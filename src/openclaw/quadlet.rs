@@ -39,11 +39,20 @@ pub struct QuadletGateway {
     pub other_env_files: Vec<PathBuf>,
     /// The gateway: `unit` is the generated service, `name` the container's.
     pub gateway: ContainerGateway,
+    /// Why the user's manager does not run this file's unit (not generated, or generated from
+    /// another file), as the manager said; `None` when it does.
+    pub unit_problem: Option<String>,
+    /// The manager's unit is older than the file (`NeedDaemonReload`).
+    pub needs_reload: bool,
 }
 
 /// The generated unit's name: `ServiceName=` or the file's stem + `.service` (Quadlet's rule).
 pub fn unit_of(source: &Path, text: &str) -> Option<String> {
     let stem = source.file_stem()?.to_str()?;
+    // A template (`name@.container`) has no unit of its own to ask or restart.
+    if stem.ends_with('@') {
+        return None;
+    }
     let named = entries(text, "Container")
         .into_iter()
         .rev()
@@ -87,7 +96,15 @@ pub fn gateway_in(source: &Path, text: &str, who: &Specifiers) -> Option<Quadlet
     let argv = split_words(&last("Exec")?);
     let mut env: Vec<String> = Vec::new();
     for (_, value) in container.iter().filter(|(k, _)| *k == "Environment") {
-        env.extend(split_words(&expand(value)));
+        // A token variable's value is never kept: its name is what counts.
+        env.extend(split_words(&expand(value)).into_iter().map(
+            |word| match word.split_once('=') {
+                Some((name, _)) if containers::TOKEN_VARIABLES.contains(&name) => {
+                    format!("{name}=")
+                }
+                _ => word,
+            },
+        ));
     }
     let mounts: Vec<serde_json::Value> = container
         .iter()
@@ -105,18 +122,27 @@ pub fn gateway_in(source: &Path, text: &str, who: &Specifiers) -> Option<Quadlet
     }]);
     let mut gateway = containers::gateways_in(&inspected).pop()?;
     gateway.unit = Some(unit);
-    let ours = gateway.state_dir.join(".env");
+    let ours = normalized(&gateway.state_dir.join(".env"));
+    // Quadlet resolves a relative `EnvironmentFile=` against the file's own directory.
+    let base = source.parent().unwrap_or(Path::new("/"));
     let other_env_files = container
         .iter()
         .filter(|(k, _)| *k == "EnvironmentFile")
-        .map(|(_, v)| PathBuf::from(expand(v)))
+        .map(|(_, v)| normalized(&base.join(expand(v))))
         .filter(|p| *p != ours)
         .collect();
     Some(QuadletGateway {
         source: source.to_path_buf(),
         other_env_files,
         gateway,
+        unit_problem: None,
+        needs_reload: false,
     })
+}
+
+/// A path with `.` and repeated `/` taken out (lexically; `..` is kept as it is).
+fn normalized(path: &Path) -> PathBuf {
+    path.components().collect()
 }
 
 /// A `Volume=SOURCE:DEST[:OPTIONS]` with an absolute host path, as `podman inspect` shows a bind
@@ -326,6 +352,12 @@ WantedBy=default.target
         assert_eq!(unit_of(&source(), &hostile), None);
         let option = OPENCLAW.replace("ContainerName=openclaw", "ContainerName=--privileged");
         assert_eq!(gateway_in(&source(), &option, &who()), None);
+        // Quadlet's default container name follows the unit's name.
+        let renamed = named.replace("ContainerName=openclaw\n", "");
+        let found = gateway_in(&source(), &renamed, &who()).unwrap();
+        assert_eq!(found.gateway.name, "systemd-gw-one");
+        let template = gateway_in(Path::new("/x/claw@.container"), OPENCLAW, &who());
+        assert_eq!(template, None, "a template has no unit of its own");
     }
 
     #[test]
@@ -371,6 +403,25 @@ WantedBy=default.target
         assert_eq!(
             split_words(r#"a "b c" d\ e 'f"g'"#),
             ["a", "b c", "d e", "f\"g"]
+        );
+        assert_eq!(
+            expand("%t/%n:%N:%%h:%q", &who(), "openclaw"),
+            "/run/user/1001/openclaw.service:openclaw:%h:%q"
+        );
+    }
+
+    #[test]
+    fn its_own_env_file_is_recognised_however_spelt_and_a_relative_one_is_the_files_neighbour() {
+        let text = OPENCLAW.replace(
+            "EnvironmentFile=%h/.openclaw/.env",
+            "EnvironmentFile=%h//.openclaw/./.env\nEnvironmentFile=extra.env",
+        );
+        let found = gateway_in(&source(), &text, &who()).expect("a gateway");
+        assert_eq!(
+            found.other_env_files,
+            [PathBuf::from(
+                "/home/claw/.config/containers/systemd/extra.env"
+            )]
         );
     }
 }

@@ -9,7 +9,7 @@
 //! user), `state` (root's record, and with `--check-secret` whether it is AWSCURRENT's version),
 //! `gateway-auth` (the running gateway's `models.probe`).
 
-use super::{Findings, Severity, StatusOptions, StatusReport};
+use super::{Findings, FixContext, Severity, StatusOptions, StatusReport};
 use crate::anthropic_probe::Verdict;
 use crate::aws::FetchedSecret;
 use crate::host::docker::Docker;
@@ -26,9 +26,21 @@ pub struct Gathered {
     gateway: ContainerGateway,
     /// Where `sync` records what it applied (root's for Docker, the user's for Quadlet).
     record: std::path::PathBuf,
+    /// A Quadlet gateway's own facts; `None` for Docker.
+    quadlet: Option<QuadletFacts>,
     owner: Option<(String, u32)>,
     /// The gateway's `models.probe` (only for a running container).
     probe: Option<std::result::Result<(String, crate::anthropic_probe::Finding), String>>,
+}
+
+/// What only a Quadlet gateway has.
+pub struct QuadletFacts {
+    /// The user whose unit it is (its state dir must be theirs).
+    user: u32,
+    /// Why the user's manager does not run the file's unit.
+    unit_problem: Option<String>,
+    /// How the fix lines are pasted (as root, they act in the user's manager).
+    fixes: FixContext,
 }
 
 /// Root's container gateways for this status (none when not root or no Docker).
@@ -53,19 +65,13 @@ pub fn gather(options: &StatusOptions) -> Vec<Gathered> {
             let owner = std::fs::symlink_metadata(&gateway.state_dir)
                 .ok()
                 .filter(|m| m.is_dir())
-                .map(|m| {
-                    let name = nix::unistd::User::from_uid(m.uid().into())
-                        .ok()
-                        .flatten()
-                        .map(|u| u.name)
-                        .unwrap_or_else(|| format!("uid {}", m.uid()));
-                    (name, m.uid())
-                });
+                .map(|m| (user_name(m.uid()), m.uid()));
             let probe = gateway.running.then(|| {
                 probe_once(Runtime::Docker(&docker), &gateway).unwrap_or_else(|e| Err(e.message()))
             });
             Gathered {
                 record: record_path(&gateway),
+                quadlet: None,
                 gateway,
                 owner,
                 probe,
@@ -74,17 +80,19 @@ pub fn gather(options: &StatusOptions) -> Vec<Gathered> {
         .collect()
 }
 
-/// The user's Quadlet gateways (with `--unit`, the one it names), gathered in the user's own world (this process acts as
-/// `target`): the owner is the user (the worker of `sync` checks the state dir's owner).
-pub fn gather_quadlets(target: &TargetUser, options: &StatusOptions) -> Vec<Gathered> {
+/// The user's Quadlet gateways (with `--unit`, the one it names), gathered in the user's own
+/// world (this process acts as `target`; `as_user` when root diagnoses them, for the fix
+/// lines).
+pub fn gather_quadlets(
+    target: &TargetUser,
+    options: &StatusOptions,
+    as_user: Option<u32>,
+) -> Vec<Gathered> {
     let systemctl = crate::host::systemd::Systemctl::new(target.clone());
-    let mut found = crate::sync::quadlets::found(target, &systemctl);
+    let mut found = crate::sync::quadlets::found(target, &systemctl).gateways;
     // A named unit: only that one (when it is a Quadlet's).
     found.retain(|q| options.discover || q.gateway.unit.as_deref() == Some(options.unit.as_str()));
-    if found.is_empty() {
-        return Vec::new();
-    }
-    let podman = Podman::find(&target.home, target.uid);
+    let podman = Podman::find(&target.home, target.uid).ok();
     found
         .into_iter()
         .map(|q| {
@@ -93,25 +101,41 @@ pub fn gather_quadlets(target: &TargetUser, options: &StatusOptions) -> Vec<Gath
             let owner = std::fs::symlink_metadata(&gateway.state_dir)
                 .ok()
                 .filter(|m| m.is_dir())
-                .map(|m| (target.name.clone(), m.uid()));
-            let probe = gateway.running.then(|| match &podman {
-                Ok(podman) => {
-                    let runtime = Runtime::Quadlet {
-                        systemctl: &systemctl,
-                        podman,
-                    };
-                    probe_once(runtime, &gateway).unwrap_or_else(|e| Err(e.message()))
-                }
-                Err(err) => Err(err.message()),
-            });
+                .map(|m| (user_name(m.uid()), m.uid()));
+            let runtime = Runtime::Quadlet {
+                systemctl: &systemctl,
+                podman: podman.as_ref(),
+            };
+            let probe = (gateway.running && q.unit_problem.is_none())
+                .then(|| probe_once(runtime, &gateway).unwrap_or_else(|e| Err(e.message())));
             Gathered {
                 record: crate::sync::quadlets::record_path(target, &unit),
+                quadlet: Some(QuadletFacts {
+                    user: target.uid,
+                    unit_problem: q.unit_problem,
+                    fixes: FixContext {
+                        user: target.name.clone(),
+                        home: options.home.clone(),
+                        unit: Some(unit),
+                        secret: options.check_secret.clone(),
+                        as_user,
+                        system: false,
+                    },
+                }),
                 gateway,
                 owner,
                 probe,
             }
         })
         .collect()
+}
+
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// One report per gathered gateway.
@@ -152,10 +176,29 @@ fn report(one: Gathered, secret: Option<&crate::error::Result<FetchedSecret>>) -
             },
         );
     }
-    check_state_dir(&mut findings, &one);
+    if let Some(problem) = one.quadlet.as_ref().and_then(|q| q.unit_problem.as_ref()) {
+        findings.add(
+            "quadlet-unit",
+            Severity::Problem,
+            problem.clone(),
+            "the user's manager runs no unit made from this file, so nothing can restart it onto a new token",
+            "systemctl --user daemon-reload",
+        );
+    }
+    match &one.quadlet {
+        Some(quadlet) => check_quadlet_state_dir(&mut findings, &one, quadlet),
+        None => check_state_dir(&mut findings, &one),
+    }
     check_record(&mut findings, gateway, &one.record, secret);
     check_probe(&mut findings, &one);
-    let (user, home) = match &one.owner {
+    if let Some(quadlet) = &one.quadlet {
+        findings.apply_fixes(&quadlet.fixes);
+    }
+    let owner = match &one.quadlet {
+        Some(quadlet) => Some((quadlet.fixes.user.clone(), quadlet.user)),
+        None => one.owner.clone(),
+    };
+    let (user, home) = match &owner {
         Some((name, _)) => (
             name.clone(),
             gateway
@@ -169,7 +212,7 @@ fn report(one: Gathered, secret: Option<&crate::error::Result<FetchedSecret>>) -
     findings.into_report(
         TargetUser {
             name: user,
-            uid: one.owner.as_ref().map(|o| o.1).unwrap_or(0),
+            uid: owner.as_ref().map(|o| o.1).unwrap_or(0),
             gid: 0,
             home,
         },
@@ -207,6 +250,38 @@ fn check_state_dir(findings: &mut Findings, one: &Gathered) {
             format!("{dir} is not a directory (missing, or a link)"),
             "the bind mount's source is where the gateway's state and the token file live",
             "create it as a directory of the container's user and recreate the container (`docker compose up -d`)",
+        ),
+    }
+}
+
+/// A Quadlet's state dir must be a directory of the unit's own user (the sync runs as them).
+fn check_quadlet_state_dir(findings: &mut Findings, one: &Gathered, quadlet: &QuadletFacts) {
+    let dir = one.gateway.state_dir.display();
+    let user = &quadlet.fixes.user;
+    match &one.owner {
+        Some((name, uid)) if *uid == quadlet.user => findings.ok(
+            "state-dir",
+            format!(
+                "{dir} (mounted at {}), owned by {name}",
+                one.gateway.state_in_container.display()
+            ),
+        ),
+        Some((name, _)) => findings.add(
+            "state-dir",
+            Severity::Problem,
+            format!("{dir} belongs to {name}, not to {user}"),
+            "the tool writes a Quadlet gateway's files as the unit's own user only",
+            format!("chown -R {user}: {dir}"),
+        ),
+        None => findings.add(
+            "state-dir",
+            Severity::Problem,
+            format!("{dir} is not a directory (missing, or a link)"),
+            "the mounted state dir is where the gateway's state and the token file live",
+            format!(
+                "mkdir -m 700 {dir} as {user}, then systemctl --user restart {}",
+                one.gateway.unit.as_deref().unwrap_or_default()
+            ),
         ),
     }
 }

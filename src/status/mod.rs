@@ -271,7 +271,7 @@ fn systemd_run(options: &StatusOptions) -> Result<StatusRun> {
     )?;
     let target = session.target.clone();
     // The user's Quadlet gateways (asked as the user: their files, manager and Podman).
-    let quadlets = containers::gather_quadlets(&target, options);
+    let quadlets = containers::gather_quadlets(&target, options, as_user);
     let units: Vec<(String, Manager)> = if options.discover {
         let mut units: Vec<(String, Manager)> = Systemctl::new(target.clone())
             .gateways()

@@ -519,6 +519,7 @@ impl Run<'_> {
             version_created_at: self.secret.created_date.clone(),
             delivery: Delivery::SecretRef,
             config_path: Some(config.to_path_buf()),
+            invocation: None,
         }
     }
 

@@ -61,7 +61,8 @@ pub(crate) enum Runtime<'a> {
     /// the user's manager and asks the container through the user's `podman`.
     Quadlet {
         systemctl: &'a Systemctl,
-        podman: &'a Podman,
+        /// The user's Podman; only the proof needs it.
+        podman: Option<&'a Podman>,
     },
 }
 
@@ -85,13 +86,8 @@ impl Runtime<'_> {
         let restarted = match self {
             Runtime::Docker(docker) => docker.restart(&gateway.id, options.verify.stop),
             Runtime::Quadlet { systemctl, .. } => {
-                let unit = unit_of(gateway);
-                systemctl
-                    .stop(unit, options.verify.stop)
-                    .and_then(|()| systemctl.start(unit))
-                    .and_then(|()| {
-                        systemctl.wait_started(unit, options.verify.timeout + CONTAINER_START)
-                    })
+                let limit = options.verify.stop + options.verify.timeout + CONTAINER_START;
+                restart_unit(systemctl, unit_of(gateway), limit)
             }
         };
         let Err(err) = restarted else {
@@ -103,7 +99,7 @@ impl Runtime<'_> {
         };
         match started_again {
             Ok(()) => Err(Error::failed(format!(
-                "{}: {err}; it was started again with its previous token files",
+                "{}: {err}; it was asked to start again (on the files this run wrote); the next run proves it without a restart",
                 gateway.label()
             ))),
             Err(start) => Err(Error::failed(format!(
@@ -113,11 +109,75 @@ impl Runtime<'_> {
         }
     }
 
+    /// That no token variable of the container's environment holds anything but `token`.
+    /// A Quadlet's `EnvironmentFile=<state>/.env` puts the synced token there, and anything
+    /// else that sets the variable (`PodmanArgs=`, the image, a drop-in) would win over the
+    /// file; a Compose container whose configuration sets one is refused before anything is
+    /// written, so there is nothing more to ask Docker.
+    fn check_environment(&self, gateway: &ContainerGateway, token: &Token) -> Result<()> {
+        let Runtime::Quadlet {
+            podman: Some(podman),
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let found = podman.token_environment(&gateway.name)?;
+        match found.iter().find(|(_, fp)| fp != token.fingerprint()) {
+            Some((variable, fp)) => Err(Error::failed(format!(
+                "{}: the container's environment gives {variable} another value ({fp}, the synced token is {}): something besides {}/.env sets it (the Quadlet file's `PodmanArgs=`, a drop-in, the image); remove it there",
+                gateway.label(),
+                token.fingerprint(),
+                gateway.state_dir.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// A command inside the running container, as the container's user.
     fn exec(&self, gateway: &ContainerGateway, argv: &[String], limit: Duration) -> Result<Output> {
         match self {
             Runtime::Docker(docker) => docker.exec(&gateway.id, argv, limit),
-            Runtime::Quadlet { podman, .. } => podman.exec(&gateway.name, argv, limit),
+            Runtime::Quadlet {
+                podman: Some(podman),
+                ..
+            } => podman.exec(&gateway.name, argv, limit),
+            Runtime::Quadlet { podman: None, .. } => Err(Error::failed(format!(
+                "{}: no root-controlled podman ({}) to ask the gateway with",
+                gateway.label(),
+                crate::host::podman::CANDIDATES.join(", ")
+            ))),
+        }
+    }
+}
+
+/// A Quadlet unit's restart, queued with the user's manager in one job (so a run killed midway
+/// leaves the manager to finish it), then waited for: a new invocation, active, within `limit`.
+fn restart_unit(systemctl: &Systemctl, unit: &str, limit: Duration) -> Result<()> {
+    let invocation = |props: &std::collections::BTreeMap<String, String>| {
+        props.get("InvocationID").cloned().unwrap_or_default()
+    };
+    let before = invocation(&systemctl.properties(unit, &["InvocationID"])?);
+    systemctl.restart_queued(unit)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        let props = systemctl.properties(unit, &["ActiveState", "InvocationID"])?;
+        let state = props.get("ActiveState").cloned().unwrap_or_default();
+        let new = invocation(&props) != before;
+        match state.as_str() {
+            "active" if new => return Ok(()),
+            "failed" if new => {
+                return Err(Error::GatewayDown(format!(
+                    "{unit} failed to start after the restart; see `journalctl --user -u {unit}`"
+                )))
+            }
+            _ if Instant::now() >= deadline => {
+                return Err(Error::GatewayDown(format!(
+                    "{unit} did not come back within {} s of its restart (state {state}); the restart stays queued with the user's manager",
+                    limit.as_secs()
+                )))
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
         }
     }
 }
@@ -276,10 +336,9 @@ fn sync_as(
         running: gateway.running,
         changed: found.env_changed || (found.stores_dirty && recorded.is_none()),
         stores_dirty: found.stores_dirty,
-        recorded: recorded.as_ref().map(|r| {
-            let started_after = utc_instant(&gateway.started_at) > utc_instant(&r.applied_at);
-            (r.gateway, started_after)
-        }),
+        recorded: recorded
+            .as_ref()
+            .map(|r| (r.gateway, started_after(runtime, gateway, r))),
     };
     let step = decide(facts);
     checked_probe(&found, secret, &mut report.warnings)?;
@@ -302,6 +361,16 @@ struct ContainerRun<'a> {
     secret: &'a FetchedSecret,
     owner: &'a TargetUser,
     record_path: &'a Path,
+}
+
+/// Whether the running gateway started after the record was written, so it read the files:
+/// Docker's start time against the record's; a Quadlet unit's invocation against the one the
+/// record saw (a start in progress while the files were written is the same invocation).
+fn started_after(runtime: Runtime, gateway: &ContainerGateway, record: &AppliedState) -> bool {
+    match runtime {
+        Runtime::Docker(_) => utc_instant(&gateway.started_at) > utc_instant(&record.applied_at),
+        Runtime::Quadlet { .. } => gateway.running && gateway.invocation != record.invocation,
+    }
 }
 
 /// A UTC RFC 3339 time (`2026-12-03T17:02:07.74Z`, Docker's and the record's, which the state
@@ -695,6 +764,7 @@ fn prove(
     loop {
         let why = match probe_once(runtime, gateway)? {
             Ok((variable, finding)) if variable == expected => {
+                runtime.check_environment(gateway, token)?;
                 return proven(gateway, variable, finding, token);
             }
             Ok((variable, _)) => format!("the gateway uses {variable}, not {expected}"),
@@ -807,6 +877,7 @@ fn record_applied(
             version_created_at: secret.created_date.clone(),
             delivery: Default::default(),
             config_path: None,
+            invocation: gateway.invocation.clone(),
         },
     )
 }

@@ -556,7 +556,7 @@ fn run_group(
             target,
             &Systemctl::for_manager(target.clone(), Manager::User),
         ),
-        false => Vec::new(),
+        false => quadlets::Found::default(),
     };
     for item in &group.items {
         let systemctl = Systemctl::for_manager(target.clone(), item.manager);
@@ -565,22 +565,24 @@ fn run_group(
             .find(|(manager, _)| *manager == item.manager)
             .expect("a memo per manager")
             .1;
-        let item_quadlets = quadlets_of(item, &quadlets, &named);
-        let units = match &item.unit {
-            Some(unit) if !item_quadlets.is_empty() => {
-                tracing::debug!(unit, "a Quadlet gateway's unit");
-                Vec::new()
-            }
-            Some(unit) => vec![unit.clone()],
-            None => {
-                let only_item = group.items.len() == 1 && fallback && item_quadlets.is_empty();
-                match discovered_units(options, target, &systemctl, memo, &named, only_item) {
-                    Ok(units) => units,
-                    Err(unreachable) => {
-                        gateways.push(every_gateway_failed(&target.name, unreachable));
-                        continue;
-                    }
-                }
+        let item_quadlets = quadlets_of(item, &quadlets.gateways, &named);
+        // The default unit stands in for a user's only item with no gateway at all.
+        let only_item = group.items.len() == 1 && fallback && item_quadlets.is_empty();
+        let units = match item_units(options, item, target, &systemctl, memo, &named, only_item)
+            .and_then(|units| not_quadlet_units(item, units, &quadlets))
+        {
+            Ok(units) => units,
+            Err(err) => {
+                let unit = item
+                    .unit
+                    .clone()
+                    .unwrap_or(EVERY_GATEWAY_OF_THE_USER.to_owned());
+                gateways.push(GatewayRun {
+                    user: target.name.clone(),
+                    unit,
+                    result: Err(err),
+                });
+                continue;
             }
         };
         let secret = match secrets.get(&item.secret) {
@@ -604,8 +606,12 @@ fn run_group(
         gateways.extend(sync_item_units(
             options, item, target, &systemctl, memo, secret, units,
         )?);
+        let item_options = SyncOptions {
+            delivery: item.delivery,
+            ..options.clone()
+        };
         gateways.extend(quadlets::sync_all(
-            options,
+            &item_options,
             target,
             &systemctl,
             &item_quadlets,
@@ -614,6 +620,48 @@ fn run_group(
     }
     save_memos(options, target, &gateways, &mut memos);
     Ok(gateways)
+}
+
+/// The systemd units of an item: the one it names, or those discovery finds (the default unit
+/// when none is found and `only_item`).
+fn item_units(
+    options: &SyncOptions,
+    item: &targets::WorkItem,
+    target: &TargetUser,
+    systemctl: &Systemctl,
+    memo: &mut Memo,
+    named: &[&str],
+    only_item: bool,
+) -> Result<Vec<String>> {
+    match &item.unit {
+        Some(unit) => Ok(vec![unit.clone()]),
+        None => discovered_units(options, target, systemctl, memo, named, only_item),
+    }
+}
+
+/// `units` without those a Quadlet file makes: a Quadlet gateway's unit is synced as a Quadlet;
+/// a named unit from a Quadlet file that is no gateway of ours is refused, never written a
+/// drop-in for.
+fn not_quadlet_units(
+    item: &targets::WorkItem,
+    units: Vec<String>,
+    found: &quadlets::Found,
+) -> Result<Vec<String>> {
+    if item.manager != Manager::User {
+        return Ok(units);
+    }
+    if let Some(unit) = &item.unit {
+        if let Some((_, file)) = found.others.iter().find(|(u, _)| u == unit) {
+            return Err(quadlets::not_a_gateway(unit, file));
+        }
+    }
+    let from_quadlet = |unit: &String| {
+        found
+            .gateways
+            .iter()
+            .any(|q| q.gateway.unit.as_ref() == Some(unit))
+    };
+    Ok(units.into_iter().filter(|u| !from_quadlet(u)).collect())
 }
 
 /// The Quadlet gateways an item of the user's manager syncs: the one its unit names, or (no
@@ -1272,6 +1320,7 @@ fn record_applied(
         version_created_at: secret.created_date.clone(),
         delivery: Delivery::Env,
         config_path: None,
+        invocation: None,
     };
     state::save(&unit.paths.state_file(), &new_state)?;
     Ok(report)

@@ -17,8 +17,9 @@
 //! was applied is the user's own (`~/.local/state/openclaw-token-sync/quadlet-UNIT.json`).
 
 use super::in_container::{self, Runtime};
-use super::{GatewayRun, SyncOptions};
+use super::{GatewayRun, SyncOptions, SyncReport};
 use crate::aws::FetchedSecret;
+use crate::error::{Error, Result};
 use crate::host::fsutil;
 use crate::host::managed_files::{self, ManagedPaths};
 use crate::host::podman::Podman;
@@ -29,24 +30,43 @@ pub(crate) use crate::openclaw::quadlet::QuadletGateway;
 use crate::openclaw::quadlet::{self, Specifiers};
 use std::path::PathBuf;
 
-/// The directories Quadlet reads a user's files from, in its order.
-fn search_dirs(target: &TargetUser) -> [PathBuf; 3] {
+/// At most this many Quadlet files are looked at per user (each costs a `systemctl` call).
+pub const MAX_QUADLET_FILES: usize = 64;
+
+/// The directories Quadlet reads a user's files from, in its order (a file name found in an
+/// earlier one hides the same name in a later one).
+fn search_dirs(target: &TargetUser) -> [PathBuf; 4] {
     [
+        PathBuf::from(format!("/run/user/{}/containers/systemd", target.uid)),
         target.home.join(".config/containers/systemd"),
         PathBuf::from(format!("/etc/containers/systemd/users/{}", target.uid)),
         PathBuf::from("/etc/containers/systemd/users"),
     ]
 }
 
-/// The user's Quadlet gateways, with their unit's state (asked of the user's manager).
-pub(crate) fn found(target: &TargetUser, systemctl: &Systemctl) -> Vec<QuadletGateway> {
+/// What the user's Quadlet directories hold.
+#[derive(Default)]
+pub(crate) struct Found {
+    pub gateways: Vec<QuadletGateway>,
+    /// The units of the other `.container` files, with the file: a `--unit` naming one is told
+    /// why it is not taken for a gateway.
+    pub others: Vec<(String, PathBuf)>,
+}
+
+/// The user's Quadlet gateways, with their unit's state (asked of the user's manager). None for
+/// root: OpenClaw's Quadlet is rootless, and Podman is never run as root.
+pub(crate) fn found(target: &TargetUser, systemctl: &Systemctl) -> Found {
+    let mut found = Found::default();
+    if target.uid == 0 {
+        return found;
+    }
     let who = Specifiers {
         home: &target.home,
         user: &target.name,
         uid: target.uid,
         gid: target.gid,
     };
-    let mut gateways: Vec<QuadletGateway> = Vec::new();
+    let mut seen: Vec<std::ffi::OsString> = Vec::new();
     for dir in search_dirs(target) {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -57,27 +77,60 @@ pub(crate) fn found(target: &TargetUser, systemctl: &Systemctl) -> Vec<QuadletGa
             .collect();
         files.sort();
         for file in files {
+            let name = file.file_name().unwrap_or_default().to_owned();
+            if seen.contains(&name) || seen.len() >= MAX_QUADLET_FILES {
+                continue;
+            }
+            seen.push(name);
             let Ok(Some(text)) = fsutil::read_regular(&file) else {
                 continue;
             };
-            let Some(mut found) = quadlet::gateway_in(&file, &String::from_utf8_lossy(&text), &who)
-            else {
-                continue;
-            };
-            if gateways
-                .iter()
-                .any(|g| g.gateway.unit == found.gateway.unit)
-            {
-                continue;
+            let text = String::from_utf8_lossy(&text);
+            match quadlet::gateway_in(&file, &text, &who) {
+                Some(mut gateway) => {
+                    add_file_variables(&mut gateway);
+                    with_unit_state(&mut gateway, systemctl);
+                    found.gateways.push(gateway);
+                }
+                None => found
+                    .others
+                    .extend(quadlet::unit_of(&file, &text).map(|unit| (unit, file.clone()))),
             }
-            add_file_variables(&mut found);
-            let unit = found.gateway.unit.clone().unwrap_or_default();
-            found.gateway.running = systemctl.active_state_of(&unit) == "active";
-            found.gateway.started_at = systemctl.active_since(&unit).unwrap_or_default();
-            gateways.push(found);
         }
     }
-    gateways
+    found
+}
+
+/// What the user's manager says of the gateway's unit: loaded from this very file, running,
+/// its invocation, and whether it is older than the file.
+fn with_unit_state(found: &mut QuadletGateway, systemctl: &Systemctl) {
+    let unit = found.gateway.unit.clone().unwrap_or_default();
+    let names = [
+        "LoadState",
+        "SourcePath",
+        "ActiveState",
+        "InvocationID",
+        "NeedDaemonReload",
+    ];
+    let props = match systemctl.properties(&unit, &names) {
+        Ok(props) => props,
+        Err(err) => {
+            found.unit_problem = Some(err.to_string());
+            return;
+        }
+    };
+    let prop = |name: &str| props.get(name).map(String::as_str).unwrap_or_default();
+    let source = found.source.display().to_string();
+    if prop("LoadState") != "loaded" || prop("SourcePath") != source {
+        found.unit_problem = Some(format!(
+            "{unit} of the user's manager is not generated from {source} (LoadState={}, SourcePath={}): run `systemctl --user daemon-reload` (Quadlet needs Podman 4.4 or later)",
+            prop("LoadState"),
+            prop("SourcePath")
+        ));
+    }
+    found.gateway.running = prop("ActiveState") == "active";
+    found.gateway.invocation = Some(prop("InvocationID").to_owned()).filter(|i| !i.is_empty());
+    found.needs_reload = prop("NeedDaemonReload") == "yes";
 }
 
 /// The token variables another `EnvironmentFile=` of the Quadlet sets (names only; read as the
@@ -112,25 +165,64 @@ pub(crate) fn sync_all(
     gateways: &[QuadletGateway],
     secret: &FetchedSecret,
 ) -> Vec<GatewayRun> {
+    // Only the proof needs Podman: a dry run, `--no-restart` or a stopped unit do without.
     let podman = Podman::find(&target.home, target.uid);
     gateways
         .iter()
-        .map(|found| {
-            let gateway = &found.gateway;
-            let unit = gateway.unit.as_deref().unwrap_or_default();
-            let record = record_path(target, unit);
-            let result = match &podman {
-                Ok(podman) => {
-                    let runtime = Runtime::Quadlet { systemctl, podman };
-                    in_container::sync_quadlet(options, runtime, gateway, secret, target, &record)
-                }
-                Err(err) => Err(crate::error::Error::failed(err.message())),
-            };
-            GatewayRun {
-                user: target.name.clone(),
-                unit: gateway.label(),
-                result,
-            }
+        .map(|found| GatewayRun {
+            user: target.name.clone(),
+            unit: found.gateway.label(),
+            result: sync_one(
+                options,
+                target,
+                systemctl,
+                podman.as_ref().ok(),
+                found,
+                secret,
+            ),
         })
         .collect()
+}
+
+fn sync_one(
+    options: &SyncOptions,
+    target: &TargetUser,
+    systemctl: &Systemctl,
+    podman: Option<&Podman>,
+    found: &QuadletGateway,
+    secret: &FetchedSecret,
+) -> Result<SyncReport> {
+    let gateway = &found.gateway;
+    if let Some(problem) = &found.unit_problem {
+        return Err(Error::config(format!(
+            "{}: {problem}",
+            found.source.display()
+        )));
+    }
+    // The manager's unit is older than the file: the restart must run the file as it is now.
+    let reloaded = found.needs_reload && !options.dry_run;
+    if reloaded {
+        systemctl.daemon_reload()?;
+    }
+    let unit = gateway.unit.as_deref().unwrap_or_default();
+    let record = record_path(target, unit);
+    let runtime = Runtime::Quadlet { systemctl, podman };
+    let mut report =
+        in_container::sync_quadlet(options, runtime, gateway, secret, target, &record)?;
+    if reloaded {
+        report.warnings.push(format!(
+            "{}: the user's manager had not read {} since it changed; ran `systemctl --user daemon-reload`",
+            gateway.label(),
+            found.source.display()
+        ));
+    }
+    Ok(report)
+}
+
+/// The refusal of a `--unit` that names a Quadlet file which runs no gateway of ours.
+pub(crate) fn not_a_gateway(unit: &str, file: &std::path::Path) -> Error {
+    Error::config(format!(
+        "{unit} comes from the Quadlet file {}, which this tool does not take for an OpenClaw gateway: its `Exec=` must run OpenClaw's `gateway` command and a `Volume=` must mount a host directory at the gateway's state dir (OpenClaw's own openclaw.container does both)",
+        file.display()
+    ))
 }

@@ -356,24 +356,30 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     );
     install_quadlet(&user, &state, port);
     // Hostile neighbours in the user's Quadlet directory, which the user's part of root's run
-    // reads: a FIFO (never opened: it would block the run) and a link to a gateway file only root
-    // can read (never followed). Every report below holds the one real gateway alone.
+    // reads: a FIFO (never opened: it would block the run), a link to a gateway file elsewhere
+    // that the user may read (never followed), and a file that runs no gateway. Every report
+    // below holds the one real gateway alone.
     let quadlets = user.path(".config/containers/systemd");
     let status = Command::new("mkfifo")
         .arg(quadlets.join("fifo.container"))
         .status()
         .unwrap();
     assert!(status.success());
-    let root_only = PathBuf::from(format!("/tmp/ocsync-quadlet-root-{}", std::process::id()));
+    let elsewhere = PathBuf::from(format!("/tmp/ocsync-quadlet-root-{}", std::process::id()));
     let stolen =
         container_file(&state, port, "").replace("ContainerName=openclaw", "ContainerName=stolen");
-    std::fs::write(&root_only, stolen).unwrap();
+    std::fs::write(&elsewhere, stolen).unwrap();
     std::fs::set_permissions(
-        &root_only,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        &elsewhere,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    std::os::unix::fs::symlink(&root_only, quadlets.join("stolen.container")).unwrap();
+    put(
+        &user,
+        ".config/containers/systemd/sidecar.container",
+        format!("[Container]\nImage={IMAGE}\nExec=sleep infinity\n").as_bytes(),
+    );
+    std::os::unix::fs::symlink(&elsewhere, quadlets.join("stolen.container")).unwrap();
     for link in [
         quadlets.join("fifo.container"),
         quadlets.join("stolen.container"),
@@ -443,15 +449,36 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     assert_eq!(quadlet_report(&run)["result"], "unchanged");
     assert_eq!(user.unit_show("MainPID"), pid, "a no-op restarted");
 
-    // Rotation to an API key, the unit named: restarted once, the next turn carries it.
+    // Rotation to an API key, the unit named. A dry run says what it would do and touches
+    // nothing; `--no-restart` writes only; the next run restarts once and the next turn carries
+    // it.
     let next = new_token(true);
     tokens.push(next.clone());
     put_secret(&secret, &next);
+    let before = std::fs::read(&env).unwrap();
+    let run = sync(&secret, &["--unit", UNIT, "--dry-run"], &tokens);
+    run.expect_status(0);
+    let report = quadlet_report(&run);
+    assert_eq!(report["result"], "dry-run", "{report}");
+    assert_eq!(report["gateway"]["action"], "would-restart", "{report}");
+    assert_eq!(std::fs::read(&env).unwrap(), before, "a dry run wrote .env");
+    let run = sync(&secret, &["--unit", UNIT, "--no-restart"], &tokens);
+    run.expect_status(0);
+    assert_eq!(quadlet_report(&run)["gateway"]["action"], "not-restarted");
+    assert_eq!(user.unit_show("MainPID"), pid, "--no-restart restarted");
+    assert!(std::fs::read_to_string(&env).unwrap().contains(&next));
     let run = sync(&secret, &["--unit", UNIT], &tokens);
     run.expect_status(0);
     assert_eq!(quadlet_report(&run)["gateway"]["action"], "restarted");
     assert_ne!(user.unit_show("MainPID"), pid);
     assert_turn_carries(&standin, port, &next, "after the rotation");
+    let run = sync(&secret, &["--unit", UNIT], &tokens);
+    run.expect_status(0);
+    assert_eq!(
+        quadlet_report(&run)["result"],
+        "unchanged",
+        "restarted twice"
+    );
 
     // Stopped on purpose: its file is written, it stays stopped; started by its user, it is
     // proven without another restart.
@@ -518,6 +545,29 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
         );
     }
 
+    // Named, status reports that gateway alone; a unit from the Quadlet file that runs no
+    // gateway is refused by sync (never a drop-in for it).
+    let status = run_tool(
+        &["status", "--user", USER, "--unit", UNIT, "--output", "json"],
+        &[],
+        &tokens,
+    );
+    assert_eq!(
+        status.json()["gateways"].as_array().unwrap().len(),
+        1,
+        "{}",
+        status.stdout
+    );
+    let run = sync(&secret, &["--unit", "sidecar.service"], &tokens);
+    run.expect_status(2);
+    assert!(
+        run.stdout.contains("sidecar.container") || run.stderr.contains("sidecar.container"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(!user.path(".config/systemd/user/sidecar.service.d").exists());
+
     // The user links `.env` to a file of root's: the run fails, root's file and the gateway are
     // untouched (the Quadlet part runs as the user).
     let victim = PathBuf::from(format!("/tmp/ocsync-quadlet-victim-{}", std::process::id()));
@@ -526,6 +576,11 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     std::os::unix::fs::symlink(&victim, &env).unwrap();
     let run = sync(&secret, &["--force"], &tokens);
     assert_eq!(run.status, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(".env"), "{}", run.stdout);
+    assert!(
+        std::fs::symlink_metadata(&env).unwrap().is_symlink(),
+        "the link was replaced"
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
     assert_eq!(
         user.unit_show("MainPID"),
@@ -564,7 +619,7 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     );
 
     user.systemctl(&["stop", UNIT]);
-    let _ = std::fs::remove_file(&root_only);
+    let _ = std::fs::remove_file(&elsewhere);
     for dir in [".openclaw", ".local/state", ".config"] {
         assert_no_leak_in_tree(&user.path(dir), &[], &tokens);
     }
