@@ -18,6 +18,12 @@
 //!   `.env` never overrides a variable the process already has.
 //! - A container that is not running is not started: its files are written and it takes them at
 //!   its next start (as `docker compose up` or its restart policy starts it).
+//!
+//! A Podman Quadlet gateway (`super::quadlets`) takes the same steps through [`Runtime::Quadlet`]:
+//! the process already is the user, so the owner's part runs in place; the restart is one job
+//! queued with the user's manager; `podman exec` asks the gateway, and the container's
+//! environment is checked for a token set elsewhere; the record is the user's own and a start
+//! after the write is told by the unit's `InvocationID`.
 
 use super::{Delivery, GatewayAction, GatewayReport, GatewayRun, Outcome, SyncOptions, SyncReport};
 use crate::anthropic_probe::{self, Verdict};
