@@ -341,6 +341,7 @@ fn run_one_user(
     let secrets = secret_refs(group);
     let (runtime, configs) = aws_configs(options, &secrets, privileges::must_drop(target))?;
     enter_user(group, target)?;
+    manager_listening(options, group, target)?;
     let _lock = lock_user(options, target)?;
     let fetched = fetch(&runtime, &configs, &secrets, prefetched);
     drop(runtime);
@@ -425,6 +426,7 @@ fn sync_in_worker(
         lock.forget_in_child();
     }
     let result = enter_user(group, target)
+        .and_then(|()| manager_listening(options, group, target))
         .and_then(|()| lock_user(options, target))
         .and_then(|lock| {
             // Root's own default target next to system gateways: root's user units
@@ -524,6 +526,23 @@ fn fetch(
 }
 
 /// The user's run lock (none for a dry run, which changes nothing).
+/// A user whose gateways are all their manager's, and whose manager has no bus to ask, fails
+/// here with the manager's hint, before anything is written (the run lock included). Costs no
+/// process when the bus is there (the no-op's case); `--no-restart` and `--dry-run` go on
+/// without a manager.
+fn manager_listening(
+    options: &SyncOptions,
+    group: &targets::Group,
+    target: &TargetUser,
+) -> Result<()> {
+    let only_user_units = group.items.iter().all(|i| i.manager == Manager::User);
+    let bus = PathBuf::from(format!("/run/user/{}/bus", target.uid));
+    if options.no_restart || options.dry_run || !only_user_units || bus.exists() {
+        return Ok(());
+    }
+    Systemctl::new(target.clone()).manager_reachable()
+}
+
 fn lock_user(options: &SyncOptions, target: &TargetUser) -> Result<Option<Lock>> {
     if options.dry_run {
         return Ok(None);
@@ -1458,6 +1477,77 @@ fn migrate_legacy_records(paths: &ManagedPaths) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quadlet_item(unit: Option<&str>) -> targets::WorkItem {
+        targets::WorkItem {
+            target: 0,
+            manager: Manager::User,
+            unit: unit.map(str::to_owned),
+            secret: SecretRef {
+                secret_id: "s".into(),
+                json_key: "token".into(),
+                version_stage: "AWSCURRENT".into(),
+            },
+            state_dir: None,
+            delivery: Delivery::Env,
+        }
+    }
+
+    fn quadlets_found() -> quadlets::Found {
+        let text = "[Container]\nVolume=/home/u/.openclaw:/home/node/.openclaw\nEnvironment=HOME=/home/node\nExec=node dist/index.js gateway\n";
+        let who = crate::openclaw::quadlet::Specifiers {
+            home: Path::new("/home/u"),
+            user: "u",
+            uid: 1000,
+            gid: 1000,
+        };
+        let source = Path::new("/home/u/.config/containers/systemd/openclaw.container");
+        quadlets::Found {
+            gateways: vec![crate::openclaw::quadlet::gateway_in(source, text, &who).unwrap()],
+            others: vec![(
+                "sidecar.service".into(),
+                PathBuf::from("/q/sidecar.container"),
+            )],
+        }
+    }
+
+    #[test]
+    fn quadlet_units_are_synced_as_quadlets_and_a_non_gateway_quadlet_unit_is_refused() {
+        let found = quadlets_found();
+        // Discovery's units: a Quadlet's own unit is left to the Quadlet path.
+        let units = vec!["openclaw-gateway.service".into(), "openclaw.service".into()];
+        assert_eq!(
+            not_quadlet_units(&quadlet_item(None), units, &found).unwrap(),
+            ["openclaw-gateway.service"]
+        );
+        assert_eq!(
+            quadlets_of(&quadlet_item(None), &found.gateways, &[]).len(),
+            1
+        );
+        // Another item names it: not this item's.
+        let named = ["openclaw.service"];
+        assert!(quadlets_of(&quadlet_item(None), &found.gateways, &named).is_empty());
+        let by_name = quadlet_item(Some("openclaw.service"));
+        assert_eq!(quadlets_of(&by_name, &found.gateways, &named).len(), 1);
+        assert!(
+            not_quadlet_units(&by_name, vec!["openclaw.service".into()], &found)
+                .unwrap()
+                .is_empty()
+        );
+        // A unit from a Quadlet file that runs no gateway: refused (exit 2), never a drop-in.
+        let sidecar = quadlet_item(Some("sidecar.service"));
+        let err = not_quadlet_units(&sidecar, vec!["sidecar.service".into()], &found).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(_)) && err.to_string().contains("/q/sidecar.container")
+        );
+        // The system manager's items know nothing of Quadlets.
+        let system = targets::WorkItem {
+            manager: Manager::System,
+            ..quadlet_item(Some("sidecar.service"))
+        };
+        assert!(not_quadlet_units(&system, vec!["sidecar.service".into()], &found).is_ok());
+        assert!(quadlets_of(&system, &found.gateways, &[]).is_empty());
+    }
 
     #[test]
     fn a_container_host_s_default_run_does_not_fail_for_a_missing_systemd_gateway() {
