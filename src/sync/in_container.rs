@@ -53,6 +53,10 @@ pub const RECORDS: &str = "/var/lib/openclaw-token-sync/containers";
 /// How long a container's gateway may take to start, beyond `--verify-timeout`.
 const CONTAINER_START: Duration = Duration::from_secs(120);
 
+/// After a restart, the wait before the gateway is first asked, and between two questions.
+const FIRST_QUESTION: Duration = Duration::from_secs(6);
+const BETWEEN_QUESTIONS: Duration = Duration::from_secs(2);
+
 /// How long a worker in the owner's world may take.
 const WORKER_LIMIT: Duration = Duration::from_secs(120);
 
@@ -472,7 +476,7 @@ fn restart_and_prove(
     } else {
         report.gateway.action = GatewayAction::Verified;
     }
-    let proof = match prove(options, runtime, gateway, &secret.token) {
+    let proof = match prove(options, runtime, gateway, &secret.token, restarting) {
         Ok(proof) => proof,
         Err(err) => return unproven(err),
     };
@@ -761,12 +765,19 @@ fn prove(
     runtime: Runtime,
     gateway: &ContainerGateway,
     token: &Token,
+    restarted: bool,
 ) -> Result<GatewayProof> {
     // The container's own start comes first (a new container, then Node): the verify bound
     // plus the time a gateway may take to come up.
     let limit = options.verify.timeout + CONTAINER_START;
     let deadline = Instant::now() + limit;
     let expected = token.kind().variable();
+    // Each question is a Node start inside the container, taking CPU from the gateway's own
+    // start: none while a restarted gateway cannot answer yet (its start takes 10-15 s on two
+    // cores), then spaced.
+    if restarted {
+        std::thread::sleep(FIRST_QUESTION);
+    }
     loop {
         let why = match probe_once(runtime, gateway)? {
             Ok((variable, finding)) if variable == expected => {
@@ -783,7 +794,7 @@ fn prove(
                 limit.as_secs()
             )));
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(BETWEEN_QUESTIONS);
     }
 }
 

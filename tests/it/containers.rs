@@ -375,16 +375,19 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     daemon.compose(&file, &["up", "-d", SERVICE]);
     wait_ready(port);
     let container = format!("{PROJECT}_{SERVICE}_1");
-    // Printed for BENCHMARKS.md with --nocapture (measured, never asserted): the container's own
-    // restart to ready, beside the syncs below.
-    let began = Instant::now();
-    let (ok, _, err) = daemon.docker(&["restart", &container]);
-    assert!(ok, "{err}");
-    wait_ready(port);
-    eprintln!(
-        "timing container: docker restart to /readyz {:.1} s",
-        began.elapsed().as_secs_f64()
-    );
+    // For BENCHMARKS.md (OCSYNC_BENCH=1, --nocapture; measured, never asserted): the container's
+    // own restart to ready, beside the syncs below. Left out of CI: a gateway start is 10-15 s
+    // of CPU.
+    if std::env::var_os("OCSYNC_BENCH").is_some() {
+        let began = Instant::now();
+        let (ok, _, err) = daemon.docker(&["restart", &container]);
+        assert!(ok, "{err}");
+        wait_ready(port);
+        eprintln!(
+            "timing container: docker restart to /readyz {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+    }
 
     // The first sync: `.env` through the mount, the stale profiles gone, one restart, proven by
     // the gateway's own models.probe inside the container.

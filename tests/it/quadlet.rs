@@ -386,14 +386,17 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     ] {
         let _ = std::os::unix::fs::lchown(&link, Some(user.uid), Some(user.gid));
     }
-    // Printed for BENCHMARKS.md with --nocapture (measured, never asserted).
-    let began = Instant::now();
-    user.systemctl(&["restart", UNIT]);
-    wait_ready(port);
-    eprintln!(
-        "timing quadlet: systemctl --user restart to /readyz {:.1} s",
-        began.elapsed().as_secs_f64()
-    );
+    // For BENCHMARKS.md (OCSYNC_BENCH=1, --nocapture; measured, never asserted): the unit's own
+    // restart to ready, beside the syncs below. Left out of CI: a gateway start is 10-15 s of CPU.
+    if std::env::var_os("OCSYNC_BENCH").is_some() {
+        let began = Instant::now();
+        user.systemctl(&["restart", UNIT]);
+        wait_ready(port);
+        eprintln!(
+            "timing quadlet: systemctl --user restart to /readyz {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+    }
 
     // The first sync, from root's run for the user: `.env` through the mount, the stale profiles
     // gone, one restart of the unit, proven by the gateway's models.probe through podman exec.
@@ -591,7 +594,8 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     let _ = std::fs::remove_file(&victim);
 
     // A Quadlet file that sets the variable itself (`.env` could never win): refused before
-    // anything is written, and `status` names it.
+    // anything is written, and `status` names it (the unit stopped: nothing left to ask it).
+    user.systemctl(&["stop", UNIT]);
     put(
         &user,
         ".config/containers/systemd/openclaw.container",
@@ -618,7 +622,6 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
         status.stdout
     );
 
-    user.systemctl(&["stop", UNIT]);
     let _ = std::fs::remove_file(&elsewhere);
     for dir in [".openclaw", ".local/state", ".config"] {
         assert_no_leak_in_tree(&user.path(dir), &[], &tokens);
