@@ -285,6 +285,57 @@ fn container_report(run: &Run) -> Value {
     ours[0]["report"].clone()
 }
 
+/// A container gateway's first applying sync (shared with `quadlet.rs`): applied with one
+/// restart, proven by the gateway's own models.probe, stale profiles removed through the mount,
+/// `env` 0600 of `uid` holding `token`.
+pub(super) fn assert_first_sync(report: &Value, env: &Path, uid: u32, token: &str) {
+    assert_eq!(report["result"], "applied", "{report}");
+    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
+    assert_eq!(
+        report["gateway"]["proof"]["method"], "gateway-probe",
+        "{report}"
+    );
+    assert_eq!(
+        report["gateway"]["proof"]["probe"]["verdict"], "accepted",
+        "{report}"
+    );
+    let removed: Vec<&Value> = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["removed_profiles"].as_array().unwrap())
+        .collect();
+    assert!(!removed.is_empty(), "no stale profile removed: {report}");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(env).unwrap();
+    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, uid));
+    assert!(std::fs::read_to_string(env)
+        .unwrap()
+        .contains(&format!("ANTHROPIC_OAUTH_TOKEN={token}")));
+}
+
+/// `status` of one container gateway, healthy: running, its state dir, the record on
+/// AWSCURRENT and the gateway's own probe (shared with `quadlet.rs`).
+pub(super) fn assert_healthy(envelope: &Value) {
+    let reports = envelope["gateways"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{envelope}");
+    let findings = reports[0]["report"]["findings"].as_array().unwrap();
+    for check in [
+        "container",
+        "state-dir",
+        "state",
+        "secret-current",
+        "gateway-auth",
+    ] {
+        assert!(
+            findings
+                .iter()
+                .any(|f| f["check"] == check && f["severity"] == "ok"),
+            "{check}: {envelope}"
+        );
+    }
+}
+
 /// A turn of agent `main` through the container's gateway carries exactly `token`.
 pub(super) fn assert_turn_carries(standin: &AnthropicStandIn, port: u16, token: &str, what: &str) {
     standin.reset();
@@ -401,31 +452,8 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
         began.elapsed().as_secs_f64()
     );
     run.expect_status(0);
-    let report = container_report(&run);
-    assert_eq!(report["result"], "applied", "{report}");
-    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
-    assert_eq!(
-        report["gateway"]["proof"]["method"], "gateway-probe",
-        "{report}"
-    );
-    assert_eq!(
-        report["gateway"]["proof"]["probe"]["verdict"], "accepted",
-        "{report}"
-    );
-    let removed: Vec<&Value> = report["stores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["removed_profiles"].as_array().unwrap())
-        .collect();
-    assert!(!removed.is_empty(), "no stale profile removed: {report}");
     let env = state.join(".env");
-    let meta = std::fs::metadata(&env).unwrap();
-    use std::os::unix::fs::MetadataExt;
-    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, uid));
-    assert!(std::fs::read_to_string(&env)
-        .unwrap()
-        .contains(&format!("ANTHROPIC_OAUTH_TOKEN={first}")));
+    assert_first_sync(&container_report(&run), &env, uid, &first);
     assert_turn_carries(&standin, port, &first, "after the first sync");
 
     // Nothing changed: no restart.
@@ -538,23 +566,7 @@ fn a_compose_gateway_is_found_synced_through_its_bind_mount_and_restarted_only_f
     );
     let envelope = status.json();
     assert_eq!(status.status, 0, "{envelope}\n{}", status.stderr);
-    let reports = envelope["gateways"].as_array().unwrap();
-    assert_eq!(reports.len(), 1, "{envelope}");
-    let findings = reports[0]["report"]["findings"].as_array().unwrap();
-    for check in [
-        "container",
-        "state-dir",
-        "state",
-        "secret-current",
-        "gateway-auth",
-    ] {
-        assert!(
-            findings
-                .iter()
-                .any(|f| f["check"] == check && f["severity"] == "ok"),
-            "{check}: {envelope}"
-        );
-    }
+    assert_healthy(&envelope);
 
     // The container's user links `.env` to a file of root's: the run fails, root's file and the
     // container are untouched (everything under the state dir is written as its owner).

@@ -19,11 +19,12 @@
 //! - a drop-in removing the container's ID file before a start: Podman 4.3.1 leaves it behind
 //!   on stop, and the next start would fail ("container id file exists").
 
-use super::containers::{assert_turn_carries, wait_ready, write_gateway_state};
+use super::containers::{
+    assert_first_sync, assert_healthy, assert_turn_carries, wait_ready, write_gateway_state,
+};
 use crate::common::openclaw::*;
 use crate::common::*;
 use serde_json::Value;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -410,29 +411,9 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
         began.elapsed().as_secs_f64()
     );
     run.expect_status(0);
-    let report = quadlet_report(&run);
-    assert_eq!(report["result"], "applied", "{report}");
-    assert_eq!(report["gateway"]["action"], "restarted", "{report}");
-    assert_eq!(
-        report["gateway"]["proof"]["method"], "gateway-probe",
-        "{report}"
-    );
-    assert_eq!(
-        report["gateway"]["proof"]["probe"]["verdict"], "accepted",
-        "{report}"
-    );
-    let removed: Vec<&Value> = report["stores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["removed_profiles"].as_array().unwrap())
-        .collect();
-    assert!(!removed.is_empty(), "no stale profile removed: {report}");
     let env = state.join(".env");
-    let meta = std::fs::metadata(&env).unwrap();
-    assert_eq!((meta.mode() & 0o7777, meta.uid()), (0o600, user.uid));
+    assert_first_sync(&quadlet_report(&run), &env, user.uid, &first);
     let text = std::fs::read_to_string(&env).unwrap();
-    assert!(text.contains(&format!("ANTHROPIC_OAUTH_TOKEN={first}")));
     assert!(
         text.starts_with("# the gateway's own variables\nTZ=UTC\n"),
         "{}",
@@ -530,23 +511,7 @@ fn a_quadlet_gateway_is_found_synced_as_its_user_and_restarted_only_for_a_change
     );
     let envelope = status.json();
     assert_eq!(status.status, 0, "{envelope}\n{}", status.stderr);
-    let reports = envelope["gateways"].as_array().unwrap();
-    assert_eq!(reports.len(), 1, "{envelope}");
-    let findings = reports[0]["report"]["findings"].as_array().unwrap();
-    for check in [
-        "container",
-        "state-dir",
-        "state",
-        "secret-current",
-        "gateway-auth",
-    ] {
-        assert!(
-            findings
-                .iter()
-                .any(|f| f["check"] == check && f["severity"] == "ok"),
-            "{check}: {envelope}"
-        );
-    }
+    assert_healthy(&envelope);
 
     // Named, status reports that gateway alone; a unit from the Quadlet file that runs no
     // gateway is refused by sync (never a drop-in for it).
