@@ -39,10 +39,7 @@ impl Docker {
     /// root-controlled CLI, or no daemon socket (`DOCKER_HOST` as root set it, else
     /// `/var/run/docker.sock`).
     pub fn find() -> Option<Docker> {
-        let program = CANDIDATES
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file() && crate::host::fsutil::root_controlled(p))?;
+        let program = root_controlled_program(&CANDIDATES)?;
         let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
         let socket = match &host {
             Some(h) => h.strip_prefix("unix://").map(PathBuf::from),
@@ -149,6 +146,15 @@ impl Docker {
         let what = format!("docker {}", args.first().copied().unwrap_or_default());
         run_bounded(command, &what, limit)
     }
+}
+
+/// The first of `candidates` that is a file root controls (never one found on a `PATH`): the
+/// container CLIs' one rule, for Docker and Podman alike.
+pub(crate) fn root_controlled_program(candidates: &[&str]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file() && crate::host::fsutil::root_controlled(p))
 }
 
 /// Runs a prepared command (its environment already set by the caller) with no input, its

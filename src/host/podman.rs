@@ -9,7 +9,7 @@
 //! (`~/.config/containers`) is theirs to choose, as is everything else that runs as them.
 
 use crate::error::{Error, Result};
-use crate::host::docker::{run_bounded, Output};
+use crate::host::docker::{root_controlled_program, run_bounded, Output};
 use crate::host::privileges::{self, ChildIdentity};
 use crate::openclaw::containers::TOKEN_VARIABLES;
 use crate::secret::Fingerprint;
@@ -32,16 +32,12 @@ pub struct Podman {
 impl Podman {
     /// The CLI for the user `uid` with home `home`, or why there is none.
     pub fn find(home: &Path, uid: u32) -> Result<Podman> {
-        let program = CANDIDATES
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file() && crate::host::fsutil::root_controlled(p))
-            .ok_or_else(|| {
-                Error::failed(format!(
-                    "no root-controlled podman ({}) to prove a Quadlet gateway with",
-                    CANDIDATES.join(", ")
-                ))
-            })?;
+        let program = root_controlled_program(&CANDIDATES).ok_or_else(|| {
+            Error::failed(format!(
+                "no root-controlled podman ({}) to prove a Quadlet gateway with",
+                CANDIDATES.join(", ")
+            ))
+        })?;
         Ok(Podman {
             program,
             home: home.to_path_buf(),
